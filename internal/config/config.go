@@ -1,0 +1,340 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config is the whole configuration of the worker. Field comments give the
+// environment variable and its default.
+type Config struct {
+	Region               string        // AWS_REGION, default us-east-1
+	AWSEndpoint          string        // AWS_ENDPOINT_URL, default unset (real AWS)
+	InputQueue           string        // INPUT_QUEUE, default chat-events.fifo
+	DLQQueue             string        // DLQ_QUEUE, default chat-events-dlq.fifo
+	ResponseQueue        string        // RESPONSE_QUEUE, default chat-context.fifo
+	MaxReceiveCount      int           // MAX_RECEIVE_COUNT, default 5
+	WeaviateURL          string        // WEAVIATE_URL, default http://127.0.0.1:8080
+	WeaviateAPIKey       string        // WEAVIATE_API_KEY, default unset; never logged
+	PoolSize             int           // POOL_SIZE, default 64
+	MaxInFlight          int           // MAX_IN_FLIGHT, default 256
+	Receivers            int           // RECEIVERS, default 2
+	VisibilityTimeout    time.Duration // VISIBILITY_TIMEOUT, default 30s
+	TaskTimeout          time.Duration // TASK_TIMEOUT, default 2s
+	ShutdownTimeout      time.Duration // SHUTDOWN_TIMEOUT, default 25s
+	HistoryLimit         int           // HISTORY_LIMIT, default 10
+	RelevanceLimit       int           // RELEVANCE_LIMIT, default 5
+	MetricsNamespace     string        // METRICS_NAMESPACE, default ChatPrep
+	MetricsEnabled       bool          // METRICS_ENABLED, default true
+	MetricsFlushInterval time.Duration // METRICS_FLUSH_INTERVAL, default 60s
+	MetricsTimestamps    bool          // METRICS_TIMESTAMPS, default true
+	SQSVerifyChecksums   bool          // SQS_VERIFY_CHECKSUMS, default true
+	HealthAddr           string        // HEALTH_ADDR, default 127.0.0.1:8081
+	LogLevel             zerolog.Level // LOG_LEVEL, default info
+	RoutesFile           string        // ROUTES_FILE, default unset (built-in rules)
+}
+
+// setting is one variable of the contract: its name, default, help and how it
+// lands in Config. Parse errors say what was wanted; the caller names the variable.
+type setting struct {
+	env, def, help string
+	set            func(c *Config, v string) error
+}
+
+// settings lists every variable, in CONTRACT.md's order.
+var settings = []setting{
+	{"AWS_REGION", "us-east-1", "AWS region", func(c *Config, v string) error {
+		if !regionRE.MatchString(v) {
+			return errors.New("not an AWS region name (like us-east-1)")
+		}
+		c.Region = v
+		return nil
+	}},
+	{"AWS_ENDPOINT_URL", "", "AWS endpoint for an emulator, e.g. http://127.0.0.1:4566 (unset: real AWS)", func(c *Config, v string) error {
+		if v != "" {
+			if err := httpURL(v); err != nil {
+				return err
+			}
+		}
+		c.AWSEndpoint = v
+		return nil
+	}},
+	{"INPUT_QUEUE", "chat-events.fifo", "name or URL of the queue the worker consumes", queue(func(c *Config) *string { return &c.InputQueue })},
+	{"DLQ_QUEUE", "chat-events-dlq.fifo", "name or URL of the input queue's dead-letter queue", queue(func(c *Config) *string { return &c.DLQQueue })},
+	{"RESPONSE_QUEUE", "chat-context.fifo", "name or URL of the queue results go to", queue(func(c *Config) *string { return &c.ResponseQueue })},
+	{"MAX_RECEIVE_COUNT", "5", "receives before SQS moves a message to the dead-letter queue (set by setup)", intIn(1, 1000, func(c *Config) *int { return &c.MaxReceiveCount })},
+	{"WEAVIATE_URL", "http://127.0.0.1:8080", "Weaviate REST endpoint", func(c *Config, v string) error {
+		if err := httpURL(v); err != nil {
+			return err
+		}
+		c.WeaviateURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{"WEAVIATE_API_KEY", "", "Weaviate API key, when the server requires one", func(c *Config, v string) error {
+		c.WeaviateAPIKey = v
+		return nil
+	}},
+	{"POOL_SIZE", "64", "goroutines in the one shared preprocessing pool", intIn(1, 100000, func(c *Config) *int { return &c.PoolSize })},
+	{"MAX_IN_FLIGHT", "256", "messages received and not finished, across all receivers", intIn(1, 100000, func(c *Config) *int { return &c.MaxInFlight })},
+	{"RECEIVERS", "2", "concurrent long-poll loops", intIn(1, 1000, func(c *Config) *int { return &c.Receivers })},
+	{"VISIBILITY_TIMEOUT", "30s", "visibility timeout asked for on receive, extended while working (whole seconds, 1s to 12h)", func(c *Config, v string) error {
+		d, err := duration(v, time.Second, 12*time.Hour)
+		if err == nil && d%time.Second != 0 {
+			err = errors.New("must be whole seconds (SQS counts in seconds)")
+		}
+		c.VisibilityTimeout = d
+		return err
+	}},
+	{"TASK_TIMEOUT", "2s", "bound on each preprocessing task", durationIn(time.Millisecond, time.Hour, func(c *Config) *time.Duration { return &c.TaskTimeout })},
+	{"SHUTDOWN_TIMEOUT", "25s", "after SIGTERM, how long in-flight messages may take to finish", durationIn(0, time.Hour, func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"HISTORY_LIMIT", "10", "recent messages per role", intIn(1, 1000, func(c *Config) *int { return &c.HistoryLimit })},
+	{"RELEVANCE_LIMIT", "5", "relevant older messages (0 turns relevance search off)", intIn(0, 1000, func(c *Config) *int { return &c.RelevanceLimit })},
+	{"METRICS_NAMESPACE", "ChatPrep", "CloudWatch namespace", func(c *Config, v string) error {
+		if v == "" || len(v) > 255 || strings.HasPrefix(v, "AWS/") || strings.HasPrefix(v, ":") {
+			return errors.New("must be 1-255 characters and not start with AWS/ or ':'")
+		}
+		c.MetricsNamespace = v
+		return nil
+	}},
+	{"METRICS_ENABLED", "true", "false turns CloudWatch metrics off", boolean(func(c *Config) *bool { return &c.MetricsEnabled })},
+	{"METRICS_FLUSH_INTERVAL", "60s", "how often aggregated metrics are sent", durationIn(time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.MetricsFlushInterval })},
+	{"METRICS_TIMESTAMPS", "true", "false leaves the Timestamp off each datum (for emulators that refuse it, like kumo)", boolean(func(c *Config) *bool { return &c.MetricsTimestamps })},
+	{"SQS_VERIFY_CHECKSUMS", "true", "false turns off the SDK's MD5 check of SQS answers (for kumo)", boolean(func(c *Config) *bool { return &c.SQSVerifyChecksums })},
+	{"HEALTH_ADDR", "127.0.0.1:8081", "health endpoint address (/healthz, /readyz)", func(c *Config, v string) error {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return errors.New("must be host:port, like 127.0.0.1:8081")
+		}
+		c.HealthAddr = v
+		return nil
+	}},
+	{"LOG_LEVEL", "info", "log level: trace, debug, info, warn, error", func(c *Config, v string) error {
+		l, err := zerolog.ParseLevel(strings.ToLower(v))
+		if err != nil || v == "" {
+			return errors.New("must be one of trace, debug, info, warn, error, fatal, panic, disabled")
+		}
+		c.LogLevel = l
+		return nil
+	}},
+	{"ROUTES_FILE", "", "JSON file of route rules (unset: built-in rules)", func(c *Config, v string) error {
+		if v != "" {
+			if _, err := os.Stat(v); err != nil {
+				return fmt.Errorf("cannot read the file: %w", errors.Unwrap(err))
+			}
+		}
+		c.RoutesFile = v
+		return nil
+	}},
+}
+
+var (
+	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+	queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+)
+
+// Defaults returns the configuration with every default of the contract.
+func Defaults() Config {
+	var c Config
+	for _, s := range settings {
+		if err := s.set(&c, s.def); err != nil {
+			panic(fmt.Sprintf("config: default of %s is invalid: %v", s.env, err))
+		}
+	}
+	return c
+}
+
+// Flags registers one flag per variable on fs (INPUT_QUEUE becomes
+// --input-queue) and returns a function that builds the Config from the
+// environment, overridden by the flags that were set. Call it after fs.Parse.
+func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
+	values := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		v := new(string)
+		values[s.env] = v
+		def := s.def
+		if s.env == "WEAVIATE_API_KEY" {
+			def = "" // never echo a secret in --help
+		}
+		usage := fmt.Sprintf("%s (env %s)", s.help, s.env)
+		fs.StringVar(v, FlagName(s.env), def, usage)
+	}
+	return func() (Config, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		return Load(func(env string) string {
+			if set[FlagName(env)] {
+				return *values[env]
+			}
+			return getenv(env)
+		})
+	}
+}
+
+// FlagName is the flag that overrides an environment variable.
+func FlagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(env), "_", "-")
+}
+
+// Load builds the Config from getenv (os.Getenv in production); unset or empty
+// variables take their defaults. All problems are reported together in one
+// line, each naming its variable.
+func Load(getenv func(string) string) (Config, error) {
+	var c Config
+	var errs []string
+	for _, s := range settings {
+		v, explicit := getenv(s.env), true
+		if v == "" {
+			v, explicit = s.def, false
+		}
+		if err := s.set(&c, v); err != nil {
+			shown := v
+			if s.env == "WEAVIATE_API_KEY" {
+				shown = "…"
+			}
+			if explicit {
+				errs = append(errs, fmt.Sprintf("%s=%q: %v", s.env, shown, err))
+			} else {
+				errs = append(errs, fmt.Sprintf("%s: %v", s.env, err))
+			}
+		}
+	}
+	errs = append(errs, c.crossCheck()...)
+	if len(errs) > 0 {
+		return Config{}, &Error{Problems: errs}
+	}
+	return c, nil
+}
+
+// crossCheck reports rules that involve more than one variable.
+func (c *Config) crossCheck() []string {
+	var errs []string
+	if IsFIFO(c.InputQueue) != IsFIFO(c.DLQQueue) {
+		errs = append(errs, fmt.Sprintf("DLQ_QUEUE=%q: a dead-letter queue must be FIFO exactly when INPUT_QUEUE (%q) is", c.DLQQueue, c.InputQueue))
+	}
+	names := map[string]string{}
+	for _, q := range []struct{ env, v string }{{"INPUT_QUEUE", c.InputQueue}, {"DLQ_QUEUE", c.DLQQueue}, {"RESPONSE_QUEUE", c.ResponseQueue}} {
+		n := QueueName(q.v)
+		if other, dup := names[n]; dup {
+			errs = append(errs, fmt.Sprintf("%s=%q: same queue as %s; the three queues must differ", q.env, q.v, other))
+		}
+		names[n] = q.env
+	}
+	if c.Receivers > c.MaxInFlight {
+		errs = append(errs, fmt.Sprintf("RECEIVERS=%d: more long-poll loops than MAX_IN_FLIGHT (%d) can use", c.Receivers, c.MaxInFlight))
+	}
+	return errs
+}
+
+// Error lists every invalid variable. Its message is one line.
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	return "invalid configuration: " + strings.Join(e.Problems, "; ")
+}
+
+// Env lists the variables with their defaults, for --help.
+func Env() [][3]string {
+	out := make([][3]string, 0, len(settings))
+	for _, s := range settings {
+		out = append(out, [3]string{s.env, s.def, s.help})
+	}
+	return out
+}
+
+// IsFIFO tells whether a queue name or URL names a FIFO queue.
+func IsFIFO(nameOrURL string) bool {
+	return strings.HasSuffix(QueueName(nameOrURL), ".fifo")
+}
+
+// QueueName returns the queue name of a name or URL.
+func QueueName(nameOrURL string) string {
+	if i := strings.LastIndexByte(nameOrURL, '/'); i >= 0 {
+		return nameOrURL[i+1:]
+	}
+	return nameOrURL
+}
+
+// IsQueueURL tells whether v is a queue URL rather than a name.
+func IsQueueURL(v string) bool {
+	return strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://")
+}
+
+func queue(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if IsQueueURL(v) {
+			u, err := url.Parse(v)
+			if err != nil || u.Host == "" || strings.Count(strings.Trim(u.Path, "/"), "/") != 1 {
+				return errors.New("not a queue URL (want https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)")
+			}
+		}
+		name := QueueName(v)
+		if !queueNameRE.MatchString(strings.TrimSuffix(name, ".fifo")) || len(name) > 80 {
+			return errors.New("not a queue name: 1-80 characters of letters, digits, - and _, with .fifo at the end for a FIFO queue")
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+func intIn(lo, hi int, field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("not a whole number (want %d to %d)", lo, hi)
+		}
+		if n < lo || n > hi {
+			return fmt.Errorf("out of range (want %d to %d)", lo, hi)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func duration(v string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, errors.New("not a duration (want e.g. 500ms, 30s, 2m)")
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("out of range (want %v to %v)", lo, hi)
+	}
+	return d, nil
+}
+
+func durationIn(lo, hi time.Duration, field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := duration(v, lo, hi)
+		*field(c) = d
+		return err
+	}
+}
+
+func boolean(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return errors.New("not a boolean (want true or false)")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func httpURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an http(s) URL with a host, like http://127.0.0.1:8080")
+	}
+	return nil
+}
