@@ -1,0 +1,100 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sivchari/kumo"
+)
+
+// AWS is the kumo emulator serving SQS and CloudWatch in this process.
+type AWS struct {
+	// URL is the endpoint for AWS_ENDPOINT_URL, http://127.0.0.1:PORT.
+	URL string
+	srv *kumo.Server
+}
+
+// StartAWS starts kumo on a free loopback port.
+func StartAWS() *AWS {
+	srv := kumo.NewServer()
+	return &AWS{URL: srv.URL, srv: srv}
+}
+
+// Stop ends the emulator; its queues and metrics are gone.
+func (a *AWS) Stop() {
+	a.srv.Close()
+}
+
+// Options configure a Stack.
+type Options struct {
+	// BinDir holds weaviate-server (built there when missing). Required.
+	BinDir string
+	// Progress receives progress lines (the first Weaviate build takes
+	// minutes). Nil discards them.
+	Progress io.Writer
+	// WeaviateAPIKey, when set, makes Weaviate require this API key.
+	WeaviateAPIKey string
+}
+
+// Stack is a running local stack: kumo and a Weaviate server.
+type Stack struct {
+	AWS      *AWS
+	Weaviate *Weaviate
+}
+
+// Start starts kumo and a Weaviate server, building Weaviate first if needed.
+// It does not create queues or collections: that is `worker setup`'s job
+// (package setup).
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	bin, err := EnsureWeaviateBinary(ctx, opts.BinDir, opts.Progress)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(opts.Progress, "starting Weaviate…")
+	w, err := StartWeaviate(ctx, WeaviateOptions{Binary: bin, APIKey: opts.WeaviateAPIKey})
+	if err != nil {
+		return nil, err
+	}
+	a := StartAWS()
+	fmt.Fprintf(opts.Progress, "Weaviate ready at %s (pid %d); SQS and CloudWatch (kumo) at %s\n", w.URL, w.Pid(), a.URL)
+	return &Stack{AWS: a, Weaviate: w}, nil
+}
+
+// Env is the environment a worker needs to use this stack, as KEY=VALUE
+// lines: the emulator endpoint with dummy credentials, and the settings kumo
+// needs (no metric timestamps, no request compression, no SQS MD5 checks;
+// see LOCAL-STACK.md).
+func (s *Stack) Env() []string {
+	env := []string{
+		"AWS_ENDPOINT_URL=" + s.AWS.URL,
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=chatprep-local",
+		"AWS_SECRET_ACCESS_KEY=chatprep-local",
+		"AWS_DISABLE_REQUEST_COMPRESSION=true",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"METRICS_TIMESTAMPS=false",
+		"SQS_VERIFY_CHECKSUMS=false",
+		"WEAVIATE_URL=" + s.Weaviate.URL,
+	}
+	if s.Weaviate.opts.APIKey != "" {
+		env = append(env, "WEAVIATE_API_KEY="+s.Weaviate.opts.APIKey)
+	}
+	return env
+}
+
+// Stop ends Weaviate (by pid) and kumo and removes the data directories.
+func (s *Stack) Stop() error {
+	var errs []error
+	if s.Weaviate != nil {
+		errs = append(errs, s.Weaviate.Stop())
+	}
+	if s.AWS != nil {
+		s.AWS.Stop()
+	}
+	return errors.Join(errs...)
+}
