@@ -37,7 +37,7 @@ func EnsureWeaviateBinary(ctx context.Context, binDir string, progress io.Writer
 		return "", fmt.Errorf("build weaviate: lock: %w", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it too
-	if isExecutable(bin) { // another process built it while we waited
+	if isExecutable(bin) {                               // another process built it while we waited
 		return bin, nil
 	}
 

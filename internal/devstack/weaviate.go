@@ -277,6 +277,5 @@ func tail(path string, lines int) string {
 	return string(b)
 }
 
-
 // DataDir is the server's data directory.
 func (w *Weaviate) DataDir() string { return w.opts.DataDir }
