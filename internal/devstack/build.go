@@ -37,7 +37,8 @@ func EnsureWeaviateBinary(ctx context.Context, binDir string, progress io.Writer
 		return "", fmt.Errorf("build weaviate: lock: %w", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it too
-	if isExecutable(bin) {                               // another process built it while we waited
+	// Another process may have built it while we waited for the lock.
+	if isExecutable(bin) {
 		return bin, nil
 	}
 
