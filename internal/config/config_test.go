@@ -1,0 +1,165 @@
+package config_test
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/chatprep/chatprep/internal/config"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestDefaultsMatchTheContract(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		Region: "us-east-1", InputQueue: "chat-events.fifo", DLQQueue: "chat-events-dlq.fifo",
+		ResponseQueue: "chat-context.fifo", MaxReceiveCount: 5, WeaviateURL: "http://127.0.0.1:8080",
+		PoolSize: 64, MaxInFlight: 256, Receivers: 2, VisibilityTimeout: 30 * time.Second,
+		TaskTimeout: 2 * time.Second, ShutdownTimeout: 25 * time.Second, HistoryLimit: 10, RelevanceLimit: 5,
+		MetricsNamespace: "ChatPrep", MetricsEnabled: true, MetricsFlushInterval: 60 * time.Second,
+		MetricsTimestamps: true, SQSVerifyChecksums: true, HealthAddr: "127.0.0.1:8081", LogLevel: zerolog.InfoLevel,
+	}
+	if c != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+	if d := config.Defaults(); d != want {
+		t.Errorf("Defaults() = %+v", d)
+	}
+}
+
+func TestEnvironmentIsRead(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"INPUT_QUEUE": "https://sqs.eu-west-1.amazonaws.com/123456789012/in", "DLQ_QUEUE": "dlq",
+		"RESPONSE_QUEUE": "out.fifo", "POOL_SIZE": "8", "VISIBILITY_TIMEOUT": "2m", "METRICS_ENABLED": "false",
+		"LOG_LEVEL": "DEBUG", "AWS_REGION": "eu-west-1", "WEAVIATE_URL": "https://weaviate.internal:8443/",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PoolSize != 8 || c.VisibilityTimeout != 2*time.Minute || c.MetricsEnabled || c.LogLevel != zerolog.DebugLevel ||
+		c.Region != "eu-west-1" || c.WeaviateURL != "https://weaviate.internal:8443" || config.IsFIFO(c.InputQueue) {
+		t.Errorf("got %+v", c)
+	}
+}
+
+// TestBadValuesNameTheVariable: every bad value gives an error naming its
+// variable, on one line.
+func TestBadValuesNameTheVariable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ env, value, want string }{
+		{"POOL_SIZE", "abc", "not a whole number"},
+		{"POOL_SIZE", "-1", "out of range"},
+		{"MAX_IN_FLIGHT", "0", "out of range"},
+		{"RECEIVERS", "1.5", "not a whole number"},
+		{"VISIBILITY_TIMEOUT", "30", "not a duration"},
+		{"VISIBILITY_TIMEOUT", "1500ms", "whole seconds"},
+		{"VISIBILITY_TIMEOUT", "13h", "out of range"},
+		{"TASK_TIMEOUT", "-2s", "out of range"},
+		{"SHUTDOWN_TIMEOUT", "soon", "not a duration"},
+		{"METRICS_FLUSH_INTERVAL", "10ms", "out of range"},
+		{"METRICS_ENABLED", "yes please", "not a boolean"},
+		{"INPUT_QUEUE", "bad queue!", "not a queue name"},
+		{"RESPONSE_QUEUE", "https://sqs/only-host", "not a queue URL"},
+		{"WEAVIATE_URL", "127.0.0.1:8080", "http(s) URL"},
+		{"AWS_ENDPOINT_URL", "localhost", "http(s) URL"},
+		{"AWS_REGION", "Mars", "AWS region"},
+		{"HEALTH_ADDR", "8081", "host:port"},
+		{"LOG_LEVEL", "loud", "one of"},
+		{"MAX_RECEIVE_COUNT", "0", "out of range"},
+		{"ROUTES_FILE", "/does/not/exist.json", "cannot read"},
+		{"METRICS_NAMESPACE", "AWS/SQS", "AWS/"},
+	} {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(map[string]string{tc.env: tc.value}))
+			if err == nil {
+				t.Fatalf("no error for %s=%q", tc.env, tc.value)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.env+"=") || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q: want one line naming %s and saying %q", msg, tc.env, tc.want)
+			}
+		})
+	}
+}
+
+func TestCrossChecks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"fifo input, standard dlq", map[string]string{"DLQ_QUEUE": "dlq"}, "DLQ_QUEUE"},
+		{"same queue twice", map[string]string{"RESPONSE_QUEUE": "chat-events.fifo"}, "must differ"},
+		{"receivers above in-flight", map[string]string{"RECEIVERS": "10", "MAX_IN_FLIGHT": "4"}, "RECEIVERS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretIsNeverEchoed(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	_ = config.Flags(fs, env(map[string]string{"WEAVIATE_API_KEY": "s3cr3t"}))
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	fs.PrintDefaults()
+	if strings.Contains(usage.String(), "s3cr3t") {
+		t.Error("--help shows the API key")
+	}
+}
+
+func TestFlagsOverrideTheEnvironment(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	load := config.Flags(fs, env(map[string]string{"POOL_SIZE": "8", "RECEIVERS": "3"}))
+	if err := fs.Parse([]string{"--pool-size", "16"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PoolSize != 16 || c.Receivers != 3 {
+		t.Errorf("PoolSize=%d Receivers=%d, want 16 (flag) and 3 (env)", c.PoolSize, c.Receivers)
+	}
+}
+
+func TestQueueNames(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, name string
+		fifo     bool
+	}{
+		{"chat-events.fifo", "chat-events.fifo", true},
+		{"https://sqs.us-east-1.amazonaws.com/123456789012/chat-events.fifo", "chat-events.fifo", true},
+		{"http://localhost:4566/000000000000/plain", "plain", false},
+	} {
+		if got := config.QueueName(tc.in); got != tc.name {
+			t.Errorf("QueueName(%q) = %q, want %q", tc.in, got, tc.name)
+		}
+		if got := config.IsFIFO(tc.in); got != tc.fifo {
+			t.Errorf("IsFIFO(%q) = %v", tc.in, got)
+		}
+	}
+}
