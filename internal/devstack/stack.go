@@ -9,21 +9,30 @@ import (
 	"github.com/sivchari/kumo"
 )
 
-// AWS is the kumo emulator serving SQS and CloudWatch in this process.
+// AWS is the kumo emulator serving SQS and CloudWatch in this process,
+// behind a small proxy that fills in what kumo leaves out of SQS answers,
+// counts calls by API and can inject faults.
 type AWS struct {
 	// URL is the endpoint for AWS_ENDPOINT_URL, http://127.0.0.1:PORT.
-	URL string
-	srv *kumo.Server
+	URL   string
+	srv   *kumo.Server
+	proxy *awsProxy
 }
 
-// StartAWS starts kumo on a free loopback port.
-func StartAWS() *AWS {
+// StartAWS starts kumo and its proxy on free loopback ports.
+func StartAWS() (*AWS, error) {
 	srv := kumo.NewServer()
-	return &AWS{URL: srv.URL, srv: srv}
+	p, err := startAWSProxy(srv.URL)
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("start AWS proxy: %w", err)
+	}
+	return &AWS{URL: p.url(), srv: srv, proxy: p}, nil
 }
 
 // Stop ends the emulator; its queues and metrics are gone.
 func (a *AWS) Stop() {
+	a.proxy.close()
 	a.srv.Close()
 }
 
@@ -60,7 +69,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := StartAWS()
+	a, err := StartAWS()
+	if err != nil {
+		w.Stop()
+		return nil, err
+	}
 	fmt.Fprintf(opts.Progress, "Weaviate ready at %s (pid %d); SQS and CloudWatch (kumo) at %s\n", w.URL, w.Pid(), a.URL)
 	return &Stack{AWS: a, Weaviate: w}, nil
 }

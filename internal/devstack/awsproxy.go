@@ -1,0 +1,275 @@
+package devstack
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Fault is what the AWS proxy answers instead of forwarding a call, for fault
+// tests. The zero Fault forwards.
+type Fault struct {
+	// Status and Code, when Status is not 0, are answered as an AWS JSON
+	// error, e.g. 400 "ThrottlingException" or 503 "ServiceUnavailable".
+	Status int
+	Code   string
+	// Drop closes the connection without an answer (a connection reset).
+	Drop bool
+}
+
+// awsProxy sits between the worker and kumo. It forwards every call and
+// makes kumo answer like SQS where the worker depends on it:
+//
+//   - kumo does not return the MessageGroupId and MessageDeduplicationId
+//     system attributes on ReceiveMessage; the proxy remembers them from the
+//     sends and adds them, so the worker reads them exactly as from SQS;
+//
+// It also counts calls by API (X-Amz-Target, or the CBOR operation path) and
+// can inject faults.
+type awsProxy struct {
+	upstream string
+	client   *http.Client
+	srv      *http.Server
+	ln       net.Listener
+
+	mu     sync.Mutex
+	fifo   map[string]fifoAttrs // SQS MessageId → its FIFO attributes
+	calls  map[string]*atomic.Int64
+	faultF func(api string) Fault
+}
+
+type fifoAttrs struct{ group, dedup string }
+
+func startAWSProxy(upstream string) (*awsProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &awsProxy{
+		upstream: upstream,
+		client: &http.Client{Transport: &http.Transport{
+			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+		}},
+		ln:    ln,
+		fifo:  map[string]fifoAttrs{},
+		calls: map[string]*atomic.Int64{},
+	}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go p.srv.Serve(ln) //nolint:errcheck // ends with Close
+	return p, nil
+}
+
+func (p *awsProxy) url() string { return "http://" + p.ln.Addr().String() }
+
+func (p *awsProxy) close() {
+	p.srv.Close()
+	p.client.CloseIdleConnections()
+}
+
+// apiName is "SQS.ReceiveMessage", "CloudWatch.PutMetricData", …
+func apiName(r *http.Request) string {
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		svc, op, _ := strings.Cut(t, ".")
+		switch svc {
+		case "AmazonSQS":
+			svc = "SQS"
+		}
+		return svc + "." + op
+	}
+	// Smithy RPC v2 CBOR: /service/GraniteServiceVersion20100801/operation/PutMetricData
+	if i := strings.Index(r.URL.Path, "/operation/"); i >= 0 {
+		op := r.URL.Path[i+len("/operation/"):]
+		if strings.Contains(r.URL.Path, "Granite") {
+			return "CloudWatch." + op
+		}
+		return op
+	}
+	return r.Method + " " + r.URL.Path
+}
+
+func (p *awsProxy) count(api string) {
+	p.mu.Lock()
+	c, ok := p.calls[api]
+	if !ok {
+		c = new(atomic.Int64)
+		p.calls[api] = c
+	}
+	p.mu.Unlock()
+	c.Add(1)
+}
+
+func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	api := apiName(r)
+	p.count(api)
+	p.mu.Lock()
+	faultF := p.faultF
+	p.mu.Unlock()
+	if faultF != nil {
+		if f := faultF(api); f.Drop {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		} else if f.Status != 0 {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("X-Amzn-Query-Error", f.Code+";Receiver")
+			w.WriteHeader(f.Status)
+			json.NewEncoder(w).Encode(map[string]string{"__type": f.Code, "message": "injected by the devstack AWS proxy"}) //nolint:errcheck
+			return
+		}
+	}
+
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	req.Header = r.Header.Clone()
+	resp, err := p.client.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	if resp.StatusCode == http.StatusOK {
+		switch api {
+		case "SQS.SendMessage":
+			p.rememberSend(body, out)
+		case "SQS.SendMessageBatch":
+			p.rememberBatch(body, out)
+		case "SQS.ReceiveMessage":
+			out = p.addFIFOAttributes(out)
+		}
+	}
+	for k, v := range resp.Header {
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(out) //nolint:errcheck // the client went away
+}
+
+func (p *awsProxy) rememberSend(req, resp []byte) {
+	var in struct{ MessageGroupId, MessageDeduplicationId string }
+	var out struct{ MessageId string }
+	if json.Unmarshal(req, &in) != nil || json.Unmarshal(resp, &out) != nil || in.MessageGroupId == "" {
+		return
+	}
+	p.mu.Lock()
+	p.fifo[out.MessageId] = fifoAttrs{in.MessageGroupId, in.MessageDeduplicationId}
+	p.mu.Unlock()
+}
+
+func (p *awsProxy) rememberBatch(req, resp []byte) {
+	var in struct {
+		Entries []struct{ Id, MessageGroupId, MessageDeduplicationId string }
+	}
+	var out struct {
+		Successful []struct{ Id, MessageId string }
+	}
+	if json.Unmarshal(req, &in) != nil || json.Unmarshal(resp, &out) != nil {
+		return
+	}
+	byID := make(map[string]fifoAttrs, len(in.Entries))
+	for _, e := range in.Entries {
+		if e.MessageGroupId != "" {
+			byID[e.Id] = fifoAttrs{e.MessageGroupId, e.MessageDeduplicationId}
+		}
+	}
+	if len(byID) == 0 {
+		return
+	}
+	p.mu.Lock()
+	for _, s := range out.Successful {
+		if a, ok := byID[s.Id]; ok {
+			p.fifo[s.MessageId] = a
+		}
+	}
+	p.mu.Unlock()
+}
+
+func (p *awsProxy) addFIFOAttributes(resp []byte) []byte {
+	var out map[string]json.RawMessage
+	if json.Unmarshal(resp, &out) != nil || out["Messages"] == nil {
+		return resp
+	}
+	var msgs []map[string]any
+	if json.Unmarshal(out["Messages"], &msgs) != nil {
+		return resp
+	}
+	changed := false
+	p.mu.Lock()
+	for _, m := range msgs {
+		id, _ := m["MessageId"].(string)
+		a, ok := p.fifo[id]
+		if !ok {
+			continue
+		}
+		attrs, _ := m["Attributes"].(map[string]any)
+		if attrs == nil {
+			attrs = map[string]any{}
+			m["Attributes"] = attrs
+		}
+		attrs["MessageGroupId"] = a.group
+		if a.dedup != "" {
+			attrs["MessageDeduplicationId"] = a.dedup
+		}
+		changed = true
+	}
+	p.mu.Unlock()
+	if !changed {
+		return resp
+	}
+	b, err := json.Marshal(msgs)
+	if err != nil {
+		return resp
+	}
+	out["Messages"] = b
+	b, err = json.Marshal(out)
+	if err != nil {
+		return resp
+	}
+	return b
+}
+
+// Calls returns how many calls each API received, e.g.
+// {"SQS.ReceiveMessage": 12, "CloudWatch.PutMetricData": 1}.
+func (a *AWS) Calls() map[string]int64 {
+	p := a.proxy
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int64, len(p.calls))
+	for k, v := range p.calls {
+		out[k] = v.Load()
+	}
+	return out
+}
+
+// SetFault makes the endpoint answer calls with f(api) instead of
+// forwarding them while f returns a non-zero Fault; nil forwards everything.
+func (a *AWS) SetFault(f func(api string) Fault) {
+	a.proxy.mu.Lock()
+	a.proxy.faultF = f
+	a.proxy.mu.Unlock()
+}

@@ -1,0 +1,77 @@
+package devstack_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/chatprep/chatprep/internal/devstack"
+)
+
+// TestAWSProxyAnswersLikeSQS: through the proxy, a FIFO message comes back
+// with its MessageGroupId and MessageDeduplicationId (kumo alone drops them),
+// calls are counted by API, and injected faults reach the SDK as API errors.
+func TestAWSProxyAnswersLikeSQS(t *testing.T) {
+	t.Parallel()
+	a, err := devstack.StartAWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	ctx := t.Context()
+	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
+		func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("proxy-test.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("one"),
+		MessageGroupId: aws.String("chat-1"), MessageDeduplicationId: aws.String("e-1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: q.QueueUrl, Entries: []types.SendMessageBatchRequestEntry{
+		{Id: aws.String("a"), MessageBody: aws.String("two"), MessageGroupId: aws.String("chat-2"), MessageDeduplicationId: aws.String("e-2")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{"one": {"chat-1", "e-1"}, "two": {"chat-2", "e-2"}}
+	if len(out.Messages) != 2 {
+		t.Fatalf("received %d messages, want 2", len(out.Messages))
+	}
+	for _, m := range out.Messages {
+		w := want[aws.ToString(m.Body)]
+		if m.Attributes["MessageGroupId"] != w[0] || m.Attributes["MessageDeduplicationId"] != w[1] {
+			t.Errorf("%s: attributes %v, want group %s dedup %s", aws.ToString(m.Body), m.Attributes, w[0], w[1])
+		}
+	}
+	calls := a.Calls()
+	if calls["SQS.SendMessage"] != 1 || calls["SQS.SendMessageBatch"] != 1 || calls["SQS.ReceiveMessage"] != 1 {
+		t.Errorf("calls = %v", calls)
+	}
+
+	a.SetFault(func(api string) devstack.Fault {
+		if api == "SQS.ReceiveMessage" {
+			return devstack.Fault{Status: 400, Code: "ThrottlingException"}
+		}
+		return devstack.Fault{}
+	})
+	_, err = api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ThrottlingException" {
+		t.Errorf("injected throttling gave %v", err)
+	}
+	a.SetFault(nil)
+	if _, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl}); err != nil {
+		t.Errorf("after clearing the fault: %v", err)
+	}
+}

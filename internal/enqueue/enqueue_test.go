@@ -1,0 +1,207 @@
+package enqueue_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/enqueue"
+)
+
+var endpoint string
+
+// TestMain runs kumo behind the devstack proxy, which makes ReceiveMessage
+// return the FIFO attributes as SQS does (kumo leaves them out).
+func TestMain(m *testing.M) {
+	aws, err := devstack.StartAWS()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	endpoint = aws.URL
+	code := m.Run()
+	aws.Stop()
+	os.Exit(code)
+}
+
+func client() *sqs.Client {
+	return sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", "")},
+		func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
+}
+
+func queue(t *testing.T, api *sqs.Client, fifo bool) string {
+	t.Helper()
+	name := fmt.Sprintf("enq%d", rand.Uint32())
+	attrs := map[string]string{}
+	if fifo {
+		name += ".fifo"
+		attrs["FifoQueue"] = "true"
+	}
+	out, err := api.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+// countingAPI counts SendMessageBatch calls and their largest batch.
+type countingAPI struct {
+	enqueue.API
+	calls, largest atomic.Int64
+}
+
+func (c *countingAPI) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	c.calls.Add(1)
+	if n := int64(len(in.Entries)); n > c.largest.Load() {
+		c.largest.Store(n)
+	}
+	return c.API.SendMessageBatch(ctx, in, opts...)
+}
+
+func drain(t *testing.T, api *sqs.Client, url string, want int) []types.Message {
+	t.Helper()
+	var got []types.Message
+	for len(got) < want {
+		out, err := api.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			t.Fatalf("queue drained after %d messages, want %d", len(got), want)
+		}
+		for _, m := range out.Messages {
+			got = append(got, m)
+			if _, err := api.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return got
+}
+
+func TestEnqueueRejectsEachInvalidLineAndSendsTheRest(t *testing.T) {
+	t.Parallel()
+	api := client()
+	url := queue(t, api, true)
+	valid := func(i int) string {
+		return fmt.Sprintf(`{"event_id":"e-%d","chat_id":"c-%d","text":"hello %d","sent_at":"2026-11-28T10:00:%02dZ"}`, i, i%3, i, i%60)
+	}
+	lines := []string{}
+	for i := range 23 {
+		lines = append(lines, valid(i))
+	}
+	bad := map[int]string{ // line number → expected reason
+		3:  "invalid_json",
+		7:  "missing_field: event_id",
+		9:  "invalid_field: chat_id",
+		12: "missing_field: text",
+		15: "invalid_field: sent_at",
+		18: "text_too_long",
+		20: "invalid_encoding",
+		22: "invalid_field: role",
+		24: "invalid_field: event_id: must be a string",
+	}
+	badLine := map[int]string{
+		3:  `{"event_id": "e-x", `,
+		7:  `{"chat_id":"c-1","text":"x","sent_at":"2026-11-28T10:00:00Z"}`,
+		9:  `{"event_id":"e-9","chat_id":"has space","text":"x","sent_at":"2026-11-28T10:00:00Z"}`,
+		12: `{"event_id":"e-12","chat_id":"c-1","sent_at":"2026-11-28T10:00:00Z"}`,
+		15: `{"event_id":"e-15","chat_id":"c-1","text":"x","sent_at":"yesterday"}`,
+		18: `{"event_id":"e-18","chat_id":"c-1","text":"` + strings.Repeat("a", 16385) + `","sent_at":"2026-11-28T10:00:00Z"}`,
+		20: "{\"event_id\":\"e-20\",\"chat_id\":\"c-1\",\"text\":\"\xff\xfe\",\"sent_at\":\"2026-11-28T10:00:00Z\"}",
+		22: `{"event_id":"e-22","chat_id":"c-1","role":"system","text":"x","sent_at":"2026-11-28T10:00:00Z"}`,
+		24: `{"event_id":24,"chat_id":"c-1","text":"x","sent_at":"2026-11-28T10:00:00Z"}`,
+	}
+	var input []string
+	n := 0
+	for ln := 1; n < len(lines) || badLine[ln] != ""; ln++ {
+		if b, ok := badLine[ln]; ok {
+			input = append(input, b)
+		} else {
+			input = append(input, lines[n])
+			n++
+		}
+	}
+	input = append(input, "", "   ") // blank lines are skipped, not rejected
+	var rejects strings.Builder
+	capi := &countingAPI{API: api}
+	rep, err := enqueue.NewSender(capi, url, true, &rejects).Send(t.Context(), strings.NewReader(strings.Join(input, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sent != len(lines) || rep.Rejected != len(bad) {
+		t.Errorf("report %+v, want sent %d rejected %d", rep, len(lines), len(bad))
+	}
+	for ln, reason := range bad {
+		want := fmt.Sprintf("line %d: %s", ln, reason)
+		if !strings.Contains(rejects.String(), want) {
+			t.Errorf("rejects lack %q:\n%s", want, rejects.String())
+		}
+	}
+	if got := capi.largest.Load(); got > 10 {
+		t.Errorf("a batch of %d entries", got)
+	}
+	if got, want := capi.calls.Load(), int64((len(lines)+9)/10); got != want {
+		t.Errorf("%d SendMessageBatch calls, want %d", got, want)
+	}
+	msgs := drain(t, api, url, len(lines))
+	for _, m := range msgs {
+		body := aws.ToString(m.Body)
+		var i int
+		if _, err := fmt.Sscanf(body, `{"event_id":"e-%d"`, &i); err != nil {
+			t.Fatalf("unexpected body %s", body)
+		}
+		if body != valid(i) {
+			t.Errorf("body changed: %s", body)
+		}
+		if g, want := m.Attributes["MessageGroupId"], fmt.Sprintf("c-%d", i%3); g != want {
+			t.Errorf("e-%d MessageGroupId = %q, want %q", i, g, want)
+		}
+		if d, want := m.Attributes["MessageDeduplicationId"], fmt.Sprintf("e-%d", i); d != want {
+			t.Errorf("e-%d MessageDeduplicationId = %q, want %q", i, d, want)
+		}
+	}
+}
+
+func TestEnqueueStandardQueueHasNoFIFOAttributes(t *testing.T) {
+	t.Parallel()
+	api := client()
+	url := queue(t, api, false)
+	in := `{"event_id":"e-1","chat_id":"c-1","type":"mute"}` + "\r\n" + `{"event_id":"e-2","chat_id":"c-1","type":"unmute"}`
+	rep, err := enqueue.NewSender(api, url, false, os.Stderr).Send(t.Context(), strings.NewReader(in))
+	if err != nil || rep.Sent != 2 || rep.Rejected != 0 {
+		t.Fatalf("report %+v, err %v", rep, err)
+	}
+	for _, m := range drain(t, api, url, 2) {
+		if _, ok := m.Attributes["MessageGroupId"]; ok {
+			t.Errorf("standard queue message has a MessageGroupId")
+		}
+		if strings.HasSuffix(aws.ToString(m.Body), "\r") {
+			t.Errorf("CR kept in body %q", aws.ToString(m.Body))
+		}
+	}
+}
+
+func TestEnqueueStopsWhenSQSIsUnreachable(t *testing.T) {
+	t.Parallel()
+	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
+		func(o *sqs.Options) { o.BaseEndpoint = aws.String("http://127.0.0.1:1") })
+	rep, err := enqueue.NewSender(api, "http://127.0.0.1:1/000000000000/q", false, os.Stderr).Send(t.Context(),
+		strings.NewReader(`{"event_id":"e-1","chat_id":"c-1","type":"mute"}`))
+	if err == nil || rep.Sent != 0 || !strings.Contains(err.Error(), "send lines 1-1") {
+		t.Fatalf("report %+v, err %v", rep, err)
+	}
+}
