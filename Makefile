@@ -1,0 +1,69 @@
+# chatprep — `make help` lists the targets.
+#
+# Nothing but Go is needed: the Weaviate server and the linters are built from
+# the Go module proxy into bin/ the first time (Weaviate takes a few minutes)
+# and reused afterwards.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+WEAVIATE_VERSION := v1.35.2
+STATICCHECK_VERSION := v0.8.2
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Test binaries run two at a time (2 cores); the first stack start may build Weaviate.
+TESTFLAGS ?= -race -timeout 45m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: $(BIN)/worker $(BIN)/devstack ## build the worker and the local-stack tool into bin/
+
+$(BIN)/worker: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./worker
+
+$(BIN)/devstack: FORCE
+	$(GO) build -o $@ ./cmd/devstack
+
+$(BIN)/weaviate-server:
+	@echo "building Weaviate server $(WEAVIATE_VERSION) into bin/ (first run only; takes a few minutes)…"
+	GOBIN=$(BIN) $(GO) install github.com/weaviate/weaviate/cmd/weaviate-server@$(WEAVIATE_VERSION)
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+.PHONY: weaviate
+weaviate: $(BIN)/weaviate-server ## build the Weaviate server into bin/ (once)
+
+.PHONY: demo
+demo: build $(BIN)/weaviate-server ## run the main job on the embedded local stack: samples in, contexts out
+	$(BIN)/devstack demo
+
+.PHONY: up
+up: build $(BIN)/weaviate-server ## start the embedded local stack and print its environment; Ctrl-C stops it
+	$(BIN)/devstack up
+
+.PHONY: lint
+lint: $(BIN)/staticcheck ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+
+.PHONY: test
+test: lint $(BIN)/weaviate-server ## lint, then every test with -race, against kumo and a real Weaviate
+	$(GO) test $(TESTFLAGS) ./...
+
+.PHONY: fuzz
+fuzz: ## fuzz the event decoder for a minute
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/event
+
+.PHONY: clean
+clean: ## remove built binaries (keeps bin/weaviate-server: it takes minutes to build)
+	rm -f $(BIN)/worker $(BIN)/devstack
+
+.PHONY: FORCE
+FORCE:

@@ -1,0 +1,192 @@
+// Package stacktest gives tests the real dependencies: one devstack (kumo and
+// a Weaviate server process) per test binary, and for each test its own
+// namespace on it — queue names and a chat-id prefix nobody else uses — so
+// tests run in parallel without seeing each other's messages.
+//
+// A package that uses it calls Main from TestMain:
+//
+//	func TestMain(m *testing.M) { stacktest.Main(m) }
+//
+// and each test calls New(t).
+package stacktest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/chatprep/chatprep/internal/awsconn"
+	"github.com/chatprep/chatprep/internal/config"
+	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/setup"
+)
+
+var (
+	once     sync.Once
+	shared   *devstack.Stack
+	startErr error
+)
+
+// Main runs the tests and then stops the shared stack, if one was started.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		if err := shared.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stacktest: stop stack:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// Stack returns this test binary's stack, starting it on first use (the
+// first start on a fresh machine builds Weaviate, which takes minutes).
+func Stack(t testing.TB) *devstack.Stack {
+	t.Helper()
+	once.Do(func() {
+		wd, err := os.Getwd()
+		if err != nil {
+			startErr = err
+			return
+		}
+		root, err := devstack.RepoRoot(wd)
+		if err != nil {
+			startErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		shared, startErr = devstack.Start(ctx, devstack.Options{BinDir: filepath.Join(root, "bin"), Progress: progress()})
+	})
+	if startErr != nil {
+		t.Fatalf("start the local stack: %v", startErr)
+	}
+	return shared
+}
+
+func progress() io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+// Env is one test's namespace on the shared stack.
+type Env struct {
+	Stack *devstack.Stack
+	// Config is the worker configuration for this namespace: the contract's
+	// defaults, the stack's endpoints, and this test's own queues.
+	Config config.Config
+	// Vars are the environment variables that give a worker process Config.
+	Vars map[string]string
+	// Prefix is unique to this test; start chat ids with it.
+	Prefix string
+	// Queue URLs, created by setup.
+	InputURL, DLQURL, ResponseURL string
+
+	AWS        aws.Config
+	SQS        *sqs.Client
+	CloudWatch *cloudwatch.Client
+}
+
+// Option adjusts a test's environment before its queues are created.
+type Option func(vars map[string]string)
+
+// Standard makes the three queues standard (not FIFO) queues.
+func Standard() Option {
+	return func(v map[string]string) {
+		for _, k := range []string{"INPUT_QUEUE", "DLQ_QUEUE", "RESPONSE_QUEUE"} {
+			v[k] = strings.TrimSuffix(v[k], ".fifo")
+		}
+	}
+}
+
+// With sets environment variables (e.g. "VISIBILITY_TIMEOUT", "3s").
+func With(kv ...string) Option {
+	return func(v map[string]string) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			v[kv[i]] = kv[i+1]
+		}
+	}
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9-]+`)
+
+// New creates this test's queues (with `worker setup`'s own code) and
+// returns its namespace.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	st := Stack(t)
+	name := unsafeChars.ReplaceAllString(t.Name(), "-")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	prefix := fmt.Sprintf("%s-%06x", strings.Trim(name, "-"), rand.Uint32()&0xffffff)
+	vars := map[string]string{
+		"INPUT_QUEUE":       prefix + "-in.fifo",
+		"DLQ_QUEUE":         prefix + "-dlq.fifo",
+		"RESPONSE_QUEUE":    prefix + "-out.fifo",
+		"METRICS_NAMESPACE": "T-" + prefix,
+		"HEALTH_ADDR":       "127.0.0.1:0",
+		"LOG_LEVEL":         "warn",
+	}
+	for _, kv := range st.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	for _, o := range opts {
+		o(vars)
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatalf("stacktest config: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	awsCfg, err := awsconn.Load(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tests read the environment only through Vars: pin the credentials here
+	// too, rather than let the SDK look for them on the machine.
+	awsCfg.Credentials = aws.NewCredentialsCache(staticCreds{vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"]})
+	e := &Env{Stack: st, Config: cfg, Vars: vars, Prefix: prefix, AWS: awsCfg,
+		SQS: awsconn.SQS(awsCfg, cfg), CloudWatch: cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) { o.DisableRequestCompression = true })}
+	steps, err := setup.Queues(ctx, e.SQS, cfg)
+	if err != nil {
+		t.Fatalf("stacktest setup: %v", err)
+	}
+	e.DLQURL, e.InputURL, e.ResponseURL = steps[0].URL, steps[1].URL, steps[2].URL
+	return e
+}
+
+// Environ is the process environment for a worker child: PATH and HOME from
+// this process, and Vars.
+func (e *Env) Environ() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range e.Vars {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// ChatID returns a chat id in this test's namespace.
+func (e *Env) ChatID(name string) string { return e.Prefix + ":" + name }
+
+type staticCreds struct{ id, secret string }
+
+func (c staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: c.id, SecretAccessKey: c.secret, Source: "stacktest"}, nil
+}
