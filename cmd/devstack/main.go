@@ -1,0 +1,107 @@
+// Command devstack runs chatprep on the embedded local stack — the kumo AWS
+// emulator in process and a real Weaviate server process — with nothing but
+// Go installed.
+//
+//	devstack up     start the stack, create the queues and collections, print
+//	                the environment for a worker, wait for Ctrl-C
+//	devstack demo   the main job end to end: stack, `worker setup`, a worker,
+//	                the sample events enqueued, every result printed as it
+//	                arrives, a summary, and a clean stop
+//
+// The worker runs as its own process (bin/worker), configured only through
+// its environment, exactly as in production. Everything started is stopped by
+// pid and every temporary directory removed on exit or Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `devstack — chatprep on the embedded local stack (no Docker needed).
+
+Usage:
+  devstack up [--worker PATH]                  start the stack and print its environment; Ctrl-C stops it
+  devstack demo [--worker PATH] [--events F]   run the main job end to end on the sample events
+
+The stack: kumo (SQS and CloudWatch) in this process on a free loopback port,
+and a Weaviate server process on free ports with a temporary data directory.
+The first run builds the Weaviate server into bin/ (a few minutes).
+`)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, args := args[0], args[1:]
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(stderr, "devstack:", err)
+		return 1
+	}
+	fs := flag.NewFlagSet("devstack "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	worker := fs.String("worker", filepath.Join(root, "bin", "worker"), "the worker binary (make build puts it in bin/)")
+	events := fs.String("events", filepath.Join(root, "samples", "events.jsonl"), "chat events to enqueue (demo)")
+	verbose := fs.Bool("v", false, "show the worker's own log lines (demo)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := options{root: root, worker: *worker, events: *events, verbose: *verbose, out: stdout, errOut: stderr}
+	switch cmd {
+	case "up":
+		err = up(ctx, opts)
+	case "demo":
+		err = demo(ctx, opts)
+	default:
+		fmt.Fprintf(stderr, "devstack: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "devstack:", err)
+		return 1
+	}
+	return 0
+}
+
+type options struct {
+	root, worker, events string
+	verbose              bool
+	out, errOut          io.Writer
+}
+
+func repoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	root, err := devstackRepoRoot(wd)
+	if err != nil {
+		return "", fmt.Errorf("%w (run devstack from inside the chatprep repository)", err)
+	}
+	return root, nil
+}
