@@ -72,28 +72,44 @@ func Queues(ctx context.Context, api queues.API, cfg config.Config) ([]Step, err
 		return o, nil
 	}
 
-	dlq, err := ensure(cfg.DLQQueue, withFIFO(cfg.DLQQueue, map[string]string{
-		"MessageRetentionPeriod": strconv.Itoa(DLQRetentionSeconds),
-	}, false))
+	dlq, err := ensure(cfg.DLQQueue, DLQAttributes(cfg))
 	if err != nil {
 		return steps, err
 	}
 	if dlq.ARN == "" {
 		return steps, fmt.Errorf("queue %s: SQS returned no QueueArn, cannot set the redrive policy", cfg.DLQQueue)
 	}
-	if _, err := ensure(cfg.InputQueue, withFIFO(cfg.InputQueue, map[string]string{
-		"VisibilityTimeout":             strconv.Itoa(int(cfg.VisibilityTimeout.Seconds())),
-		"ReceiveMessageWaitTimeSeconds": strconv.Itoa(ReceiveWaitSeconds),
-		"RedrivePolicy":                 queues.RedrivePolicy(dlq.ARN, cfg.MaxReceiveCount),
-	}, true)); err != nil {
+	if _, err := ensure(cfg.InputQueue, InputAttributes(cfg, dlq.ARN)); err != nil {
 		return steps, err
 	}
-	if _, err := ensure(cfg.ResponseQueue, withFIFO(cfg.ResponseQueue, map[string]string{
-		"ReceiveMessageWaitTimeSeconds": strconv.Itoa(ReceiveWaitSeconds),
-	}, true)); err != nil {
+	if _, err := ensure(cfg.ResponseQueue, ResponseAttributes(cfg)); err != nil {
 		return steps, err
 	}
 	return steps, nil
+}
+
+// DLQAttributes are the dead-letter queue's attributes.
+func DLQAttributes(cfg config.Config) map[string]string {
+	return withFIFO(cfg.DLQQueue, map[string]string{
+		"MessageRetentionPeriod": strconv.Itoa(DLQRetentionSeconds),
+	}, false)
+}
+
+// InputAttributes are the input queue's attributes, with its redrive policy
+// to the dead-letter queue dlqARN.
+func InputAttributes(cfg config.Config, dlqARN string) map[string]string {
+	return withFIFO(cfg.InputQueue, map[string]string{
+		"VisibilityTimeout":             strconv.Itoa(int(cfg.VisibilityTimeout.Seconds())),
+		"ReceiveMessageWaitTimeSeconds": strconv.Itoa(ReceiveWaitSeconds),
+		"RedrivePolicy":                 queues.RedrivePolicy(dlqARN, cfg.MaxReceiveCount),
+	}, true)
+}
+
+// ResponseAttributes are the response queue's attributes.
+func ResponseAttributes(cfg config.Config) map[string]string {
+	return withFIFO(cfg.ResponseQueue, map[string]string{
+		"ReceiveMessageWaitTimeSeconds": strconv.Itoa(ReceiveWaitSeconds),
+	}, true)
 }
 
 // withFIFO adds the attributes a FIFO queue needs when the name says FIFO:
