@@ -41,7 +41,7 @@ type Aggregator struct {
 
 	invalid atomic.Uint64
 
-	flushMu sync.Mutex              // one flush at a time; guards pending
+	flushMu sync.Mutex             // one flush at a time; guards pending
 	pending map[pendingKey]*series // collected from the shards, not yet sent
 
 	sent, calls, failures, dropped atomic.Uint64

@@ -101,7 +101,7 @@ func (a *Aggregator) backoff(n int) time.Duration {
 // flushReport is what one flush did, for its log line.
 type flushReport struct {
 	data, calls, failed int
-	dropped            uint64
+	dropped             uint64
 }
 
 // Flush sends everything recorded so far, oldest minute first, in as few
