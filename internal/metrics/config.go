@@ -131,7 +131,7 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	var errs []error
 	if len(c.Namespace) > 255 || strings.HasPrefix(c.Namespace, "AWS/") || strings.HasPrefix(c.Namespace, ":") {
-		errs = append(errs, fmt.Errorf("Namespace %q: must be 1-255 characters and not start with AWS/ or ':'", c.Namespace))
+		errs = append(errs, fmt.Errorf("invalid Namespace %q: must be 1-255 characters and not start with AWS/ or ':'", c.Namespace))
 	}
 	for _, d := range []struct {
 		name string
@@ -143,24 +143,24 @@ func (c Config) validate() error {
 		{"RetryMin", c.RetryMin},
 	} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s %v: must not be negative", d.name, d.v))
+			errs = append(errs, fmt.Errorf("invalid %s %v: must not be negative", d.name, d.v))
 		}
 	}
 	if c.MaxPending < 0 {
-		errs = append(errs, fmt.Errorf("MaxPending %d: must not be negative", c.MaxPending))
+		errs = append(errs, fmt.Errorf("invalid MaxPending %d: must not be negative", c.MaxPending))
 	}
 	if len(c.Routes) > MaxRoutes {
-		errs = append(errs, fmt.Errorf("Routes: %d routes, at most %d (each adds a metric stream per [Route] metric)", len(c.Routes), MaxRoutes))
+		errs = append(errs, fmt.Errorf("invalid Routes: %d routes, at most %d (each adds a metric stream per [Route] metric)", len(c.Routes), MaxRoutes))
 	}
 	seen := make(map[string]bool, len(c.Routes))
 	for _, r := range c.Routes {
 		switch {
 		case r == "":
-			errs = append(errs, errors.New("Routes: a route name is empty"))
+			errs = append(errs, errors.New("invalid Routes: a route name is empty"))
 		case len(r) > maxDimensionValue:
-			errs = append(errs, fmt.Errorf("Routes: route %.20q… is longer than CloudWatch's %d-byte dimension value", r, maxDimensionValue))
+			errs = append(errs, fmt.Errorf("invalid Routes: route %.20q… is longer than CloudWatch's %d-byte dimension value", r, maxDimensionValue))
 		case seen[r]:
-			errs = append(errs, fmt.Errorf("Routes: route %q is listed twice", r))
+			errs = append(errs, fmt.Errorf("invalid Routes: route %q is listed twice", r))
 		}
 		seen[r] = true
 	}

@@ -25,11 +25,14 @@ const requestBudget = MaxRequestBytes / 10 * 9
 // errorLogEvery rate-limits Run's log lines about failing flushes.
 const errorLogEvery = time.Minute
 
-// Run flushes every FlushInterval until ctx ends, then flushes once more on
-// a context that outlives ctx, bounded by FinalFlushTimeout, and returns.
-// A failed flush keeps its data and is retried with back-off (RetryMin,
-// doubled per failure, at most FlushInterval); Run logs failures, rate
-// limited, and does not return them. It returns the final flush's error.
+// Run flushes every FlushInterval until ctx ends, then flushes once more and
+// returns. Calls run on a context that outlives ctx: a flush in progress
+// when ctx ends is not cut off (its outcome would be unknown and its data
+// sent twice), and together with the final flush it is bounded by
+// FinalFlushTimeout from the moment ctx ends. A failed flush keeps its data
+// and is retried with back-off (RetryMin, doubled per failure, at most
+// FlushInterval); Run logs failures, rate limited, and does not return
+// them. It returns the final flush's error.
 //
 // On a nil Aggregator, Run waits for ctx and returns nil.
 func (a *Aggregator) Run(ctx context.Context) error {
@@ -42,6 +45,20 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 	defer a.running.Store(false)
 
+	sendCtx, cancelSend := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelSend(nil)
+	bound := fmt.Errorf("metrics still sending %v after shutdown began: %w", a.cfg.FinalFlushTimeout, context.DeadlineExceeded)
+	stopWatch := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(a.cfg.FinalFlushTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelSend(bound)
+		case <-sendCtx.Done():
+		}
+	})
+	defer stopWatch()
+
 	timer := time.NewTimer(a.cfg.FlushInterval)
 	defer timer.Stop()
 	var (
@@ -53,18 +70,16 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.FinalFlushTimeout)
-			defer cancel()
-			if err := a.Flush(fctx); err != nil {
+			if err := a.Flush(sendCtx); err != nil {
+				if cause := context.Cause(sendCtx); cause != nil {
+					err = fmt.Errorf("%w (%w)", err, cause)
+				}
 				return fmt.Errorf("final metrics flush: %w", err)
 			}
 			return nil
 		case <-timer.C:
 		}
-		err := a.Flush(ctx)
-		if ctx.Err() != nil {
-			continue // the final flush sends what this one could not
-		}
+		err := a.Flush(sendCtx)
 		delay := a.cfg.FlushInterval
 		now := time.Now()
 		switch {

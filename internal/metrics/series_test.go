@@ -128,7 +128,7 @@ func TestMergeOfShardsEqualsOneStream(t *testing.T) {
 			p.pack()
 		}
 		checkDistribution(t, vals, &p)
-		if p.groups != nil && len(p.groups) > maxGroups {
+		if len(p.groups) > maxGroups {
 			t.Fatalf("pending stream keeps %d groups, more than %d", len(p.groups), maxGroups)
 		}
 	}

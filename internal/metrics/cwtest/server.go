@@ -344,7 +344,7 @@ func (s *Server) putMetricData(w http.ResponseWriter, r *http.Request) {
 // validate checks a call against CloudWatch's documented limits.
 func validate(ns string, data []Datum, size int, now time.Time) error {
 	if ns == "" || len(ns) > 255 || strings.HasPrefix(ns, "AWS/") {
-		return fmt.Errorf("Namespace %q is invalid", ns)
+		return fmt.Errorf("invalid Namespace %q", ns)
 	}
 	if len(data) == 0 || len(data) > MaxDataPerCall {
 		return fmt.Errorf("MetricData has %d members, want 1 to %d", len(data), MaxDataPerCall)
