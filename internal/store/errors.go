@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ErrClosed is the cause of the error every call returns after Close.
+var ErrClosed = errors.New("store is closed")
+
+// Kind classifies a failed Weaviate call, so callers can decide between
+// retrying, degrading and stopping without reading error text.
+type Kind uint8
+
+// The kinds of Error. Transient ones may succeed when tried again.
+const (
+	// KindUnavailable: Weaviate could not be reached or failed (connection
+	// refused, reset, HTTP 5xx, gRPC Unavailable). Transient.
+	KindUnavailable Kind = iota + 1
+	// KindOverloaded: Weaviate refused the call for load (HTTP 429, or
+	// "429 Too many requests" as a GraphQL error). Transient.
+	KindOverloaded
+	// KindTimeout: the call's deadline passed. Transient.
+	KindTimeout
+	// KindCanceled: the caller canceled the call.
+	KindCanceled
+	// KindUnauthorized: Weaviate refused the API key, or wants one and none
+	// is configured. Permanent until the configuration changes.
+	KindUnauthorized
+	// KindRejected: Weaviate refused the request itself (HTTP 4xx, a GraphQL
+	// or gRPC error, a per-object batch error, a missing collection).
+	// Permanent for this request.
+	KindRejected
+	// KindSchema: an existing collection conflicts with chatprep's schema.
+	// Needs an operator.
+	KindSchema
+	// KindClosed: the Store was closed.
+	KindClosed
+)
+
+var kindNames = [...]string{
+	KindUnavailable:  "weaviate unavailable",
+	KindOverloaded:   "weaviate overloaded",
+	KindTimeout:      "weaviate call timed out",
+	KindCanceled:     "weaviate call canceled",
+	KindUnauthorized: "weaviate refused the credentials",
+	KindRejected:     "weaviate rejected the request",
+	KindSchema:       "weaviate schema conflict",
+	KindClosed:       "store closed",
+}
+
+// String names the kind.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Transient tells whether a call that failed this way may succeed later
+// without any change.
+func (k Kind) Transient() bool {
+	return k == KindUnavailable || k == KindOverloaded || k == KindTimeout
+}
+
+// Error is a failed Weaviate call. Find it with errors.As; the operation it
+// belongs to is in the wrapping message ("history of chat c-1: ...").
+type Error struct {
+	Kind Kind
+	// Status is the HTTP status Weaviate answered, 0 if none (network
+	// failure, gRPC, GraphQL error in a 200 answer).
+	Status int
+	// Detail says what went wrong, for people. It holds at most a short
+	// excerpt of Weaviate's answer and never the API key.
+	Detail string
+	// Err is the underlying error, if any (a network error, the context's
+	// error, a gRPC status).
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Kind.String())
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error, so errors.Is(err,
+// context.DeadlineExceeded) holds for a timeout.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Transient tells whether the call may succeed when tried again.
+func (e *Error) Transient() bool { return e.Kind.Transient() }
+
+// KindOf returns the Kind of the first *Error in err's chain, 0 if none.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return 0
+}
+
+// IsTransient tells whether err is a store error that may go away by itself
+// (Weaviate unreachable, overloaded, or slow).
+func IsTransient(err error) bool {
+	return KindOf(err).Transient()
+}
+
+// maxDetail bounds the excerpt of Weaviate's answer kept in an Error: answers
+// can quote the query, and with it message text that must not reach logs.
+const maxDetail = 200
+
+func excerpt(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= maxDetail {
+		return s
+	}
+	cut := maxDetail
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// callError classifies a failure to get any answer (network error, context
+// end). ctx is the call's context: when it has ended, that is the cause.
+func callError(ctx context.Context, err error) *Error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			return &Error{Kind: KindTimeout, Err: ctxErr}
+		}
+		return &Error{Kind: KindCanceled, Err: ctxErr}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: KindTimeout, Err: err}
+	}
+	return &Error{Kind: KindUnavailable, Err: err}
+}
+
+// statusError classifies an HTTP answer with an unexpected status.
+func (s *Store) statusError(status int, body []byte) *Error {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return s.authError(status)
+	case status == http.StatusTooManyRequests:
+		return &Error{Kind: KindOverloaded, Status: status, Detail: excerpt(string(body))}
+	case status == http.StatusRequestTimeout || status >= 500:
+		return &Error{Kind: KindUnavailable, Status: status, Detail: excerpt(string(body))}
+	default:
+		return &Error{Kind: KindRejected, Status: status, Detail: excerpt(string(body))}
+	}
+}
+
+// authError never includes the key nor Weaviate's answer: the answer is not
+// needed to act, and the key must not reach a log.
+func (s *Store) authError(status int) *Error {
+	detail := "Weaviate refused the API key; check WEAVIATE_API_KEY"
+	if s.cfg.APIKey == "" {
+		detail = "Weaviate requires an API key and none is configured; set WEAVIATE_API_KEY"
+	}
+	if status == http.StatusForbidden {
+		detail = "the API key is not allowed to do this; check the key's permissions in Weaviate"
+	}
+	return &Error{Kind: KindUnauthorized, Status: status, Detail: detail}
+}
+
+// grpcError classifies a failed gRPC call.
+func (s *Store) grpcError(ctx context.Context, err error) *Error {
+	if ctx.Err() != nil {
+		return callError(ctx, err)
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return &Error{Kind: KindUnavailable, Err: err}
+	}
+	switch st.Code() {
+	case codes.Unauthenticated:
+		return s.authError(http.StatusUnauthorized)
+	case codes.PermissionDenied:
+		return s.authError(http.StatusForbidden)
+	case codes.Unavailable, codes.Aborted:
+		return &Error{Kind: KindUnavailable, Detail: "gRPC " + st.Code().String() + ": " + excerpt(st.Message())}
+	case codes.ResourceExhausted:
+		return &Error{Kind: KindOverloaded, Detail: "gRPC " + st.Code().String() + ": " + excerpt(st.Message())}
+	case codes.DeadlineExceeded:
+		return &Error{Kind: KindTimeout, Detail: "gRPC " + st.Code().String(), Err: context.DeadlineExceeded}
+	case codes.Canceled:
+		return &Error{Kind: KindCanceled, Detail: "gRPC " + st.Code().String(), Err: context.Canceled}
+	case codes.Unknown:
+		// Weaviate answers a refused key with Unknown and the reason only
+		// in the text ("extract auth: unauthorized: invalid api key").
+		msg := strings.ToLower(st.Message())
+		switch {
+		case strings.Contains(msg, "unauthorized") || strings.Contains(msg, "invalid api key"):
+			return s.authError(http.StatusUnauthorized)
+		case strings.Contains(msg, "forbidden"):
+			return s.authError(http.StatusForbidden)
+		}
+	}
+	return &Error{Kind: KindRejected, Detail: "gRPC " + st.Code().String() + ": " + excerpt(st.Message())}
+}
+
+// graphQLError classifies the errors of a GraphQL answer (HTTP 200). An
+// overloaded Weaviate says so only in the message text, "429 Too many
+// requests"; nothing structured carries it.
+func graphQLError(messages []string) *Error {
+	msg := strings.Join(messages, "; ")
+	lower := strings.ToLower(msg)
+	if strings.Contains(lower, "429") || strings.Contains(lower, "too many requests") {
+		return &Error{Kind: KindOverloaded, Detail: "GraphQL: " + excerpt(msg)}
+	}
+	return &Error{Kind: KindRejected, Detail: "GraphQL: " + excerpt(msg)}
+}

@@ -1,0 +1,182 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/filters"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/graphql"
+	"github.com/weaviate/weaviate/entities/models"
+)
+
+// The GraphQL path serves reads when no gRPC address is configured. The
+// client writes values into the query text with Go's %q; every value chatprep
+// passes is safe there: ids and roles are printable (contract), dates are
+// RFC 3339, and the search query holds only letters, digits and spaces
+// (keywordQuery).
+
+func whereText(prop, value string) *filters.WhereBuilder {
+	return filters.Where().WithPath([]string{prop}).WithOperator(filters.Equal).WithValueText(value)
+}
+
+func whereSentAtNotAfter(before time.Time) *filters.WhereBuilder {
+	return filters.Where().WithPath([]string{propSentAt}).WithOperator(filters.LessThanEqual).WithValueDate(before.UTC())
+}
+
+func fields(names []string, additional ...string) []graphql.Field {
+	fs := make([]graphql.Field, 0, len(names)+1)
+	for _, n := range names {
+		fs = append(fs, graphql.Field{Name: n})
+	}
+	if len(additional) > 0 {
+		add := graphql.Field{Name: "_additional"}
+		for _, a := range additional {
+			add.Fields = append(add.Fields, graphql.Field{Name: a})
+		}
+		fs = append(fs, add)
+	}
+	return fs
+}
+
+var (
+	historyFields  = fields(historyProps)
+	relevantFields = fields(relevantProps, "score")
+	stateFields    = fields(stateProps)
+)
+
+func (s *Store) historyGraphQL(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+	where := filters.Where().WithOperator(filters.And).WithOperands([]*filters.WhereBuilder{
+		whereText(propChatID, chatID), whereText(propRole, string(role)), whereSentAtNotAfter(before),
+	})
+	rows, err := s.graphQLGet(ctx, s.client.GraphQL().Get().
+		WithClassName(MessagesCollection).
+		WithFields(historyFields...).
+		WithWhere(where).
+		WithSort(graphql.Sort{Path: []string{propSentAt}, Order: graphql.Desc}).
+		WithLimit(limit), MessagesCollection)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]event.ContextMessage, len(rows))
+	for i, row := range rows {
+		msgs[i] = messageFromGraphQL(row)
+		msgs[i].Role = role
+	}
+	return msgs, nil
+}
+
+func (s *Store) relevantGraphQL(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
+	where := filters.Where().WithOperator(filters.And).WithOperands([]*filters.WhereBuilder{
+		whereText(propChatID, chatID), whereSentAtNotAfter(before),
+	})
+	get := s.client.GraphQL().Get().
+		WithClassName(MessagesCollection).
+		WithFields(relevantFields...).
+		WithWhere(where).
+		WithLimit(limit)
+	if vi.hybrid {
+		h := (&graphql.HybridArgumentBuilder{}).WithQuery(query).WithProperties([]string{propText}).
+			WithAlpha(s.cfg.HybridAlpha).WithFusionType(graphql.RelativeScore)
+		if vi.target != "" {
+			h = h.WithTargetVectors(vi.target)
+		}
+		get = get.WithHybrid(h)
+	} else {
+		get = get.WithBM25((&graphql.BM25ArgumentBuilder{}).WithQuery(query).WithProperties(propText))
+	}
+	rows, err := s.graphQLGet(ctx, get, MessagesCollection)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]event.ContextMessage, len(rows))
+	for i, row := range rows {
+		msgs[i] = messageFromGraphQL(row)
+		if add, ok := row["_additional"].(map[string]any); ok {
+			if score, ok := graphQLScore(add["score"]); ok {
+				msgs[i].Score = &score
+			}
+		}
+	}
+	return msgs, nil
+}
+
+// mutedGraphQL reads the chat's state with a GraphQL query, for comparison
+// with the REST and gRPC lookups (see the benchmarks).
+func (s *Store) mutedGraphQL(ctx context.Context, chatID string) (chatState, error) {
+	rows, err := s.graphQLGet(ctx, s.client.GraphQL().Get().
+		WithClassName(StateCollection).
+		WithFields(stateFields...).
+		WithWhere(whereText(propChatID, chatID)).
+		WithLimit(1), StateCollection)
+	if err != nil || len(rows) == 0 {
+		return chatState{}, err
+	}
+	muted, _ := rows[0][propMuted].(bool)
+	st := chatState{muted: muted}
+	if s, ok := rows[0][propUntil].(string); ok {
+		if until, ok := parseDate(s); ok {
+			st.until = &until
+		}
+	}
+	return st, nil
+}
+
+// graphQLGet runs a Get query and returns the class's rows. A GraphQL error
+// comes with HTTP 200 and no client error: the answer's Errors are checked
+// every time.
+func (s *Store) graphQLGet(ctx context.Context, get *graphql.GetBuilder, class string) ([]map[string]any, error) {
+	resp, err := get.Do(ctx)
+	if err != nil {
+		return nil, s.clientError(ctx, err)
+	}
+	if len(resp.Errors) > 0 {
+		return nil, graphQLError(graphQLMessages(resp.Errors))
+	}
+	getData, ok := resp.Data["Get"].(map[string]any)
+	if !ok {
+		return nil, &Error{Kind: KindRejected, Detail: "GraphQL answer without Get"}
+	}
+	list, _ := getData[class].([]any)
+	rows := make([]map[string]any, 0, len(list))
+	for _, item := range list {
+		if row, ok := item.(map[string]any); ok {
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+func graphQLMessages(errs []*models.GraphQLError) []string {
+	msgs := make([]string, 0, len(errs))
+	for _, e := range errs {
+		if e != nil {
+			msgs = append(msgs, e.Message)
+		}
+	}
+	return msgs
+}
+
+func messageFromGraphQL(row map[string]any) event.ContextMessage {
+	str := func(k string) string { v, _ := row[k].(string); return v }
+	m := event.ContextMessage{
+		EventID: str(propEventID),
+		Role:    event.Role(str(propRole)),
+		Text:    str(propText),
+	}
+	m.SentAt, _ = parseDate(str(propSentAt))
+	return m
+}
+
+// graphQLScore reads _additional.score, which GraphQL returns as a string.
+func graphQLScore(v any) (float64, bool) {
+	switch v := v.(type) {
+	case string:
+		f, err := strconv.ParseFloat(v, 64)
+		return f, err == nil
+	case float64:
+		return v, true
+	}
+	return 0, false
+}

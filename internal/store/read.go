@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/weaviate/weaviate/entities/models"
+)
+
+// Property names of the collections.
+const (
+	propChatID    = "chat_id"
+	propEventID   = "event_id"
+	propRole      = "role"
+	propUserID    = "user_id"
+	propChannel   = "channel"
+	propText      = "text"
+	propSentAt    = "sent_at"
+	propMuted     = "muted"
+	propUntil     = "until"
+	propUpdatedAt = "updated_at"
+)
+
+// History returns the newest limit messages of the chat by role with
+// sent_at <= before, oldest first. One filtered search sorted by sent_at.
+func (s *Store) History(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("history of chat %s: %w", chatID, s.closedError())
+	}
+	if limit <= 0 {
+		return []event.ContextMessage{}, nil
+	}
+	s.calls.history.Add(1)
+	var msgs []event.ContextMessage
+	var err error
+	if s.grpc != nil {
+		msgs, err = s.historyGRPC(ctx, chatID, role, before, limit)
+	} else {
+		msgs, err = s.historyGraphQL(ctx, chatID, role, before, limit)
+	}
+	if err != nil {
+		s.calls.failed.Add(1)
+		return nil, fmt.Errorf("history of chat %s (%s): %w", chatID, role, err)
+	}
+	// Weaviate answers newest first; callers want oldest first.
+	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+		msgs[i], msgs[j] = msgs[j], msgs[i]
+	}
+	return msgs, nil
+}
+
+// Relevant returns up to limit of the chat's messages with sent_at <= before
+// most relevant to text, best first, with Score set. It is a BM25 search on
+// the message text, or a hybrid search when the messages collection has a
+// vectorizer. A text without any word (only emoji or punctuation) finds
+// nothing and costs no call.
+func (s *Store) Relevant(ctx context.Context, chatID, text string, before time.Time, limit int) ([]event.ContextMessage, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("relevant messages of chat %s: %w", chatID, s.closedError())
+	}
+	query := keywordQuery(text, s.cfg.MaxQueryTerms)
+	if limit <= 0 || query == "" {
+		return []event.ContextMessage{}, nil
+	}
+	vi, err := s.vectorInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("relevant messages of chat %s: %w", chatID, err)
+	}
+	s.calls.relevant.Add(1)
+	var msgs []event.ContextMessage
+	if s.grpc != nil {
+		msgs, err = s.relevantGRPC(ctx, chatID, query, vi, before, limit)
+	} else {
+		msgs, err = s.relevantGraphQL(ctx, chatID, query, vi, before, limit)
+	}
+	if err != nil {
+		s.calls.failed.Add(1)
+		return nil, fmt.Errorf("relevant messages of chat %s: %w", chatID, err)
+	}
+	return msgs, nil
+}
+
+// chatState is what Muted reads of a chat's state object.
+type chatState struct {
+	muted bool
+	until *time.Time
+}
+
+// mutedAt applies the rule: muted, and either for good or until a time still
+// after at.
+func (st chatState) mutedAt(at time.Time) bool {
+	return st.muted && (st.until == nil || st.until.After(at))
+}
+
+// Muted tells whether the chat is muted at time at: a mute whose Until is not
+// after at no longer counts. A chat never muted is not muted (also when the
+// state collection does not exist yet: then no chat can have been muted).
+func (s *Store) Muted(ctx context.Context, chatID string, at time.Time) (bool, error) {
+	if s.closed.Load() {
+		return false, fmt.Errorf("muted state of chat %s: %w", chatID, s.closedError())
+	}
+	s.calls.muted.Add(1)
+	// A REST GET by the state's deterministic id, also when gRPC is
+	// configured: it measured cheaper than a gRPC search filtered by id and
+	// far cheaper than a GraphQL query (see BenchmarkMuted).
+	st, err := s.mutedREST(ctx, chatID)
+	if err != nil {
+		s.calls.failed.Add(1)
+		return false, fmt.Errorf("muted state of chat %s: %w", chatID, err)
+	}
+	return st.mutedAt(at), nil
+}
+
+// vectorInfo is what relevance search needs to know about the messages
+// collection's vectors.
+type vectorInfo struct {
+	hybrid bool   // Weaviate vectorizes the objects: hybrid search works
+	target string // the named vector to search, empty for a class-level vectorizer
+}
+
+// vectorInfo tells whether the messages collection vectorizes its
+// objects, so hybrid search can work. Learned once per Store (from
+// EnsureSchema, or one schema read on first use): a collection's vectorizer
+// cannot change.
+func (s *Store) vectorInfo(ctx context.Context) (vectorInfo, error) {
+	if vi := s.vectors.Load(); vi != nil {
+		return *vi, nil
+	}
+	class, err := s.getClass(ctx, MessagesCollection)
+	if err != nil {
+		return vectorInfo{}, err
+	}
+	if class == nil {
+		return vectorInfo{}, &Error{Kind: KindRejected, Detail: "collection " + MessagesCollection + " does not exist; run `worker setup`"}
+	}
+	vi := classVectors(class)
+	s.vectors.Store(&vi)
+	return vi, nil
+}
+
+// classVectors tells whether Weaviate computes vectors for the class's
+// objects: a class-level vectorizer, or a named vector with one (the first
+// such by name; a hybrid search targets one vector).
+func classVectors(class *models.Class) vectorInfo {
+	if v := class.Vectorizer; v != "" && v != "none" {
+		return vectorInfo{hybrid: true}
+	}
+	names := make([]string, 0, len(class.VectorConfig))
+	for name := range class.VectorConfig {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if m, ok := class.VectorConfig[name].Vectorizer.(map[string]any); ok {
+			for module := range m {
+				if module != "none" {
+					return vectorInfo{hybrid: true, target: name}
+				}
+			}
+		}
+	}
+	return vectorInfo{}
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
+)
+
+// rest sends one REST request on the pooled transport and returns the status
+// and body. The error is a classified *Error when no answer came.
+func (s *Store) rest(ctx context.Context, method, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.restBase+path, nil)
+	if err != nil {
+		return 0, nil, &Error{Kind: KindRejected, Err: err}
+	}
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return 0, nil, callError(ctx, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, callError(ctx, err)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// clientError classifies an error of the Weaviate client. Its
+// *fault.WeaviateClientError does not unwrap: the status or the network
+// error sits in DerivedFromError, possibly nested.
+func (s *Store) clientError(ctx context.Context, err error) *Error {
+	for {
+		var ce *fault.WeaviateClientError
+		if !errors.As(err, &ce) {
+			break
+		}
+		if ce.IsUnexpectedStatusCode {
+			return s.statusError(ce.StatusCode, []byte(ce.Msg))
+		}
+		if ce.DerivedFromError == nil {
+			return &Error{Kind: KindRejected, Detail: excerpt(ce.Msg)}
+		}
+		err = ce.DerivedFromError
+	}
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &syntax) || errors.As(err, &typ) {
+		return &Error{Kind: KindRejected, Detail: "unexpected answer", Err: err}
+	}
+	return callError(ctx, err)
+}
+
+// stateObject is the REST shape of a ChatState object, only what Muted reads.
+type stateObject struct {
+	Properties struct {
+		Muted bool       `json:"muted"`
+		Until *time.Time `json:"until"`
+	} `json:"properties"`
+}
+
+// mutedREST reads the chat's state object by its deterministic id: one REST
+// GET, no query parsing. 404 means the chat was never muted.
+func (s *Store) mutedREST(ctx context.Context, chatID string) (chatState, error) {
+	status, body, err := s.rest(ctx, http.MethodGet, "/objects/"+StateCollection+"/"+StateID(chatID))
+	if err != nil {
+		return chatState{}, err
+	}
+	switch status {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return chatState{}, nil
+	default:
+		return chatState{}, s.statusError(status, body)
+	}
+	var obj stateObject
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return chatState{}, &Error{Kind: KindRejected, Detail: "unexpected answer", Err: err}
+	}
+	return chatState{muted: obj.Properties.Muted, until: obj.Properties.Until}, nil
+}

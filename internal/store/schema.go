@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/weaviate/weaviate/entities/models"
+)
+
+// Tokenizations and data types chatprep's schema uses.
+const (
+	tokenField = "field"
+	tokenWord  = "word"
+	typeText   = "text"
+	typeDate   = "date"
+	typeBool   = "boolean"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// idProp is an id-like text: matched whole (tokenization field), filterable,
+// not part of BM25. With word tokenization, chat "user-1" would also match
+// "user-1-admin".
+func idProp(name, description string) *models.Property {
+	return &models.Property{
+		Name: name, Description: description, DataType: []string{typeText},
+		Tokenization: tokenField, IndexFilterable: ptr(true), IndexSearchable: ptr(false),
+	}
+}
+
+// unindexed is a property only read back, never filtered on.
+func unindexed(name, dataType, description string) *models.Property {
+	p := &models.Property{Name: name, Description: description, DataType: []string{dataType}, IndexFilterable: ptr(false)}
+	if dataType == typeText {
+		p.Tokenization = tokenField
+		p.IndexSearchable = ptr(false)
+	}
+	if dataType == typeDate {
+		p.IndexRangeFilters = ptr(false)
+	}
+	return p
+}
+
+// MessagesClass is the schema of MessagesCollection: one object per message
+// event, no vectorizer (relevance is BM25 on text).
+func MessagesClass() *models.Class {
+	return &models.Class{
+		Class:       MessagesCollection,
+		Description: "chatprep: one object per chat message event",
+		Vectorizer:  "none",
+		Properties: []*models.Property{
+			idProp(propChatID, "the chat"),
+			idProp(propEventID, "the event (idempotency key)"),
+			idProp(propRole, "user or assistant"),
+			idProp(propUserID, "the sender, when given"),
+			idProp(propChannel, "the channel, when given"),
+			{
+				Name: propText, Description: "the message text (BM25)", DataType: []string{typeText},
+				Tokenization: tokenWord, IndexSearchable: ptr(true), IndexFilterable: ptr(false),
+			},
+			{
+				Name: propSentAt, Description: "when the message was sent", DataType: []string{typeDate},
+				IndexFilterable: ptr(true), IndexRangeFilters: ptr(true),
+			},
+		},
+	}
+}
+
+// StateClass is the schema of StateCollection: one object per chat that was
+// muted or unmuted, read by its id (StateID).
+func StateClass() *models.Class {
+	return &models.Class{
+		Class:       StateCollection,
+		Description: "chatprep: a chat's muted state",
+		Vectorizer:  "none",
+		Properties: []*models.Property{
+			idProp(propChatID, "the chat"),
+			{Name: propMuted, Description: "muted", DataType: []string{typeBool}, IndexFilterable: ptr(true)},
+			unindexed(propUntil, typeDate, "the mute ends then; absent: until unmuted"),
+			unindexed(propEventID, typeText, "the mute or unmute event applied last"),
+			unindexed(propUpdatedAt, typeDate, "when it was applied"),
+		},
+	}
+}
+
+// EnsureSchema creates the collections, or brings existing ones up to date by
+// adding missing properties. It is idempotent and safe to run from several
+// processes at once and while workers run: a create that loses the race
+// (422) is checked against the collection that won. A property whose type or
+// indexing conflicts with what chatprep needs is a KindSchema error that says
+// what to do; Weaviate cannot change those in place.
+func (s *Store) EnsureSchema(ctx context.Context) error {
+	if s.closed.Load() {
+		return fmt.Errorf("ensure schema: %w", s.closedError())
+	}
+	for _, want := range []*models.Class{MessagesClass(), StateClass()} {
+		have, err := s.ensureClass(ctx, want)
+		if err != nil {
+			return fmt.Errorf("ensure collection %s: %w", want.Class, err)
+		}
+		if want.Class == MessagesCollection {
+			vi := classVectors(have)
+			s.vectors.Store(&vi)
+		}
+	}
+	return nil
+}
+
+// ensureClass returns the collection as it is after creating or updating it.
+func (s *Store) ensureClass(ctx context.Context, want *models.Class) (*models.Class, error) {
+	have, err := s.getClass(ctx, want.Class)
+	if err != nil {
+		return nil, err
+	}
+	if have == nil {
+		if s.testHookBeforeCreate != nil {
+			s.testHookBeforeCreate(want.Class)
+		}
+		createErr := s.createClass(ctx, want)
+		if createErr == nil {
+			s.log.Info().Str("collection", want.Class).Msg("created Weaviate collection")
+			return want, nil
+		}
+		if KindOf(createErr) != KindRejected {
+			return nil, createErr
+		}
+		// Refused: either another process created it first (422 "already
+		// exists"), or the definition itself was refused. The collection's
+		// existence tells which, without reading the message.
+		if have, err = s.getClass(ctx, want.Class); err != nil {
+			return nil, err
+		}
+		if have == nil {
+			return nil, createErr
+		}
+	}
+	return s.reconcile(ctx, want, have)
+}
+
+// reconcile adds want's properties missing from have and checks the others.
+func (s *Store) reconcile(ctx context.Context, want, have *models.Class) (*models.Class, error) {
+	var conflicts []string
+	if have.MultiTenancyConfig != nil && have.MultiTenancyConfig.Enabled {
+		conflicts = append(conflicts, "multi-tenancy is on, chatprep does not use tenants")
+	}
+	for _, wp := range want.Properties {
+		hp := findProperty(have, wp.Name)
+		if hp == nil {
+			added, err := s.addProperty(ctx, want.Class, wp)
+			if err != nil {
+				return nil, err
+			}
+			if added != nil {
+				have = added
+				hp = findProperty(have, wp.Name)
+			}
+			if hp == nil {
+				continue // added by us: it is what we want
+			}
+		}
+		c, warn := compareProperty(wp, hp)
+		if c != "" {
+			conflicts = append(conflicts, c)
+		}
+		if warn != "" {
+			s.log.Warn().Str("collection", want.Class).Str("property", wp.Name).Msg(warn)
+		}
+	}
+	if len(conflicts) > 0 {
+		return nil, &Error{Kind: KindSchema, Detail: fmt.Sprintf(
+			"collection %s exists with a different schema: %s. Weaviate cannot change this in place: "+
+				"move the data to a collection with chatprep's schema, or delete collection %s "+
+				"(its objects are lost) and run `worker setup` again",
+			want.Class, strings.Join(conflicts, "; "), want.Class)}
+	}
+	return have, nil
+}
+
+// addProperty adds p to the class. When another process added it first, it
+// returns the class as it is now (to be checked); otherwise nil.
+func (s *Store) addProperty(ctx context.Context, class string, p *models.Property) (*models.Class, error) {
+	s.calls.schema.Add(1)
+	err := s.client.Schema().PropertyCreator().WithClassName(class).WithProperty(p).Do(ctx)
+	if err == nil {
+		s.log.Info().Str("collection", class).Str("property", p.Name).Msg("added property to Weaviate collection")
+		return nil, nil
+	}
+	s.calls.failed.Add(1)
+	addErr := s.clientError(ctx, err)
+	if addErr.Kind != KindRejected {
+		return nil, fmt.Errorf("add property %s: %w", p.Name, addErr)
+	}
+	now, err := s.getClass(ctx, class)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil || findProperty(now, p.Name) == nil {
+		return nil, fmt.Errorf("add property %s: %w", p.Name, addErr)
+	}
+	return now, nil
+}
+
+func findProperty(c *models.Class, name string) *models.Property {
+	for _, p := range c.Properties {
+		if p != nil && p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// compareProperty says how have differs from want: a conflict that breaks
+// chatprep, or a warning about something that only costs speed.
+func compareProperty(want, have *models.Property) (conflict, warning string) {
+	var problems []string
+	if !slices.Equal(want.DataType, have.DataType) {
+		problems = append(problems, fmt.Sprintf("is %s, chatprep needs %s", strings.Join(have.DataType, ","), strings.Join(want.DataType, ",")))
+	}
+	if want.Tokenization != "" && have.Tokenization != want.Tokenization {
+		why := ""
+		if want.Tokenization == tokenField {
+			why = " (ids would match parts of other ids)"
+		}
+		problems = append(problems, fmt.Sprintf("has tokenization %q, chatprep needs %q%s", have.Tokenization, want.Tokenization, why))
+	}
+	if isTrue(want.IndexFilterable) && !indexOn(have.IndexFilterable) {
+		problems = append(problems, "is not filterable")
+	}
+	if isTrue(want.IndexSearchable) && !indexOn(have.IndexSearchable) {
+		problems = append(problems, "is not searchable (BM25)")
+	}
+	if len(problems) > 0 {
+		conflict = "property " + want.Name + " " + strings.Join(problems, ", ")
+	}
+	if isTrue(want.IndexRangeFilters) && !isTrue(have.IndexRangeFilters) {
+		warning = "property has no range index (indexRangeFilters): date filters are slower"
+	}
+	return conflict, warning
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// indexOn reads an index flag as Weaviate does: absent means on.
+func indexOn(b *bool) bool { return b == nil || *b }
+
+// getClass returns the class, or nil if it does not exist.
+func (s *Store) getClass(ctx context.Context, name string) (*models.Class, error) {
+	s.calls.schema.Add(1)
+	class, err := s.client.Schema().ClassGetter().WithClassName(name).Do(ctx)
+	if err != nil {
+		e := s.clientError(ctx, err)
+		if e.Status == http.StatusNotFound {
+			return nil, nil
+		}
+		s.calls.failed.Add(1)
+		return nil, fmt.Errorf("read collection %s: %w", name, e)
+	}
+	return class, nil
+}
+
+func (s *Store) createClass(ctx context.Context, c *models.Class) error {
+	s.calls.schema.Add(1)
+	if err := s.client.Schema().ClassCreator().WithClass(c).Do(ctx); err != nil {
+		s.calls.failed.Add(1)
+		return fmt.Errorf("create collection %s: %w", c.Class, s.clientError(ctx, err))
+	}
+	return nil
+}

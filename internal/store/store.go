@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/weaviate/weaviate-go-client/v4/weaviate"
+	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Collection names. Weaviate capitalises class names; these are exactly what
+// EnsureSchema creates.
+const (
+	// MessagesCollection holds one object per stored message event.
+	MessagesCollection = "ChatMessage"
+	// StateCollection holds one object per chat that was ever muted or
+	// unmuted.
+	StateCollection = "ChatState"
+)
+
+// grpcMaxMessage bounds gRPC messages both ways: a full batch of 16 KB texts
+// is about 2 MB, a search answer far less.
+const grpcMaxMessage = 32 << 20
+
+// Store is chatprep's Weaviate store: message history, relevance search,
+// idempotent writes and the chats' muted state. One Store per process; it is
+// safe for concurrent use and holds one pooled HTTP transport, one Weaviate
+// client and (with Config.GRPCAddr) one gRPC connection for all calls.
+type Store struct {
+	cfg       Config
+	log       zerolog.Logger
+	transport *http.Transport
+	http      *http.Client
+	client    *weaviate.Client
+	restBase  string // URL + "/v1"
+	auth      string // "Bearer <key>" or empty; never logged
+
+	conn *grpc.ClientConn  // nil without GRPCAddr
+	grpc pb.WeaviateClient // nil without GRPCAddr
+
+	batcher *batcher
+	vectors atomic.Pointer[vectorInfo] // nil until learned
+	calls   counters
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+
+	// testHookBeforeCreate, when set, runs between finding a collection
+	// missing and creating it: tests make another process win the race.
+	testHookBeforeCreate func(class string)
+}
+
+// New builds a Store for cfg. It does not need Weaviate to be up: calls fail
+// with a transient *Error until it is. (The Weaviate client asks the server's
+// version once while New runs; when that fails, nothing chatprep uses
+// depends on it.)
+func New(cfg Config) (*Store, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("weaviate store config: %w", err)
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("weaviate store config: %w", err)
+	}
+	s := &Store{
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "store").Logger(),
+		restBase: strings.TrimRight(cfg.URL, "/") + "/v1",
+	}
+	if cfg.APIKey != "" {
+		s.auth = "Bearer " + cfg.APIKey
+	}
+	s.transport = &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.DialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          cfg.MaxConns,
+		MaxIdleConnsPerHost:   cfg.MaxConns,
+		MaxConnsPerHost:       cfg.MaxConns,
+		IdleConnTimeout:       cfg.IdleConnTimeout,
+		TLSHandshakeTimeout:   cfg.DialTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	// With its own http.Client the Weaviate client ignores its Timeout and
+	// AuthConfig: the client's timeout is ours, the key goes in as a header.
+	s.http = &http.Client{Transport: s.transport, Timeout: cfg.RequestTimeout}
+	var headers map[string]string
+	if s.auth != "" {
+		headers = map[string]string{"Authorization": s.auth}
+	}
+	s.client = weaviate.New(weaviate.Config{
+		Scheme:           u.Scheme,
+		Host:             strings.TrimRight(strings.TrimPrefix(cfg.URL, u.Scheme+"://"), "/"),
+		ConnectionClient: s.http,
+		Headers:          headers,
+	})
+	if cfg.GRPCAddr != "" {
+		if err := s.dialGRPC(u.Scheme == "https"); err != nil {
+			s.transport.CloseIdleConnections()
+			return nil, err
+		}
+	}
+	s.batcher = newBatcher(batcherConfig{
+		size:        cfg.BatchSize,
+		linger:      cfg.BatchLinger,
+		concurrency: cfg.BatchConcurrency,
+		timeout:     cfg.RequestTimeout,
+	}, s.sendBatch)
+	return s, nil
+}
+
+// dialGRPC sets up the gRPC connection. It connects lazily, on the first
+// call, and reconnects quickly (at most every 2s) after Weaviate comes back.
+func (s *Store) dialGRPC(tlsOn bool) error {
+	creds := insecure.NewCredentials()
+	if tlsOn {
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay:  100 * time.Millisecond,
+				Multiplier: 1.6,
+				Jitter:     0.2,
+				MaxDelay:   2 * time.Second,
+			},
+			MinConnectTimeout: s.cfg.DialTimeout,
+		}),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(grpcMaxMessage),
+			grpc.MaxCallSendMsgSize(grpcMaxMessage),
+		),
+	}
+	if s.auth != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{md: map[string]string{"authorization": s.auth}, tls: tlsOn}))
+	}
+	conn, err := grpc.NewClient(s.cfg.GRPCAddr, opts...)
+	if err != nil {
+		return fmt.Errorf("weaviate store: gRPC connection to %s: %w", s.cfg.GRPCAddr, err)
+	}
+	s.conn, s.grpc = conn, pb.NewWeaviateClient(conn)
+	return nil
+}
+
+// bearer puts the API key on every gRPC call.
+type bearer struct {
+	md  map[string]string
+	tls bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return b.md, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return b.tls }
+
+// Close sends the objects Put and SetMuted are still holding, waits for
+// batches in flight, and closes the connections. Calls after Close fail with
+// KindClosed. Close is idempotent.
+func (s *Store) Close() {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.batcher.close()
+		if s.conn != nil {
+			_ = s.conn.Close() // only fails if already closed
+		}
+		s.transport.CloseIdleConnections()
+	})
+}
+
+func (s *Store) closedError() *Error {
+	return &Error{Kind: KindClosed, Err: ErrClosed}
+}
+
+// Ready tells whether the store can work: Weaviate answers an authenticated
+// call (so a refused API key makes it not ready), the messages collection
+// exists, and the gRPC connection, when used, is not failing. One small REST
+// call (the collection's schema); meant for the health endpoint.
+func (s *Store) Ready(ctx context.Context) error {
+	if s.closed.Load() {
+		return fmt.Errorf("weaviate ready: %w", s.closedError())
+	}
+	s.calls.ready.Add(1)
+	status, body, err := s.rest(ctx, http.MethodGet, "/schema/"+MessagesCollection)
+	switch {
+	case err != nil:
+	case status == http.StatusNotFound:
+		err = &Error{Kind: KindRejected, Status: status,
+			Detail: "collection " + MessagesCollection + " does not exist; run `worker setup`"}
+	case status != http.StatusOK:
+		err = s.statusError(status, body)
+	case s.conn != nil && s.conn.GetState() == connectivity.TransientFailure:
+		err = &Error{Kind: KindUnavailable, Detail: "gRPC connection to " + s.cfg.GRPCAddr + " is failing"}
+	}
+	if err != nil {
+		s.calls.failed.Add(1)
+		return fmt.Errorf("weaviate ready: %w", err)
+	}
+	return nil
+}
+
+// counters count Weaviate calls by kind; cheap enough for every call.
+type counters struct {
+	history, relevant, muted, batches, objects, schema, ready, failed atomic.Uint64
+}
+
+// Stats are the store's Weaviate calls since New, by kind.
+type Stats struct {
+	History  uint64 // history searches (one per History call)
+	Relevant uint64 // relevance searches (one per Relevant call with a searchable text)
+	Muted    uint64 // muted-state lookups
+	Batches  uint64 // batch write requests (Put and SetMuted, many objects each)
+	Objects  uint64 // objects sent in batch requests
+	Schema   uint64 // schema reads and changes
+	Ready    uint64 // readiness probes
+	Failed   uint64 // calls of any kind that failed
+}
+
+// Calls is the number of requests sent to Weaviate.
+func (st Stats) Calls() uint64 {
+	return st.History + st.Relevant + st.Muted + st.Batches + st.Schema + st.Ready
+}
+
+// Stats returns the call counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		History:  s.calls.history.Load(),
+		Relevant: s.calls.relevant.Load(),
+		Muted:    s.calls.muted.Load(),
+		Batches:  s.calls.batches.Load(),
+		Objects:  s.calls.objects.Load(),
+		Schema:   s.calls.schema.Load(),
+		Ready:    s.calls.ready.Load(),
+		Failed:   s.calls.failed.Load(),
+	}
+}

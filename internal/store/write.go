@@ -1,0 +1,204 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/go-openapi/strfmt"
+	"github.com/weaviate/weaviate/entities/models"
+	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Put stores a message event under MessageID(chat id, event id), replacing
+// the object if it exists: any number of deliveries leave one object.
+// Concurrent Puts share batch requests (see Config.BatchSize); Put returns
+// when its own object is written or has failed.
+func (s *Store) Put(ctx context.Context, ev event.Event) error {
+	if err := s.put(ctx, ev); err != nil {
+		return fmt.Errorf("store message %s of chat %s: %w", ev.EventID, ev.ChatID, err)
+	}
+	return nil
+}
+
+func (s *Store) put(ctx context.Context, ev event.Event) error {
+	if s.closed.Load() {
+		return s.closedError()
+	}
+	if ev.Type != "" && ev.Type != event.TypeMessage {
+		return &Error{Kind: KindRejected, Detail: fmt.Sprintf("event type %q is not a message", ev.Type)}
+	}
+	if ev.ChatID == "" || ev.EventID == "" {
+		return &Error{Kind: KindRejected, Detail: "chat id and event id are required"}
+	}
+	role := ev.Role
+	if role == "" {
+		role = event.RoleUser
+	}
+	props := objectProps{
+		propChatID:  validText(ev.ChatID),
+		propEventID: validText(ev.EventID),
+		propRole:    validText(string(role)),
+		propText:    validText(ev.Text),
+		propSentAt:  ev.SentAt.UTC().Format(time.RFC3339Nano),
+	}
+	if ev.UserID != "" {
+		props[propUserID] = validText(ev.UserID)
+	}
+	if ev.Channel != "" {
+		props[propChannel] = validText(ev.Channel)
+	}
+	return s.batcher.put(ctx, writeObject{
+		collection: MessagesCollection,
+		id:         MessageID(ev.ChatID, ev.EventID),
+		props:      props,
+	})
+}
+
+// SetMuted applies a mute or unmute event to the chat's state object
+// (StateID(chat id)), replacing it: the last event applied wins. A mute
+// without Until lasts until an unmute.
+func (s *Store) SetMuted(ctx context.Context, ev event.Event) error {
+	if err := s.setMuted(ctx, ev); err != nil {
+		return fmt.Errorf("set muted state of chat %s (event %s): %w", ev.ChatID, ev.EventID, err)
+	}
+	return nil
+}
+
+func (s *Store) setMuted(ctx context.Context, ev event.Event) error {
+	if s.closed.Load() {
+		return s.closedError()
+	}
+	if ev.ChatID == "" {
+		return &Error{Kind: KindRejected, Detail: "chat id is required"}
+	}
+	props := objectProps{
+		propChatID:    validText(ev.ChatID),
+		propEventID:   validText(ev.EventID),
+		propUpdatedAt: time.Now().UTC().Format(time.RFC3339Nano),
+	}
+	switch ev.Type {
+	case event.TypeMute:
+		props[propMuted] = true
+		if ev.Until != nil {
+			props[propUntil] = ev.Until.UTC().Format(time.RFC3339Nano)
+		}
+	case event.TypeUnmute:
+		props[propMuted] = false
+	default:
+		return &Error{Kind: KindRejected, Detail: fmt.Sprintf("event type %q is neither mute nor unmute", ev.Type)}
+	}
+	return s.batcher.put(ctx, writeObject{collection: StateCollection, id: StateID(ev.ChatID), props: props})
+}
+
+// validText makes s valid UTF-8: gRPC refuses a whole request with one
+// invalid string in it, and JSON would replace the bytes anyway.
+func validText(s string) string {
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// sendBatch is the batcher's sendFunc: one batch request, and each item's
+// result from its own entry of the answer.
+func (s *Store) sendBatch(ctx context.Context, items []*batchItem) {
+	s.calls.batches.Add(1)
+	s.calls.objects.Add(uint64(len(items)))
+	var errs []error
+	var err error
+	if s.grpc != nil {
+		errs, err = s.batchGRPC(ctx, items)
+	} else {
+		errs, err = s.batchREST(ctx, items)
+	}
+	if err != nil {
+		s.calls.failed.Add(1)
+	}
+	for i, it := range items {
+		switch {
+		case err != nil:
+			it.done <- err
+		default:
+			it.done <- errs[i]
+		}
+	}
+}
+
+func (s *Store) batchGRPC(ctx context.Context, items []*batchItem) ([]error, error) {
+	objs := make([]*pb.BatchObject, len(items))
+	for i, it := range items {
+		fields := make(map[string]*structpb.Value, len(it.obj.props))
+		for k, v := range it.obj.props {
+			switch v := v.(type) {
+			case string:
+				fields[k] = structpb.NewStringValue(v)
+			case bool:
+				fields[k] = structpb.NewBoolValue(v)
+			}
+		}
+		objs[i] = &pb.BatchObject{
+			Uuid:       it.obj.id,
+			Collection: it.obj.collection,
+			Properties: &pb.BatchObject_Properties{NonRefProperties: &structpb.Struct{Fields: fields}},
+		}
+	}
+	reply, err := s.grpc.BatchObjects(ctx, &pb.BatchObjectsRequest{Objects: objs})
+	if err != nil {
+		return nil, s.grpcError(ctx, err)
+	}
+	errs := make([]error, len(items))
+	for _, e := range reply.GetErrors() {
+		if i := int(e.GetIndex()); i >= 0 && i < len(errs) {
+			errs[i] = &Error{Kind: KindRejected, Detail: excerpt(e.GetError())}
+		}
+	}
+	return errs, nil
+}
+
+func (s *Store) batchREST(ctx context.Context, items []*batchItem) ([]error, error) {
+	objs := make([]*models.Object, len(items))
+	for i, it := range items {
+		objs[i] = &models.Object{
+			Class:      it.obj.collection,
+			ID:         strfmt.UUID(it.obj.id),
+			Properties: map[string]any(it.obj.props),
+		}
+	}
+	resp, err := s.client.Batch().ObjectsBatcher().WithObjects(objs...).Do(ctx)
+	if err != nil {
+		return nil, s.clientError(ctx, err)
+	}
+	// The answer lists the objects in request order; match by id anyway (an
+	// id may be in the batch twice: two deliveries of one event).
+	byID := make(map[string][]int, len(items))
+	for i, it := range items {
+		byID[it.obj.id] = append(byID[it.obj.id], i)
+	}
+	errs := make([]error, len(items))
+	seen := make([]bool, len(items))
+	for _, r := range resp {
+		idx := byID[string(r.ID)]
+		if len(idx) == 0 {
+			continue
+		}
+		i := idx[0]
+		byID[string(r.ID)] = idx[1:]
+		seen[i] = true
+		if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
+			msgs := make([]string, 0, len(r.Result.Errors.Error))
+			for _, e := range r.Result.Errors.Error {
+				if e != nil {
+					msgs = append(msgs, e.Message)
+				}
+			}
+			errs[i] = &Error{Kind: KindRejected, Detail: excerpt(strings.Join(msgs, "; "))}
+		}
+	}
+	for i := range errs {
+		if !seen[i] && errs[i] == nil {
+			errs[i] = &Error{Kind: KindRejected, Detail: "object missing from the batch answer"}
+		}
+	}
+	return errs, nil
+}
