@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/devstack"
+	"go.uber.org/goleak"
+)
+
+// One Weaviate server for the whole test binary; tests that need their own
+// (API key, outages) start one more.
+var (
+	weaviateBin string
+	shared      *devstack.Weaviate
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	// Goroutines started before the tests (package init of dependencies)
+	// are not the tests' to end.
+	leakOpts := append(goleakOptions(), goleak.IgnoreCurrent())
+	code := runTests(m)
+	if code == 0 {
+		if err := goleak.Find(leakOpts...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+func runTests(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	root, err := devstack.RepoRoot(wd)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	weaviateBin, err = devstack.EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	shared, err = devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: weaviateBin})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := shared.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	// Create the schema once, so parallel tests do not race on it (the
+	// schema tests race on purpose, on their own servers or collections).
+	st, err := New(Config{URL: shared.URL, GRPCAddr: shared.GRPCAddr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	err = st.EnsureSchema(ctx)
+	st.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func goleakOptions() []goleak.Option {
+	return []goleak.Option{
+		// The Weaviate client's Connection has a finalizer that sends on an
+		// unbuffered channel nobody reads (weaviate-go-client v4.16.1,
+		// connection/rest.go): once a closed Store's client is collected,
+		// the finalizer goroutine blocks there for good. Only tests make
+		// and drop Stores; a worker keeps its one Store for its life.
+		goleak.IgnoreTopFunction("github.com/weaviate/weaviate-go-client/v4/weaviate/connection.finalizer"),
+	}
+}
+
+var chatSeq atomic.Int64
+
+// chatID returns a chat id no other test uses, so tests share the server and
+// run in parallel.
+func chatID(t testing.TB) string {
+	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	return fmt.Sprintf("%s-%d-%d", name, os.Getpid(), chatSeq.Add(1))
+}
+
+// backends are the two read/write paths a Store can take.
+var backends = []struct {
+	name string
+	grpc bool
+}{
+	{"grpc", true},
+	{"graphql", false},
+}
+
+// newStore returns a Store on the shared server, closed when the test ends.
+func newStore(t testing.TB, useGRPC bool) *Store {
+	t.Helper()
+	return newStoreAt(t, shared, useGRPC, nil)
+}
+
+func newStoreAt(t testing.TB, w *devstack.Weaviate, useGRPC bool, edit func(*Config)) *Store {
+	t.Helper()
+	cfg := Config{URL: w.URL}
+	if useGRPC {
+		cfg.GRPCAddr = w.GRPCAddr
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	st, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+// ctx returns the test's context bounded by d.
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
