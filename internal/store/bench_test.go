@@ -1,0 +1,288 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/event"
+)
+
+// The benchmarks run against the shared real server with a populated
+// collection: benchChats chats of benchMessages messages each. Run them with
+// e.g.
+//
+//	go test -run '^$' -bench . -benchtime 3s ./internal/store/
+//
+// Besides ns/op they report ops/s (calls per second across all goroutines)
+// and the latency of one call (mean, p50, p99), since ns/op of a parallel
+// benchmark is wall time divided by calls, not a call's latency.
+const (
+	benchChats       = 200
+	benchMessages    = 50
+	benchParallelism = 16 // goroutines per core: 32 on 2 cores, like a loaded worker pool
+)
+
+var (
+	benchOnce  sync.Once
+	benchErr   error
+	benchBase  = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	benchWords = makeWords(400)
+)
+
+func makeWords(n int) []string {
+	r := rand.New(rand.NewPCG(1, 2))
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	words := make([]string, n)
+	for i := range words {
+		b := make([]byte, 4+r.IntN(6))
+		for j := range b {
+			b[j] = letters[r.IntN(len(letters))]
+		}
+		words[i] = string(b)
+	}
+	return words
+}
+
+func benchText(r *rand.Rand, n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = benchWords[r.IntN(len(benchWords))]
+	}
+	return strings.Join(parts, " ")
+}
+
+func benchChat(i int) string { return fmt.Sprintf("bench-%d-chat-%d", os.Getpid(), i) }
+
+// populate stores the benchmark data once per test binary, through the
+// batched Put; every fourth chat is muted.
+func populate(b *testing.B) {
+	b.Helper()
+	benchOnce.Do(func() {
+		st, err := New(Config{URL: shared.URL, GRPCAddr: shared.GRPCAddr})
+		if err != nil {
+			benchErr = err
+			return
+		}
+		defer st.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, benchChats)
+		sem := make(chan struct{}, 64)
+		for c := range benchChats {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r := rand.New(rand.NewPCG(uint64(c), 7))
+				for m := range benchMessages {
+					role := event.RoleUser
+					if m%2 == 1 {
+						role = event.RoleAssistant
+					}
+					if err := st.Put(ctx, event.Event{
+						EventID: fmt.Sprintf("e-%d", m), ChatID: benchChat(c), Role: role,
+						Text: benchText(r, 10+r.IntN(30)), SentAt: benchBase.Add(time.Duration(m) * time.Minute),
+					}); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if c%4 == 0 {
+					if err := st.SetMuted(ctx, event.Event{EventID: "mute", ChatID: benchChat(c), Type: event.TypeMute}); err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		benchErr = <-errs
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+}
+
+// runParallel runs op from benchParallelism goroutines per core and reports
+// throughput and per-call latency.
+func runParallel(b *testing.B, op func(ctx context.Context, r *rand.Rand) error) {
+	b.Helper()
+	ctx := b.Context()
+	var seed atomic.Uint64
+	var mu sync.Mutex
+	var all []time.Duration
+	b.SetParallelism(benchParallelism)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(seed.Add(1), 99))
+		var mine []time.Duration
+		for pb.Next() {
+			t0 := time.Now()
+			if err := op(ctx, r); err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(t0))
+		}
+		mu.Lock()
+		all = append(all, mine...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	var sum time.Duration
+	for _, d := range all {
+		sum += d
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
+	b.ReportMetric(ms(sum/time.Duration(len(all))), "ms/call")
+	b.ReportMetric(ms(all[len(all)/2]), "p50-ms")
+	b.ReportMetric(ms(all[len(all)*99/100]), "p99-ms")
+}
+
+func BenchmarkHistory(b *testing.B) {
+	populate(b)
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			st := newStore(b, be.grpc)
+			before := benchBase.Add(time.Hour)
+			runParallel(b, func(ctx context.Context, r *rand.Rand) error {
+				msgs, err := st.History(ctx, benchChat(r.IntN(benchChats)), event.RoleUser, before, 10)
+				if err == nil && len(msgs) != 10 {
+					err = fmt.Errorf("history: %d messages, want 10", len(msgs))
+				}
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkRelevant(b *testing.B) {
+	populate(b)
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			st := newStore(b, be.grpc)
+			before := benchBase.Add(time.Hour)
+			runParallel(b, func(ctx context.Context, r *rand.Rand) error {
+				_, err := st.Relevant(ctx, benchChat(r.IntN(benchChats)), benchText(r, 12), before, 5)
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkMuted(b *testing.B) {
+	populate(b)
+	st := newStore(b, true)
+	lookups := []struct {
+		name string
+		get  func(ctx context.Context, chatID string) (chatState, error)
+	}{
+		{"grpc-search-by-id", st.mutedGRPC},
+		{"rest-get-by-id", st.mutedREST},
+		{"graphql-where-chat", st.mutedGraphQL},
+	}
+	for _, l := range lookups {
+		b.Run(l.name, func(b *testing.B) {
+			runParallel(b, func(ctx context.Context, r *rand.Rand) error {
+				c := r.IntN(benchChats)
+				state, err := l.get(ctx, benchChat(c))
+				if err == nil && state.muted != (c%4 == 0) {
+					err = fmt.Errorf("chat %d: muted %v", c, state.muted)
+				}
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkPut(b *testing.B) {
+	var seq atomic.Int64
+	for _, be := range backends {
+		for _, mode := range []struct {
+			name string
+			size int
+		}{{"single", 1}, {"batched", 0}} {
+			b.Run(be.name+"-"+mode.name, func(b *testing.B) {
+				st := newStoreAt(b, shared, be.grpc, func(c *Config) { c.BatchSize = mode.size })
+				chat := chatID(b)
+				before := st.Stats()
+				runParallel(b, func(ctx context.Context, r *rand.Rand) error {
+					n := seq.Add(1)
+					return st.Put(ctx, event.Event{
+						EventID: fmt.Sprintf("p-%d", n), ChatID: fmt.Sprintf("%s-%d", chat, n%benchChats),
+						Text: benchText(r, 20), SentAt: benchBase.Add(time.Duration(n) * time.Millisecond),
+					})
+				})
+				after := st.Stats()
+				if batches := after.Batches - before.Batches; batches > 0 {
+					b.ReportMetric(float64(after.Objects-before.Objects)/float64(batches), "objects/batch")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRelevantUnderWrites measures relevance search while new messages
+// arrive at a steady benchWriteRate, as in a running worker. Weaviate's BM25
+// cost grows with the objects in its active memtable (see the package doc),
+// so this is the figure to compare with a live system, not BenchmarkRelevant
+// alone.
+func BenchmarkRelevantUnderWrites(b *testing.B) {
+	const benchWriteRate = 300 // messages per second
+	populate(b)
+	st := newStore(b, true)
+	before := benchBase.Add(time.Hour)
+	ctx, cancel := context.WithCancel(b.Context())
+	var writers sync.WaitGroup
+	const nWriters = 10
+	var seq atomic.Int64
+	for w := range nWriters {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			tick := time.NewTicker(time.Second * nWriters / benchWriteRate)
+			defer tick.Stop()
+			r := rand.New(rand.NewPCG(uint64(w), 5))
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				n := seq.Add(1)
+				err := st.Put(ctx, event.Event{
+					EventID: fmt.Sprintf("w-%d", n), ChatID: benchChat(r.IntN(benchChats)),
+					Text: benchText(r, 20), SentAt: benchBase.Add(time.Duration(n) * time.Millisecond),
+				})
+				if err != nil && ctx.Err() == nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	runParallel(b, func(ctx context.Context, r *rand.Rand) error {
+		_, err := st.Relevant(ctx, benchChat(r.IntN(benchChats)), benchText(r, 12), before, 5)
+		return err
+	})
+	cancel()
+	writers.Wait()
+}
