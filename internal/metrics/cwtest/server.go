@@ -164,14 +164,19 @@ func (s *Server) Close() {
 	})
 }
 
-// Client returns an SDK client for the server: static credentials, region
-// us-east-1, the SDK's defaults otherwise (request compression on, standard
-// retries), then opts.
+// sdkMinCompressSize is the SDK's default compression threshold, which
+// config.LoadDefaultConfig sets and cloudwatch.New alone does not.
+const sdkMinCompressSize = 10240
+
+// Client returns an SDK client for the server as the worker builds it from
+// config.LoadDefaultConfig: static credentials, region us-east-1, request
+// compression on from 10 KiB, standard retries; then opts.
 func (s *Server) Client(opts ...func(*cloudwatch.Options)) *cloudwatch.Client {
 	return cloudwatch.New(cloudwatch.Options{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(s.URL),
+		Region:                      "us-east-1",
+		Credentials:                 credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint:                aws.String(s.URL),
+		RequestMinCompressSizeBytes: sdkMinCompressSize,
 	}, opts...)
 }
 
