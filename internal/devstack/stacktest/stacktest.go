@@ -31,6 +31,7 @@ import (
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/setup"
+	"github.com/chatprep/chatprep/internal/store"
 )
 
 var (
@@ -102,24 +103,35 @@ type Env struct {
 }
 
 // Option adjusts a test's environment before its queues are created.
-type Option func(vars map[string]string)
+type Option func(o *options)
+
+type options struct {
+	vars    map[string]string
+	noSetup bool
+}
 
 // Standard makes the three queues standard (not FIFO) queues.
 func Standard() Option {
-	return func(v map[string]string) {
+	return func(o *options) {
 		for _, k := range []string{"INPUT_QUEUE", "DLQ_QUEUE", "RESPONSE_QUEUE"} {
-			v[k] = strings.TrimSuffix(v[k], ".fifo")
+			o.vars[k] = strings.TrimSuffix(o.vars[k], ".fifo")
 		}
 	}
 }
 
 // With sets environment variables (e.g. "VISIBILITY_TIMEOUT", "3s").
 func With(kv ...string) Option {
-	return func(v map[string]string) {
+	return func(o *options) {
 		for i := 0; i+1 < len(kv); i += 2 {
-			v[kv[i]] = kv[i+1]
+			o.vars[kv[i]] = kv[i+1]
 		}
 	}
+}
+
+// NoSetup leaves the queues uncreated (for tests of `worker setup` itself);
+// the Env's queue URLs are then empty.
+func NoSetup() Option {
+	return func(o *options) { o.noSetup = true }
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9-]+`)
@@ -146,8 +158,9 @@ func New(t testing.TB, opts ...Option) *Env {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
-	for _, o := range opts {
-		o(vars)
+	o := options{vars: vars}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
@@ -164,12 +177,35 @@ func New(t testing.TB, opts ...Option) *Env {
 	awsCfg.Credentials = aws.NewCredentialsCache(staticCreds{vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"]})
 	e := &Env{Stack: st, Config: cfg, Vars: vars, Prefix: prefix, AWS: awsCfg,
 		SQS: awsconn.SQS(awsCfg, cfg), CloudWatch: cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) { o.DisableRequestCompression = true })}
+	if o.noSetup {
+		return e
+	}
 	steps, err := setup.Queues(ctx, e.SQS, cfg)
 	if err != nil {
 		t.Fatalf("stacktest setup: %v", err)
 	}
 	e.DLQURL, e.InputURL, e.ResponseURL = steps[0].URL, steps[1].URL, steps[2].URL
+	schemaOnce.Do(func() { schemaErr = ensureSchema(ctx, cfg) })
+	if schemaErr != nil {
+		t.Fatalf("stacktest schema: %v", schemaErr)
+	}
 	return e
+}
+
+// The collections are shared by every test of the binary (tests keep apart
+// by chat id), so they are created once.
+var (
+	schemaOnce sync.Once
+	schemaErr  error
+)
+
+func ensureSchema(ctx context.Context, cfg config.Config) error {
+	st, err := store.New(store.Config{URL: cfg.WeaviateURL, APIKey: cfg.WeaviateAPIKey})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.EnsureSchema(ctx)
 }
 
 // Environ is the process environment for a worker child: PATH and HOME from

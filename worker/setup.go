@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/chatprep/chatprep/internal/awsconn"
+	"github.com/chatprep/chatprep/internal/setup"
+	"github.com/chatprep/chatprep/internal/store"
+)
+
+func setupCommand() command {
+	return command{
+		name: "setup", summary: "create the queues and Weaviate collections",
+		needsConfig: true,
+		help: `Creates, or brings up to date, everything the worker uses:
+  - DLQ_QUEUE, the dead-letter queue (FIFO when its name ends in .fifo);
+  - INPUT_QUEUE, with a redrive policy to DLQ_QUEUE after MAX_RECEIVE_COUNT receives,
+    VISIBILITY_TIMEOUT and 20 s long polling;
+  - RESPONSE_QUEUE (FIFO when its name ends in .fifo);
+  - the Weaviate collections, with an explicit schema.
+Idempotent: running it again, from two processes at once, or while workers run
+changes nothing that is already right. One line per resource says what it did.`,
+		run: runSetup,
+	}
+}
+
+func runSetup(ctx context.Context, env *cmdEnv) int {
+	awsCfg, err := awsconn.Load(ctx, env.cfg)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "worker setup: %v\n", err)
+		return exitFailed
+	}
+	st, err := store.New(storeConfig(env.cfg, nopLogger()))
+	if err != nil {
+		fmt.Fprintf(env.stderr, "worker setup: %v\n", err)
+		return exitFailed
+	}
+	defer st.Close()
+	if err := setup.Run(ctx, awsconn.SQS(awsCfg, env.cfg), st, env.cfg, env.stdout); err != nil {
+		fmt.Fprintf(env.stderr, "worker setup: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
