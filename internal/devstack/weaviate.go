@@ -34,6 +34,9 @@ type WeaviateOptions struct {
 	APIKey string
 	// ReadyTimeout bounds the wait for /v1/.well-known/ready. Default 60s.
 	ReadyTimeout time.Duration
+	// Env holds extra KEY=VALUE variables for the server, after (and so
+	// overriding) the stack's own: modules, memtable tuning.
+	Env []string
 }
 
 // Weaviate is a running Weaviate server process.
@@ -111,6 +114,7 @@ func StartWeaviate(ctx context.Context, opts WeaviateOptions) (*Weaviate, error)
 	} else {
 		w.env = append(w.env, "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true")
 	}
+	w.env = append(w.env, opts.Env...)
 	w.args = []string{"--host", "127.0.0.1", "--port", strconv.Itoa(httpPort), "--scheme", "http"}
 	if err := w.start(ctx); err != nil {
 		w.removeDir()
