@@ -217,11 +217,12 @@ func BenchmarkPut(b *testing.B) {
 	var seq atomic.Int64
 	for _, be := range backends {
 		for _, mode := range []struct {
-			name string
-			size int
-		}{{"single", 1}, {"batched", 0}} {
+			name   string
+			size   int
+			linger time.Duration
+		}{{"single", 1, 0}, {"batched", 0, 0}, {"batched-nolinger", 0, -1}} {
 			b.Run(be.name+"-"+mode.name, func(b *testing.B) {
-				st := newStoreAt(b, shared, be.grpc, func(c *Config) { c.BatchSize = mode.size })
+				st := newStoreAt(b, shared, be.grpc, func(c *Config) { c.BatchSize, c.BatchLinger = mode.size, mode.linger })
 				chat := chatID(b)
 				before := st.Stats()
 				runParallel(b, func(ctx context.Context, r *rand.Rand) error {

@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/weaviate/weaviate/entities/models"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -175,5 +178,46 @@ func TestErrorClassification(t *testing.T) {
 	}
 	if KindOf(errors.New("plain")) != 0 || IsTransient(nil) {
 		t.Error("a plain error has a kind")
+	}
+}
+
+// pipelineStore is the interface the pipeline declares for the store,
+// repeated here so a change on either side breaks this build.
+type pipelineStore interface {
+	History(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error)
+	Relevant(ctx context.Context, chatID, text string, before time.Time, limit int) ([]event.ContextMessage, error)
+	Muted(ctx context.Context, chatID string, at time.Time) (bool, error)
+	Put(ctx context.Context, ev event.Event) error
+	SetMuted(ctx context.Context, ev event.Event) error
+}
+
+var (
+	_ pipelineStore                                    = (*Store)(nil)
+	_ interface{ EnsureSchema(context.Context) error } = (*Store)(nil) // setup.Schema
+	_ interface{ Ready(context.Context) error }        = (*Store)(nil) // health
+)
+
+// TestClassVectors: hybrid search only when Weaviate vectorizes the objects.
+func TestClassVectors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		class *models.Class
+		want  vectorInfo
+	}{
+		{"chatprep's schema", MessagesClass(), vectorInfo{}},
+		{"no vectorizer field", &models.Class{}, vectorInfo{}},
+		{"class vectorizer", &models.Class{Vectorizer: "text2vec-openai"}, vectorInfo{hybrid: true}},
+		{"named vector without vectorizer", &models.Class{VectorConfig: map[string]models.VectorConfig{
+			"own": {Vectorizer: map[string]any{"none": map[string]any{}}}}}, vectorInfo{}},
+		{"named vectors, first vectorized one by name", &models.Class{VectorConfig: map[string]models.VectorConfig{
+			"z": {Vectorizer: map[string]any{"text2vec-cohere": map[string]any{}}},
+			"b": {Vectorizer: map[string]any{"text2vec-openai": map[string]any{}}},
+			"a": {Vectorizer: map[string]any{"none": map[string]any{}}}}}, vectorInfo{hybrid: true, target: "b"}},
+	}
+	for _, tt := range tests {
+		if got := classVectors(tt.class); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 }
