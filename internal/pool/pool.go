@@ -143,12 +143,21 @@ func (t *Task) Wait(ctx context.Context) error {
 // finish records the task's outcome once; later calls do nothing and report
 // false.
 func (t *Task) finish(err error) bool {
-	if !t.finished.CompareAndSwap(false, true) {
+	if !t.claim() {
 		return false
 	}
+	t.complete(err)
+	return true
+}
+
+// claim reports whether the caller is the one to answer the task; only it
+// may then call complete.
+func (t *Task) claim() bool { return t.finished.CompareAndSwap(false, true) }
+
+// complete answers the task's waiters.
+func (t *Task) complete(err error) {
 	t.err = err
 	close(t.done)
-	return true
 }
 
 // Stats are the pool's counters.
@@ -159,7 +168,7 @@ type Stats struct {
 	Completed uint64 // tasks a worker ran to their end (whatever the error)
 	Skipped   uint64 // tasks never run: their context ended first, or the pool was closed
 	Panics    uint64 // tasks that panicked
-	Timeouts  uint64 // tasks that overran TaskTimeout
+	Timeouts  uint64 // tasks answered with a *TimeoutError
 	Overruns  uint64 // tasks answered by timeout or cancellation while their function still ran
 }
 
@@ -296,15 +305,19 @@ func (p *Pool) run(t *Task) {
 	ctx, cancel := context.WithTimeoutCause(t.ctx, p.cfg.TaskTimeout, p.timeout)
 	// Answer the waiter as soon as the timeout passes or t.ctx is
 	// cancelled, even if fn does not return yet.
+	// Whoever answers the waiter updates the counters first, so a waiter
+	// sees them.
 	stop := context.AfterFunc(ctx, func() {
-		if t.finish(p.outcome(ctx, nil, false)) {
+		if t.claim() {
 			p.overruns.Add(1)
+			p.countTimeout(ctx)
+			t.complete(p.outcome(ctx, nil, false))
 		}
 	})
 	returned := false
 	defer func() {
-		stop()
 		if !returned { // fn called runtime.Goexit; the worker is replaced
+			stop()
 			t.finish(errGoexit)
 		}
 		cancel()
@@ -314,10 +327,16 @@ func (p *Pool) run(t *Task) {
 	returned = true
 	stop()
 	p.completed.Add(1)
-	if errors.Is(context.Cause(ctx), p.timeout) {
+	if t.claim() {
+		p.countTimeout(ctx)
+		t.complete(p.outcome(ctx, err, true))
+	}
+}
+
+func (p *Pool) countTimeout(ctx context.Context) {
+	if context.Cause(ctx) == p.timeout {
 		p.timeouts.Add(1)
 	}
-	t.finish(p.outcome(ctx, err, true))
 }
 
 // outcome is the task's error given what fn returned (returned is false

@@ -338,8 +338,10 @@ func TestNoGoroutinePerTask(t *testing.T) {
 	for i := range tasks {
 		tasks[i] = p.Go(t.Context(), func(context.Context) error { <-release; return nil })
 	}
-	if got := runtime.NumGoroutine() - before; got != 4 {
-		t.Errorf("%d goroutines for 4 workers and 1000 tasks", got)
+	// At most the four workers: goroutines of earlier tests may still be
+	// exiting, so the count can only be bounded from above.
+	if got := runtime.NumGoroutine() - before; got > 4 {
+		t.Errorf("%d more goroutines for 4 workers and 1000 tasks", got)
 	}
 	close(release)
 	for _, task := range tasks {
