@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -34,8 +35,9 @@ type Aggregator struct {
 	log    zerolog.Logger
 	now    func() time.Time
 	table  []Metric
-	routes []string // Route value of each route index; index 0 is OtherRoute
-	nroute int      // len(routes)
+	routes []string       // Route value of each route index; index 0 is OtherRoute
+	nroute int            // len(routes)
+	byName map[string]int // route → index, when there are too many routes to scan
 	shards []shard
 	mask   uint32
 
@@ -106,6 +108,9 @@ func New(api CloudWatchAPI, cfg Config) (*Aggregator, error) {
 			routes = append(routes, r)
 		}
 	}
+	if streams := len(table()) * len(routes); cfg.MaxPending < streams {
+		return nil, fmt.Errorf("invalid metrics configuration: MaxPending %d is less than one minute of every stream (%d)", cfg.MaxPending, streams)
+	}
 	n := 8
 	for n < 4*runtime.GOMAXPROCS(0) {
 		n *= 2
@@ -124,6 +129,12 @@ func New(api CloudWatchAPI, cfg Config) (*Aggregator, error) {
 	}
 	for i := range a.shards {
 		a.shards[i].wins = make(map[int64][]*series)
+	}
+	if len(routes) > scanRoutes {
+		a.byName = make(map[string]int, len(routes))
+		for i, r := range routes {
+			a.byName[r] = i
+		}
 	}
 	return a, nil
 }
@@ -178,11 +189,18 @@ func (a *Aggregator) Count(name, route string, n float64) {
 	s.mu.Unlock()
 }
 
+// scanRoutes is how many routes routeIndex compares one by one; past it, a
+// map is faster.
+const scanRoutes = 8
+
 // routeIndex is the cardinality guard: the index of route among the known
 // routes, 0 (OtherRoute) for any other, and 0 for metrics without Route.
 func (a *Aggregator) routeIndex(metric int, route string) int {
 	if !a.table[metric].Route {
 		return 0
+	}
+	if a.byName != nil {
+		return a.byName[route] // 0 when unknown
 	}
 	for i := 1; i < len(a.routes); i++ {
 		if a.routes[i] == route {

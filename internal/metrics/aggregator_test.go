@@ -395,6 +395,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"negative final timeout", metrics.Config{FinalFlushTimeout: -1}, "FinalFlushTimeout"},
 		{"negative retry", metrics.Config{RetryMin: -1}, "RetryMin"},
 		{"negative pending", metrics.Config{MaxPending: -1}, "MaxPending"},
+		{"pending below one minute", metrics.Config{MaxPending: 10}, "MaxPending"},
 		{"empty route", metrics.Config{Routes: []string{"a", ""}}, "empty"},
 		{"duplicate route", metrics.Config{Routes: []string{"a", "a"}}, "twice"},
 		{"long route", metrics.Config{Routes: []string{strings.Repeat("r", 1025)}}, "1024"},

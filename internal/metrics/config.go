@@ -16,9 +16,10 @@ const (
 	DefaultNamespace = "ChatPrep"
 	// DefaultFlushInterval is METRICS_FLUSH_INTERVAL's default.
 	DefaultFlushInterval = 60 * time.Second
-	// DefaultMaxPending bounds the metric data kept for sending: about two
-	// hours of every stream while CloudWatch is down (the contract's 10
-	// metrics over 3 routes are 31 data a minute).
+	// DefaultMaxPending bounds the metric data kept for sending: almost three
+	// hours of every stream while CloudWatch is down (with the built-in
+	// routes, at most 23 streams a minute), about 20 MB at worst (a datum
+	// holds at most 150 values).
 	DefaultMaxPending = 4000
 	// DefaultSendTimeout bounds one PutMetricData call, the SDK's own retries
 	// included.
@@ -87,7 +88,8 @@ type Config struct {
 	// MaxPending bounds the metric data (one per metric stream and minute)
 	// kept for sending while CloudWatch is slow or down. Past it, the oldest
 	// minutes are dropped first, and their number of values is reported as
-	// MetricsDropped. Default DefaultMaxPending.
+	// MetricsDropped. It must hold at least one minute of every stream:
+	// 11 metrics × (len(Routes)+1) routes. Default DefaultMaxPending.
 	MaxPending int
 
 	// SendTimeout bounds each PutMetricData call. Default DefaultSendTimeout.
