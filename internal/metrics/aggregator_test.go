@@ -422,3 +422,27 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		t.Errorf("the zero Config: %v", err)
 	}
 }
+
+// TestConsumerEvents: the consumer's Observer events land in their metrics.
+func TestConsumerEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t, metrics.Config{})
+	at := b.clock.Now()
+	b.agg.MessageReceived(250 * time.Millisecond)
+	b.agg.MessageReceived(750 * time.Millisecond)
+	b.agg.MessageRejected()
+	b.agg.MessageFailed()
+	b.agg.MessageFailed()
+	if err := b.agg.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w := newWant()
+	w.durations[key(b.ns, metrics.QueueWaitDuration, "", at, true)] = []time.Duration{250 * time.Millisecond, 750 * time.Millisecond}
+	w.counts[key(b.ns, metrics.MessagesRejected, "", at, true)] = 1
+	w.counts[key(b.ns, metrics.MessagesFailed, "", at, true)] = 2
+	checkExact(t, b.cw, w)
+	var nilAgg *metrics.Aggregator
+	nilAgg.MessageReceived(time.Second)
+	nilAgg.MessageRejected()
+	nilAgg.MessageFailed()
+}

@@ -2,8 +2,8 @@
 // metrics table of CONTRACT.md — in memory and sends them to CloudWatch in
 // batched PutMetricData calls, never once per message.
 //
-// Recording: Aggregator.Duration and Aggregator.Count cost a few hundred
-// nanoseconds and never wait for CloudWatch. Values land in a shard picked at
+// Recording: Aggregator.Duration and Aggregator.Count cost about a hundred
+// nanoseconds, also under contention, and never wait for CloudWatch. Values land in a shard picked at
 // random (a short mutex each, so goroutines seldom meet), per metric stream
 // (name and Route) and minute. Only the dimensions of the contract exist:
 // routes outside Config.Routes are folded into OtherRoute, unknown names are

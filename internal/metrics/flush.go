@@ -125,7 +125,8 @@ type flushReport struct {
 // next flush, except when CloudWatch refuses the call as invalid: retrying
 // could never succeed, so those values are dropped and counted. Minutes
 // older than MaxDatumAge, and the oldest minutes past MaxPending, are
-// dropped too. Flush logs one line and returns the first failure.
+// dropped too. Flush logs one line and returns the calls' errors (not
+// logging them).
 func (a *Aggregator) Flush(ctx context.Context) error {
 	if a == nil {
 		return nil
