@@ -93,9 +93,7 @@ func BenchmarkProcessing(b *testing.B) {
 			}
 			url := "http://" + l.Addr().String()
 			l.Close()
-			cw := cwtest.New(b)
-			cw.URL = url
-			return cw.Client()
+			return sdkClient(url)
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

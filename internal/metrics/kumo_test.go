@@ -16,16 +16,21 @@ import (
 	"github.com/chatprep/chatprep/internal/metrics"
 )
 
-// kumoClient is a CloudWatch client for kumo, set up as the embedded stack
-// sets the worker up: request compression off (kumo ignores
-// Content-Encoding).
-func kumoClient(url string) *cloudwatch.Client {
+// sdkClient is a CloudWatch client for an endpoint: static credentials,
+// region us-east-1, the SDK's compression threshold, then opts.
+func sdkClient(url string, opts ...func(*cloudwatch.Options)) *cloudwatch.Client {
 	return cloudwatch.New(cloudwatch.Options{
-		Region:                    "us-east-1",
-		Credentials:               credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint:              aws.String(url),
-		DisableRequestCompression: true,
-	})
+		Region:                      "us-east-1",
+		Credentials:                 credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint:                aws.String(url),
+		RequestMinCompressSizeBytes: 10240,
+	}, opts...)
+}
+
+// kumoClient is set up as the embedded stack sets the worker up: request
+// compression off (kumo ignores Content-Encoding).
+func kumoClient(url string) *cloudwatch.Client {
+	return sdkClient(url, func(o *cloudwatch.Options) { o.DisableRequestCompression = true })
 }
 
 // TestKumoListsEveryContractMetric records every contract metric with its
