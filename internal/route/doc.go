@@ -19,6 +19,8 @@
 //	  ]
 //	}
 //
+// The fields:
+//
 //   - "default" (optional, default "general") is the route of a message no
 //     rule matches.
 //   - "routes" (required, at least one) are tried in order; the first route
@@ -44,7 +46,15 @@
 //	routes file /etc/chatprep/routes.json: routes[1] "billing": patterns[0] "([0-9]": error parsing regexp: missing closing ): `([0-9]`
 //
 // The built-in rules are themselves such a file, builtin.json in this
-// package: a starting point for a ROUTES_FILE.
+// package: a starting point for a ROUTES_FILE. testdata/routes.example.json
+// is a file with several routes.
+//
+// # Cost
+//
+// Detection is pure CPU: about 1-2 µs for a short message that a keyword
+// matches, about 10 µs for a short message no rule matches (the regular
+// expressions dominate), about 2 ms for the longest text the contract allows
+// (16 KiB). BenchmarkDetect measures it.
 //
 // # Hints
 //
