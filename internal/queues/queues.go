@@ -25,11 +25,18 @@ import (
 	"github.com/chatprep/chatprep/internal/config"
 )
 
-// API is the part of the SQS client this package calls.
-type API interface {
+// Resolver is the part of the SQS client URL calls: all a running worker
+// needs to find its queues.
+type Resolver interface {
 	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, opts ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
-	CreateQueue(ctx context.Context, in *sqs.CreateQueueInput, opts ...func(*sqs.Options)) (*sqs.CreateQueueOutput, error)
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+// API is the part of the SQS client Ensure calls (`worker setup`, which
+// runs with more permissions than a worker).
+type API interface {
+	Resolver
+	CreateQueue(ctx context.Context, in *sqs.CreateQueueInput, opts ...func(*sqs.Options)) (*sqs.CreateQueueOutput, error)
 	SetQueueAttributes(ctx context.Context, in *sqs.SetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.SetQueueAttributesOutput, error)
 }
 
@@ -46,7 +53,7 @@ func (e *NotFoundError) Error() string {
 
 // URL resolves a queue name or URL to the queue's URL, checking that it
 // exists. A missing queue gives *NotFoundError.
-func URL(ctx context.Context, api API, nameOrURL string) (string, error) {
+func URL(ctx context.Context, api Resolver, nameOrURL string) (string, error) {
 	if config.IsQueueURL(nameOrURL) {
 		_, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 			QueueUrl:       aws.String(nameOrURL),
