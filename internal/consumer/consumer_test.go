@@ -1,0 +1,640 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/chatprep/chatprep/internal/consumer"
+)
+
+// countingObserver counts received messages for the in-flight bound.
+type countingObserver struct {
+	received, rejected, failed atomic.Int64
+}
+
+func (o *countingObserver) MessageReceived(time.Duration) { o.received.Add(1) }
+func (o *countingObserver) MessageRejected()              { o.rejected.Add(1) }
+func (o *countingObserver) MessageFailed()                { o.failed.Add(1) }
+
+// Ten thousand messages through a handler with random latency: each is
+// handled exactly once and deleted, and messages received but not yet
+// finished never exceed MaxInFlight.
+func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
+	t.Parallel()
+	const n, maxInFlight = 10_000, 20
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("%05d", n), 4)
+
+	var (
+		obs      countingObserver
+		handled  [n]atomic.Int32
+		finished atomic.Int64
+		peak     atomic.Int64
+		all      = make(chan struct{})
+	)
+	c := newConsumer(t, api, input, dlq, consumer.Config{MaxInFlight: maxInFlight, Observer: &obs})
+	begin := time.Now()
+	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		// Received and not finished: every received message holds a slot
+		// until it is deleted, so this can only undercount.
+		out := obs.received.Load() - finished.Load()
+		for p := peak.Load(); out > p && !peak.CompareAndSwap(p, out); p = peak.Load() {
+		}
+		time.Sleep(rand.N(2 * time.Millisecond)) // the work
+		i, err := strconv.Atoi(m.Body)
+		if err != nil {
+			return fmt.Errorf("body %q: %w", m.Body, err)
+		}
+		handled[i].Add(1)
+		if finished.Add(1) == n {
+			close(all)
+		}
+		return nil
+	}))
+	select {
+	case <-all:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("only %d of %d handled", finished.Load(), n)
+	}
+	took := time.Since(begin)
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for i := range handled {
+		if got := handled[i].Load(); got != 1 {
+			t.Fatalf("message %05d handled %d times", i, got)
+		}
+	}
+	if p := peak.Load(); p > maxInFlight {
+		t.Errorf("%d messages received and not finished, MaxInFlight is %d", p, maxInFlight)
+	}
+	st := c.Stats()
+	if st.Received != n || st.Finished != n || st.Deleted != n || st.InFlight != 0 {
+		t.Errorf("stats: %+v", st)
+	}
+	assertEmpty(t, api, input)
+	if perMsg := float64(st.Calls.Total()) / n; perMsg > 0.35 {
+		t.Errorf("%.3f SQS calls per message, goal at most 0.35", perMsg)
+	}
+	t.Logf("%d messages in %s (%.0f/s), peak in flight %d; calls per message: receive %.3f, delete %.3f, other %.3f",
+		n, took.Round(time.Millisecond), n/took.Seconds(), peak.Load(),
+		float64(st.Calls.ReceiveMessage)/n, float64(st.Calls.DeleteMessageBatch)/n,
+		float64(st.Calls.ChangeMessageVisibilityBatch+st.Calls.SendMessage)/n)
+}
+
+// A handler slower than the visibility timeout: the lease is extended, the
+// message is not delivered again meanwhile, and it is deleted at the end.
+func TestSlowHandlerLeaseExtended(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("slow-%d", 1), 1)
+
+	var calls atomic.Int32
+	started, finished := make(chan struct{}), make(chan struct{})
+	c := newConsumer(t, api, input, dlq, consumer.Config{VisibilityTimeout: time.Second, WaitTime: time.Second})
+	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		if calls.Add(1) > 1 {
+			return fmt.Errorf("delivered again (receive count %d)", m.ReceiveCount)
+		}
+		close(started)
+		time.Sleep(3500 * time.Millisecond) // the work: 3.5 visibility timeouts
+		if err := context.Cause(ctx); err != nil {
+			return fmt.Errorf("context cancelled: %w", err)
+		}
+		close(finished)
+		return nil
+	}))
+	<-started
+	// Another worker polling all along finds nothing: the lease holds.
+	for polling := true; polling; {
+		select {
+		case <-finished:
+			polling = false
+		default:
+			out, err := api.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{
+				QueueUrl: aws.String(input), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			})
+			if err != nil {
+				t.Fatalf("receive: %v", err)
+			}
+			if len(out.Messages) > 0 {
+				t.Fatalf("message visible again while its handler runs")
+			}
+		}
+	}
+	waitFor(t, 5*time.Second, "the delete", func() bool { return c.Stats().Deleted == 1 })
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	st := c.Stats()
+	if calls.Load() != 1 || st.Extended < 3 || st.LeasesLost != 0 {
+		t.Errorf("handled %d times, stats %+v; want once, ≥3 extensions, no lost lease", calls.Load(), st)
+	}
+	assertEmpty(t, api, input)
+}
+
+// FIFO: 50 chats × 40 events enqueued interleaved. Per chat the handler
+// sees them in order and never two at once, while chats run in parallel.
+func TestFIFOOrderPerChatParallelAcrossChats(t *testing.T) {
+	t.Parallel()
+	const chats, events = 50, 40
+	api := client(emu.URL)
+	input, dlq := queues(t, api, true)
+	var msgs []msg
+	for e := range events {
+		for c := range chats {
+			msgs = append(msgs, msg{body: fmt.Sprintf("%02d/%02d", c, e), group: fmt.Sprintf("chat-%02d", c), dedup: fmt.Sprintf("e-%02d-%02d", c, e)})
+		}
+	}
+	send(t, api, input, msgs, 1) // in order
+
+	var (
+		mu         sync.Mutex
+		next       [chats]int  // next event expected per chat
+		active     [chats]bool // a handler of this chat is running
+		running    int         // chats with a handler running
+		peak       int
+		violations []string
+		done       = make(chan struct{})
+		total      int
+	)
+	c := newConsumer(t, api, input, dlq, consumer.Config{MaxInFlight: 100})
+	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		var chat, ev int
+		if _, err := fmt.Sscanf(m.Body, "%d/%d", &chat, &ev); err != nil {
+			return err
+		}
+		mu.Lock()
+		if active[chat] {
+			violations = append(violations, fmt.Sprintf("chat %d: event %d while another runs", chat, ev))
+		}
+		if ev != next[chat] {
+			violations = append(violations, fmt.Sprintf("chat %d: event %d, want %d", chat, ev, next[chat]))
+		}
+		if m.GroupID != fmt.Sprintf("chat-%02d", chat) {
+			violations = append(violations, fmt.Sprintf("chat %d: group %q", chat, m.GroupID))
+		}
+		active[chat] = true
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+
+		time.Sleep(time.Millisecond + rand.N(2*time.Millisecond)) // the work
+
+		mu.Lock()
+		active[chat] = false
+		running--
+		next[chat] = ev + 1
+		total++
+		if total == chats*events {
+			close(done)
+		}
+		mu.Unlock()
+		return nil
+	}))
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("timed out: %d of %d handled", c.Stats().Finished, chats*events)
+	}
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, v := range violations[:min(len(violations), 10)] {
+		t.Error(v)
+	}
+	if peak < 5 {
+		t.Errorf("at most %d chats ran at once; want parallel chats", peak)
+	}
+	t.Logf("peak %d chats at once", peak)
+	assertEmpty(t, api, input)
+}
+
+// Shutdown mid-load: running handlers finish (their context is never
+// cancelled), received-but-unstarted messages are released at once so a
+// second consumer takes them without waiting for the visibility timeout, Run
+// returns nil within the bound, and nothing is lost or handled twice.
+func TestShutdownMidLoad(t *testing.T) {
+	t.Parallel()
+	const n = 300
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("%03d", n), 4)
+
+	var (
+		handled            [n]atomic.Int32
+		started, completed atomic.Int64
+		cancelled          atomic.Int64
+		enough             = make(chan struct{})
+		once               sync.Once
+	)
+	work := func() consumer.Handler {
+		return consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+			started.Add(1)
+			time.Sleep(20*time.Millisecond + rand.N(20*time.Millisecond))
+			if ctx.Err() != nil {
+				cancelled.Add(1)
+			}
+			i, _ := strconv.Atoi(m.Body)
+			handled[i].Add(1)
+			if completed.Add(1) >= 60 {
+				once.Do(func() { close(enough) })
+			}
+			return nil
+		})
+	}
+	// MaxInFlight above Concurrency: some received messages are waiting.
+	cfg := consumer.Config{MaxInFlight: 40, Concurrency: 8, VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 10 * time.Second}
+	first := newConsumer(t, api, input, dlq, cfg)
+	run := start(t, first, work())
+	<-enough
+	err, took := run.stop()
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if took > cfg.ShutdownTimeout {
+		t.Errorf("drain took %s, bound %s", took, cfg.ShutdownTimeout)
+	}
+	st := first.Stats()
+	if started.Load() != completed.Load() || cancelled.Load() != 0 {
+		t.Errorf("%d started, %d completed, %d saw a cancelled context", started.Load(), completed.Load(), cancelled.Load())
+	}
+	if st.Released == 0 || st.Deleted+st.Released != st.Received || st.InFlight != 0 {
+		t.Errorf("stats after drain: %+v; want released > 0 and deleted+released = received", st)
+	}
+	t.Logf("first consumer: drain took %s, %d finished, %d released", took.Round(time.Millisecond), st.Deleted, st.Released)
+
+	// The visibility timeout is 30s: the rest must come well before it.
+	second := newConsumer(t, api, input, dlq, cfg)
+	run2 := start(t, second, work())
+	waitFor(t, 15*time.Second, "the second consumer to finish the rest", func() bool { return completed.Load() == n })
+	if err, _ := run2.stop(); err != nil {
+		t.Fatalf("second Run: %v", err)
+	}
+	for i := range handled {
+		if got := handled[i].Load(); got != 1 {
+			t.Errorf("message %03d handled %d times", i, got)
+		}
+	}
+	assertEmpty(t, api, input)
+}
+
+// lateReceiveAPI holds every receive until the consumer stops, then returns
+// whatever is visible: a long poll that answers after the stop began.
+type lateReceiveAPI struct {
+	consumer.SQSAPI
+	raw     *sqs.Client
+	waiting chan struct{}
+	once    sync.Once
+}
+
+func (l *lateReceiveAPI) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	l.once.Do(func() { close(l.waiting) })
+	<-ctx.Done()
+	late := *in
+	late.WaitTimeSeconds = 0
+	return l.raw.ReceiveMessage(context.WithoutCancel(ctx), &late, opts...)
+}
+
+// Messages a long poll returns after the stop began are released at once.
+func TestShutdownReleasesLatePoll(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("late-%d", 5), 1)
+	late := &lateReceiveAPI{SQSAPI: api, raw: api, waiting: make(chan struct{})}
+	c := newConsumer(t, late, input, dlq, consumer.Config{Receivers: 1, VisibilityTimeout: 30 * time.Second})
+	var calls atomic.Int32
+	run := start(t, c, consumer.HandlerFunc(func(context.Context, *consumer.Message) error {
+		calls.Add(1)
+		return nil
+	}))
+	<-late.waiting
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	st := c.Stats()
+	if calls.Load() != 0 || st.Received != 5 || st.Released != 5 {
+		t.Errorf("%d handled, stats %+v; want 5 received and released, none handled", calls.Load(), st)
+	}
+	if got := len(receiveAll(t, api, input)); got != 5 {
+		t.Errorf("%d messages visible right after the stop, want 5", got)
+	}
+}
+
+// gate is a pause signal the test opens.
+type gate struct {
+	open    chan struct{}
+	waiting chan struct{}
+	once    sync.Once
+}
+
+func (g *gate) Wait(ctx context.Context) error {
+	g.once.Do(func() { close(g.waiting) })
+	select {
+	case <-g.open:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// While the gate is closed nothing is received; once it opens, work goes on.
+func TestGatePausesReceiving(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("gate-%d", 5), 1)
+	g := &gate{open: make(chan struct{}), waiting: make(chan struct{})}
+	var handled atomic.Int32
+	c := newConsumer(t, api, input, dlq, consumer.Config{Gate: g})
+	run := start(t, c, consumer.HandlerFunc(func(context.Context, *consumer.Message) error {
+		handled.Add(1)
+		return nil
+	}))
+	<-g.waiting
+	if st := c.Stats(); st.Calls.ReceiveMessage != 0 || handled.Load() != 0 {
+		t.Fatalf("while paused: %d receives, %d handled", st.Calls.ReceiveMessage, handled.Load())
+	}
+	if v, _ := depth(t, api, input); v != 5 {
+		t.Fatalf("%d messages visible while paused, want 5", v)
+	}
+	close(g.open)
+	waitFor(t, 10*time.Second, "the messages after the gate opened", func() bool { return c.Stats().Deleted == 5 })
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if handled.Load() != 5 {
+		t.Errorf("handled %d, want 5", handled.Load())
+	}
+}
+
+// A failed message is not deleted: it comes back after a back-off that is
+// much shorter than the visibility timeout, with its receive count grown.
+func TestFailureBackoff(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("fail-%d", 3), 1)
+	var (
+		mu    sync.Mutex
+		seen  = map[string][]int{}
+		first = map[string]time.Time{}
+		gap   = map[string]time.Duration{}
+	)
+	obs := &countingObserver{}
+	c := newConsumer(t, api, input, dlq, consumer.Config{
+		VisibilityTimeout: 30 * time.Second, WaitTime: time.Second, RetryBackoff: time.Second, Observer: obs,
+	})
+	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[m.Body] = append(seen[m.Body], m.ReceiveCount)
+		if m.ReceiveCount == 1 {
+			first[m.Body] = time.Now()
+			return errTest
+		}
+		gap[m.Body] = time.Since(first[m.Body])
+		return nil
+	}))
+	waitFor(t, 15*time.Second, "the retries", func() bool { return c.Stats().Deleted == 3 })
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for body, counts := range seen {
+		if fmt.Sprint(counts) != "[1 2]" {
+			t.Errorf("%s: receive counts %v, want [1 2]", body, counts)
+		}
+		if g := gap[body]; g < 400*time.Millisecond || g > 5*time.Second {
+			t.Errorf("%s: redelivered after %s, want about the 1s back-off", body, g)
+		}
+	}
+	if st := c.Stats(); st.Failed != 3 || obs.failed.Load() != 3 {
+		t.Errorf("failed %d (observer %d), want 3", st.Failed, obs.failed.Load())
+	}
+	assertEmpty(t, api, input)
+}
+
+// On a FIFO queue a failure releases the rest of that group's received
+// messages at once: the group goes on in order after the failed message's
+// back-off instead of stalling for a visibility timeout.
+func TestFIFOFailureReleasesGroup(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, true)
+	send(t, api, input, []msg{
+		{body: "1", group: "chat", dedup: "1"},
+		{body: "2", group: "chat", dedup: "2"},
+		{body: "3", group: "chat", dedup: "3"},
+	}, 1)
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	// kumo (unlike SQS) puts messages whose visibility ran out back in
+	// random order when several run out between two receives; a back-off of
+	// 2-3s with a receive every second keeps the released message 3 and the
+	// failed message 2 from running out together.
+	c := newConsumer(t, api, input, dlq, consumer.Config{
+		VisibilityTimeout: 30 * time.Second, WaitTime: time.Second, RetryBackoff: 3 * time.Second,
+	})
+	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, fmt.Sprintf("%s#%d", m.Body, m.ReceiveCount))
+		if m.Body == "2" && m.ReceiveCount == 1 {
+			return errTest
+		}
+		return nil
+	}))
+	waitFor(t, 15*time.Second, "the group to finish", func() bool { return c.Stats().Deleted == 3 })
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Message 3 arrived with 1 and 2 in one receive and was released when 2
+	// failed, so its second delivery is its receive count 2.
+	if got := strings.Join(order, " "); got != "1#1 2#1 2#2 3#2" {
+		t.Errorf("order %q, want \"1#1 2#1 2#2 3#2\"", got)
+	}
+	if st := c.Stats(); st.Released != 1 || st.Failed != 1 {
+		t.Errorf("stats %+v; want 1 released, 1 failed", st)
+	}
+}
+
+// A panic is that message's failure, not the worker's end.
+func TestPanicIsFailure(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("panic-%d", 1), 1)
+	c := newConsumer(t, api, input, dlq, consumer.Config{WaitTime: time.Second, RetryBackoff: time.Second})
+	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		if m.ReceiveCount == 1 {
+			panic("boom")
+		}
+		return nil
+	}))
+	waitFor(t, 10*time.Second, "the retry", func() bool { return c.Stats().Deleted == 1 })
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := c.Stats(); st.Failed != 1 || st.Finished != 1 {
+		t.Errorf("stats %+v; want 1 failed, 1 finished", st)
+	}
+}
+
+// handleRecorder wraps the real client and remembers receipt handles, so a
+// test can act as another worker that takes a message over.
+type handleRecorder struct {
+	consumer.SQSAPI
+	mu      sync.Mutex
+	handles map[string]string // message id → receipt handle
+}
+
+func (h *handleRecorder) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	out, err := h.SQSAPI.ReceiveMessage(ctx, in, opts...)
+	if err == nil {
+		h.mu.Lock()
+		for _, m := range out.Messages {
+			h.handles[aws.ToString(m.MessageId)] = aws.ToString(m.ReceiptHandle)
+		}
+		h.mu.Unlock()
+	}
+	return out, err
+}
+
+// A lost lease (another worker now holds the message) cancels the handler's
+// context with ErrLeaseLost and nothing is deleted.
+func TestLeaseLostCancelsHandler(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("lease-%d", 1), 1)
+	rec := &handleRecorder{SQSAPI: api, handles: map[string]string{}}
+	started := make(chan string, 1)
+	cause := make(chan error, 1)
+	c := newConsumer(t, rec, input, dlq, consumer.Config{MaxInFlight: 1, VisibilityTimeout: 2 * time.Second})
+	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		started <- m.ID
+		<-ctx.Done()
+		cause <- context.Cause(ctx)
+		return ctx.Err()
+	}))
+	id := <-started
+	rec.mu.Lock()
+	handle := rec.handles[id]
+	rec.mu.Unlock()
+	// Another worker takes the message over.
+	if _, err := api.ChangeMessageVisibility(t.Context(), &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(input), ReceiptHandle: aws.String(handle), VisibilityTimeout: 0,
+	}); err != nil {
+		t.Fatalf("change visibility: %v", err)
+	}
+	taken := receiveAll(t, api, input)
+	if len(taken) != 1 {
+		t.Fatalf("other worker received %d messages, want 1", len(taken))
+	}
+	select {
+	case err := <-cause:
+		if err != consumer.ErrLeaseLost {
+			t.Errorf("cause %v, want ErrLeaseLost", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler context not cancelled after the lease was lost")
+	}
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := c.Stats(); st.LeasesLost != 1 || st.Deleted != 0 {
+		t.Errorf("stats %+v; want 1 lease lost, nothing deleted", st)
+	}
+	// The other worker's handle still works: the message was not deleted.
+	if _, err := api.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{
+		QueueUrl: aws.String(input), ReceiptHandle: taken[0].ReceiptHandle,
+	}); err != nil {
+		t.Errorf("other worker's delete: %v", err)
+	}
+}
+
+// When the shutdown bound runs out, handler contexts are cancelled with
+// ErrShutdownTimeout and their messages are released at once. A handler that
+// ignores cancellation does not hold Run past the final bound.
+func TestShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	t.Run("handler honours cancellation", func(t *testing.T) {
+		t.Parallel()
+		api := client(emu.URL)
+		input, dlq := queues(t, api, false)
+		send(t, api, input, bodies("st-%d", 1), 1)
+		started := make(chan struct{})
+		cause := make(chan error, 1)
+		cfg := consumer.Config{VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 300 * time.Millisecond}
+		c := newConsumer(t, api, input, dlq, cfg)
+		run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+			close(started)
+			<-ctx.Done()
+			cause <- context.Cause(ctx)
+			return ctx.Err()
+		}))
+		<-started
+		err, took := run.stop()
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if got := <-cause; got != consumer.ErrShutdownTimeout {
+			t.Errorf("cause %v, want ErrShutdownTimeout", got)
+		}
+		if took < cfg.ShutdownTimeout || took > cfg.ShutdownTimeout+consumer.DefaultFinalFlushTimeout {
+			t.Errorf("drain took %s", took)
+		}
+		msgs := receiveAll(t, api, input)
+		if len(msgs) != 1 || c.Stats().Released != 1 {
+			t.Errorf("%d visible after the drain, stats %+v; want the message released", len(msgs), c.Stats())
+		}
+	})
+	t.Run("handler ignores cancellation", func(t *testing.T) {
+		t.Parallel()
+		api := client(emu.URL)
+		input, dlq := queues(t, api, false)
+		send(t, api, input, bodies("stuck-%d", 1), 1)
+		started, unblock, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		cfg := consumer.Config{ShutdownTimeout: 200 * time.Millisecond, FinalFlushTimeout: 300 * time.Millisecond}
+		c := newConsumer(t, api, input, dlq, cfg)
+		run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+			defer close(returned)
+			close(started)
+			<-unblock
+			return nil
+		}))
+		<-started
+		err, took := run.stop()
+		close(unblock)
+		<-returned
+		if !errors.Is(err, consumer.ErrShutdownTimeout) {
+			t.Errorf("Run: %v, want ErrShutdownTimeout", err)
+		}
+		if bound := cfg.ShutdownTimeout + cfg.FinalFlushTimeout + 200*time.Millisecond; took > bound {
+			t.Errorf("Run returned after %s, bound %s", took, bound)
+		}
+		waitFor(t, 5*time.Second, "the late acknowledgement to be settled", func() bool { return c.Stats().InFlight == 0 })
+	})
+}

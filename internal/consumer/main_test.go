@@ -1,0 +1,260 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.uber.org/goleak"
+
+	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/devstack"
+)
+
+// The test binary runs kumo (behind the devstack proxy, which returns the
+// FIFO system attributes as SQS does) once; every test makes its own queues.
+var (
+	emu       *devstack.AWS
+	transport = &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain())
+	}
+	var err error
+	emu, err = devstack.StartAWS()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start kumo:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	emu.Stop()
+	transport.CloseIdleConnections()
+	if code == 0 {
+		// kumo's DynamoDB emulator starts a process-wide reaper at init.
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// client is an SQS client of the emulator at endpoint.
+func client(endpoint string, opts ...func(*sqs.Options)) *sqs.Client {
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:  &http.Client{Transport: transport},
+	}
+	return sqs.NewFromConfig(cfg, append([]func(*sqs.Options){func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	}}, opts...)...)
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9-]+`)
+
+// queues creates an input queue and its dead-letter queue with names no
+// other test uses (kumo's state is process-wide) and returns their URLs.
+func queues(t testing.TB, api *sqs.Client, fifo bool) (input, dlq string) {
+	t.Helper()
+	name := unsafeChars.ReplaceAllString(t.Name(), "-")
+	if len(name) > 50 {
+		name = name[len(name)-50:]
+	}
+	name = fmt.Sprintf("%s-%06x", name, rand.Uint32()&0xffffff)
+	create := func(name string) string {
+		attrs := map[string]string{}
+		if fifo {
+			name += ".fifo"
+			attrs["FifoQueue"] = "true"
+			attrs["ContentBasedDeduplication"] = "false"
+		}
+		out, err := api.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+		if err != nil {
+			t.Fatalf("create queue %s: %v", name, err)
+		}
+		return aws.ToString(out.QueueUrl)
+	}
+	return create(name), create(name + "-dlq")
+}
+
+// msg is a message to enqueue.
+type msg struct {
+	body, group, dedup string
+}
+
+// send enqueues msgs in order with SendMessageBatch (parallel batches when
+// order does not matter).
+func send(t testing.TB, api *sqs.Client, url string, msgs []msg, parallel int) {
+	t.Helper()
+	var batches [][]msg
+	for len(msgs) > 0 {
+		n := min(len(msgs), 10)
+		batches = append(batches, msgs[:n])
+		msgs = msgs[n:]
+	}
+	work := make(chan []msg)
+	errs := make(chan error, parallel)
+	var wg sync.WaitGroup
+	for range max(parallel, 1) {
+		wg.Go(func() {
+			for b := range work {
+				entries := make([]types.SendMessageBatchRequestEntry, len(b))
+				for i, m := range b {
+					entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(m.body)}
+					if m.group != "" {
+						entries[i].MessageGroupId = aws.String(m.group)
+						entries[i].MessageDeduplicationId = aws.String(m.dedup)
+					}
+				}
+				out, err := api.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+				if err == nil && len(out.Failed) > 0 {
+					err = fmt.Errorf("%d entries failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+				}
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for _, b := range batches {
+		work <- b
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatalf("send: %v", err)
+	default:
+	}
+}
+
+// bodies makes n messages with bodies fmt.Sprintf(format, i).
+func bodies(format string, n int) []msg {
+	out := make([]msg, n)
+	for i := range out {
+		out[i] = msg{body: fmt.Sprintf(format, i)}
+	}
+	return out
+}
+
+// depth returns the queue's visible and in-flight message counts.
+func depth(t testing.TB, api *sqs.Client, url string) (visible, inFlight int) {
+	t.Helper()
+	out, err := api.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url),
+		AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	if err != nil {
+		t.Fatalf("queue attributes: %v", err)
+	}
+	visible, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	inFlight, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return visible, inFlight
+}
+
+// assertEmpty checks that nothing is left in the queue, visible or not.
+func assertEmpty(t testing.TB, api *sqs.Client, url string) {
+	t.Helper()
+	if v, f := depth(t, api, url); v+f != 0 {
+		t.Errorf("queue not empty: %d visible, %d in flight", v, f)
+	}
+}
+
+// receiveAll reads every message now visible in url (it leaves them in
+// flight for 60s).
+func receiveAll(t testing.TB, api *sqs.Client, url string) []types.Message {
+	t.Helper()
+	var all []types.Message
+	for {
+		out, err := api.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60,
+			MessageAttributeNames:       []string{"All"},
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		if len(out.Messages) == 0 {
+			return all
+		}
+		all = append(all, out.Messages...)
+	}
+}
+
+// waitFor polls cond (external state) until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// running is a Consumer's Run in the background.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+	took   time.Duration
+}
+
+// start runs c with h until stop (or the end of the test).
+func start(t testing.TB, c *consumer.Consumer, h consumer.Handler) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx, h) }()
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+// stop cancels Run's context (SIGTERM) and returns Run's result and how
+// long the drain took.
+func (r *running) stop() (error, time.Duration) {
+	r.once.Do(func() {
+		begin := time.Now()
+		r.cancel()
+		r.err = <-r.done
+		r.took = time.Since(begin)
+	})
+	return r.err, r.took
+}
+
+// newConsumer makes a consumer of input with cfg (queue URLs filled in).
+func newConsumer(t testing.TB, api consumer.SQSAPI, input, dlq string, cfg consumer.Config) *consumer.Consumer {
+	t.Helper()
+	cfg.QueueURL, cfg.DLQURL = input, dlq
+	c, err := consumer.New(api, cfg)
+	if err != nil {
+		t.Fatalf("consumer.New: %v", err)
+	}
+	return c
+}
+
+// errTest is a handler failure.
+var errTest = errors.New("test failure")
