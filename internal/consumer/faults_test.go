@@ -1,0 +1,89 @@
+package consumer_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/devstack"
+)
+
+// Transient SQS errors (5xx, throttling, connection resets) are retried
+// with back-off: during an outage the receivers do not spin, and under
+// flaky answers every message is still handled and deleted.
+func TestTransientSQSErrors(t *testing.T) {
+	t.Parallel()
+	// An endpoint of its own: faults are set per proxy (kumo's queues are
+	// shared, so the queues are the same whichever endpoint made them).
+	faulty, err := devstack.StartAWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(faulty.Stop)
+	const n = 200
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, bodies("%03d", n), 4)
+
+	// Phase 1: every receive fails for a while.
+	faulty.SetFault(func(api string) devstack.Fault {
+		if api == "SQS.ReceiveMessage" {
+			return devstack.Fault{Status: 503, Code: "ServiceUnavailable"}
+		}
+		return devstack.Fault{}
+	})
+	var handled [n]atomic.Int32
+	c := newConsumer(t, client(faulty.URL), input, dlq, consumer.Config{VisibilityTimeout: 2 * time.Second, WaitTime: time.Second})
+	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		i, _ := strconv.Atoi(m.Body)
+		handled[i].Add(1)
+		return nil
+	}))
+	waitFor(t, 10*time.Second, "receive errors to reach the consumer", func() bool { return c.Stats().ReceiveErrors >= 2 })
+	before := faulty.Calls()["SQS.ReceiveMessage"]
+	outage := time.Now()
+	waitFor(t, 15*time.Second, "more receive errors", func() bool { return c.Stats().ReceiveErrors >= 8 })
+	calls, took := faulty.Calls()["SQS.ReceiveMessage"]-before, time.Since(outage)
+	// 2 receivers, each a call and the SDK's 2 retries per failure, then a
+	// growing back-off: a hot loop would make thousands.
+	if perSec := float64(calls) / took.Seconds(); perSec > 30 {
+		t.Errorf("%d receive calls in %s during the outage: spinning", calls, took)
+	}
+	t.Logf("outage: %d receive calls in %s", calls, took.Round(time.Millisecond))
+
+	// Phase 2: a third of all calls fail, in every way.
+	faulty.SetFault(func(api string) devstack.Fault {
+		switch rand.N(9) {
+		case 0:
+			return devstack.Fault{Status: 503, Code: "ServiceUnavailable"}
+		case 1:
+			return devstack.Fault{Status: 400, Code: "ThrottlingException"}
+		case 2:
+			return devstack.Fault{Drop: true}
+		}
+		return devstack.Fault{}
+	})
+	all := func() bool {
+		for i := range handled {
+			if handled[i].Load() == 0 {
+				return false
+			}
+		}
+		v, f := depth(t, api, input)
+		return v+f == 0
+	}
+	waitFor(t, 30*time.Second, "every message handled and deleted", all)
+	faulty.SetFault(nil)
+	if err, _ := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	st := c.Stats()
+	t.Logf("stats: %+v", st)
+	if st.Deleted+st.AckErrors < n {
+		t.Errorf("deleted %d, ack errors %d: some messages neither deleted nor reported", st.Deleted, st.AckErrors)
+	}
+}
