@@ -215,6 +215,10 @@ func timestamp(field, v string) (time.Time, error) {
 		return time.Time{}, &Invalid{Code: CodeInvalidField, Field: field,
 			Reason: fmt.Sprintf("%q is not an RFC 3339 time", v)}
 	}
+	if t.IsZero() { // 0001-01-01T00:00:00Z: Event could not tell it from an absent time
+		return time.Time{}, &Invalid{Code: CodeInvalidField, Field: field,
+			Reason: fmt.Sprintf("%q is the zero time", v)}
+	}
 	return t, nil
 }
 
