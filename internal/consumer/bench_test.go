@@ -30,7 +30,7 @@ func BenchmarkConsumerCallsPerMessage(b *testing.B) {
 	}))
 	<-all
 	b.StopTimer()
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		b.Fatalf("Run: %v", err)
 	}
 	st := c.Stats()

@@ -75,8 +75,9 @@ type Config struct {
 	// ShutdownTimeout+FinalFlushTimeout after its context is cancelled.
 	// Keep the sum below ECS's stopTimeout. Default DefaultFinalFlushTimeout.
 	FinalFlushTimeout time.Duration
-	// WaitTime is the long-poll wait (WaitTimeSeconds), whole seconds up to
-	// 20s. Default DefaultWaitTime; a negative value short-polls.
+	// WaitTime is the long-poll wait (WaitTimeSeconds), whole seconds from
+	// 1s to 20s (short polling would spin on an empty queue). Default
+	// DefaultWaitTime.
 	WaitTime time.Duration
 	// FlushInterval is the longest a finished message waits for its
 	// DeleteMessageBatch (and a visibility change for its batch); a batch
@@ -146,8 +147,8 @@ func (c Config) validate() error {
 	if c.VisibilityTimeout < time.Second || c.VisibilityTimeout > MaxVisibility || c.VisibilityTimeout%time.Second != 0 {
 		bad("VisibilityTimeout must be whole seconds from 1s to 12h, not %s", c.VisibilityTimeout)
 	}
-	if c.WaitTime > MaxWaitTime || (c.WaitTime > 0 && c.WaitTime%time.Second != 0) {
-		bad("WaitTime must be whole seconds up to 20s, not %s", c.WaitTime)
+	if c.WaitTime < time.Second || c.WaitTime > MaxWaitTime || c.WaitTime%time.Second != 0 {
+		bad("WaitTime must be whole seconds from 1s to 20s, not %s", c.WaitTime)
 	}
 	for _, d := range []struct {
 		name string
@@ -166,14 +167,6 @@ func (c Config) validate() error {
 		bad("RetryBackoffMax must be at most 12h, not %s", c.RetryBackoffMax)
 	}
 	return errors.Join(errs...)
-}
-
-// waitSeconds is WaitTimeSeconds for ReceiveMessage.
-func (c Config) waitSeconds() int32 {
-	if c.WaitTime <= 0 {
-		return 0
-	}
-	return int32(c.WaitTime / time.Second)
 }
 
 // isFIFOQueue tells a FIFO queue by its name (URL), as SQS does.

@@ -171,7 +171,7 @@ func (c *Consumer) receiveMessages(ctx context.Context, n int) ([]types.Message,
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:              aws.String(c.cfg.QueueURL),
 		MaxNumberOfMessages:   int32(n),
-		WaitTimeSeconds:       c.cfg.waitSeconds(),
+		WaitTimeSeconds:       int32(c.cfg.WaitTime / time.Second),
 		VisibilityTimeout:     int32(c.cfg.VisibilityTimeout / time.Second),
 		MessageAttributeNames: []string{"All"},
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
@@ -185,7 +185,7 @@ func (c *Consumer) receiveMessages(ctx context.Context, n int) ([]types.Message,
 		// instead of leaving them invisible for a visibility timeout.
 		in.ReceiveRequestAttemptId = aws.String(fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()))
 	}
-	ctx, cancel := context.WithTimeout(ctx, max(c.cfg.WaitTime, 0)+c.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTime+c.cfg.CallTimeout)
 	defer cancel()
 	c.stats.callReceive.Add(1)
 	out, err := c.api.ReceiveMessage(ctx, in)

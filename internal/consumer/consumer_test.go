@@ -69,7 +69,7 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 		t.Fatalf("only %d of %d handled", finished.Load(), n)
 	}
 	took := time.Since(begin)
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	for i := range handled {
@@ -136,7 +136,7 @@ func TestSlowHandlerLeaseExtended(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "the delete", func() bool { return c.Stats().Deleted == 1 })
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	st := c.Stats()
@@ -210,7 +210,7 @@ func TestFIFOOrderPerChatParallelAcrossChats(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("timed out: %d of %d handled", c.Stats().Finished, chats*events)
 	}
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	mu.Lock()
@@ -263,7 +263,7 @@ func TestShutdownMidLoad(t *testing.T) {
 	first := newConsumer(t, api, input, dlq, cfg)
 	run := start(t, first, work())
 	<-enough
-	err, took := run.stop()
+	took, err := run.stop()
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -283,7 +283,7 @@ func TestShutdownMidLoad(t *testing.T) {
 	second := newConsumer(t, api, input, dlq, cfg)
 	run2 := start(t, second, work())
 	waitFor(t, 15*time.Second, "the second consumer to finish the rest", func() bool { return completed.Load() == n })
-	if err, _ := run2.stop(); err != nil {
+	if _, err := run2.stop(); err != nil {
 		t.Fatalf("second Run: %v", err)
 	}
 	for i := range handled {
@@ -325,7 +325,7 @@ func TestShutdownReleasesLatePoll(t *testing.T) {
 		return nil
 	}))
 	<-late.waiting
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	st := c.Stats()
@@ -376,7 +376,7 @@ func TestGatePausesReceiving(t *testing.T) {
 	}
 	close(g.open)
 	waitFor(t, 10*time.Second, "the messages after the gate opened", func() bool { return c.Stats().Deleted == 5 })
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if handled.Load() != 5 {
@@ -413,7 +413,7 @@ func TestFailureBackoff(t *testing.T) {
 		return nil
 	}))
 	waitFor(t, 15*time.Second, "the retries", func() bool { return c.Stats().Deleted == 3 })
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	mu.Lock()
@@ -465,7 +465,7 @@ func TestFIFOFailureReleasesGroup(t *testing.T) {
 		return nil
 	}))
 	waitFor(t, 15*time.Second, "the group to finish", func() bool { return c.Stats().Deleted == 3 })
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	mu.Lock()
@@ -494,7 +494,7 @@ func TestPanicIsFailure(t *testing.T) {
 		return nil
 	}))
 	waitFor(t, 10*time.Second, "the retry", func() bool { return c.Stats().Deleted == 1 })
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if st := c.Stats(); st.Failed != 1 || st.Finished != 1 {
@@ -561,7 +561,7 @@ func TestLeaseLostCancelsHandler(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("handler context not cancelled after the lease was lost")
 	}
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if st := c.Stats(); st.LeasesLost != 1 || st.Deleted != 0 {
@@ -596,7 +596,7 @@ func TestShutdownTimeout(t *testing.T) {
 			return ctx.Err()
 		}))
 		<-started
-		err, took := run.stop()
+		took, err := run.stop()
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
@@ -626,7 +626,7 @@ func TestShutdownTimeout(t *testing.T) {
 			return nil
 		}))
 		<-started
-		err, took := run.stop()
+		took, err := run.stop()
 		close(unblock)
 		<-returned
 		if !errors.Is(err, consumer.ErrShutdownTimeout) {

@@ -78,7 +78,7 @@ func TestTransientSQSErrors(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "every message handled and deleted", all)
 	faulty.SetFault(nil)
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	st := c.Stats()

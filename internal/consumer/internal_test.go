@@ -99,6 +99,7 @@ func TestConfigValidate(t *testing.T) {
 		{"concurrency above max in flight", Config{QueueURL: testQueue, DLQURL: testDLQ, MaxInFlight: 4, Concurrency: 5}, "Concurrency"},
 		{"fractional visibility", Config{QueueURL: testQueue, DLQURL: testDLQ, VisibilityTimeout: 1500 * time.Millisecond}, "VisibilityTimeout"},
 		{"visibility over 12h", Config{QueueURL: testQueue, DLQURL: testDLQ, VisibilityTimeout: 13 * time.Hour}, "VisibilityTimeout"},
+		{"short poll", Config{QueueURL: testQueue, DLQURL: testDLQ, WaitTime: -time.Second}, "WaitTime"},
 		{"long poll over 20s", Config{QueueURL: testQueue, DLQURL: testDLQ, WaitTime: 21 * time.Second}, "WaitTime"},
 		{"negative flush interval", Config{QueueURL: testQueue, DLQURL: testDLQ, FlushInterval: -time.Second}, "FlushInterval"},
 	} {

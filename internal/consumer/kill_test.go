@@ -141,7 +141,7 @@ func TestKilledWorker(t *testing.T) {
 		v, f := depth(t, api, input)
 		return v+f == 0
 	})
-	if err, _ := run.stop(); err != nil {
+	if _, err := run.stop(); err != nil {
 		t.Fatalf("second Run: %v", err)
 	}
 	mu.Lock()

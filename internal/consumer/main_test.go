@@ -235,14 +235,14 @@ func start(t testing.TB, c *consumer.Consumer, h consumer.Handler) *running {
 
 // stop cancels Run's context (SIGTERM) and returns Run's result and how
 // long the drain took.
-func (r *running) stop() (error, time.Duration) {
+func (r *running) stop() (time.Duration, error) {
 	r.once.Do(func() {
 		begin := time.Now()
 		r.cancel()
 		r.err = <-r.done
 		r.took = time.Since(begin)
 	})
-	return r.err, r.took
+	return r.took, r.err
 }
 
 // newConsumer makes a consumer of input with cfg (queue URLs filled in).

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/event"
@@ -107,7 +108,7 @@ func TestPoisonToDeadLetterQueue(t *testing.T) {
 				return inner.Handle(ctx, m)
 			}))
 			waitFor(t, 15*time.Second, "every event to be handled", func() bool { return c.Stats().Deleted == int64(len(cases)) })
-			if err, _ := run.stop(); err != nil {
+			if _, err := run.stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 
@@ -173,4 +174,84 @@ func TestPoisonToDeadLetterQueue(t *testing.T) {
 
 func attr(m types.Message, name string) string {
 	return aws.ToString(m.MessageAttributes[name].StringValue)
+}
+
+// orderAPI wraps the real client: it fails the first dead-letter send and
+// records, per message body, the order of dead-letter sends and deletes.
+type orderAPI struct {
+	consumer.SQSAPI
+	mu      sync.Mutex
+	bodies  map[string]string // receipt handle → body
+	log     []string
+	sendErr error
+}
+
+func (o *orderAPI) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	out, err := o.SQSAPI.ReceiveMessage(ctx, in, opts...)
+	if err == nil {
+		o.mu.Lock()
+		for _, m := range out.Messages {
+			o.bodies[aws.ToString(m.ReceiptHandle)] = aws.ToString(m.Body)
+		}
+		o.mu.Unlock()
+	}
+	return out, err
+}
+
+func (o *orderAPI) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	o.mu.Lock()
+	err := o.sendErr
+	o.sendErr = nil
+	o.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	out, err := o.SQSAPI.SendMessage(ctx, in, opts...)
+	if err == nil {
+		o.mu.Lock()
+		o.log = append(o.log, "dead-letter "+aws.ToString(in.MessageBody))
+		o.mu.Unlock()
+	}
+	return out, err
+}
+
+func (o *orderAPI) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	out, err := o.SQSAPI.DeleteMessageBatch(ctx, in, opts...)
+	if err == nil {
+		o.mu.Lock()
+		for _, e := range in.Entries {
+			o.log = append(o.log, "delete "+o.bodies[aws.ToString(e.ReceiptHandle)])
+		}
+		o.mu.Unlock()
+	}
+	return out, err
+}
+
+// A poison message is deleted only after the dead-letter queue has it: if
+// the send fails, the message stays in the input queue and comes back.
+func TestPoisonNeverLost(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	send(t, api, input, []msg{{body: "not json"}}, 1)
+	rec := &orderAPI{SQSAPI: api, bodies: map[string]string{},
+		sendErr: &smithy.GenericAPIError{Code: "KmsAccessDenied", Fault: smithy.FaultClient}}
+	c := newConsumer(t, rec, input, dlq, consumer.Config{WaitTime: time.Second, RetryBackoff: time.Second})
+	run := start(t, c, decodeHandler(func(event.Event) {}))
+	waitFor(t, 10*time.Second, "the retry to reach the dead-letter queue", func() bool { return c.Stats().Deleted == 1 })
+	if _, err := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got := strings.Join(rec.log, ", "); got != "dead-letter not json, delete not json" {
+		t.Errorf("calls: %s; want the send before the delete", got)
+	}
+	if st := c.Stats(); st.Failed != 1 || st.AckErrors != 1 || st.Rejected != 1 {
+		t.Errorf("stats %+v; want the failed send counted, then 1 rejected", st)
+	}
+	if dead := receiveAll(t, api, dlq); len(dead) != 1 {
+		t.Errorf("%d in the dead-letter queue, want 1", len(dead))
+	}
+	assertEmpty(t, api, input)
 }

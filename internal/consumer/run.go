@@ -257,17 +257,17 @@ func (r *run) advanceLocked(d *delivery, broken bool) (acts []func()) {
 		}
 		return acts
 	}
-	for i, w := range waiting {
-		if w.state == stQueued {
-			r.groups[d.group] = waiting[i+1:]
-			r.ready = append(r.ready, w)
-			return nil
-		}
+	if len(waiting) == 0 {
+		delete(r.groups, d.group)
+		return nil
+	}
+	w := waiting[0]
+	r.groups[d.group] = waiting[1:]
+	if w.state != stQueued {
 		// w's lease was lost while it waited: the order is broken after it.
-		r.groups[d.group] = waiting[i+1:]
 		return r.advanceLocked(w, true)
 	}
-	delete(r.groups, d.group)
+	r.ready = append(r.ready, w)
 	return nil
 }
 
@@ -284,14 +284,10 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 	switch {
 	case err == nil:
 		r.c.stats.finished.Add(1)
-	case errors.As(err, &poison):
-		if r.isLost(d) {
-			break // the worker that holds the lease now dead-letters it
-		}
-		if !r.deadLetter(d, poison) {
-			o = doBackoff
-			r.c.stats.failed.Add(1)
-		}
+	case errors.As(err, &poison) && r.isLost(d):
+		// The worker that holds the lease now dead-letters it.
+	case errors.As(err, &poison) && r.deadLetter(d, poison):
+		// In the dead-letter queue: delete it.
 	default:
 		r.c.stats.failed.Add(1)
 		if obs := r.cfg.Observer; obs != nil {
@@ -301,8 +297,10 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 		if errors.Is(cause, ErrShutdownTimeout) {
 			o = doRelease
 		}
-		r.warnLog.Warn().Err(err).Str("message_id", d.ID).Int("receive_count", d.ReceiveCount).
-			Dur("duration", time.Since(start)).Msg("handler failed: message left for redelivery")
+		if poison == nil { // a failed dead-letter send is logged where it failed
+			r.warnLog.Warn().Err(err).Str("message_id", d.ID).Int("receive_count", d.ReceiveCount).
+				Dur("duration", time.Since(start)).Msg("handler failed: message left for redelivery")
+		}
 	}
 
 	r.mu.Lock()
