@@ -34,10 +34,13 @@ var (
 	benchOnce  sync.Once
 	benchErr   error
 	benchBase  = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	benchWords = makeWords(400)
+	benchWords = makeWords(400, "")
+	// putWords are BenchmarkPut's own words: the many objects it writes must
+	// not lengthen the posting lists the relevance benchmarks search.
+	putWords = makeWords(400, "p")
 )
 
-func makeWords(n int) []string {
+func makeWords(n int, prefix string) []string {
 	r := rand.New(rand.NewPCG(1, 2))
 	const letters = "abcdefghijklmnopqrstuvwxyz"
 	words := make([]string, n)
@@ -46,15 +49,17 @@ func makeWords(n int) []string {
 		for j := range b {
 			b[j] = letters[r.IntN(len(letters))]
 		}
-		words[i] = string(b)
+		words[i] = prefix + string(b)
 	}
 	return words
 }
 
-func benchText(r *rand.Rand, n int) string {
+func benchText(r *rand.Rand, n int) string { return textOf(benchWords, r, n) }
+
+func textOf(words []string, r *rand.Rand, n int) string {
 	parts := make([]string, n)
 	for i := range parts {
-		parts[i] = benchWords[r.IntN(len(benchWords))]
+		parts[i] = words[r.IntN(len(words))]
 	}
 	return strings.Join(parts, " ")
 }
@@ -188,59 +193,6 @@ func BenchmarkRelevant(b *testing.B) {
 	}
 }
 
-func BenchmarkMuted(b *testing.B) {
-	populate(b)
-	st := newStore(b, true)
-	lookups := []struct {
-		name string
-		get  func(ctx context.Context, chatID string) (chatState, error)
-	}{
-		{"grpc-search-by-id", st.mutedGRPC},
-		{"rest-get-by-id", st.mutedREST},
-		{"graphql-where-chat", st.mutedGraphQL},
-	}
-	for _, l := range lookups {
-		b.Run(l.name, func(b *testing.B) {
-			runParallel(b, func(ctx context.Context, r *rand.Rand) error {
-				c := r.IntN(benchChats)
-				state, err := l.get(ctx, benchChat(c))
-				if err == nil && state.muted != (c%4 == 0) {
-					err = fmt.Errorf("chat %d: muted %v", c, state.muted)
-				}
-				return err
-			})
-		})
-	}
-}
-
-func BenchmarkPut(b *testing.B) {
-	var seq atomic.Int64
-	for _, be := range backends {
-		for _, mode := range []struct {
-			name   string
-			size   int
-			linger time.Duration
-		}{{"single", 1, 0}, {"batched", 0, 0}, {"batched-nolinger", 0, -1}} {
-			b.Run(be.name+"-"+mode.name, func(b *testing.B) {
-				st := newStoreAt(b, shared, be.grpc, func(c *Config) { c.BatchSize, c.BatchLinger = mode.size, mode.linger })
-				chat := chatID(b)
-				before := st.Stats()
-				runParallel(b, func(ctx context.Context, r *rand.Rand) error {
-					n := seq.Add(1)
-					return st.Put(ctx, event.Event{
-						EventID: fmt.Sprintf("p-%d", n), ChatID: fmt.Sprintf("%s-%d", chat, n%benchChats),
-						Text: benchText(r, 20), SentAt: benchBase.Add(time.Duration(n) * time.Millisecond),
-					})
-				})
-				after := st.Stats()
-				if batches := after.Batches - before.Batches; batches > 0 {
-					b.ReportMetric(float64(after.Objects-before.Objects)/float64(batches), "objects/batch")
-				}
-			})
-		}
-	}
-}
-
 // BenchmarkRelevantUnderWrites measures relevance search while new messages
 // arrive at a steady benchWriteRate, as in a running worker. Weaviate's BM25
 // cost grows with the objects in its active memtable (see the package doc),
@@ -286,4 +238,57 @@ func BenchmarkRelevantUnderWrites(b *testing.B) {
 	})
 	cancel()
 	writers.Wait()
+}
+
+func BenchmarkMuted(b *testing.B) {
+	populate(b)
+	st := newStore(b, true)
+	lookups := []struct {
+		name string
+		get  func(ctx context.Context, chatID string) (chatState, error)
+	}{
+		{"grpc-search-by-id", st.mutedGRPC},
+		{"rest-get-by-id", st.mutedREST},
+		{"graphql-where-chat", st.mutedGraphQL},
+	}
+	for _, l := range lookups {
+		b.Run(l.name, func(b *testing.B) {
+			runParallel(b, func(ctx context.Context, r *rand.Rand) error {
+				c := r.IntN(benchChats)
+				state, err := l.get(ctx, benchChat(c))
+				if err == nil && state.muted != (c%4 == 0) {
+					err = fmt.Errorf("chat %d: muted %v", c, state.muted)
+				}
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkPut(b *testing.B) {
+	var seq atomic.Int64
+	for _, be := range backends {
+		for _, mode := range []struct {
+			name   string
+			size   int
+			linger time.Duration
+		}{{"single", 1, 0}, {"batched", 0, 0}, {"batched-nolinger", 0, -1}} {
+			b.Run(be.name+"-"+mode.name, func(b *testing.B) {
+				st := newStoreAt(b, shared, be.grpc, func(c *Config) { c.BatchSize, c.BatchLinger = mode.size, mode.linger })
+				chat := chatID(b)
+				before := st.Stats()
+				runParallel(b, func(ctx context.Context, r *rand.Rand) error {
+					n := seq.Add(1)
+					return st.Put(ctx, event.Event{
+						EventID: fmt.Sprintf("p-%d", n), ChatID: fmt.Sprintf("%s-%d", chat, n%benchChats),
+						Text: textOf(putWords, r, 20), SentAt: benchBase.Add(time.Duration(n) * time.Millisecond),
+					})
+				})
+				after := st.Stats()
+				if batches := after.Batches - before.Batches; batches > 0 {
+					b.ReportMetric(float64(after.Objects-before.Objects)/float64(batches), "objects/batch")
+				}
+			})
+		}
+	}
 }

@@ -56,19 +56,22 @@
 //
 // # Cost
 //
-// Measured on 2 cores shared by Weaviate v1.35.2 and the benchmark, 200
-// chats of 50 messages, 32 concurrent callers (see bench_test.go): gRPC
-// searches cost Weaviate about half of GraphQL ones (history ~2600/s vs
-// ~1300/s, relevance ~2100/s vs ~1100/s); the REST GET by id is the cheapest
-// muted lookup (~15000/s, gRPC search by id ~12600/s, GraphQL ~3900/s);
-// batched Puts reach ~4400 objects/s against ~1800/s one object per request.
+// Measured with bench_test.go on 2 cores shared by Weaviate v1.35.2, the
+// benchmark and other work (numbers vary by half between runs; the ratios
+// hold): 200 chats of 50 messages, 32 concurrent callers. gRPC searches cost
+// Weaviate about half of GraphQL ones (history ~2000/s against ~1100/s,
+// relevance ~1850/s against ~1050/s); the REST GET by id is the cheapest
+// muted lookup (~14900/s; gRPC search by id ~11200/s, GraphQL ~3700/s);
+// batched Puts store ~4100 objects/s (~32 per request) against ~1700/s one
+// object per request.
 //
 // Weaviate's BM25 cost grows with the objects in the active memtable of the
-// text property: v1.35.2 walks the whole memtable on every BM25 query to
-// average the text lengths. With the default memtable lifetime (up to 45-60 s
-// of writes) relevance fell to ~60 searches/s while 300 messages/s arrived;
-// with PERSISTENCE_MEMTABLES_MAX_ACTIVE_DURATION_SECONDS=5 (and
-// PERSISTENCE_MEMTABLES_MIN_ACTIVE_DURATION_SECONDS=1,
-// PERSISTENCE_MEMTABLES_FLUSH_DIRTY_AFTER_SECONDS=5) it was ~660/s. That is
-// server configuration, outside this package.
+// text property: v1.35.2 walks that whole memtable on every BM25 query to
+// average the text lengths. With the default memtable lifetime (45-60 s of
+// writes) relevance fell to ~60 searches/s while 300 messages/s arrived; with
+// PERSISTENCE_MEMTABLES_MAX_ACTIVE_DURATION_SECONDS=5,
+// PERSISTENCE_MEMTABLES_MIN_ACTIVE_DURATION_SECONDS=1 and
+// PERSISTENCE_MEMTABLES_FLUSH_DIRTY_AFTER_SECONDS=5 it was ~650-900/s
+// (USE_BLOCKMAX_WAND=false alone: ~360/s). That is server configuration,
+// outside this package; the tests' server uses the tuned values.
 package store

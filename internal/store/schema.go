@@ -124,16 +124,14 @@ func (s *Store) ensureClass(ctx context.Context, want *models.Class) (*models.Cl
 			s.log.Info().Str("collection", want.Class).Msg("created Weaviate collection")
 			return want, nil
 		}
-		if KindOf(createErr) != KindRejected {
+		// Refused or failed: another process may have created it first (422
+		// "already exists"; under load the losing create can also fail
+		// otherwise), or the definition itself was refused. The
+		// collection's existence tells which, without reading the message.
+		if ctx.Err() != nil {
 			return nil, createErr
 		}
-		// Refused: either another process created it first (422 "already
-		// exists"), or the definition itself was refused. The collection's
-		// existence tells which, without reading the message.
-		if have, err = s.getClass(ctx, want.Class); err != nil {
-			return nil, err
-		}
-		if have == nil {
+		if have, err = s.getClass(ctx, want.Class); err != nil || have == nil {
 			return nil, createErr
 		}
 	}
@@ -189,16 +187,14 @@ func (s *Store) addProperty(ctx context.Context, class string, p *models.Propert
 		return nil, nil
 	}
 	s.calls.failed.Add(1)
-	addErr := s.clientError(ctx, err)
-	if addErr.Kind != KindRejected {
-		return nil, fmt.Errorf("add property %s: %w", p.Name, addErr)
+	addErr := fmt.Errorf("add property %s: %w", p.Name, s.clientError(ctx, err))
+	if ctx.Err() != nil {
+		return nil, addErr
 	}
+	// Another process may have added it first: then it is there now.
 	now, err := s.getClass(ctx, class)
-	if err != nil {
-		return nil, err
-	}
-	if now == nil || findProperty(now, p.Name) == nil {
-		return nil, fmt.Errorf("add property %s: %w", p.Name, addErr)
+	if err != nil || now == nil || findProperty(now, p.Name) == nil {
+		return nil, addErr
 	}
 	return now, nil
 }
