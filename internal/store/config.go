@@ -59,8 +59,9 @@ type Config struct {
 	// gRPC, which costs Weaviate less than GraphQL (see the package doc).
 	// Empty: everything goes over REST and GraphQL.
 	GRPCAddr string
-	// Logger receives the store's own log lines (schema changes, batch
-	// problems). Zero value: no logging.
+	// Logger receives the store's few log lines (schema changes and
+	// warnings), as given: the caller adds its component field. Message text
+	// is never logged. Zero value: no logging.
 	Logger zerolog.Logger
 
 	// MaxConns caps HTTP connections to Weaviate and keeps as many idle.

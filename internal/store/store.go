@@ -79,7 +79,7 @@ func New(cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		cfg:      cfg,
-		log:      cfg.Logger.With().Str("component", "store").Logger(),
+		log:      cfg.Logger,
 		restBase: strings.TrimRight(cfg.URL, "/") + "/v1",
 	}
 	if cfg.APIKey != "" {
