@@ -81,7 +81,7 @@ func TestComposeFile(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("x-worker-env names:\n got %v\nwant %v", got, want)
 	}
-	differs := map[string]bool{"AWS_ENDPOINT_URL": true, "WEAVIATE_URL": true}
+	differs := map[string]bool{"AWS_ENDPOINT_URL": true, "WEAVIATE_URL": true, "WEAVIATE_GRPC_ADDR": true}
 	for k, v := range c.WorkerEnv {
 		if extra[k] || differs[k] {
 			continue

@@ -12,6 +12,7 @@ func storeConfig(cfg config.Config, log zerolog.Logger) store.Config {
 	return store.Config{
 		URL:      cfg.WeaviateURL,
 		APIKey:   cfg.WeaviateAPIKey,
+		GRPCAddr: cfg.WeaviateGRPCAddr,
 		MaxConns: cfg.PoolSize,
 		Logger:   log.With().Str("component", "store").Logger(),
 	}

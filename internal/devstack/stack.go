@@ -93,6 +93,7 @@ func (s *Stack) Env() []string {
 		"METRICS_TIMESTAMPS=false",
 		"SQS_VERIFY_CHECKSUMS=false",
 		"WEAVIATE_URL=" + s.Weaviate.URL,
+		"WEAVIATE_GRPC_ADDR=" + s.Weaviate.GRPCAddr,
 	}
 	if s.Weaviate.opts.APIKey != "" {
 		env = append(env, "WEAVIATE_API_KEY="+s.Weaviate.opts.APIKey)

@@ -200,7 +200,7 @@ var (
 )
 
 func ensureSchema(ctx context.Context, cfg config.Config) error {
-	st, err := store.New(store.Config{URL: cfg.WeaviateURL, APIKey: cfg.WeaviateAPIKey})
+	st, err := store.New(store.Config{URL: cfg.WeaviateURL, APIKey: cfg.WeaviateAPIKey, GRPCAddr: cfg.WeaviateGRPCAddr})
 	if err != nil {
 		return err
 	}
