@@ -1,0 +1,537 @@
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/chatprep/chatprep/internal/breaker"
+	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/pool"
+	"github.com/chatprep/chatprep/internal/publish"
+)
+
+// Store is what the pipeline needs of Weaviate (store.Store implements it).
+type Store interface {
+	// History returns the newest `limit` messages of the chat by role with sent_at <= before, oldest first.
+	History(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error)
+	// Relevant returns up to `limit` of the chat's messages with sent_at <= before most relevant to text (BM25, hybrid when vectors exist), best first, Score set.
+	Relevant(ctx context.Context, chatID, text string, before time.Time, limit int) ([]event.ContextMessage, error)
+	// Muted tells whether the chat is muted at time at (a mute with Until in the past no longer counts).
+	Muted(ctx context.Context, chatID string, at time.Time) (bool, error)
+	// Put stores a message event idempotently (deterministic id from chat id and event id).
+	Put(ctx context.Context, ev event.Event) error
+	// SetMuted applies a mute or unmute event.
+	SetMuted(ctx context.Context, ev event.Event) error
+}
+
+// Publisher sends results (publish.Publisher implements it). Publish
+// returns once the result is accepted (nil) or failed.
+type Publisher interface {
+	Publish(ctx context.Context, r *event.Result) error
+}
+
+// Pool runs tasks (pool.Pool implements it).
+type Pool interface {
+	Go(ctx context.Context, fn pool.Func) *pool.Task
+}
+
+// Router detects a message's route (route.Router implements it).
+type Router interface {
+	Detect(text, hint string) string
+}
+
+// Metrics records the contract's metrics (metrics.Aggregator implements
+// it). Its methods must not block.
+type Metrics interface {
+	Duration(name, route string, d time.Duration)
+	Count(name, route string, n float64)
+}
+
+// Metric names of CONTRACT.md that the pipeline records (the metrics
+// package exports the same values).
+const (
+	MetricMessageHistoryDuration  = "message_history_duration"
+	MetricRelevanceSearchDuration = "relevance_search_duration"
+	MetricPreprocessingDuration   = "preprocessing_duration"
+	MetricHandlerTotalDuration    = "handler_total_duration"
+	MetricMessagesProcessed       = "messages_processed"
+	MetricMessagesDegraded        = "messages_degraded"
+	MetricMessagesMuted           = "messages_muted"
+)
+
+// Task names, as listed in a result's degraded.
+const (
+	TaskUserHistory      = "user_history"
+	TaskAssistantHistory = "assistant_history"
+	TaskRelevanceSearch  = "relevance_search"
+	TaskMutedStatus      = "muted_status"
+	// TaskResultSize names the trimming of a result too large for SQS:
+	// context messages were dropped (relevant first, then the oldest
+	// history) until it fit.
+	TaskResultSize = "result_size"
+)
+
+// Defaults of Config.
+const (
+	// DefaultHistoryLimit is HISTORY_LIMIT's default: messages per role.
+	DefaultHistoryLimit = 10
+	// DefaultRelevanceLimit is RELEVANCE_LIMIT's default.
+	DefaultRelevanceLimit = 5
+)
+
+// Config configures a Handler.
+type Config struct {
+	// HistoryLimit is how many recent messages per role the history holds
+	// (HISTORY_LIMIT). Default DefaultHistoryLimit.
+	HistoryLimit int
+	// RelevanceLimit is how many relevant messages a result holds
+	// (RELEVANCE_LIMIT). Default DefaultRelevanceLimit.
+	RelevanceLimit int
+	// NoRelevance turns the relevance search off (RELEVANCE_LIMIT=0).
+	NoRelevance bool
+	// Worker is the result's worker field. Default WorkerID().
+	Worker string
+	// Logger receives one info line per handled event. The zero Logger
+	// discards.
+	Logger zerolog.Logger
+	// Now tells the time. Default time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	c.HistoryLimit = cmp.Or(c.HistoryLimit, DefaultHistoryLimit)
+	c.RelevanceLimit = cmp.Or(c.RelevanceLimit, DefaultRelevanceLimit)
+	if c.Worker == "" {
+		c.Worker = WorkerID()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.HistoryLimit < 1 {
+		errs = append(errs, fmt.Errorf("history limit %d: must be at least 1", c.HistoryLimit))
+	}
+	if c.RelevanceLimit < 1 {
+		errs = append(errs, fmt.Errorf("relevance limit %d: must be at least 1 (NoRelevance turns the search off)", c.RelevanceLimit))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the Handler's collaborators.
+type Deps struct {
+	Store     Store     // required
+	Publisher Publisher // required
+	Pool      Pool      // required
+	Router    Router    // required
+	// Breaker, when set, guards every store call (see GuardStore).
+	Breaker *breaker.Breaker
+	// Metrics, when set, receives the contract's metrics.
+	Metrics Metrics
+}
+
+// WorkerID is a worker id for results: the host name and four random hex
+// digits, like "ip-10-0-1-5/3f2a".
+func WorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [2]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return host + "/" + hex.EncodeToString(b[:])
+}
+
+// Handler handles chat events; it implements consumer.Handler.
+type Handler struct {
+	cfg     Config
+	store   Store
+	pub     Publisher
+	pool    Pool
+	router  Router
+	metrics Metrics
+	log     zerolog.Logger
+}
+
+var _ consumer.Handler = (*Handler)(nil)
+
+// New returns a Handler (cfg filled with WithDefaults).
+func New(cfg Config, d Deps) (*Handler, error) {
+	cfg = cfg.WithDefaults()
+	err := cfg.validate()
+	for _, missing := range []struct {
+		name string
+		nil  bool
+	}{{"store", d.Store == nil}, {"publisher", d.Publisher == nil}, {"pool", d.Pool == nil}, {"router", d.Router == nil}} {
+		if missing.nil {
+			err = errors.Join(err, fmt.Errorf("%s: required", missing.name))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("invalid pipeline configuration: %w", err)
+	}
+	h := &Handler{
+		cfg:     cfg,
+		store:   d.Store,
+		pub:     d.Publisher,
+		pool:    d.Pool,
+		router:  d.Router,
+		metrics: d.Metrics,
+		log:     cfg.Logger.With().Str("component", "pipeline").Logger(),
+	}
+	if d.Breaker != nil {
+		h.store = GuardStore(d.Store, d.Breaker)
+	}
+	if h.metrics == nil {
+		h.metrics = noMetrics{}
+	}
+	return h, nil
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Duration(string, string, time.Duration) {}
+func (noMetrics) Count(string, string, float64)          {}
+
+// Handle handles one message: nil when it is finished, a poison error for an
+// invalid event, any other error to have it delivered again.
+func (h *Handler) Handle(ctx context.Context, m *consumer.Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("handle message %s: %w", m.ID, &pool.PanicError{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	received := m.ReceivedAt
+	if received.IsZero() {
+		received = h.cfg.Now()
+	}
+	ev, err := event.Decode([]byte(m.Body))
+	if err != nil {
+		code := event.CodeNotJSON
+		var inv *event.Invalid
+		if errors.As(err, &inv) {
+			code = inv.Code
+		}
+		return consumer.Poison(code, err)
+	}
+	switch {
+	case ev.Type == event.TypeMessage && ev.Role == event.RoleUser:
+		return h.userMessage(ctx, m, ev, received)
+	case ev.Type == event.TypeMessage:
+		return h.write(ctx, m, ev, received, "store assistant message", h.store.Put)
+	default:
+		return h.write(ctx, m, ev, received, "set muted state", h.store.SetMuted)
+	}
+}
+
+// write stores an assistant message or applies a mute/unmute, on the pool
+// (for its timeout and panic safety). There is no result.
+func (h *Handler) write(ctx context.Context, m *consumer.Message, ev event.Event, received time.Time, what string,
+	fn func(context.Context, event.Event) error) error {
+	start := h.cfg.Now()
+	task := h.pool.Go(ctx, func(ctx context.Context) error { return fn(ctx, ev) })
+	<-task.Done() // the pool answers at the latest when ctx ends or the task times out
+	if err := task.Err(); err != nil {
+		return fmt.Errorf("%s %s of chat %s: %w", what, ev.EventID, ev.ChatID, err)
+	}
+	end := h.cfg.Now()
+	timings := event.Timings{Store: ms(end.Sub(start)), Total: ms(end.Sub(received))}
+	line := h.log.Info().Str("event_id", ev.EventID).Str("chat_id", ev.ChatID).Str("type", string(ev.Type)).
+		Str("message_id", m.ID).Int("receive_count", m.ReceiveCount)
+	switch ev.Type {
+	case event.TypeMessage:
+		line = line.Str("role", string(ev.Role))
+	case event.TypeMute:
+		line = line.Bool("muted", true)
+	case event.TypeUnmute:
+		line = line.Bool("muted", false)
+	}
+	line.Float64("duration_ms", timings.Total).Dict("timings_ms", timingsDict(timings)).Msg("event handled")
+	return nil
+}
+
+// step is one submitted task and when its answer was seen.
+type step struct {
+	name string
+	task *pool.Task
+	end  time.Time
+}
+
+func (s *step) pending() <-chan struct{} {
+	if s == nil || !s.end.IsZero() {
+		return nil
+	}
+	return s.task.Done()
+}
+
+func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event.Event, received time.Time) error {
+	start := h.cfg.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // nothing the handler started outlives it
+	retrieval, cancelRetrieval := context.WithCancel(ctx)
+	defer cancelRetrieval()
+
+	var (
+		users, assistants, relevant []event.ContextMessage
+		muted                       bool
+		lim                         = h.cfg.HistoryLimit
+	)
+	// Each function writes only its own variable, read below only when its
+	// task succeeded (see pool.Task.Err).
+	userStep := &step{name: TaskUserHistory, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
+		users, err = h.store.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, lim+1)
+		return err
+	})}
+	assistantStep := &step{name: TaskAssistantHistory, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
+		assistants, err = h.store.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, lim+1)
+		return err
+	})}
+	var relevanceStep *step
+	if !h.cfg.NoRelevance {
+		relevanceStep = &step{name: TaskRelevanceSearch, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
+			relevant, err = h.store.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, h.cfg.RelevanceLimit+2*lim+1)
+			return err
+		})}
+	}
+	mutedStep := &step{name: TaskMutedStatus, task: h.pool.Go(ctx, func(ctx context.Context) (err error) {
+		muted, err = h.store.Muted(ctx, ev.ChatID, ev.SentAt)
+		return err
+	})}
+	storeStep := &step{name: "store", task: h.pool.Go(ctx, func(ctx context.Context) error {
+		return h.store.Put(ctx, ev)
+	})}
+
+	// Inline while the tasks run (see the package documentation).
+	routeName := h.router.Detect(ev.Text, ev.RouteHint)
+
+	// Note each answer as it comes; the pool answers a task at the latest at
+	// its timeout or when its context is cancelled.
+	isMuted := false
+	for left := 4 + btoi(relevanceStep != nil); left > 0; left-- {
+		var s *step
+		select {
+		case <-userStep.pending():
+			s = userStep
+		case <-assistantStep.pending():
+			s = assistantStep
+		case <-relevanceStep.pending():
+			s = relevanceStep
+		case <-mutedStep.pending():
+			s = mutedStep
+			if mutedStep.task.Err() == nil && muted {
+				isMuted = true
+				cancelRetrieval() // history and relevance are no longer needed
+			}
+		case <-storeStep.pending():
+			s = storeStep
+		}
+		s.end = h.cfg.Now()
+	}
+	if err := storeStep.task.Err(); err != nil {
+		return fmt.Errorf("store message %s of chat %s: %w", ev.EventID, ev.ChatID, err)
+	}
+
+	res := &event.Result{
+		EventID:  ev.EventID,
+		ChatID:   ev.ChatID,
+		Route:    routeName,
+		Muted:    isMuted,
+		History:  []event.ContextMessage{},
+		Relevant: []event.ContextMessage{},
+		Degraded: []event.Degradation{},
+		Worker:   h.cfg.Worker,
+	}
+	degrade := func(s *step) bool {
+		err := s.task.Err()
+		if err == nil {
+			return false
+		}
+		res.Degraded = append(res.Degraded, event.Degradation{Task: s.name, Error: h.describe(ev, s.name, err)})
+		return true
+	}
+	if !isMuted {
+		if !degrade(userStep) {
+			res.History = append(res.History, newest(users, ev.EventID, lim)...)
+		}
+		if !degrade(assistantStep) {
+			res.History = append(res.History, newest(assistants, ev.EventID, lim)...)
+		}
+		sortBySentAt(res.History)
+		if relevanceStep != nil && !degrade(relevanceStep) {
+			res.Relevant = mostRelevant(relevant, ev.EventID, res.History, h.cfg.RelevanceLimit)
+		}
+	}
+	degrade(mutedStep) // unknown muted state: handled as not muted
+
+	historyEnd := later(userStep.end, assistantStep.end)
+	res.TimingsMS = event.Timings{
+		MessageHistory: ms(historyEnd.Sub(start)),
+		MutedStatus:    ms(mutedStep.end.Sub(start)),
+		Store:          ms(storeStep.end.Sub(start)),
+	}
+	if relevanceStep != nil {
+		res.TimingsMS.RelevanceSearch = ms(relevanceStep.end.Sub(start))
+	}
+	now := h.cfg.Now()
+	res.TimingsMS.Preprocessing = ms(now.Sub(start))
+	res.TimingsMS.Total = ms(now.Sub(received))
+	res.ProcessedAt = now.UTC()
+
+	if err := h.publish(ctx, res); err != nil {
+		return err
+	}
+	end := h.cfg.Now()
+
+	if !isMuted {
+		h.metrics.Duration(MetricMessageHistoryDuration, routeName, historyEnd.Sub(start))
+		if relevanceStep != nil {
+			h.metrics.Duration(MetricRelevanceSearchDuration, routeName, relevanceStep.end.Sub(start))
+		}
+	} else {
+		h.metrics.Count(MetricMessagesMuted, "", 1)
+	}
+	h.metrics.Duration(MetricPreprocessingDuration, routeName, now.Sub(start))
+	h.metrics.Duration(MetricHandlerTotalDuration, routeName, end.Sub(received))
+	h.metrics.Count(MetricMessagesProcessed, routeName, 1)
+	if len(res.Degraded) > 0 {
+		h.metrics.Count(MetricMessagesDegraded, routeName, 1)
+	}
+
+	line := h.log.Info().Str("event_id", ev.EventID).Str("chat_id", ev.ChatID).Str("route", routeName).
+		Bool("muted", isMuted).Int("degraded", len(res.Degraded))
+	if len(res.Degraded) > 0 {
+		names := make([]string, len(res.Degraded))
+		for i, d := range res.Degraded {
+			names[i] = d.Task
+		}
+		line = line.Strs("degraded_tasks", names)
+	}
+	line.Str("message_id", m.ID).Int("receive_count", m.ReceiveCount).
+		Float64("duration_ms", ms(end.Sub(received))).Dict("timings_ms", timingsDict(res.TimingsMS)).
+		Msg("message preprocessed")
+	return nil
+}
+
+// publish hands the result to the publisher. A result too large for SQS is
+// trimmed (relevant first, then the oldest history) until it fits, and the
+// trimming is listed in degraded.
+func (h *Handler) publish(ctx context.Context, res *event.Result) error {
+	dropped := 0
+	for {
+		err := h.pub.Publish(ctx, res)
+		var tooLarge *publish.TooLargeError
+		if !errors.As(err, &tooLarge) || len(res.History)+len(res.Relevant) == 0 {
+			if err != nil {
+				return fmt.Errorf("publish result of %s: %w", res.EventID, err)
+			}
+			return nil
+		}
+		if dropped == 0 {
+			res.Degraded = append(res.Degraded, event.Degradation{Task: TaskResultSize})
+		}
+		if n := len(res.Relevant); n > 0 {
+			res.Relevant = res.Relevant[:n-1]
+		} else {
+			res.History = res.History[1:]
+		}
+		dropped++
+		res.Degraded[len(res.Degraded)-1].Error = fmt.Sprintf("dropped %d context messages to fit the SQS message size limit", dropped)
+	}
+}
+
+// describe is a failed task's error as shown in degraded. A panic is also
+// logged here, with its stack, since it is handled (degraded) and not
+// returned.
+func (h *Handler) describe(ev event.Event, task string, err error) string {
+	var te *pool.TimeoutError
+	var pe *pool.PanicError
+	switch {
+	case errors.As(err, &te):
+		return te.Error()
+	case errors.As(err, &pe):
+		h.log.Error().Str("event_id", ev.EventID).Str("chat_id", ev.ChatID).Str("task", task).
+			Str("panic", fmt.Sprint(pe.Value)).Str("stack", string(pe.Stack)).Msg("preprocessing task panicked")
+		return pe.Short()
+	}
+	return err.Error()
+}
+
+// newest drops the event itself from msgs (oldest first) and keeps the
+// newest limit.
+func newest(msgs []event.ContextMessage, self string, limit int) []event.ContextMessage {
+	out := make([]event.ContextMessage, 0, len(msgs))
+	for _, m := range msgs {
+		if m.EventID != self {
+			out = append(out, m)
+		}
+	}
+	return out[max(0, len(out)-limit):]
+}
+
+// mostRelevant keeps msgs' order (best first), without the event itself,
+// messages already in history and repeats, at most limit.
+func mostRelevant(msgs []event.ContextMessage, self string, history []event.ContextMessage, limit int) []event.ContextMessage {
+	skip := make(map[string]bool, len(history)+1)
+	skip[self] = true
+	for _, m := range history {
+		skip[m.EventID] = true
+	}
+	out := make([]event.ContextMessage, 0, min(limit, len(msgs)))
+	for _, m := range msgs {
+		if len(out) == limit {
+			break
+		}
+		if !skip[m.EventID] {
+			skip[m.EventID] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func sortBySentAt(msgs []event.ContextMessage) {
+	// Stable: at equal times the user message stays before the assistant's.
+	slices.SortStableFunc(msgs, func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) })
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func timingsDict(t event.Timings) *zerolog.Event {
+	return zerolog.Dict().
+		Float64("message_history", t.MessageHistory).
+		Float64("relevance_search", t.RelevanceSearch).
+		Float64("muted_status", t.MutedStatus).
+		Float64("store", t.Store).
+		Float64("preprocessing", t.Preprocessing).
+		Float64("total", t.Total)
+}

@@ -1,0 +1,632 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/chatprep/chatprep/internal/breaker"
+	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/pool"
+	"github.com/chatprep/chatprep/internal/publish"
+	"github.com/chatprep/chatprep/internal/route"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// bundle is one test's handler and its fakes.
+type bundle struct {
+	h       *pipeline.Handler
+	pool    *pool.Pool
+	store   *fakeStore
+	pub     *fakePublisher
+	metrics *fakeMetrics
+	logs    *syncBuffer
+}
+
+type options struct {
+	cfg         pipeline.Config
+	taskTimeout time.Duration
+	breaker     *breaker.Breaker
+}
+
+func setup(t testing.TB, o options) bundle {
+	t.Helper()
+	p, err := pool.New(pool.Config{Size: 8, TaskTimeout: cmpOr(o.taskTimeout, 2*time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	b := bundle{pool: p, store: &fakeStore{}, pub: &fakePublisher{}, metrics: &fakeMetrics{}, logs: &syncBuffer{}}
+	cfg := o.cfg
+	cfg.Logger = zerolog.New(b.logs).Level(zerolog.InfoLevel)
+	if cfg.Worker == "" {
+		cfg.Worker = "test-worker"
+	}
+	b.h, err = pipeline.New(cfg, pipeline.Deps{
+		Store: b.store, Publisher: b.pub, Pool: p, Router: route.Builtin(), Metrics: b.metrics, Breaker: o.breaker,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func (b bundle) handle(t testing.TB, body string) error {
+	t.Helper()
+	return b.h.Handle(context.Background(), &consumer.Message{ID: "m-1", Body: body, ReceiveCount: 1, ReceivedAt: time.Now()})
+}
+
+func (b bundle) onlyResult(t *testing.T) event.Result {
+	t.Helper()
+	got := b.pub.published()
+	if len(got) != 1 {
+		t.Fatalf("%d results published, want 1", len(got))
+	}
+	return got[0]
+}
+
+func ids(msgs []event.ContextMessage) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.EventID
+	}
+	return out
+}
+
+// TestCombineRules: history merges the two roles oldest first without the
+// event itself, each role still holding HISTORY_LIMIT; relevant keeps the
+// store's order, without the event or anything in history, RELEVANCE_LIMIT
+// in all. The store is asked for enough extra to filter.
+func TestCombineRules(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{cfg: pipeline.Config{HistoryLimit: 3, RelevanceLimit: 2}})
+	var asked atomic.Int64
+	b.store.HistoryFunc = func(_ context.Context, chat string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+		if chat != "c-1" || !before.Equal(at(30)) || limit != 4 {
+			t.Errorf("History(%s, %s, %v, %d): want c-1, sent_at and HISTORY_LIMIT+1", chat, role, before, limit)
+		}
+		asked.Add(1)
+		if role == event.RoleUser { // the event itself is already stored and is the newest
+			return []event.ContextMessage{msg("u1", role, 1), msg("u2", role, 5), msg("u3", role, 9), msg("e-9", role, 30)}, nil
+		}
+		return []event.ContextMessage{msg("a1", role, 2), msg("a2", role, 6), msg("a3", role, 10), msg("a4", role, 12)}, nil
+	}
+	b.store.RelevantFunc = func(_ context.Context, chat, text string, before time.Time, limit int) ([]event.ContextMessage, error) {
+		if text != "where is my invoice?" || limit != 2+2*3+1 || !before.Equal(at(30)) {
+			t.Errorf("Relevant(%q, %v, %d): want the text, sent_at and RELEVANCE_LIMIT+2*HISTORY_LIMIT+1", text, before, limit)
+		}
+		score := 0.9
+		r := func(id string, role event.Role, minute int) event.ContextMessage {
+			m := msg(id, role, minute)
+			s := score
+			m.Score = &s
+			score -= 0.1
+			return m
+		}
+		return []event.ContextMessage{r("e-9", event.RoleUser, 30), r("u2", event.RoleUser, 5), r("old1", event.RoleUser, 0),
+			r("a1", event.RoleAssistant, 2), r("old2", event.RoleAssistant, 0), r("old3", event.RoleUser, 0)}, nil
+	}
+	if err := b.handle(t, userEvent("e-9", "c-1", "where is my invoice?")); err != nil {
+		t.Fatal(err)
+	}
+	res := b.onlyResult(t)
+	if got, want := ids(res.History), []string{"u1", "u2", "a2", "u3", "a3", "a4"}; !slices.Equal(got, want) {
+		t.Errorf("history %v, want %v (3 per role, oldest first, not the event)", got, want)
+	}
+	// a1 is older than the assistant history kept, so it may be relevant.
+	if got, want := ids(res.Relevant), []string{"old1", "a1"}; !slices.Equal(got, want) {
+		t.Errorf("relevant %v, want %v (best first, not in history, not the event)", got, want)
+	}
+	if res.Relevant[0].Score == nil || *res.Relevant[0].Score < *res.Relevant[1].Score {
+		t.Error("relevant lost its scores or order")
+	}
+	if res.EventID != "e-9" || res.ChatID != "c-1" || res.Route != route.OdooERP || res.Muted || res.Worker != "test-worker" ||
+		len(res.Degraded) != 0 || res.ProcessedAt.IsZero() {
+		t.Errorf("result %+v", res)
+	}
+	if asked.Load() != 2 || b.store.called("Put") != 1 || b.store.called("Muted") != 1 {
+		t.Errorf("store calls %v", b.store.calls)
+	}
+}
+
+// TestEmptyPartsAreArraysNotNull: with nothing to give, every list is [].
+func TestEmptyPartsAreArraysNotNull(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	body := b.pub.bodies[0]
+	for _, want := range []string{`"history":[]`, `"relevant":[]`, `"degraded":[]`, `"route":"general"`, `"timings_ms":{`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body %s lacks %s", body, want)
+		}
+	}
+}
+
+// blockUntilCancelled is a store call that only ends with its context and
+// reports how it ended.
+func blockUntilCancelled[T any](ended chan<- error) func(ctx context.Context) (T, error) {
+	return func(ctx context.Context) (T, error) {
+		<-ctx.Done()
+		ended <- ctx.Err()
+		var zero T
+		return zero, fmt.Errorf("weaviate query: %w", ctx.Err())
+	}
+}
+
+// TestMutedChatCancelsRetrieval: once the chat is known to be muted, the
+// history and relevance calls are cancelled, the result is muted with
+// empty parts and no degradation, and the message is still stored.
+func TestMutedChatCancelsRetrieval(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ended := make(chan error, 3)
+	b.store.HistoryFunc = func(ctx context.Context, _ string, _ event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
+	}
+	b.store.RelevantFunc = func(ctx context.Context, _, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
+	}
+	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) { return true, nil }
+	if err := b.handle(t, userEvent("e-1", "c-1", "where is my order?")); err != nil {
+		t.Fatal(err)
+	}
+	// A retrieval task may have been cancelled before a worker started it
+	// (then it never runs); every call that did start was cancelled.
+	if err := b.pool.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	close(ended)
+	n := 0
+	for err := range ended {
+		n++
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("a retrieval call ended with %v, want cancelled", err)
+		}
+	}
+	if started := b.store.called("History") + b.store.called("Relevant"); started != n {
+		t.Errorf("%d retrieval calls started, %d ended", started, n)
+	}
+	res := b.onlyResult(t)
+	if !res.Muted || len(res.History) != 0 || len(res.Relevant) != 0 || len(res.Degraded) != 0 {
+		t.Errorf("muted result %+v", res)
+	}
+	if b.store.called("Put") != 1 {
+		t.Error("a muted chat's message must still be stored")
+	}
+	if got := b.metrics.get(pipeline.MetricMessagesMuted, ""); len(got) != 1 {
+		t.Errorf("messages_muted %v", got)
+	}
+	if got := b.metrics.get(pipeline.MetricMessageHistoryDuration, route.OdooERP); len(got) != 0 {
+		t.Errorf("history duration recorded for cancelled history: %v", got)
+	}
+}
+
+// TestDegradedTasks: each retrieval task that fails or times out is listed
+// with its error, its part stays empty, and the result is still published.
+func TestDegradedTasks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{taskTimeout: 50 * time.Millisecond})
+	b.store.HistoryFunc = func(ctx context.Context, _ string, role event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		if role == event.RoleUser {
+			<-ctx.Done() // times out
+			return nil, ctx.Err()
+		}
+		return []event.ContextMessage{msg("a1", role, 1)}, nil
+	}
+	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
+		return nil, errors.New("weaviate unavailable (HTTP 503)")
+	}
+	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) {
+		return false, errors.New("weaviate rejected the request")
+	}
+	if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	res := b.onlyResult(t)
+	want := []event.Degradation{
+		{Task: pipeline.TaskUserHistory, Error: "timeout after 50ms"},
+		{Task: pipeline.TaskRelevanceSearch, Error: "weaviate unavailable (HTTP 503)"},
+		{Task: pipeline.TaskMutedStatus, Error: "weaviate rejected the request"},
+	}
+	if !slices.Equal(res.Degraded, want) {
+		t.Errorf("degraded %+v,\nwant %+v", res.Degraded, want)
+	}
+	if got := ids(res.History); !slices.Equal(got, []string{"a1"}) || len(res.Relevant) != 0 || res.Muted {
+		t.Errorf("history %v relevant %v muted %v", got, ids(res.Relevant), res.Muted)
+	}
+	if got := b.metrics.get(pipeline.MetricMessagesDegraded, route.General); len(got) != 1 {
+		t.Errorf("messages_degraded %v", got)
+	}
+	line := b.logs.lines(t)[0]
+	if line["degraded"] != float64(3) || !slices.Equal(toStrings(line["degraded_tasks"]), []string{"user_history", "relevance_search", "muted_status"}) {
+		t.Errorf("log line %v", line)
+	}
+}
+
+func toStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+// TestStoreFailureIsAnErrorAndNothingIsPublished: a message that could not
+// be stored is left for redelivery and its result is not published.
+func TestStoreFailureIsAnErrorAndNothingIsPublished(t *testing.T) {
+	t.Parallel()
+	for name, put := range map[string]func(context.Context, event.Event) error{
+		"error":   func(context.Context, event.Event) error { return errors.New("weaviate unavailable") },
+		"timeout": func(ctx context.Context, _ event.Event) error { <-ctx.Done(); return ctx.Err() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, options{taskTimeout: 30 * time.Millisecond})
+			b.store.PutFunc = put
+			err := b.handle(t, userEvent("e-1", "c-1", "hello"))
+			var poison *consumer.PoisonError
+			if err == nil || errors.As(err, &poison) || !strings.Contains(err.Error(), "store message e-1 of chat c-1") {
+				t.Fatalf("err = %v, want a plain error about storing e-1", err)
+			}
+			if n := len(b.pub.published()); n != 0 {
+				t.Errorf("%d results published for an unstored message", n)
+			}
+			if b.logs.String() != "" {
+				t.Errorf("a returned error was also logged: %s", b.logs.String())
+			}
+		})
+	}
+}
+
+func TestPublishFailureIsAnError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	b.pub.PublishFunc = func(context.Context, *event.Result) error { return errors.New("throttled") }
+	if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err == nil || !strings.Contains(err.Error(), "throttled") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := b.metrics.get(pipeline.MetricMessagesProcessed, route.General); len(got) != 0 {
+		t.Errorf("messages_processed counted for an unpublished result")
+	}
+}
+
+// TestInvalidEventsArePoison: the consumer sends them to the dead-letter
+// queue with the decoder's error code; nothing is stored.
+func TestInvalidEventsArePoison(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	for body, code := range map[string]string{
+		`{"event_id":`:                             event.CodeNotJSON,
+		`{"chat_id":"c","text":"x","sent_at":"x"}`: event.CodeMissingField,
+		"\xff\xfe":                                 event.CodeNotUTF8,
+		`{"event_id":"e","chat_id":"c","text":"hi","sent_at":"yesterday"}`: event.CodeInvalidField,
+	} {
+		err := b.handle(t, body)
+		var poison *consumer.PoisonError
+		if !errors.As(err, &poison) || poison.Code != code {
+			t.Errorf("%q: err %v, want poison %s", body, err, code)
+		}
+	}
+	if len(b.store.calls) != 0 {
+		t.Errorf("store called for invalid events: %v", b.store.calls)
+	}
+}
+
+// TestPanics: a panicking retrieval task is a degradation (logged with its
+// stack), a panicking store task an error, and a panic in the handler's own
+// path an error too — never the process's end.
+func TestPanics(t *testing.T) {
+	t.Parallel()
+	t.Run("retrieval", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, options{})
+		b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
+			panic("index out of range")
+		}
+		if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err != nil {
+			t.Fatal(err)
+		}
+		res := b.onlyResult(t)
+		if !slices.Equal(res.Degraded, []event.Degradation{{Task: pipeline.TaskRelevanceSearch, Error: "panic: index out of range"}}) {
+			t.Errorf("degraded %+v", res.Degraded)
+		}
+		var errLine map[string]any
+		for _, l := range b.logs.lines(t) {
+			if l["level"] == "error" {
+				errLine = l
+			}
+		}
+		if errLine == nil || !strings.Contains(fmt.Sprint(errLine["stack"]), "pipeline_test") || errLine["task"] != "relevance_search" {
+			t.Errorf("panic not logged with its stack: %v", errLine)
+		}
+	})
+	t.Run("store", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, options{})
+		b.store.PutFunc = func(context.Context, event.Event) error { panic("nil map") }
+		err := b.handle(t, userEvent("e-1", "c-1", "hello"))
+		var pe *pool.PanicError
+		if !errors.As(err, &pe) {
+			t.Fatalf("err = %v, want a *pool.PanicError", err)
+		}
+		if len(b.pub.published()) != 0 {
+			t.Error("published an unstored message")
+		}
+	})
+	t.Run("handler", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, options{})
+		b.pub.PublishFunc = func(context.Context, *event.Result) error { panic("publisher bug") }
+		err := b.handle(t, userEvent("e-1", "c-1", "hello"))
+		var pe *pool.PanicError
+		if !errors.As(err, &pe) || pe.Value != "publisher bug" {
+			t.Fatalf("err = %v, want the panic as an error", err)
+		}
+	})
+}
+
+// TestRouteHint: a known hint wins over the rules; an unknown one is
+// ignored.
+func TestRouteHint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ text, hint, want string }{
+		{"where is my invoice INV/2026/00017?", "general", route.General},
+		{"hello there", "odoo_erp", route.OdooERP},
+		{"where is my invoice?", "sales", route.OdooERP},
+		{"hello there", "", route.General},
+	} {
+		b := setup(t, options{})
+		extra := []string{}
+		if tc.hint != "" {
+			extra = []string{"route_hint", tc.hint}
+		}
+		if err := b.handle(t, userEvent("e-1", "c-1", tc.text, extra...)); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.onlyResult(t).Route; got != tc.want {
+			t.Errorf("text %q hint %q: route %s, want %s", tc.text, tc.hint, got, tc.want)
+		}
+	}
+}
+
+// TestOtherEventsHaveNoResult: an assistant message is stored, mute and
+// unmute set the state; none is published; each gives one log line.
+func TestOtherEventsHaveNoResult(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	var stored, set []event.Event
+	b.store.PutFunc = func(_ context.Context, ev event.Event) error { stored = append(stored, ev); return nil }
+	b.store.SetMutedFunc = func(_ context.Context, ev event.Event) error { set = append(set, ev); return nil }
+	for _, body := range []string{
+		`{"event_id":"e-1","chat_id":"c-1","role":"assistant","text":"Your order shipped.","sent_at":"2026-11-28T10:00:00Z"}`,
+		`{"event_id":"e-2","chat_id":"c-1","type":"mute","until":"2026-11-29T10:00:00Z"}`,
+		`{"event_id":"e-3","chat_id":"c-1","type":"unmute"}`,
+	} {
+		if err := b.handle(t, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(stored) != 1 || stored[0].Role != event.RoleAssistant || len(set) != 2 || set[0].Type != event.TypeMute || set[1].Type != event.TypeUnmute {
+		t.Errorf("stored %+v, set %+v", stored, set)
+	}
+	if n := len(b.pub.published()); n != 0 {
+		t.Errorf("%d results for events that have none", n)
+	}
+	lines := b.logs.lines(t)
+	if len(lines) != 3 || lines[0]["role"] != "assistant" || lines[0]["type"] != "message" || lines[1]["muted"] != true ||
+		lines[2]["type"] != "unmute" || lines[2]["muted"] != false {
+		t.Errorf("log lines %v", lines)
+	}
+	if strings.Contains(b.logs.String(), "shipped") {
+		t.Error("message text logged")
+	}
+
+	b.store.SetMutedFunc = func(context.Context, event.Event) error { return errors.New("weaviate unavailable") }
+	if err := b.handle(t, `{"event_id":"e-4","chat_id":"c-1","type":"mute"}`); err == nil || !strings.Contains(err.Error(), "set muted state e-4") {
+		t.Errorf("failed mute: %v", err)
+	}
+}
+
+// TestLogLineAndMetrics: one info line per user message with the contract's
+// fields and without the text; the route-dimensioned metrics.
+func TestLogLineAndMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	if err := b.handle(t, userEvent("e-1", "c-1", "secret order details")); err != nil {
+		t.Fatal(err)
+	}
+	lines := b.logs.lines(t)
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines, want 1", len(lines))
+	}
+	l := lines[0]
+	for _, k := range []string{"event_id", "chat_id", "route", "muted", "degraded", "duration_ms", "timings_ms"} {
+		if _, ok := l[k]; !ok {
+			t.Errorf("log line lacks %s: %v", k, l)
+		}
+	}
+	timings, _ := l["timings_ms"].(map[string]any)
+	for _, k := range []string{"message_history", "relevance_search", "muted_status", "store", "preprocessing", "total"} {
+		if v, ok := timings[k].(float64); !ok || v < 0 {
+			t.Errorf("timings_ms.%s = %v", k, timings[k])
+		}
+	}
+	if l["level"] != "info" || l["route"] != route.OdooERP || l["component"] != "pipeline" {
+		t.Errorf("log line %v", l)
+	}
+	if strings.Contains(b.logs.String(), "secret") {
+		t.Error("message text logged")
+	}
+	for _, name := range []string{pipeline.MetricMessageHistoryDuration, pipeline.MetricRelevanceSearchDuration,
+		pipeline.MetricPreprocessingDuration, pipeline.MetricHandlerTotalDuration, pipeline.MetricMessagesProcessed} {
+		if got := b.metrics.get(name, route.OdooERP); len(got) != 1 {
+			t.Errorf("%s[odoo_erp] = %v, want one value", name, got)
+		}
+	}
+	res := b.onlyResult(t)
+	if res.TimingsMS.Preprocessing < res.TimingsMS.Store || res.TimingsMS.Total < res.TimingsMS.Preprocessing {
+		t.Errorf("timings %+v", res.TimingsMS)
+	}
+}
+
+// TestTooLargeResultIsTrimmed: a result SQS could not take loses relevant
+// messages, then the oldest history, and says so in degraded.
+func TestTooLargeResultIsTrimmed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{cfg: pipeline.Config{HistoryLimit: 3, RelevanceLimit: 2}})
+	b.store.HistoryFunc = func(_ context.Context, _ string, role event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		if role == event.RoleUser {
+			return []event.ContextMessage{msg("u1", role, 1), msg("u2", role, 3)}, nil
+		}
+		return []event.ContextMessage{msg("a1", role, 2)}, nil
+	}
+	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
+		return []event.ContextMessage{msg("r1", event.RoleUser, 0), msg("r2", event.RoleUser, 0)}, nil
+	}
+	b.pub.PublishFunc = func(_ context.Context, r *event.Result) error {
+		if len(r.History)+len(r.Relevant) > 2 {
+			return fmt.Errorf("publish: %w", &publish.TooLargeError{EventID: r.EventID, Size: 300000, Limit: publish.MaxBatchBytes})
+		}
+		return nil
+	}
+	if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	res := b.onlyResult(t)
+	if got := ids(res.History); !slices.Equal(got, []string{"a1", "u2"}) || len(res.Relevant) != 0 {
+		t.Errorf("history %v relevant %v", got, ids(res.Relevant))
+	}
+	if want := []event.Degradation{{Task: pipeline.TaskResultSize, Error: "dropped 3 context messages to fit the SQS message size limit"}}; !slices.Equal(res.Degraded, want) {
+		t.Errorf("degraded %+v", res.Degraded)
+	}
+}
+
+// TestBreakerFailsFastAndIgnoresMutedCancellations: cancelled history
+// queries of muted chats never open the breaker; Weaviate failing does,
+// after which calls fail fast and the message is left for retry.
+func TestBreakerFailsFastAndIgnoresMutedCancellations(t *testing.T) {
+	t.Parallel()
+	br, err := breaker.New(breaker.Config{ConsecutiveFailures: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, options{breaker: br})
+	ended := make(chan error, 300)
+	b.store.HistoryFunc = func(ctx context.Context, _ string, _ event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
+	}
+	b.store.RelevantFunc = func(ctx context.Context, _, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
+	}
+	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) { return true, nil }
+	for i := range 10 {
+		if err := b.handle(t, userEvent(fmt.Sprintf("e-%d", i), "c-1", "hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := br.State(); st != breaker.Closed {
+		t.Fatalf("after muted chats: breaker %v, want closed", st)
+	}
+
+	// Weaviate goes down: every call fails.
+	var puts atomic.Int64
+	down := errors.New("weaviate unavailable")
+	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) { return false, down }
+	b.store.HistoryFunc = func(context.Context, string, event.Role, time.Time, int) ([]event.ContextMessage, error) { return nil, down }
+	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) { return nil, down }
+	b.store.PutFunc = func(context.Context, event.Event) error {
+		puts.Add(1)
+		return down
+	}
+	for i := range 5 {
+		if err := b.handle(t, userEvent(fmt.Sprintf("f-%d", i), "c-2", "hello")); err == nil {
+			t.Fatal("a failed store must fail the message")
+		}
+	}
+	if st := br.State(); st != breaker.Open {
+		t.Fatalf("breaker %v, want open", st)
+	}
+	before := puts.Load()
+	err = b.handle(t, userEvent("g-1", "c-2", "hello"))
+	var open *breaker.OpenError
+	if !errors.As(err, &open) || puts.Load() != before {
+		t.Errorf("with the breaker open: err %v, Put called %d more times; want a fast *OpenError", err, puts.Load()-before)
+	}
+}
+
+// TestHandlerContextEndsEverything: when the consumer cancels the handler
+// (lease lost, shutdown), the tasks end and the message is not finished.
+func TestHandlerContextEndsEverything(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	started := make(chan struct{})
+	b.store.PutFunc = func(ctx context.Context, _ event.Event) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() {
+		done <- b.h.Handle(ctx, &consumer.Message{ID: "m-1", Body: userEvent("e-1", "c-1", "hello"), ReceivedAt: time.Now()})
+	}()
+	<-started
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Handle = %v, want context.Canceled", err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	c := pipeline.Config{}.WithDefaults()
+	if c.HistoryLimit != pipeline.DefaultHistoryLimit || c.RelevanceLimit != pipeline.DefaultRelevanceLimit || c.Worker == "" || c.Now == nil {
+		t.Errorf("defaults %+v", c)
+	}
+	if !strings.Contains(pipeline.WorkerID(), "/") {
+		t.Errorf("WorkerID %q", pipeline.WorkerID())
+	}
+	if _, err := pipeline.New(pipeline.Config{HistoryLimit: -1}, pipeline.Deps{}); err == nil ||
+		!strings.Contains(err.Error(), "history limit") || !strings.Contains(err.Error(), "store: required") {
+		t.Errorf("New with bad config: %v", err)
+	}
+}
+
+// TestNoRelevance: RELEVANCE_LIMIT=0 makes no relevance call.
+func TestNoRelevance(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{cfg: pipeline.Config{NoRelevance: true}})
+	if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	if b.store.called("Relevant") != 0 {
+		t.Error("relevance searched although off")
+	}
+	if res := b.onlyResult(t); res.Relevant == nil || len(res.Degraded) != 0 {
+		t.Errorf("result %+v", res)
+	}
+}
