@@ -320,9 +320,9 @@ func TestInvalidEventsArePoison(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
 	for body, code := range map[string]string{
-		`{"event_id":`:                             event.CodeNotJSON,
+		`{"event_id":`: event.CodeNotJSON,
 		`{"chat_id":"c","text":"x","sent_at":"x"}`: event.CodeMissingField,
-		"\xff\xfe":                                 event.CodeNotUTF8,
+		"\xff\xfe": event.CodeNotUTF8,
 		`{"event_id":"e","chat_id":"c","text":"hi","sent_at":"yesterday"}`: event.CodeInvalidField,
 	} {
 		err := b.handle(t, body)
@@ -556,8 +556,12 @@ func TestBreakerFailsFastAndIgnoresMutedCancellations(t *testing.T) {
 	var puts atomic.Int64
 	down := errors.New("weaviate unavailable")
 	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) { return false, down }
-	b.store.HistoryFunc = func(context.Context, string, event.Role, time.Time, int) ([]event.ContextMessage, error) { return nil, down }
-	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) { return nil, down }
+	b.store.HistoryFunc = func(context.Context, string, event.Role, time.Time, int) ([]event.ContextMessage, error) {
+		return nil, down
+	}
+	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
+		return nil, down
+	}
 	b.store.PutFunc = func(context.Context, event.Event) error {
 		puts.Add(1)
 		return down
