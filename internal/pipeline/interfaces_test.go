@@ -1,0 +1,24 @@
+package pipeline_test
+
+import (
+	"github.com/chatprep/chatprep/internal/breaker"
+	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/metrics"
+	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/pool"
+	"github.com/chatprep/chatprep/internal/publish"
+	"github.com/chatprep/chatprep/internal/route"
+	"github.com/chatprep/chatprep/internal/store"
+)
+
+// The real collaborators satisfy the interfaces the pipeline declares, and
+// the breaker is the consumer's gate.
+var (
+	_ pipeline.Store     = (*store.Store)(nil)
+	_ pipeline.Publisher = (*publish.Publisher)(nil)
+	_ pipeline.Pool      = (*pool.Pool)(nil)
+	_ pipeline.Router    = (*route.Router)(nil)
+	_ pipeline.Metrics   = (*metrics.Aggregator)(nil)
+	_ consumer.Handler   = (*pipeline.Handler)(nil)
+	_ consumer.Gate      = (*breaker.Breaker)(nil)
+)
