@@ -1,6 +1,8 @@
 package pipeline_test
 
 import (
+	"testing"
+
 	"github.com/chatprep/chatprep/internal/breaker"
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/metrics"
@@ -22,3 +24,22 @@ var (
 	_ consumer.Handler   = (*pipeline.Handler)(nil)
 	_ consumer.Gate      = (*breaker.Breaker)(nil)
 )
+
+// TestMetricNamesMatchTheMetricsPackage: the pipeline's own constants carry
+// the contract's names, as the metrics package exports them.
+func TestMetricNamesMatchTheMetricsPackage(t *testing.T) {
+	t.Parallel()
+	for mine, theirs := range map[string]string{
+		pipeline.MetricMessageHistoryDuration:  metrics.MessageHistoryDuration,
+		pipeline.MetricRelevanceSearchDuration: metrics.RelevanceSearchDuration,
+		pipeline.MetricPreprocessingDuration:   metrics.PreprocessingDuration,
+		pipeline.MetricHandlerTotalDuration:    metrics.HandlerTotalDuration,
+		pipeline.MetricMessagesProcessed:       metrics.MessagesProcessed,
+		pipeline.MetricMessagesDegraded:        metrics.MessagesDegraded,
+		pipeline.MetricMessagesMuted:           metrics.MessagesMuted,
+	} {
+		if mine != theirs {
+			t.Errorf("pipeline uses %q where the metrics package says %q", mine, theirs)
+		}
+	}
+}
