@@ -565,3 +565,38 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRepublishedResultIsDeduplicated: a redelivered event's result (same
+// event_id, new timings) goes out again and the FIFO queue keeps one. Against
+// kumo this needs SQS_VERIFY_CHECKSUMS=false (the SDK's
+// DisableMessageChecksumValidation): kumo answers a deduplicated send with
+// the first body's MD5 (see LOCAL-STACK.md).
+func TestRepublishedResultIsDeduplicated(t *testing.T) {
+	t.Parallel()
+	sqsc := client(emu.URL)
+	url := queue(t, sqsc, true)
+	lenient := sqs.NewFromConfig(aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:  &http.Client{Transport: transport},
+	}, func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(emu.URL)
+		o.DisableMessageChecksumValidation = true
+	})
+	p := newPublisher(t, lenient, publish.Config{QueueURL: url})
+	first, again := result("c1", 1), result("c1", 1)
+	again.TimingsMS.Total = 42 // a new delivery, new timings: a different body
+	for _, r := range []*event.Result{first, again} {
+		if err := p.Publish(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := receiveAll(t, sqsc, url, 1)
+	out, err := sqsc.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 0 || !strings.Contains(aws.ToString(msgs[0].Body), `"total":0`) {
+		t.Errorf("want only the first result, got %s and %d more", aws.ToString(msgs[0].Body), len(out.Messages))
+	}
+}
