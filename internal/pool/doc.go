@@ -23,7 +23,9 @@
 //     as Overruns).
 //
 // There is no goroutine per task beyond the fixed workers: a task is a small
-// struct in a buffered channel. Only a task that overruns its timeout, or is
-// cancelled while running, briefly uses a goroutine of the runtime's
-// context.AfterFunc to answer its waiter at once.
+// struct in a buffered channel. Only a task that overruns its timeout, or
+// whose context is cancelled before it ends (queued or running), briefly
+// uses a goroutine of the runtime's context.AfterFunc to answer its waiter
+// at once. Submitting and waiting for a task costs about 2-3 µs and 15
+// allocations (BenchmarkGoWait).
 package pool
