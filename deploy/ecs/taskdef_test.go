@@ -302,7 +302,7 @@ func dockerfile(t *testing.T) dockerfileFacts {
 func TestTaskDefinitionRegistersWithECS(t *testing.T) {
 	t.Parallel()
 	srv := kumo.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close) // after the cleanups below, which delete what the test made
 	rec := &recorder{next: &http.Client{Timeout: 30 * time.Second}}
 	client := ecs.NewFromConfig(sdkConfig(rec), func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 	ctx := t.Context()
@@ -320,7 +320,8 @@ func TestTaskDefinitionRegistersWithECS(t *testing.T) {
 	}
 	arn := aws.ToString(got.TaskDefinitionArn)
 	t.Cleanup(func() {
-		_, _ = client.DeregisterTaskDefinition(context.Background(), &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(arn)})
+		_, err := client.DeregisterTaskDefinition(context.Background(), &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(arn)})
+		noErr(t, "DeregisterTaskDefinition", err)
 	})
 	if aws.ToString(got.Family) != aws.ToString(td.Family) || got.Revision < 1 || got.Status != types.TaskDefinitionStatusActive ||
 		!strings.HasSuffix(arn, ":task-definition/"+aws.ToString(td.Family)+":"+strconv.Itoa(int(got.Revision))) {
@@ -361,12 +362,22 @@ func TestTaskDefinitionRegistersWithECS(t *testing.T) {
 	}
 	sameJSON(t, "service.json", svcFile, rec.body(t, "CreateService"))
 	t.Cleanup(func() {
-		_, _ = client.DeleteService(context.Background(), &ecs.DeleteServiceInput{Cluster: svc.Cluster, Service: svc.ServiceName, Force: aws.Bool(true)})
+		_, err := client.DeleteService(context.Background(), &ecs.DeleteServiceInput{Cluster: svc.Cluster, Service: svc.ServiceName, Force: aws.Bool(true)})
+		noErr(t, "DeleteService", err)
 	})
 	s := sout.Service
 	if s == nil || aws.ToString(s.TaskDefinition) != arn || s.DesiredCount != aws.ToInt32(svc.DesiredCount) ||
 		s.LaunchType != types.LaunchTypeFargate || aws.ToString(s.ClusterArn) != aws.ToString(cout.Cluster.ClusterArn) {
 		t.Errorf("service %+v, want %d Fargate tasks of %s in %s", s, aws.ToInt32(svc.DesiredCount), arn, aws.ToString(cout.Cluster.ClusterArn))
+	}
+}
+
+// noErr reports a failed cleanup call: kumo's state is process-wide, so
+// what a run leaves behind breaks the next run in the same process.
+func noErr(t *testing.T, op string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("cleanup: %s: %v", op, err)
 	}
 }
 
