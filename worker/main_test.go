@@ -30,8 +30,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build worker: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	defer os.RemoveAll(dir)
-	stacktest.Main(m)
+	stacktest.Main(m, func() { os.RemoveAll(dir) })
 }
 
 type result struct {

@@ -68,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	// A closed stdout (devstack demo | head) must not kill us before we stop
+	// the stack: writes fail instead, and the deferred stops still run.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := options{root: root, worker: *worker, events: *events, verbose: *verbose, out: stdout, errOut: stderr}

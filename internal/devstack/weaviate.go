@@ -79,11 +79,18 @@ func StartWeaviate(ctx context.Context, opts WeaviateOptions) (*Weaviate, error)
 	}
 	w := &Weaviate{opts: opts}
 	if opts.DataDir == "" {
-		dir, err := os.MkdirTemp("", "chatprep-weaviate-*")
+		sweepStale()
+		dir, err := os.MkdirTemp("", tempPrefix+"*")
 		if err != nil {
 			return nil, fmt.Errorf("start weaviate: create data directory: %w", err)
 		}
 		w.opts.DataDir, w.ownDir = dir, true
+		// Who owns the directory, so a later stack can remove it if this
+		// process dies without stopping (SIGKILL).
+		if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			w.removeDir()
+			return nil, fmt.Errorf("start weaviate: %w", err)
+		}
 	}
 	ports, err := freePorts(7)
 	if err != nil {
@@ -291,6 +298,29 @@ func tail(path string, lines int) string {
 		}
 	}
 	return string(b)
+}
+
+const (
+	tempPrefix = "chatprep-weaviate-"
+	ownerFile  = "owner.pid"
+)
+
+// sweepStale removes data directories of earlier stacks whose owning
+// process is gone (killed before it could stop its stack). Their Weaviate
+// died with them (Pdeathsig); only the directory was left.
+func sweepStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue // not ours, or still being created
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) == nil {
+			continue // owner alive
+		}
+		_ = os.RemoveAll(d)
+	}
 }
 
 // DataDir is the server's data directory.

@@ -20,6 +20,7 @@ import (
 
 // Server is the health endpoint.
 type Server struct {
+	mux    *http.ServeMux
 	ready  atomic.Bool
 	detail atomic.Pointer[func() map[string]any]
 	srv    *http.Server
@@ -33,8 +34,8 @@ func Listen(addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("health endpoint on %s: %w", addr, err)
 	}
-	s := &Server{ln: ln}
 	mux := http.NewServeMux()
+	s := &Server{ln: ln, mux: mux}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "alive"})
 	})
@@ -57,6 +58,15 @@ func (s *Server) Serve() error {
 // Shutdown stops the server.
 func (s *Server) Shutdown(ctx context.Context) error {
 	return s.srv.Shutdown(ctx)
+}
+
+// HandleVars serves vars() as JSON at /debug/vars: the worker's counters
+// (messages, SQS and Weaviate calls, pool, metrics, goroutines, memory), for
+// operators, the benchmark and the fault suite. Call before Serve.
+func (s *Server) HandleVars(vars func() map[string]any) {
+	s.mux.HandleFunc("GET /debug/vars", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, vars())
+	})
 }
 
 // SetReady says whether the worker is consuming.

@@ -40,9 +40,13 @@ var (
 	startErr error
 )
 
-// Main runs the tests and then stops the shared stack, if one was started.
-func Main(m *testing.M) {
+// Main runs the tests, then stops the shared stack if one was started and
+// runs cleanups, and exits.
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	if shared != nil {
 		if err := shared.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stacktest: stop stack:", err)

@@ -1,0 +1,238 @@
+// Package app is `worker run`: it wires the consumer, the pipeline on the
+// shared pool, the Weaviate store behind its circuit breaker, the publisher,
+// the metrics aggregator and the health endpoint, runs them until the
+// context ends, and shuts them down in order:
+//
+//  1. the consumer stops receiving, drains in-flight messages within
+//     SHUTDOWN_TIMEOUT and flushes its deletes;
+//  2. the publisher flushes what is pending, the pool and the store close;
+//  3. the metrics aggregator sends what it holds, on a context that outlived
+//     receiving.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/chatprep/chatprep/internal/awsconn"
+	"github.com/chatprep/chatprep/internal/breaker"
+	"github.com/chatprep/chatprep/internal/config"
+	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/health"
+	"github.com/chatprep/chatprep/internal/metrics"
+	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/pool"
+	"github.com/chatprep/chatprep/internal/publish"
+	"github.com/chatprep/chatprep/internal/queues"
+	"github.com/chatprep/chatprep/internal/route"
+	"github.com/chatprep/chatprep/internal/store"
+)
+
+// closeTimeout bounds each step of the shutdown after the consumer drained.
+const closeTimeout = 5 * time.Second
+
+// Options are what differs between the worker and its benchmarks.
+type Options struct {
+	// Stdout receives the JSON log lines. Required.
+	Stdout io.Writer
+	// Store, when set, replaces the Weaviate store. Only the benchmark sets
+	// it (bench's in-memory stand-in); the worker always uses Weaviate.
+	Store pipeline.Store
+	// Version is logged at start.
+	Version string
+	// Ready, when set, is called once the worker consumes, with the health
+	// endpoint's address.
+	Ready func(healthAddr string)
+}
+
+// ConfigError says the configuration cannot work (a queue that does not
+// exist, a routes file that does not parse): the worker did not start.
+type ConfigError struct {
+	Var string // the variable at fault
+	Err error
+}
+
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Logger is the worker's JSON logger at cfg's level.
+func Logger(cfg config.Config, w io.Writer, workerID string) zerolog.Logger {
+	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Str("worker", workerID).Logger()
+}
+
+// Run runs the worker until ctx ends (SIGTERM), then drains and returns nil,
+// or the error that stopped it.
+func Run(ctx context.Context, cfg config.Config, o Options) error {
+	workerID := pipeline.WorkerID()
+	log := Logger(cfg, o.Stdout, workerID)
+
+	router := route.Builtin()
+	if cfg.RoutesFile != "" {
+		r, err := route.Load(cfg.RoutesFile)
+		if err != nil {
+			return &ConfigError{Var: "ROUTES_FILE", Err: err}
+		}
+		router = r
+	}
+
+	awsCfg, err := awsconn.Load(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	sqsClient := awsconn.SQS(awsCfg, cfg)
+	urls := map[string]string{}
+	for _, q := range []struct{ env, v string }{{"INPUT_QUEUE", cfg.InputQueue}, {"DLQ_QUEUE", cfg.DLQQueue}, {"RESPONSE_QUEUE", cfg.ResponseQueue}} {
+		u, err := queues.URL(ctx, sqsClient, q.v)
+		var nf *queues.NotFoundError
+		if errors.As(err, &nf) {
+			return &ConfigError{Var: q.env, Err: err}
+		}
+		if err != nil {
+			return err
+		}
+		urls[q.env] = u
+	}
+
+	hs, err := health.Listen(cfg.HealthAddr)
+	if err != nil {
+		return &ConfigError{Var: "HEALTH_ADDR", Err: err}
+	}
+
+	var (
+		st       pipeline.Store = o.Store
+		weaviate *store.Store
+	)
+	if st == nil {
+		weaviate, err = store.New(store.Config{
+			URL: cfg.WeaviateURL, APIKey: cfg.WeaviateAPIKey, GRPCAddr: cfg.WeaviateGRPCAddr,
+			MaxConns: cfg.PoolSize, Logger: log.With().Str("component", "store").Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("weaviate store: %w", err)
+		}
+		defer weaviate.Close()
+		readyCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := weaviate.Ready(readyCtx); err != nil {
+			// Not fatal: the breaker pauses receiving until Weaviate answers.
+			log.Warn().Err(err).Str("weaviate_url", cfg.WeaviateURL).Msg("weaviate is not ready yet; receiving waits for it")
+		}
+		cancel()
+		st = weaviate
+	}
+
+	var agg *metrics.Aggregator // nil: metrics off (its methods do nothing)
+	if cfg.MetricsEnabled {
+		agg, err = metrics.New(awsconn.CloudWatch(awsCfg), metrics.Config{
+			Namespace: cfg.MetricsNamespace, FlushInterval: cfg.MetricsFlushInterval,
+			OmitTimestamps: !cfg.MetricsTimestamps, Routes: router.Names(),
+			Logger: log.With().Str("component", "metrics").Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+
+	pl, err := pool.New(pool.Config{Size: cfg.PoolSize, TaskTimeout: cfg.TaskTimeout})
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	pub, err := publish.New(sqsClient, publish.Config{QueueURL: urls["RESPONSE_QUEUE"], Logger: log.With().Str("component", "publish").Logger()})
+	if err != nil {
+		return fmt.Errorf("publisher: %w", err)
+	}
+	brk, err := breaker.New(breaker.Config{Name: "weaviate", IsFailure: store.IsTransient, Logger: log.With().Str("component", "breaker").Logger()})
+	if err != nil {
+		return fmt.Errorf("breaker: %w", err)
+	}
+	handler, err := pipeline.New(pipeline.Config{
+		HistoryLimit: cfg.HistoryLimit, RelevanceLimit: max(cfg.RelevanceLimit, 1), NoRelevance: cfg.RelevanceLimit == 0,
+		Worker: workerID, Logger: log,
+	}, pipeline.Deps{Store: st, Publisher: pub, Pool: pl, Router: router, Breaker: brk, Metrics: agg})
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	shutdown := cfg.ShutdownTimeout
+	if shutdown == 0 {
+		shutdown = -1 // the consumer reads 0 as "default"; SHUTDOWN_TIMEOUT=0 means do not wait
+	}
+	cons, err := consumer.New(sqsClient, consumer.Config{
+		QueueURL: urls["INPUT_QUEUE"], DLQURL: urls["DLQ_QUEUE"], FIFO: config.IsFIFO(cfg.InputQueue),
+		Receivers: cfg.Receivers, MaxInFlight: cfg.MaxInFlight,
+		VisibilityTimeout: cfg.VisibilityTimeout, ShutdownTimeout: shutdown,
+		Gate: brk, Observer: agg, Logger: log.With().Str("component", "consumer").Logger(),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+
+	started := time.Now()
+	hs.HandleVars(func() map[string]any {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		v := map[string]any{
+			"worker": workerID, "uptime_s": time.Since(started).Seconds(),
+			"goroutines": runtime.NumGoroutine(), "heap_alloc": ms.HeapAlloc, "sys": ms.Sys,
+			"consumer": cons.Stats(), "publisher": pub.Stats(), "pool": pl.Stats(),
+			"metrics": agg.Stats(), "breaker": brk.State().String(),
+		}
+		if weaviate != nil {
+			v["store"] = weaviate.Stats()
+		}
+		return v
+	})
+	hs.SetDetail(func() map[string]any { return map[string]any{"weaviate": brk.State().String()} })
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := hs.Serve(); err != nil {
+			log.Error().Err(err).Msg("health endpoint stopped")
+		}
+	})
+	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Go(func() { _ = agg.Run(metricsCtx) })
+
+	hs.SetReady(true)
+	log.Info().Str("input_queue", cfg.InputQueue).Str("response_queue", cfg.ResponseQueue).
+		Int("pool_size", cfg.PoolSize).Int("max_in_flight", cfg.MaxInFlight).Int("receivers", cfg.Receivers).
+		Str("health_addr", hs.Addr()).Bool("metrics", cfg.MetricsEnabled).Str("version", o.Version).
+		Msg("worker consuming")
+	if o.Ready != nil {
+		o.Ready(hs.Addr())
+	}
+
+	runErr := cons.Run(ctx, handler)
+	hs.SetReady(false)
+	if errors.Is(runErr, consumer.ErrShutdownTimeout) {
+		// The messages cut off were released to the queue: nothing is lost,
+		// another worker takes them; this is still a clean stop.
+		log.Warn().Err(runErr).Msg("shutdown bound reached; unfinished messages released")
+		runErr = nil
+	}
+
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	if err := pub.Close(closeCtx); err != nil {
+		log.Warn().Err(err).Msg("publisher did not flush everything")
+	}
+	if err := pl.Close(closeCtx); err != nil {
+		log.Warn().Err(err).Msg("pool did not finish its tasks")
+	}
+	cancel()
+	stopMetrics() // Run sends what it holds, within its own bound
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	_ = hs.Shutdown(shutdownCtx)
+	cancel()
+	wg.Wait()
+
+	s := cons.Stats()
+	log.Info().Uint64("received", uint64(s.Received)).Uint64("finished", uint64(s.Finished)).
+		Uint64("failed", uint64(s.Failed)).Uint64("rejected", uint64(s.Rejected)).Uint64("released", uint64(s.Released)).
+		Msg("worker stopped")
+	return runErr
+}
