@@ -37,6 +37,10 @@ type awsProxy struct {
 	client   *http.Client
 	srv      *http.Server
 	ln       net.Listener
+	// A second endpoint, never faulted: for a test's own producer and
+	// readers while the workers' endpoint is made to fail.
+	unfaultedSrv *http.Server
+	unfaultedLn  net.Listener
 
 	mu     sync.Mutex
 	fifo   map[string]fifoAttrs // SQS MessageId → its FIFO attributes
@@ -51,17 +55,26 @@ func startAWSProxy(upstream string) (*awsProxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	uln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	p := &awsProxy{
 		upstream: upstream,
 		client: &http.Client{Transport: &http.Transport{
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 		}},
-		ln:    ln,
-		fifo:  map[string]fifoAttrs{},
-		calls: map[string]*atomic.Int64{},
+		ln:          ln,
+		unfaultedLn: uln,
+		fifo:        map[string]fifoAttrs{},
+		calls:       map[string]*atomic.Int64{},
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go p.srv.Serve(ln) //nolint:errcheck // ends with Close
+	p.unfaultedSrv = &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, false) })}
+	go p.srv.Serve(ln)           //nolint:errcheck // ends with Close
+	go p.unfaultedSrv.Serve(uln) //nolint:errcheck // ends with Close
 	return p, nil
 }
 
@@ -69,6 +82,7 @@ func (p *awsProxy) url() string { return "http://" + p.ln.Addr().String() }
 
 func (p *awsProxy) close() {
 	p.srv.Close()
+	p.unfaultedSrv.Close()
 	p.client.CloseIdleConnections()
 }
 
@@ -104,13 +118,16 @@ func (p *awsProxy) count(api string) {
 	c.Add(1)
 }
 
-func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serve(w, r, true) }
+
+// serve forwards one call; with faults, an injected fault may answer it.
+func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 	api := apiName(r)
 	p.count(api)
 	p.mu.Lock()
 	faultF := p.faultF
 	p.mu.Unlock()
-	if faultF != nil {
+	if faultF != nil && faults {
 		if f := faultF(api); f.Drop {
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
@@ -265,6 +282,12 @@ func (a *AWS) Calls() map[string]int64 {
 	}
 	return out
 }
+
+// UnfaultedURL is a second endpoint to the same emulator (and the same
+// proxy state) that SetFault never affects: a test's own producer and
+// readers use it while the workers' endpoint, URL, fails. Its calls are
+// counted in Calls too.
+func (a *AWS) UnfaultedURL() string { return "http://" + a.proxy.unfaultedLn.Addr().String() }
 
 // SetFault makes the endpoint answer calls with f(api) instead of
 // forwarding them while f returns a non-zero Fault; nil forwards everything.

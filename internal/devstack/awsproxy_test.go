@@ -75,3 +75,49 @@ func TestAWSProxyAnswersLikeSQS(t *testing.T) {
 		t.Errorf("after clearing the fault: %v", err)
 	}
 }
+
+// TestAWSProxyUnfaultedURL: while a fault answers every call on URL, the
+// same emulator answers on UnfaultedURL, with the FIFO attributes of
+// messages sent through either endpoint.
+func TestAWSProxyUnfaultedURL(t *testing.T) {
+	t.Parallel()
+	a, err := devstack.StartAWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	ctx := t.Context()
+	client := func(url string) *sqs.Client {
+		return sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
+			func(o *sqs.Options) { o.BaseEndpoint = aws.String(url) })
+	}
+	faulted, clean := client(a.URL), client(a.UnfaultedURL())
+	if a.UnfaultedURL() == a.URL {
+		t.Fatalf("UnfaultedURL is URL (%s)", a.URL)
+	}
+	q, err := faulted.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("unfaulted.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetFault(func(string) devstack.Fault { return devstack.Fault{Status: 503, Code: "ServiceUnavailable"} })
+	defer a.SetFault(nil)
+	if _, err := faulted.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("x"),
+		MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String("d-0")}); err == nil {
+		t.Fatal("the faulted endpoint accepted a send")
+	}
+	if _, err := clean.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("one"),
+		MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String("d-1")}); err != nil {
+		t.Fatalf("send through UnfaultedURL during the fault: %v", err)
+	}
+	out, err := clean.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || aws.ToString(out.Messages[0].Body) != "one" || out.Messages[0].Attributes["MessageGroupId"] != "g" {
+		t.Fatalf("received %+v, want the one message with its group", out.Messages)
+	}
+	if n := a.Calls()["SQS.SendMessage"]; n != 2 {
+		t.Errorf("SendMessage calls = %d, want 2 (both endpoints count)", n)
+	}
+}
