@@ -26,8 +26,9 @@ import (
 const MaxConnsPerHost = 64
 
 // Load returns the aws.Config for cfg: region, endpoint (AWS_ENDPOINT_URL,
-// or the flag that overrides it) and a pooled HTTP client. Credentials come
-// from the SDK's default chain (environment, ECS task role, …).
+// or the flag that overrides it; the SDK's AWS_ENDPOINT_URL_<SERVICE>
+// variables override it per service) and a pooled HTTP client. Credentials
+// come from the SDK's default chain (environment, ECS task role, …).
 func Load(ctx context.Context, cfg config.Config) (aws.Config, error) {
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = 4 * MaxConnsPerHost
@@ -39,12 +40,25 @@ func Load(ctx context.Context, cfg config.Config) (aws.Config, error) {
 		awsconfig.WithRegion(cfg.Region),
 		awsconfig.WithHTTPClient(httpClient),
 	}
-	if cfg.AWSEndpoint != "" {
-		opts = append(opts, awsconfig.WithBaseEndpoint(cfg.AWSEndpoint))
-	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	// The endpoint goes on the loaded configuration, where the SDK itself puts
+	// AWS_ENDPOINT_URL, and not in as a load option: a load option's endpoint
+	// is taken for every service, above the SDK's service-specific variables
+	// (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_CLOUDWATCH), which then could
+	// not send one service elsewhere. Set here, those variables still win for
+	// their service, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS still means real
+	// AWS, as without the override.
+	if cfg.AWSEndpoint != "" {
+		ignore, _, err := awsconfig.GetIgnoreConfiguredEndpoints(ctx, awsCfg.ConfigSources)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+		}
+		if !ignore {
+			awsCfg.BaseEndpoint = aws.String(cfg.AWSEndpoint)
+		}
 	}
 	return awsCfg, nil
 }
