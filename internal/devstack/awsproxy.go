@@ -1,7 +1,6 @@
 package devstack
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -29,6 +28,10 @@ type Fault struct {
 //   - kumo does not return the MessageGroupId and MessageDeduplicationId
 //     system attributes on ReceiveMessage; the proxy remembers them from the
 //     sends and adds them, so the worker reads them exactly as from SQS;
+//   - kumo wakes a long poll only when a message is sent, not when one
+//     becomes receivable by a delete (the next of its FIFO group) or by its
+//     visibility timeout ending; the proxy long-polls for the client, so a
+//     ReceiveMessage returns as soon as a message is receivable, as on SQS;
 //
 // It also counts calls by API (X-Amz-Target, or the CBOR operation path) and
 // can inject faults.
@@ -41,6 +44,9 @@ type awsProxy struct {
 	// readers while the workers' endpoint is made to fail.
 	unfaultedSrv *http.Server
 	unfaultedLn  net.Listener
+
+	wake    wakeup       // long polls waiting for a message (see receive)
+	sending sync.RWMutex // read-held by sends until their attributes are remembered
 
 	mu     sync.Mutex
 	fifo   map[string]fifoAttrs // SQS MessageId → its FIFO attributes
@@ -151,31 +157,34 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), bytes.NewReader(body))
+	var resp *answer
+	switch api {
+	case "SQS.ReceiveMessage":
+		resp, err = p.receive(r, body)
+	case "SQS.SendMessage", "SQS.SendMessageBatch":
+		// Held until the send is remembered: a receive that got the message
+		// meanwhile waits for its FIFO attributes (see receive).
+		p.sending.RLock()
+		resp, err = p.forward(r, body)
+		if err == nil && resp.StatusCode == http.StatusOK && api == "SQS.SendMessage" {
+			p.rememberSend(body, resp.body)
+		} else if err == nil && resp.StatusCode == http.StatusOK {
+			p.rememberBatch(body, resp.body)
+		}
+		p.sending.RUnlock()
+	default:
+		resp, err = p.forward(r, body)
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	req.Header = r.Header.Clone()
-	resp, err := p.client.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
+	out := resp.body
 	if resp.StatusCode == http.StatusOK {
 		switch api {
-		case "SQS.SendMessage":
-			p.rememberSend(body, out)
-		case "SQS.SendMessageBatch":
-			p.rememberBatch(body, out)
-		case "SQS.ReceiveMessage":
-			out = p.addFIFOAttributes(out)
+		case "SQS.SendMessage", "SQS.SendMessageBatch", "SQS.DeleteMessage", "SQS.DeleteMessageBatch",
+			"SQS.ChangeMessageVisibility", "SQS.ChangeMessageVisibilityBatch":
+			p.wake.broadcast() // a message may have become receivable
 		}
 	}
 	for k, v := range resp.Header {

@@ -1,0 +1,103 @@
+package devstack_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/chatprep/chatprep/internal/devstack"
+)
+
+// TestAWSProxyLongPollReturnsWhenAMessageBecomesReceivable: on SQS a long
+// poll returns as soon as a message can be received, also when that is
+// because the FIFO group's message in flight was deleted or a visibility
+// timeout ended, not only because a message was sent (kumo alone waits out
+// the whole poll then). Not parallel: kumo.NewServer races with itself
+// across parallel tests (its state is process-wide).
+func TestAWSProxyLongPollReturnsWhenAMessageBecomesReceivable(t *testing.T) {
+	a, err := devstack.StartAWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	ctx := t.Context()
+	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
+		func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("long-poll.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"first", "second"} {
+		if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(body),
+			MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// receive long-polls for one message; its body is "" when none came.
+	receive := func(visibility int32) (types.Message, time.Duration, error) {
+		start := time.Now()
+		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 1,
+			WaitTimeSeconds: 20, VisibilityTimeout: visibility,
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}})
+		if err != nil || len(out.Messages) == 0 {
+			return types.Message{}, time.Since(start), err
+		}
+		return out.Messages[0], time.Since(start), nil
+	}
+
+	first, _, err := receive(30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(first.Body) != "first" {
+		t.Fatalf("received %q first", aws.ToString(first.Body))
+	}
+	// "second" is blocked behind "first" (same group) until "first" is
+	// deleted, well after this long poll began.
+	type got struct {
+		m       types.Message
+		elapsed time.Duration
+		err     error
+	}
+	next := make(chan got, 1)
+	go func() {
+		m, d, err := receive(1)
+		next <- got{m, d, err}
+	}()
+	// Delete once the poll reached the proxy: it must be woken, not find
+	// the message at once.
+	for a.Calls()["SQS.ReceiveMessage"] < 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if _, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: first.ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	g := <-next
+	if g.err != nil {
+		t.Fatal(g.err)
+	}
+	if aws.ToString(g.m.Body) != "second" || g.elapsed > 5*time.Second {
+		t.Errorf("after the delete the poll returned %q after %v; want second within seconds, not the 20s poll", aws.ToString(g.m.Body), g.elapsed)
+	}
+	if g.m.Attributes["MessageGroupId"] != "g" || g.m.Attributes["MessageDeduplicationId"] != "second" {
+		t.Errorf("FIFO attributes %v", g.m.Attributes)
+	}
+
+	// "second" was received with a 1s visibility timeout and not deleted:
+	// the next poll gets it again once the timeout ends.
+	again, elapsed, err := receive(30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(again.Body) != "second" || elapsed > 5*time.Second {
+		t.Errorf("after the visibility timeout the poll returned %q after %v; want second within seconds", aws.ToString(again.Body), elapsed)
+	}
+}
