@@ -2,10 +2,13 @@ package devstack
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -47,7 +50,7 @@ func (p *awsProxy) forward(r *http.Request, body []byte) (*answer, error) {
 // messages or the wait is over: SQS answers a long poll as soon as a
 // message is receivable, and kumo only when one is sent. The messages then
 // get their FIFO attributes, once every send in flight (one of which may
-// have sent them) is remembered.
+// have sent them) is remembered, and each group's messages their order.
 func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
 	var in map[string]json.RawMessage
 	var wait int
@@ -71,7 +74,7 @@ func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
 		if resp.StatusCode != http.StatusOK || left <= 0 || hasMessages(resp.body) {
 			if resp.StatusCode == http.StatusOK {
 				p.sending.Lock() // once the sends in flight are remembered
-				resp.body = p.addFIFOAttributes(resp.body)
+				resp.body = p.addFIFOAttributes(p.groupOrder(resp.body))
 				p.sending.Unlock()
 			}
 			return resp, nil
@@ -86,6 +89,71 @@ func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
 		}
 		t.Stop()
 	}
+}
+
+// groupOrder puts the messages of each FIFO group in one answer in the
+// order they were sent, as SQS hands them out. kumo puts messages whose
+// visibility ended back in front of its queue in map order, so after a
+// failed message's group was released (or a lease lost), its messages could
+// come back shuffled.
+func (p *awsProxy) groupOrder(resp []byte) []byte {
+	var out map[string]json.RawMessage
+	var msgs []map[string]any
+	if json.Unmarshal(resp, &out) != nil || json.Unmarshal(out["Messages"], &msgs) != nil || len(msgs) < 2 {
+		return resp
+	}
+	slots := map[string][]int{} // group → its messages' places in the answer
+	p.mu.Lock()
+	for i, m := range msgs {
+		id, _ := m["MessageId"].(string)
+		if a, ok := p.fifo[id]; ok {
+			slots[a.group] = append(slots[a.group], i)
+		}
+	}
+	p.mu.Unlock()
+	changed := false
+	sorted := slices.Clone(msgs)
+	for _, idx := range slots {
+		group := make([]map[string]any, len(idx))
+		for j, i := range idx {
+			group[j] = msgs[i]
+		}
+		slices.SortStableFunc(group, func(a, b map[string]any) int { return compareSeq(seq(a), seq(b)) })
+		for j, i := range idx {
+			if sorted[i]["MessageId"] != group[j]["MessageId"] {
+				changed = true
+			}
+			sorted[i] = group[j]
+		}
+	}
+	if !changed {
+		return resp
+	}
+	b, err := json.Marshal(sorted)
+	if err != nil {
+		return resp
+	}
+	out["Messages"] = b
+	if b, err = json.Marshal(out); err != nil {
+		return resp
+	}
+	return b
+}
+
+// seq is a FIFO message's sequence number (kumo answers it next to the
+// message, SQS among its attributes).
+func seq(m map[string]any) string {
+	if s, ok := m["SequenceNumber"].(string); ok {
+		return s
+	}
+	attrs, _ := m["Attributes"].(map[string]any)
+	s, _ := attrs["SequenceNumber"].(string)
+	return s
+}
+
+// compareSeq compares decimal sequence numbers of any length.
+func compareSeq(a, b string) int {
+	return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
 }
 
 func hasMessages(resp []byte) bool {

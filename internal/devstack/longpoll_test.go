@@ -1,6 +1,8 @@
 package devstack_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,5 +101,60 @@ func TestAWSProxyLongPollReturnsWhenAMessageBecomesReceivable(t *testing.T) {
 	}
 	if aws.ToString(again.Body) != "second" || elapsed > 5*time.Second {
 		t.Errorf("after the visibility timeout the poll returned %q after %v; want second within seconds", aws.ToString(again.Body), elapsed)
+	}
+}
+
+// TestAWSProxyKeepsFIFOGroupOrder: messages of a FIFO group released back to
+// the queue (visibility 0, as a worker does with the rest of a group after
+// one of its messages failed) come back in the order they were sent, as on
+// SQS; kumo alone puts them back in map order. Not parallel (see above).
+func TestAWSProxyKeepsFIFOGroupOrder(t *testing.T) {
+	a, err := devstack.StartAWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	ctx := t.Context()
+	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
+		func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("group-order.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 8 {
+		body := fmt.Sprintf("m%d", i)
+		want = append(want, body)
+		if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(body),
+			MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receiveAll := func() []types.Message {
+		t.Helper()
+		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Messages
+	}
+	bodies := func(msgs []types.Message) []string {
+		var out []string
+		for _, m := range msgs {
+			out = append(out, aws.ToString(m.Body))
+		}
+		return out
+	}
+	for round := range 3 {
+		msgs := receiveAll()
+		if got := bodies(msgs); !slices.Equal(got, want) {
+			t.Fatalf("round %d: received %v, want %v", round, got, want)
+		}
+		for _, m := range msgs {
+			if _, err := api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: q.QueueUrl,
+				ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
