@@ -42,8 +42,9 @@ const closeTimeout = 5 * time.Second
 type Options struct {
 	// Stdout receives the JSON log lines. Required.
 	Stdout io.Writer
-	// Store, when set, replaces the Weaviate store. Only the benchmark sets
-	// it (bench's in-memory stand-in); the worker always uses Weaviate.
+	// Store, when set, replaces the Weaviate store. Only the benchmark (its
+	// in-memory stand-in) and the whole-worker tests (Weaviate with injected
+	// faults) set it; the worker always uses Weaviate.
 	Store pipeline.Store
 	// Version is logged at start.
 	Version string

@@ -1,0 +1,671 @@
+// Package apptest holds what the whole-worker tests share, whether they run
+// the worker in process (package app) or as the `worker` binary (package
+// main): sending chat events to a test's input queue, reading results and
+// dead letters back with every attribute, the worker's log lines, counting
+// what Weaviate stored, the project's sample chats, and a model of what the
+// contract says each result holds, computed from the events alone.
+//
+// It only reads the worker from outside, through SQS, Weaviate and stdout;
+// nothing here calls into the worker's packages except the event types.
+package apptest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/store"
+)
+
+// Msg is one input queue message: a body and, for a FIFO queue, its group
+// and deduplication id.
+type Msg struct {
+	Body         string
+	Group, Dedup string
+}
+
+// Event makes the Msg `worker enqueue` would send for ev: the JSON body,
+// MessageGroupId = chat_id, MessageDeduplicationId = event_id.
+func Event(ev map[string]any) Msg {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		panic(err)
+	}
+	chat, _ := ev["chat_id"].(string)
+	id, _ := ev["event_id"].(string)
+	return Msg{Body: string(b), Group: chat, Dedup: id}
+}
+
+// Send sends msgs to e's input queue in order (batches of ten keep the order
+// of a FIFO group).
+func Send(t testing.TB, e *stacktest.Env, msgs ...Msg) {
+	t.Helper()
+	fifo := strings.HasSuffix(e.InputURL, ".fifo")
+	for len(msgs) > 0 {
+		n := min(10, len(msgs))
+		in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(e.InputURL)}
+		for i, m := range msgs[:n] {
+			entry := types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(m.Body)}
+			if fifo {
+				entry.MessageGroupId = aws.String(m.Group)
+				entry.MessageDeduplicationId = aws.String(m.Dedup)
+			}
+			in.Entries = append(in.Entries, entry)
+		}
+		out, err := e.SQS.SendMessageBatch(t.Context(), in)
+		if err != nil {
+			t.Fatalf("send events: %v", err)
+		}
+		if len(out.Failed) > 0 {
+			t.Fatalf("send events: %d failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// Result is one result read from the response queue, with what SQS carried
+// around it.
+type Result struct {
+	event.Result
+	Body string
+	// Fields is the body's top-level JSON object, for checking key names.
+	Fields map[string]json.RawMessage
+	// Attributes are the message attributes (all of type String).
+	Attributes map[string]string
+	// GroupID and DedupID are the FIFO system attributes (empty on a
+	// standard queue).
+	GroupID, DedupID string
+	// Received is when the test read it.
+	Received time.Time
+}
+
+// Results reads n results from e's response queue within timeout, deleting
+// each, in the order SQS delivers them. It fails the test if fewer come.
+func Results(t testing.TB, e *stacktest.Env, n int, timeout time.Duration) []Result {
+	t.Helper()
+	var out []Result
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	for len(out) < n {
+		msgs, err := receive(ctx, e, e.ResponseURL, 1)
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d results after %v", len(out), n, timeout)
+		}
+		if err != nil {
+			t.Fatalf("receive results: %v", err)
+		}
+		for _, m := range msgs {
+			out = append(out, decodeResult(t, m))
+		}
+	}
+	return out
+}
+
+// NoMoreResults fails the test if a result arrives on e's response queue
+// within wait.
+func NoMoreResults(t testing.TB, e *stacktest.Env, wait time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	for ctx.Err() == nil {
+		msgs, err := receive(ctx, e, e.ResponseURL, 1)
+		if err != nil && ctx.Err() == nil {
+			t.Fatalf("receive results: %v", err)
+		}
+		for _, m := range msgs {
+			t.Errorf("unexpected result: %s", aws.ToString(m.Body))
+		}
+	}
+}
+
+func receive(ctx context.Context, e *stacktest.Env, url string, wait int32) ([]types.Message, error) {
+	out, err := e.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: wait,
+		MessageAttributeNames:       []string{"All"},
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range out.Messages {
+		if _, err := e.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			return nil, fmt.Errorf("delete: %w", err)
+		}
+	}
+	return out.Messages, nil
+}
+
+func attributes(m types.Message) map[string]string {
+	attrs := map[string]string{}
+	for k, v := range m.MessageAttributes {
+		attrs[k] = aws.ToString(v.StringValue)
+	}
+	return attrs
+}
+
+func decodeResult(t testing.TB, m types.Message) Result {
+	t.Helper()
+	r := Result{Body: aws.ToString(m.Body), Attributes: attributes(m), Received: time.Now()}
+	r.GroupID = m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
+	r.DedupID = m.Attributes[string(types.MessageSystemAttributeNameMessageDeduplicationId)]
+	dec := json.NewDecoder(strings.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r.Result); err != nil {
+		t.Fatalf("result is not the contract's JSON: %v\n%s", err, r.Body)
+	}
+	if err := json.Unmarshal([]byte(r.Body), &r.Fields); err != nil {
+		t.Fatalf("result is not a JSON object: %v", err)
+	}
+	return r
+}
+
+// DeadLetter is one message of the dead-letter queue.
+type DeadLetter struct {
+	Body       string
+	Attributes map[string]string
+}
+
+// DeadLetters reads n messages from e's dead-letter queue within timeout,
+// deleting each.
+func DeadLetters(t testing.TB, e *stacktest.Env, n int, timeout time.Duration) []DeadLetter {
+	t.Helper()
+	var out []DeadLetter
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	for len(out) < n {
+		msgs, err := receive(ctx, e, e.DLQURL, 1)
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d dead letters after %v", len(out), n, timeout)
+		}
+		if err != nil {
+			t.Fatalf("receive dead letters: %v", err)
+		}
+		for _, m := range msgs {
+			out = append(out, DeadLetter{Body: aws.ToString(m.Body), Attributes: attributes(m)})
+		}
+	}
+	return out
+}
+
+// QueueDepth is the number of messages in a queue, visible or in flight.
+func QueueDepth(t testing.TB, e *stacktest.Env, url string) int {
+	t.Helper()
+	out, err := e.SQS.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatalf("queue attributes: %v", err)
+	}
+	n := 0
+	for _, k := range []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+		v, _ := strconv.Atoi(out.Attributes[string(k)])
+		n += v
+	}
+	return n
+}
+
+// Line is one line the worker wrote on stdout.
+type Line struct {
+	Raw    string
+	Fields map[string]any // nil when the line is not a JSON object
+}
+
+// Str is a string field ("" when absent or not a string).
+func (l Line) Str(key string) string {
+	s, _ := l.Fields[key].(string)
+	return s
+}
+
+// Msg is the line's message.
+func (l Line) Msg() string { return l.Str("message") }
+
+// Level is the line's level.
+func (l Line) Level() string { return l.Str("level") }
+
+// Logs collects the worker's stdout line by line; it is an io.Writer, safe
+// for concurrent use.
+type Logs struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []Line
+	changed chan struct{}
+}
+
+// NewLogs returns an empty Logs.
+func NewLogs() *Logs { return &Logs{changed: make(chan struct{})} }
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		raw := string(l.partial[:i])
+		l.partial = l.partial[i+1:]
+		line := Line{Raw: raw}
+		if err := json.Unmarshal([]byte(raw), &line.Fields); err != nil {
+			line.Fields = nil
+		}
+		l.lines = append(l.lines, line)
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// Lines returns the complete lines so far.
+func (l *Logs) Lines() []Line {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// Wait waits until cond holds for the lines so far, failing the test after
+// timeout.
+func (l *Logs) Wait(t testing.TB, timeout time.Duration, what string, cond func([]Line) bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		ok, ch := cond(l.lines), l.changed
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("waited %v for %s in the worker's log", timeout, what)
+		case <-t.Context().Done():
+			t.Fatalf("test ended waiting for %s", what)
+		}
+	}
+}
+
+// Count is the number of lines with message msg and, if eventID is not
+// empty, that event_id.
+func Count(lines []Line, msg, eventID string) int {
+	n := 0
+	for _, l := range lines {
+		if l.Msg() == msg && (eventID == "" || l.Str("event_id") == eventID) {
+			n++
+		}
+	}
+	return n
+}
+
+// Log messages of the worker's per-event lines.
+const (
+	// LogPreprocessed is the line of a user message whose result was published.
+	LogPreprocessed = "message preprocessed"
+	// LogHandled is the line of any other event handled (assistant message, mute, unmute).
+	LogHandled = "event handled"
+)
+
+// Weaviate reads what the worker stored, over Weaviate's REST API directly
+// (not through the worker's store package).
+type Weaviate struct {
+	URL string
+}
+
+// Stored counts the chat's message objects.
+func (w Weaviate) Stored(t testing.TB, chatID string) int {
+	t.Helper()
+	q := fmt.Sprintf(`{Aggregate{%s(where:{path:["chat_id"],operator:Equal,valueText:%q}){meta{count}}}}`, store.MessagesCollection, chatID)
+	body, _ := json.Marshal(map[string]string{"query": q})
+	resp, err := http.Post(w.URL+"/v1/graphql", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("count stored messages: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data struct {
+			Aggregate map[string][]struct {
+				Meta struct{ Count int }
+			}
+		}
+		Errors []struct{ Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) > 0 || resp.StatusCode != http.StatusOK {
+		t.Fatalf("count stored messages: status %d, %v %v", resp.StatusCode, err, out.Errors)
+	}
+	agg := out.Data.Aggregate[store.MessagesCollection]
+	if len(agg) != 1 {
+		t.Fatalf("count stored messages: %d groups", len(agg))
+	}
+	return agg[0].Meta.Count
+}
+
+// Object fetches the stored message of an event by its deterministic id and
+// returns its properties (nil when there is none).
+func (w Weaviate) Object(t testing.TB, chatID, eventID string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(w.URL + "/v1/objects/" + store.MessagesCollection + "/" + store.MessageID(chatID, eventID))
+	if err != nil {
+		t.Fatalf("get stored message: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	var obj struct{ Properties map[string]any }
+	if err := json.NewDecoder(resp.Body).Decode(&obj); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("get stored message: status %d, %v", resp.StatusCode, err)
+	}
+	return obj.Properties
+}
+
+// Sample is one line of samples/events.jsonl.
+type Sample struct {
+	Line int    // 1-based
+	Raw  string // as in the file
+	// Fields is the line as a JSON object; nil when it is not one.
+	Fields map[string]any
+}
+
+// Samples reads the project's sample chats.
+func Samples(t testing.TB) []Sample {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := devstack.RepoRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(root, "samples", "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []Sample
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		s := Sample{Line: n, Raw: sc.Text()}
+		if json.Unmarshal(sc.Bytes(), &s.Fields) != nil {
+			s.Fields = nil
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Namespaced is the sample as sent into e's namespace: its chat id becomes
+// e.ChatID(chat id). A line that is not a JSON object is sent as it is, in
+// a group of its own.
+func (s Sample) Namespaced(e *stacktest.Env) Msg {
+	if s.Fields == nil {
+		return Msg{Body: s.Raw, Group: e.ChatID("unparsable"), Dedup: fmt.Sprintf("line-%d", s.Line)}
+	}
+	f := make(map[string]any, len(s.Fields))
+	for k, v := range s.Fields {
+		f[k] = v
+	}
+	if chat, ok := f["chat_id"].(string); ok {
+		f["chat_id"] = e.ChatID(chat)
+	}
+	m := Event(f)
+	if m.Group == "" {
+		m.Group = e.ChatID("no-chat")
+	}
+	if _, ok := f["event_id"].(string); !ok || !validDedup(m.Dedup) {
+		m.Dedup = fmt.Sprintf("line-%d", s.Line)
+	}
+	return m
+}
+
+// validDedup tells whether SQS accepts id as a deduplication id.
+func validDedup(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r < '!' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// Want is what the contract says one user message's result holds, given
+// the events before it.
+type Want struct {
+	Event event.Event
+	Muted bool
+	// History is the event ids of the newest HISTORY_LIMIT user and the
+	// newest HISTORY_LIMIT assistant messages sent no later than the event,
+	// the event itself excluded, oldest first.
+	History []string
+	// Stored is every message of the chat the result may draw on: stored
+	// before the event and sent no later than it, the event excluded.
+	Stored map[string]event.ContextMessage
+}
+
+// Expect runs the contract over events in the order a FIFO queue hands
+// them to the worker (per chat, as sent) and returns what each user
+// message's result must hold, by event id. Repeated event ids count once.
+func Expect(events []event.Event, historyLimit int) map[string]Want {
+	type chat struct {
+		stored []event.ContextMessage
+		ids    map[string]bool
+		muted  bool
+		until  *time.Time
+	}
+	chats := map[string]*chat{}
+	want := map[string]Want{}
+	for _, ev := range events {
+		c := chats[ev.ChatID]
+		if c == nil {
+			c = &chat{ids: map[string]bool{}}
+			chats[ev.ChatID] = c
+		}
+		switch ev.Type {
+		case event.TypeMute:
+			c.muted, c.until = true, ev.Until
+			continue
+		case event.TypeUnmute:
+			c.muted, c.until = false, nil
+			continue
+		}
+		if c.ids[ev.EventID] {
+			continue
+		}
+		if ev.Role == event.RoleUser {
+			w := Want{Event: ev, Muted: c.muted && (c.until == nil || c.until.After(ev.SentAt)), Stored: map[string]event.ContextMessage{}}
+			var users, assistants []event.ContextMessage
+			for _, m := range c.stored {
+				if m.SentAt.After(ev.SentAt) {
+					continue
+				}
+				w.Stored[m.EventID] = m
+				if m.Role == event.RoleUser {
+					users = append(users, m)
+				} else {
+					assistants = append(assistants, m)
+				}
+			}
+			byTime := func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) }
+			slices.SortStableFunc(users, byTime)
+			slices.SortStableFunc(assistants, byTime)
+			hist := slices.Concat(users[max(0, len(users)-historyLimit):], assistants[max(0, len(assistants)-historyLimit):])
+			slices.SortStableFunc(hist, byTime)
+			for _, m := range hist {
+				w.History = append(w.History, m.EventID)
+			}
+			want[ev.EventID] = w
+		}
+		c.ids[ev.EventID] = true
+		c.stored = append(c.stored, event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt})
+	}
+	return want
+}
+
+// ContractKeys are the result's top-level keys (CONTRACT.md).
+var ContractKeys = []string{"event_id", "chat_id", "route", "muted", "history", "relevant", "degraded", "timings_ms", "worker", "processed_at"}
+
+// ContractTimings are the timings_ms keys CONTRACT.md shows.
+var ContractTimings = []string{"message_history", "relevance_search", "muted_status", "preprocessing", "total"}
+
+// CheckEnvelope checks what every result carries whatever its content: the
+// contract's keys and no others, arrays never null, the timings, the
+// message attributes and (on a FIFO queue) MessageGroupId = chat_id and
+// MessageDeduplicationId = event_id, and a processed_at in [from, its
+// receipt].
+func CheckEnvelope(t testing.TB, r Result, fifo bool, from time.Time) {
+	t.Helper()
+	id := r.EventID
+	keys := make([]string, 0, len(r.Fields))
+	for k := range r.Fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	want := slices.Sorted(slices.Values(ContractKeys))
+	if !slices.Equal(keys, want) {
+		t.Errorf("%s: keys %v, want %v", id, keys, want)
+	}
+	for _, k := range []string{"history", "relevant", "degraded"} {
+		if v := strings.TrimSpace(string(r.Fields[k])); !strings.HasPrefix(v, "[") {
+			t.Errorf("%s: %s is %s, want an array", id, k, v)
+		}
+	}
+	var timings map[string]float64
+	if err := json.Unmarshal(r.Fields["timings_ms"], &timings); err != nil {
+		t.Errorf("%s: timings_ms: %v", id, err)
+	}
+	for _, k := range ContractTimings {
+		v, ok := timings[k]
+		if !ok || v < 0 {
+			t.Errorf("%s: timings_ms.%s = %v (present %v)", id, k, v, ok)
+		}
+	}
+	tm := r.TimingsMS
+	if tm.Preprocessing > tm.Total || tm.MessageHistory > tm.Preprocessing || tm.RelevanceSearch > tm.Preprocessing || tm.MutedStatus > tm.Preprocessing {
+		t.Errorf("%s: timings_ms inconsistent: %+v (each task within preprocessing, preprocessing within total)", id, tm)
+	}
+	if r.Worker == "" || !strings.Contains(r.Worker, "/") {
+		t.Errorf("%s: worker %q, want host/id", id, r.Worker)
+	}
+	var at string
+	_ = json.Unmarshal(r.Fields["processed_at"], &at)
+	if !strings.HasSuffix(at, "Z") || r.ProcessedAt.Before(from) || r.ProcessedAt.After(r.Received) {
+		t.Errorf("%s: processed_at %s, want UTC between %s and its receipt %s", id, at, from.Format(time.RFC3339Nano), r.Received.Format(time.RFC3339Nano))
+	}
+	for _, m := range r.History {
+		if m.Score != nil {
+			t.Errorf("%s: history item %s has a score", id, m.EventID)
+		}
+	}
+	wantAttrs := map[string]string{"event_id": r.EventID, "chat_id": r.ChatID, "route": r.Route}
+	if !mapsEqual(r.Attributes, wantAttrs) {
+		t.Errorf("%s: message attributes %v, want %v", id, r.Attributes, wantAttrs)
+	}
+	if fifo && (r.GroupID != r.ChatID || r.DedupID != r.EventID) {
+		t.Errorf("%s: MessageGroupId %q, MessageDeduplicationId %q; want the chat id and the event id", id, r.GroupID, r.DedupID)
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckContext checks a result's muted flag, history and relevant against
+// w: history exactly as the contract orders it; relevant best first, at
+// most limit, each a stored message of the chat sent no later than the
+// event, none in history, none twice, never the event itself.
+func CheckContext(t testing.TB, r Result, w Want, limit int) {
+	t.Helper()
+	id := r.EventID
+	if r.Muted != w.Muted {
+		t.Errorf("%s: muted %v, want %v", id, r.Muted, w.Muted)
+	}
+	if w.Muted {
+		if len(r.History)+len(r.Relevant) != 0 {
+			t.Errorf("%s: muted chat with %d history and %d relevant messages", id, len(r.History), len(r.Relevant))
+		}
+		return
+	}
+	got := make([]string, len(r.History))
+	for i, m := range r.History {
+		got[i] = m.EventID
+		if s, ok := w.Stored[m.EventID]; !ok || !sameMessage(s, m) {
+			t.Errorf("%s: history item %+v is not the stored message %+v", id, m, s)
+		}
+	}
+	if !slices.Equal(got, w.History) && !(len(got) == 0 && len(w.History) == 0) {
+		t.Errorf("%s: history %v, want %v", id, got, w.History)
+	}
+	if len(r.Relevant) > limit {
+		t.Errorf("%s: %d relevant, limit %d", id, len(r.Relevant), limit)
+	}
+	seen := map[string]bool{}
+	for _, h := range got {
+		seen[h] = true
+	}
+	for i, m := range r.Relevant {
+		switch s, ok := w.Stored[m.EventID]; {
+		case m.EventID == id:
+			t.Errorf("%s: the event is in its own relevant", id)
+		case seen[m.EventID]:
+			t.Errorf("%s: relevant %s is already in history or listed twice", id, m.EventID)
+		case !ok:
+			t.Errorf("%s: relevant %s is not an earlier message of the chat", id, m.EventID)
+		case !sameMessage(s, m):
+			t.Errorf("%s: relevant item %+v is not the stored message %+v", id, m, s)
+		}
+		seen[m.EventID] = true
+		if m.Score == nil || *m.Score <= 0 {
+			t.Errorf("%s: relevant %s has score %v", id, m.EventID, m.Score)
+		} else if i > 0 && r.Relevant[i-1].Score != nil && *m.Score > *r.Relevant[i-1].Score {
+			t.Errorf("%s: relevant not best first: %s (%v) after %s (%v)", id, m.EventID, *m.Score, r.Relevant[i-1].EventID, *r.Relevant[i-1].Score)
+		}
+	}
+}
+
+func sameMessage(a, b event.ContextMessage) bool {
+	return a.EventID == b.EventID && a.Role == b.Role && a.Text == b.Text && a.SentAt.Equal(b.SentAt)
+}
+
+// IDs lists the event ids of msgs.
+func IDs(msgs []event.ContextMessage) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.EventID
+	}
+	return out
+}

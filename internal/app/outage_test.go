@@ -1,0 +1,209 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/app"
+	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/store"
+)
+
+// ownWeaviate starts a Weaviate server for one test (to be killed without
+// disturbing the others) with the worker's collections, and stops it when
+// the test ends.
+func ownWeaviate(t *testing.T) *devstack.Weaviate {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := devstack.RepoRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := devstack.EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// vars reads the worker's /debug/vars.
+func (w *worker) vars(t *testing.T) map[string]any {
+	t.Helper()
+	resp, err := http.Get("http://" + w.health + "/debug/vars")
+	if err != nil {
+		t.Fatalf("worker's health endpoint: %v", err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// status is the HTTP status of a GET on the worker's health endpoint.
+func (w *worker) status(t *testing.T, path string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + w.health + path)
+	if err != nil {
+		t.Fatalf("worker's health endpoint: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitVars polls /debug/vars until cond holds.
+func (w *worker) waitVars(t *testing.T, timeout time.Duration, what string, cond func(map[string]any) bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond(w.vars(t)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s; /debug/vars: %v", timeout, what, w.vars(t))
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestWeaviateStopsMidRun kills the worker's Weaviate between two batches
+// of chat events and brings it back: while it is gone the worker keeps
+// running and answering its health checks, publishes nothing it could not
+// store, and leaves the messages for redelivery; once Weaviate is back it
+// recovers by itself, and every event ends with exactly one result and one
+// stored message, nothing in the dead-letter queue.
+func TestWeaviateStopsMidRun(t *testing.T) {
+	t.Parallel()
+	wv := ownWeaviate(t)
+	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info", "MAX_RECEIVE_COUNT", "100"))
+	cfg := e.Config
+	cfg.WeaviateURL, cfg.WeaviateGRPCAddr = wv.URL, wv.GRPCAddr
+	w := startWorker(t, cfg, app.Options{})
+
+	const chats = 3
+	var before, during []apptest.Msg
+	var events []event.Event
+	add := func(to *[]apptest.Msg, ev map[string]any) {
+		m := apptest.Event(ev)
+		*to = append(*to, m)
+		d, err := event.Decode([]byte(m.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, d)
+	}
+	for c := range chats {
+		chat := e.ChatID(fmt.Sprintf("c%d", c))
+		add(&before, chatEvent(chat, fmt.Sprintf("c%d-a1", c), "user", "Where is delivery WH/OUT/00005?", 0))
+		add(&before, chatEvent(chat, fmt.Sprintf("c%d-a2", c), "assistant", "It left the warehouse this morning.", 1))
+		add(&during, chatEvent(chat, fmt.Sprintf("c%d-b1", c), "user", "When does it arrive?", 2))
+		add(&during, chatEvent(chat, fmt.Sprintf("c%d-b2", c), "assistant", "Tomorrow before noon.", 3))
+		add(&during, chatEvent(chat, fmt.Sprintf("c%d-b3", c), "user", "Can the driver call ahead?", 4))
+	}
+	want := apptest.Expect(events, e.Config.HistoryLimit)
+
+	from := time.Now()
+	apptest.Send(t, e, before...)
+	results := apptest.Results(t, e, chats, resultTimeout)
+
+	wv.Kill()
+	apptest.Send(t, e, during...)
+	// The worker notices: handlers fail (the messages are left for
+	// redelivery) and the breaker opens, which pauses receiving.
+	w.logs.Wait(t, resultTimeout, "a failed handler", func(ls []apptest.Line) bool {
+		return apptest.Count(ls, "handler failed: message left for redelivery", "") > 0
+	})
+	w.waitVars(t, resultTimeout, "the breaker to open", func(v map[string]any) bool { return v["breaker"] != "closed" })
+	if !w.running() || w.status(t, "/healthz") != http.StatusOK || w.status(t, "/readyz") != http.StatusOK {
+		t.Fatalf("with Weaviate down the worker is not alive and ready (running %v)", w.running())
+	}
+	// Nothing could be stored, so nothing is published.
+	apptest.NoMoreResults(t, e, time.Second)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := wv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	results = append(results, apptest.Results(t, e, 2*chats, 2*resultTimeout)...)
+	apptest.NoMoreResults(t, e, time.Second)
+	if !w.running() {
+		t.Fatal("worker stopped")
+	}
+
+	seen := map[string]bool{}
+	for _, r := range results {
+		if seen[r.EventID] {
+			t.Errorf("%s: a second result", r.EventID)
+		}
+		seen[r.EventID] = true
+		apptest.CheckEnvelope(t, r, true, from)
+		// A result published while Weaviate came back may lack a part, as
+		// listed in degraded; the rest must be right.
+		if len(r.Degraded) == 0 {
+			apptest.CheckContext(t, r, want[r.EventID], e.Config.RelevanceLimit)
+		}
+		for _, d := range r.Degraded {
+			switch d.Task {
+			case pipeline.TaskUserHistory, pipeline.TaskAssistantHistory, pipeline.TaskRelevanceSearch, pipeline.TaskMutedStatus:
+			default:
+				t.Errorf("%s: degraded task %q", r.EventID, d.Task)
+			}
+		}
+	}
+	for id := range want {
+		if !seen[id] {
+			t.Errorf("%s: no result", id)
+		}
+	}
+	store := apptest.Weaviate{URL: wv.URL}
+	for _, ev := range events {
+		if store.Object(t, ev.ChatID, ev.EventID) == nil {
+			t.Errorf("%s: not stored", ev.EventID)
+		}
+	}
+	for c := range chats {
+		if n := store.Stored(t, e.ChatID(fmt.Sprintf("c%d", c))); n != len(events)/chats {
+			t.Errorf("chat c%d: %d stored objects, want %d", c, n, len(events)/chats)
+		}
+	}
+	if n := apptest.QueueDepth(t, e, e.DLQURL); n != 0 {
+		t.Errorf("%d messages in the dead-letter queue", n)
+	}
+	w.waitVars(t, resultTimeout, "the breaker to close", func(v map[string]any) bool { return v["breaker"] == "closed" })
+}

@@ -1,0 +1,72 @@
+package app_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/app"
+	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+)
+
+// TestEventDeliveredTwice delivers one event twice for real (the same body
+// sent twice under two deduplication ids on a FIFO queue, or twice to a
+// standard queue) and checks that the worker handled both deliveries, that
+// Weaviate holds one object for the event, and that the response queue got
+// one result (FIFO: the second is deduplicated by event_id) or two results
+// with the same event_id (standard: any consumer can deduplicate them).
+func TestEventDeliveredTwice(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		opts    []stacktest.Option
+		results int
+	}{
+		{"fifo", nil, 1},
+		{"standard", []stacktest.Option{stacktest.Standard()}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := stacktest.New(t, append(tc.opts, stacktest.With("LOG_LEVEL", "info"))...)
+			chat := e.ChatID("twice")
+			m := apptest.Event(chatEvent(chat, "e-twice", "user", "Is my order S00042 on its way?", 0))
+			again := m
+			again.Dedup += "-again" // SQS takes it as a new message: a second delivery of the same event
+
+			w := startWorker(t, e.Config, app.Options{})
+			from := time.Now()
+			apptest.Send(t, e, m, again)
+			w.logs.Wait(t, resultTimeout, "two deliveries handled", func(ls []apptest.Line) bool {
+				return apptest.Count(ls, apptest.LogPreprocessed, "e-twice") >= 2
+			})
+			// Each delivery was logged after its result was accepted by SQS:
+			// whatever the queue keeps of them is there now.
+			results := apptest.Results(t, e, tc.results, resultTimeout)
+			apptest.NoMoreResults(t, e, 2*time.Second)
+			for _, r := range results {
+				apptest.CheckEnvelope(t, r, tc.name == "fifo", from)
+				if r.EventID != "e-twice" || r.ChatID != chat {
+					t.Errorf("result for %s of %s", r.EventID, r.ChatID)
+				}
+			}
+			var ids []string
+			for _, l := range w.logs.Lines() {
+				if l.Msg() == apptest.LogPreprocessed {
+					ids = append(ids, l.Str("message_id"))
+				}
+			}
+			if len(ids) != 2 || ids[0] == ids[1] {
+				t.Errorf("deliveries handled as SQS messages %v; want two different messages", ids)
+			}
+
+			wv := apptest.Weaviate{URL: e.Config.WeaviateURL}
+			if n := wv.Stored(t, chat); n != 1 {
+				t.Errorf("Weaviate holds %d objects for the chat, want 1", n)
+			}
+			obj := wv.Object(t, chat, "e-twice")
+			if obj == nil || obj["event_id"] != "e-twice" || obj["text"] != "Is my order S00042 on its way?" {
+				t.Errorf("stored object under the event's id: %v", obj)
+			}
+		})
+	}
+}
