@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/weaviate/weaviate/entities/models"
 )
@@ -92,6 +93,8 @@ func StateClass() *models.Class {
 // (422) is checked against the collection that won. A property whose type or
 // indexing conflicts with what chatprep needs is a KindSchema error that says
 // what to do; Weaviate cannot change those in place.
+//
+// It returns once Weaviate can write to both collections (see awaitIndex).
 func (s *Store) EnsureSchema(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("ensure schema: %w", s.closedError())
@@ -99,6 +102,9 @@ func (s *Store) EnsureSchema(ctx context.Context) error {
 	for _, want := range []*models.Class{MessagesClass(), StateClass()} {
 		have, err := s.ensureClass(ctx, want)
 		if err != nil {
+			return fmt.Errorf("ensure collection %s: %w", want.Class, err)
+		}
+		if err := s.awaitIndex(ctx, want.Class); err != nil {
 			return fmt.Errorf("ensure collection %s: %w", want.Class, err)
 		}
 		if want.Class == MessagesCollection {
@@ -241,6 +247,42 @@ func isTrue(b *bool) bool { return b != nil && *b }
 
 // indexOn reads an index flag as Weaviate does: absent means on.
 func indexOn(b *bool) bool { return b == nil || *b }
+
+// awaitIndexPoll bounds the wait between two looks at a new collection's
+// index.
+const awaitIndexPoll = 200 * time.Millisecond
+
+// awaitIndex waits until Weaviate has the collection's index, which its
+// shards endpoint answers for only then. Weaviate answers a schema change
+// once it is agreed, and opens the index after: until then a write to the
+// collection fails ("could not find index for class"). That took seconds on
+// a loaded machine, and a worker started right after `worker setup` had its
+// first writes refused.
+func (s *Store) awaitIndex(ctx context.Context, class string) error {
+	wait := 10 * time.Millisecond
+	for {
+		s.calls.schema.Add(1)
+		status, body, err := s.rest(ctx, http.MethodGet, "/schema/"+class+"/shards")
+		switch {
+		case err == nil && status == http.StatusOK:
+			return nil
+		case err == nil && status != http.StatusNotFound:
+			s.calls.failed.Add(1)
+			return fmt.Errorf("read shards of collection %s: %w", class, s.statusError(status, body))
+		case err != nil && !IsTransient(err):
+			s.calls.failed.Add(1)
+			return fmt.Errorf("read shards of collection %s: %w", class, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("collection %s exists, but Weaviate has not opened it: %w", class, callError(ctx, context.Cause(ctx)))
+		case <-t.C:
+		}
+		wait = min(2*wait, awaitIndexPoll)
+	}
+}
 
 // getClass returns the class, or nil if it does not exist.
 func (s *Store) getClass(ctx context.Context, name string) (*models.Class, error) {
