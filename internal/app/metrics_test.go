@@ -218,5 +218,5 @@ func TestMetricsReachCloudWatch(t *testing.T) {
 			texts = append(texts, ev.Text)
 		}
 	}
-	checkNoText(t, lines, texts)
+	apptest.CheckNoText(t, lines, texts)
 }

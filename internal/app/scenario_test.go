@@ -1,11 +1,9 @@
 package app_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -197,68 +195,8 @@ func TestSampleChats(t *testing.T) {
 		return apptest.Count(ls, apptest.LogPreprocessed, "")+apptest.Count(ls, apptest.LogHandled, "") >= len(events)
 	})
 	lines := w.logs.Lines()
-	checkEventLines(t, lines, events, got)
-	checkNoText(t, lines, texts)
-}
-
-// checkEventLines checks the per-event log lines: exactly one per event; a
-// user message's with event_id, chat_id, route, muted, degraded (count),
-// duration_ms and timings_ms agreeing with its result.
-func checkEventLines(t *testing.T, lines []apptest.Line, events []event.Event, results map[string]apptest.Result) {
-	t.Helper()
-	for _, ev := range events {
-		msg := apptest.LogHandled
-		if ev.Type == event.TypeMessage && ev.Role == event.RoleUser {
-			msg = apptest.LogPreprocessed
-		}
-		if n := apptest.Count(lines, msg, ev.EventID); n != 1 {
-			t.Errorf("%s: %d %q lines, want 1", ev.EventID, n, msg)
-		}
-	}
-	for _, l := range lines {
-		if l.Fields == nil {
-			t.Errorf("log line is not JSON: %s", l.Raw)
-			continue
-		}
-		if l.Msg() != apptest.LogPreprocessed {
-			continue
-		}
-		r, ok := results[l.Str("event_id")]
-		if !ok {
-			t.Errorf("log line for an event without result: %s", l.Raw)
-			continue
-		}
-		var tm map[string]float64
-		raw, _ := json.Marshal(l.Fields["timings_ms"])
-		_ = json.Unmarshal(raw, &tm)
-		for _, k := range apptest.ContractTimings {
-			if _, ok := tm[k]; !ok {
-				t.Errorf("%s: log line timings_ms lacks %s: %s", r.EventID, k, l.Raw)
-			}
-		}
-		dur, _ := l.Fields["duration_ms"].(float64)
-		if l.Level() != "info" || l.Str("chat_id") != r.ChatID || l.Str("route") != r.Route ||
-			l.Fields["muted"] != r.Muted || l.Fields["degraded"] != float64(len(r.Degraded)) ||
-			dur < r.TimingsMS.Preprocessing || tm["preprocessing"] != r.TimingsMS.Preprocessing || l.Str("worker") != r.Worker {
-			t.Errorf("%s: log line does not match its result %+v:\n%s", r.EventID, r.Result, l.Raw)
-		}
-	}
-}
-
-// checkNoText fails if any line at info or above holds a message text (or
-// the start of one).
-func checkNoText(t *testing.T, lines []apptest.Line, texts []string) {
-	t.Helper()
-	for _, l := range lines {
-		if l.Level() == "debug" || l.Level() == "trace" {
-			continue
-		}
-		for _, txt := range texts {
-			if strings.Contains(l.Raw, txt) || len(txt) > 24 && strings.Contains(l.Raw, txt[:24]) {
-				t.Errorf("a message text is logged at %s: %s", l.Level(), l.Raw)
-			}
-		}
-	}
+	apptest.CheckEventLines(t, lines, events, got)
+	apptest.CheckNoText(t, lines, texts)
 }
 
 // chatEvent builds a message event of chat at minute min past 08:00 UTC on

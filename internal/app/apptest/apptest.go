@@ -669,3 +669,63 @@ func IDs(msgs []event.ContextMessage) []string {
 	}
 	return out
 }
+
+// CheckEventLines checks the per-event log lines: exactly one per event; a
+// user message's with event_id, chat_id, route, muted, degraded (count),
+// duration_ms and timings_ms agreeing with its result.
+func CheckEventLines(t testing.TB, lines []Line, events []event.Event, results map[string]Result) {
+	t.Helper()
+	for _, ev := range events {
+		msg := LogHandled
+		if ev.Type == event.TypeMessage && ev.Role == event.RoleUser {
+			msg = LogPreprocessed
+		}
+		if n := Count(lines, msg, ev.EventID); n != 1 {
+			t.Errorf("%s: %d %q lines, want 1", ev.EventID, n, msg)
+		}
+	}
+	for _, l := range lines {
+		if l.Fields == nil {
+			t.Errorf("log line is not JSON: %s", l.Raw)
+			continue
+		}
+		if l.Msg() != LogPreprocessed {
+			continue
+		}
+		r, ok := results[l.Str("event_id")]
+		if !ok {
+			t.Errorf("log line for an event without result: %s", l.Raw)
+			continue
+		}
+		var tm map[string]float64
+		raw, _ := json.Marshal(l.Fields["timings_ms"])
+		_ = json.Unmarshal(raw, &tm)
+		for _, k := range ContractTimings {
+			if _, ok := tm[k]; !ok {
+				t.Errorf("%s: log line timings_ms lacks %s: %s", r.EventID, k, l.Raw)
+			}
+		}
+		dur, _ := l.Fields["duration_ms"].(float64)
+		if l.Level() != "info" || l.Str("chat_id") != r.ChatID || l.Str("route") != r.Route ||
+			l.Fields["muted"] != r.Muted || l.Fields["degraded"] != float64(len(r.Degraded)) ||
+			dur < r.TimingsMS.Preprocessing || tm["preprocessing"] != r.TimingsMS.Preprocessing || l.Str("worker") != r.Worker {
+			t.Errorf("%s: log line does not match its result %+v:\n%s", r.EventID, r.Result, l.Raw)
+		}
+	}
+}
+
+// CheckNoText fails if any line at info or above holds a message text (or
+// the start of one).
+func CheckNoText(t testing.TB, lines []Line, texts []string) {
+	t.Helper()
+	for _, l := range lines {
+		if l.Level() == "debug" || l.Level() == "trace" {
+			continue
+		}
+		for _, txt := range texts {
+			if strings.Contains(l.Raw, txt) || len(txt) > 24 && strings.Contains(l.Raw, txt[:24]) {
+				t.Errorf("a message text is logged at %s: %s", l.Level(), l.Raw)
+			}
+		}
+	}
+}
