@@ -535,14 +535,39 @@ func TestBreakerFailsFastAndIgnoresMutedCancellations(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := setup(t, options{breaker: br})
+	// The fakes are set once: a muted chat's cancelled tasks may still be
+	// running when Handle returns, so they must not be replaced under them.
+	// down switches them from "muted, queries block until cancelled" to
+	// "Weaviate fails every call".
+	var down atomic.Bool
+	var puts atomic.Int64
+	errDown := errors.New("weaviate unavailable")
 	ended := make(chan error, 300)
 	b.store.HistoryFunc = func(ctx context.Context, _ string, _ event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		if down.Load() {
+			return nil, errDown
+		}
 		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
 	}
 	b.store.RelevantFunc = func(ctx context.Context, _, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		if down.Load() {
+			return nil, errDown
+		}
 		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
 	}
-	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) { return true, nil }
+	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) {
+		if down.Load() {
+			return false, errDown
+		}
+		return true, nil
+	}
+	b.store.PutFunc = func(context.Context, event.Event) error {
+		if down.Load() {
+			puts.Add(1)
+			return errDown
+		}
+		return nil
+	}
 	for i := range 10 {
 		if err := b.handle(t, userEvent(fmt.Sprintf("e-%d", i), "c-1", "hello")); err != nil {
 			t.Fatal(err)
@@ -553,19 +578,7 @@ func TestBreakerFailsFastAndIgnoresMutedCancellations(t *testing.T) {
 	}
 
 	// Weaviate goes down: every call fails.
-	var puts atomic.Int64
-	down := errors.New("weaviate unavailable")
-	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) { return false, down }
-	b.store.HistoryFunc = func(context.Context, string, event.Role, time.Time, int) ([]event.ContextMessage, error) {
-		return nil, down
-	}
-	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
-		return nil, down
-	}
-	b.store.PutFunc = func(context.Context, event.Event) error {
-		puts.Add(1)
-		return down
-	}
+	down.Store(true)
 	for i := range 5 {
 		if err := b.handle(t, userEvent(fmt.Sprintf("f-%d", i), "c-2", "hello")); err == nil {
 			t.Fatal("a failed store must fail the message")
