@@ -21,6 +21,8 @@ const (
 	DefaultFinalFlushTimeout = 3 * time.Second
 	DefaultRetryBackoff      = 2 * time.Second
 	DefaultRetryBackoffMax   = 5 * time.Minute
+	DefaultHoldFor           = 10 * time.Minute
+	DefaultHoldBackoff       = 500 * time.Millisecond
 	DefaultCallTimeout       = 10 * time.Second
 )
 
@@ -90,6 +92,15 @@ type Config struct {
 	RetryBackoff time.Duration
 	// RetryBackoffMax caps the back-off. Default DefaultRetryBackoffMax.
 	RetryBackoffMax time.Duration
+	// HoldFor bounds how long a message whose handler failed transiently
+	// (see Transient) is held and retried in place, counted from its
+	// receipt; after that it is given back with the usual back-off. Retries
+	// in place wait HoldBackoff, doubled each time up to 30s, then the Gate.
+	// Default DefaultHoldFor; a negative value disables holding.
+	HoldFor time.Duration
+	// HoldBackoff is the first wait before a retry in place. Default
+	// DefaultHoldBackoff.
+	HoldBackoff time.Duration
 	// CallTimeout bounds each SQS call (a long poll gets WaitTime more).
 	// Default DefaultCallTimeout.
 	CallTimeout time.Duration
@@ -115,6 +126,8 @@ func (c Config) WithDefaults() Config {
 	c.FlushInterval = cmp.Or(c.FlushInterval, DefaultFlushInterval)
 	c.RetryBackoff = cmp.Or(c.RetryBackoff, DefaultRetryBackoff)
 	c.RetryBackoffMax = cmp.Or(c.RetryBackoffMax, DefaultRetryBackoffMax)
+	c.HoldFor = cmp.Or(c.HoldFor, DefaultHoldFor)
+	c.HoldBackoff = cmp.Or(c.HoldBackoff, DefaultHoldBackoff)
 	c.CallTimeout = cmp.Or(c.CallTimeout, DefaultCallTimeout)
 	return c
 }
@@ -157,6 +170,7 @@ func (c Config) validate() error {
 		{"FinalFlushTimeout", c.FinalFlushTimeout},
 		{"FlushInterval", c.FlushInterval},
 		{"RetryBackoffMax", c.RetryBackoffMax},
+		{"HoldBackoff", c.HoldBackoff},
 		{"CallTimeout", c.CallTimeout},
 	} {
 		if d.v <= 0 {

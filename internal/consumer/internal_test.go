@@ -71,7 +71,8 @@ func TestConfigDefaults(t *testing.T) {
 		Receivers: DefaultReceivers, MaxInFlight: DefaultMaxInFlight, Concurrency: DefaultMaxInFlight,
 		VisibilityTimeout: DefaultVisibilityTimeout, ShutdownTimeout: DefaultShutdownTimeout,
 		FinalFlushTimeout: DefaultFinalFlushTimeout, WaitTime: DefaultWaitTime, FlushInterval: DefaultFlushInterval,
-		RetryBackoff: DefaultRetryBackoff, RetryBackoffMax: DefaultRetryBackoffMax, CallTimeout: DefaultCallTimeout,
+		RetryBackoff: DefaultRetryBackoff, RetryBackoffMax: DefaultRetryBackoffMax,
+		HoldFor: DefaultHoldFor, HoldBackoff: DefaultHoldBackoff, CallTimeout: DefaultCallTimeout,
 	}
 	if fmt.Sprintf("%+v", c) != fmt.Sprintf("%+v", want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

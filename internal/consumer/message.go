@@ -21,7 +21,9 @@ type Message struct {
 
 // Handler handles one message. Returning nil means the message is finished
 // and will be deleted; an error leaves it for redelivery with a back-off; an
-// error wrapping *PoisonError (see Poison) sends it to the dead-letter queue.
+// error wrapping *PoisonError (see Poison) sends it to the dead-letter queue;
+// an error wrapping *TransientError (see Transient) has the consumer hold
+// the message and call the handler again.
 //
 // ctx is not cancelled when the consumer is asked to stop: it is cancelled
 // when the message's lease is lost (context.Cause is ErrLeaseLost) or when
@@ -80,6 +82,29 @@ func (e *PoisonError) Unwrap() error { return e.Err }
 // an event that cannot be decoded or validated.
 func Poison(code string, err error) error {
 	return &PoisonError{Code: code, Err: err}
+}
+
+// TransientError marks a failure that is not the message's: a dependency
+// is down, slow or refusing calls for now (see Transient).
+type TransientError struct{ Err error }
+
+func (e *TransientError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// Transient marks err as a failure of a dependency, not of the message. The
+// consumer then holds the message instead of giving it back: it keeps the
+// lease, waits (a back-off, then the Gate) and calls the handler again, for
+// up to Config.HoldFor. A message given back to SQS counts one more receive
+// when it returns, and MAX_RECEIVE_COUNT receives move a valid event to the
+// dead-letter queue; an outage must not do that. On shutdown a held message
+// is released at once. Transient(nil) is nil.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &TransientError{Err: err}
 }
 
 // Causes of a handler context's cancellation (see context.Cause).

@@ -78,6 +78,8 @@ type run struct {
 	minBatch int           // a receiver waits for room for at least this many
 
 	workCtx context.Context // parent of handler contexts
+	stopCtx context.Context // cancelled when the stop begins (ends holds)
+	stopped context.CancelFunc
 	ackCtx  context.Context // deletes, dead-letter sends, visibility changes
 
 	deletes *batcher[*delivery]
@@ -116,6 +118,7 @@ func newRun(c *Consumer, h Handler) *run {
 		drained:  make(chan struct{}),
 		hbWake:   make(chan struct{}, 1),
 	}
+	r.stopCtx, r.stopped = context.WithCancel(context.Background())
 	r.deletes = newBatcher(cfg.MaxInFlight, cfg.FlushInterval, r.flushDeletes)
 	r.changes = newBatcher(cfg.MaxInFlight, cfg.FlushInterval, r.flushChanges)
 	return r
@@ -271,11 +274,55 @@ func (r *run) advanceLocked(d *delivery, broken bool) (acts []func()) {
 	return nil
 }
 
+// holdBackoffMax caps the wait between retries in place.
+const holdBackoffMax = 30 * time.Second
+
+// callHolding calls the handler for d, and again while it fails
+// transiently and d may still be held (see Transient): d keeps its lease
+// (the heartbeat extends it while it runs) and its FIFO group waits behind
+// it, so an outage costs no receive and breaks no order.
+func (r *run) callHolding(ctx context.Context, d *delivery) error {
+	for attempt := 0; ; attempt++ {
+		err := callHandler(ctx, r.h, &d.Message)
+		var transient *TransientError
+		if err == nil || !errors.As(err, &transient) || r.cfg.HoldFor < 0 || ctx.Err() != nil {
+			return err
+		}
+		wait := jitter(expBackoff(r.cfg.HoldBackoff, holdBackoffMax, attempt))
+		if time.Since(d.ReceivedAt)+wait > r.cfg.HoldFor {
+			return err
+		}
+		if attempt == 0 {
+			r.warnLog.Warn().Err(err).Str("message_id", d.ID).Int("receive_count", d.ReceiveCount).
+				Msg("dependency failed: message held, to be retried here")
+		}
+		r.c.stats.held.Add(1)
+		if !r.holdWait(ctx, wait) {
+			return err
+		}
+	}
+}
+
+// holdWait waits wait, then for the Gate. It reports false if ctx ends or
+// the stop begins first.
+func (r *run) holdWait(ctx context.Context, wait time.Duration) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.stopCtx, cancel)()
+	if !sleep(ctx, wait) {
+		return false
+	}
+	if g := r.cfg.Gate; g != nil {
+		return g.Wait(ctx) == nil
+	}
+	return true
+}
+
 // handle runs the handler for d and settles the outcome.
 func (r *run) handle(ctx context.Context, d *delivery) {
 	defer r.handlers.Done()
 	start := time.Now()
-	err := callHandler(ctx, r.h, &d.Message)
+	err := r.callHolding(ctx, d)
 	cause := context.Cause(ctx)
 	d.cancel(nil)
 
@@ -294,8 +341,9 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 			obs.MessageFailed()
 		}
 		o = doBackoff
-		if errors.Is(cause, ErrShutdownTimeout) {
-			o = doRelease
+		var transient *TransientError
+		if errors.Is(cause, ErrShutdownTimeout) || (errors.As(err, &transient) && r.stopCtx.Err() != nil) {
+			o = doRelease // another worker can take it at once
 		}
 		if poison == nil { // a failed dead-letter send is logged where it failed
 			r.warnLog.Warn().Err(err).Str("message_id", d.ID).Int("receive_count", d.ReceiveCount).
@@ -411,6 +459,7 @@ func (r *run) done(d *delivery) {
 // is released at once.
 func (r *run) stop() {
 	var acts []func()
+	r.stopped()
 	r.mu.Lock()
 	r.stopping = true
 	for _, d := range r.ready {

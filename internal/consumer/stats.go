@@ -10,6 +10,7 @@ type Stats struct {
 	Rejected   int64 // poison messages moved to the dead-letter queue
 	Deleted    int64 // messages deleted from the input queue (finished and rejected)
 	Released   int64 // messages given back with visibility 0 (shutdown, FIFO group release)
+	Held       int64 // handler calls retried in place after a transient failure (see Transient)
 	Extended   int64 // lease extensions that succeeded
 	LeasesLost int64 // leases lost: the handler's context was cancelled, nothing was deleted
 
@@ -42,9 +43,9 @@ func (c Calls) Total() int64 {
 
 // counters are the live, race-free counterparts of Stats.
 type counters struct {
-	received, finished, failed, rejected, deleted, released, extended, leasesLost atomic.Int64
-	ackErrors, receiveErrors, inFlight                                            atomic.Int64
-	callReceive, callDelete, callChange, callSend                                 atomic.Int64
+	received, finished, failed, rejected, deleted, released, held, extended, leasesLost atomic.Int64
+	ackErrors, receiveErrors, inFlight                                                  atomic.Int64
+	callReceive, callDelete, callChange, callSend                                       atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -55,6 +56,7 @@ func (c *counters) snapshot() Stats {
 		Rejected:      c.rejected.Load(),
 		Deleted:       c.deleted.Load(),
 		Released:      c.released.Load(),
+		Held:          c.held.Load(),
 		Extended:      c.extended.Load(),
 		LeasesLost:    c.leasesLost.Load(),
 		AckErrors:     c.ackErrors.Load(),

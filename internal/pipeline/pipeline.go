@@ -19,6 +19,7 @@ import (
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/pool"
 	"github.com/chatprep/chatprep/internal/publish"
+	"github.com/chatprep/chatprep/internal/store"
 )
 
 // Store is what the pipeline needs of Weaviate (store.Store implements it).
@@ -247,7 +248,7 @@ func (h *Handler) write(ctx context.Context, m *consumer.Message, ev event.Event
 	task := h.pool.Go(ctx, func(ctx context.Context) error { return fn(ctx, ev) })
 	<-task.Done() // the pool answers at the latest when ctx ends or the task times out
 	if err := task.Err(); err != nil {
-		return fmt.Errorf("%s %s of chat %s: %w", what, ev.EventID, ev.ChatID, err)
+		return failed(fmt.Errorf("%s %s of chat %s: %w", what, ev.EventID, ev.ChatID, err))
 	}
 	end := h.cfg.Now()
 	timings := event.Timings{Store: ms(end.Sub(start)), Total: ms(end.Sub(received))}
@@ -343,7 +344,7 @@ func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event
 		s.end = h.cfg.Now()
 	}
 	if err := storeStep.task.Err(); err != nil {
-		return fmt.Errorf("store message %s of chat %s: %w", ev.EventID, ev.ChatID, err)
+		return failed(fmt.Errorf("store message %s of chat %s: %w", ev.EventID, ev.ChatID, err))
 	}
 
 	res := &event.Result{
@@ -437,7 +438,7 @@ func (h *Handler) publish(ctx context.Context, res *event.Result) error {
 		var tooLarge *publish.TooLargeError
 		if !errors.As(err, &tooLarge) || len(res.History)+len(res.Relevant) == 0 {
 			if err != nil {
-				return fmt.Errorf("publish result of %s: %w", res.EventID, err)
+				return failed(fmt.Errorf("publish result of %s: %w", res.EventID, err))
 			}
 			return nil
 		}
@@ -452,6 +453,22 @@ func (h *Handler) publish(ctx context.Context, res *event.Result) error {
 		dropped++
 		res.Degraded[len(res.Degraded)-1].Error = fmt.Sprintf("dropped %d context messages to fit the SQS message size limit", dropped)
 	}
+}
+
+// failed marks err, the failure of a step the message cannot be finished
+// without (its store, its publish), as transient for the consumer, which
+// then holds the message and retries it in place instead of giving it back
+// (a receive each time, and MAX_RECEIVE_COUNT of them dead-letter a valid
+// event): Weaviate or SQS down, slow, overloaded, refusing the key, or the
+// breaker open. Only what retrying cannot fix is left as it is: Weaviate
+// rejecting the request itself, a schema conflict, a panic.
+func failed(err error) error {
+	var panicked *pool.PanicError
+	switch k := store.KindOf(err); {
+	case k == store.KindRejected, k == store.KindSchema, errors.As(err, &panicked):
+		return err
+	}
+	return consumer.Transient(err)
 }
 
 // describe is a failed task's error as shown in degraded. A panic is also

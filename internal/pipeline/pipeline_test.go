@@ -20,6 +20,7 @@ import (
 	"github.com/chatprep/chatprep/internal/pool"
 	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/route"
+	"github.com/chatprep/chatprep/internal/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -646,4 +647,53 @@ func TestNoRelevance(t *testing.T) {
 	if res := b.onlyResult(t); res.Relevant == nil || len(res.Degraded) != 0 {
 		t.Errorf("result %+v", res)
 	}
+}
+
+// TestFailuresTheConsumerHolds: a store or publish failure that retrying can
+// fix is marked transient (the consumer holds the message instead of
+// spending a receive); Weaviate rejecting the request, or a panic, is not.
+func TestFailuresTheConsumerHolds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		err       error
+		transient bool
+	}{
+		{"unavailable", &store.Error{Kind: store.KindUnavailable, Err: errors.New("connection refused")}, true},
+		{"timeout", &store.Error{Kind: store.KindTimeout, Err: context.DeadlineExceeded}, true},
+		{"unauthorized", &store.Error{Kind: store.KindUnauthorized, Err: errors.New("401")}, true},
+		{"breaker open", &breaker.OpenError{}, true},
+		{"rejected", &store.Error{Kind: store.KindRejected, Err: errors.New("422")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, options{})
+			b.store.PutFunc = func(context.Context, event.Event) error { return tc.err }
+			for _, body := range []string{userEvent("e-1", "c-1", "hello"), userEvent("e-2", "c-1", "hi", "role", "assistant")} {
+				err := b.handle(t, body)
+				var transient *consumer.TransientError
+				if err == nil || errors.As(err, &transient) != tc.transient {
+					t.Errorf("store failing with %v: handler error %v, transient %v; want transient %v", tc.err, err, err != nil && errors.As(err, &transient), tc.transient)
+				}
+			}
+		})
+	}
+	t.Run("publish", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, options{})
+		b.pub.PublishFunc = func(context.Context, *event.Result) error { return errors.New("sqs unavailable") }
+		var transient *consumer.TransientError
+		if err := b.handle(t, userEvent("e-1", "c-1", "hello")); !errors.As(err, &transient) {
+			t.Errorf("publish failing: handler error %v, want a transient one", err)
+		}
+	})
+	t.Run("panic", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, options{})
+		b.store.PutFunc = func(context.Context, event.Event) error { panic("bug") }
+		var transient *consumer.TransientError
+		if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err == nil || errors.As(err, &transient) {
+			t.Errorf("store panicking: handler error %v, want a failure that is not transient", err)
+		}
+	})
 }
