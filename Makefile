@@ -57,6 +57,18 @@ lint: $(BIN)/staticcheck ## gofmt, go vet and staticcheck
 test: lint $(BIN)/weaviate-server ## lint, then every test with -race, against kumo and a real Weaviate
 	$(GO) test $(TESTFLAGS) ./...
 
+.PHONY: bench
+bench: $(BIN)/weaviate-server ## the benchmark's five rows on the embedded stack (~10 min); writes bench/results/LATEST.md
+	$(GO) test -run '^$$' -bench Chatprep -benchtime 1x -timeout 40m ./bench/ -args -results $(CURDIR)/bench/results
+
+.PHONY: chaos
+chaos: $(BIN)/weaviate-server ## the fault suite's long form: real workers killed, restarted, starved; prints the table
+	$(GO) test -v -count=1 -timeout 60m ./chaos -chaos.full
+
+.PHONY: soak
+soak: $(BIN)/weaviate-server ## two workers for 10 minutes at a steady rate; prints goroutines, RSS, connections
+	$(GO) test -v -count=1 -timeout 30m -run TestSoak ./chaos -chaos.soak
+
 .PHONY: fuzz
 fuzz: ## fuzz the event decoder for a minute
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/event

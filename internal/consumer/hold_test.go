@@ -181,3 +181,32 @@ func TestHoldForBound(t *testing.T) {
 		t.Errorf("%d visible, %d in flight; want the message backing off", visible, inFlight)
 	}
 }
+
+// A message that a long poll returns after waiting longer than the
+// visibility timeout has a whole lease: its timeout started when SQS
+// answered, not when the poll was sent.
+func TestLateLongPollKeepsLease(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input, dlq := queues(t, api, false)
+	c := newConsumer(t, api, input, dlq, consumer.Config{
+		Receivers: 1, VisibilityTimeout: 2 * time.Second, WaitTime: 10 * time.Second,
+	})
+	run := start(t, c, consumer.HandlerFunc(func(context.Context, *consumer.Message) error {
+		time.Sleep(3 * time.Second) // the work: longer than one lease
+		return nil
+	}))
+	waitFor(t, 5*time.Second, "the first long poll", func() bool { return c.Stats().Calls.ReceiveMessage == 1 })
+	time.Sleep(3 * time.Second) // the poll waits past the visibility timeout
+	if n := c.Stats().Calls.ReceiveMessage; n != 1 {
+		t.Fatalf("%d polls; want the first one still waiting", n)
+	}
+	send(t, api, input, bodies("late-%d", 1), 1)
+	waitFor(t, 15*time.Second, "the message to finish", func() bool { return c.Stats().Deleted == 1 })
+	if _, err := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := c.Stats(); st.LeasesLost != 0 || st.Extended == 0 {
+		t.Errorf("stats %+v; want the lease extended, none lost", st)
+	}
+}

@@ -144,6 +144,10 @@ func (r *run) extend(ctx context.Context, due []extension) {
 		} else if ctx.Err() == nil {
 			r.warnLog.Warn().Err(err).Int("messages", n).Msg("lease extension failed; retrying")
 		}
+		if took := time.Since(start); took > r.margin/2 {
+			r.warnLog.Warn().Dur("took", took).Int("messages", n).Dur("margin", r.margin).
+				Msg("lease extension slow: leases may run out before the next one")
+		}
 		r.applyExtensions(chunk, start, ok, fatal)
 	}
 }
@@ -194,7 +198,9 @@ func (r *run) loseLocked(d *delivery, why string) func() {
 	}
 	d.lost = true
 	r.c.stats.leasesLost.Add(1)
-	r.warnLog.Warn().Str("message_id", d.ID).Str("reason", why).Msg("message lease lost")
+	r.warnLog.Warn().Str("message_id", d.ID).Str("reason", why).
+		Dur("since_receipt", time.Since(d.ReceivedAt)).Dur("lease_held", d.deadline.Sub(d.leaseStart)).
+		Msg("message lease lost")
 	switch d.state {
 	case stQueued:
 		return r.settleLocked(d, doDrop)

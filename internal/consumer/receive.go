@@ -13,6 +13,22 @@ const (
 	receiveBackoffMax  = 10 * time.Second
 )
 
+// answerSkew bounds how long before a ReceiveMessage answer arrives SQS
+// took its messages (and started their visibility timeouts).
+const answerSkew = time.Second
+
+// leaseStart is when the visibility timeouts of a receive's messages began,
+// at the earliest: not before the call was sent, and not more than
+// answerSkew before its answer, since a long poll returns as soon as it has
+// messages. Counting from the send alone would make a poll that waited
+// longer than VISIBILITY_TIMEOUT - answerSkew deliver leases already run out.
+func leaseStart(sent, answered time.Time) time.Time {
+	if t := answered.Add(-answerSkew); t.After(sent) {
+		return t
+	}
+	return sent
+}
+
 // receive is one long-poll loop. It asks only for as many messages as there
 // is room for under MaxInFlight and does not poll while there is too little
 // room, so no message waits in memory for a slot while its visibility
@@ -54,7 +70,7 @@ func (r *run) receive(ctx context.Context, id int) {
 		failures = 0
 		r.slots.release(n - len(msgs))
 		if len(msgs) > 0 {
-			r.accept(msgs, start, ctx.Err() != nil)
+			r.accept(msgs, leaseStart(start, time.Now()), ctx.Err() != nil)
 		}
 	}
 }
