@@ -21,7 +21,7 @@ const (
 	DefaultFinalFlushTimeout = 3 * time.Second
 	DefaultRetryBackoff      = 2 * time.Second
 	DefaultRetryBackoffMax   = 5 * time.Minute
-	DefaultHoldFor           = 10 * time.Minute
+	DefaultHoldFor           = 2 * time.Minute
 	DefaultHoldBackoff       = 500 * time.Millisecond
 	DefaultCallTimeout       = 10 * time.Second
 )
@@ -96,7 +96,8 @@ type Config struct {
 	// (see Transient) is held and retried in place, counted from its
 	// receipt; after that it is given back with the usual back-off. Retries
 	// in place wait HoldBackoff, doubled each time up to 30s, then the Gate.
-	// Default DefaultHoldFor; a negative value disables holding.
+	// Default DefaultHoldFor (2m: a restart or failover of Weaviate, not an
+	// outage that needs an operator); a negative value disables holding.
 	HoldFor time.Duration
 	// HoldBackoff is the first wait before a retry in place. Default
 	// DefaultHoldBackoff.
