@@ -1,0 +1,230 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/devstack"
+)
+
+// size is a scenario's load: the short form keeps make test within minutes
+// on two cores, the long form (make chaos) is the issue's.
+type size struct {
+	workers, chats, perChat, poisonEvery int
+	rate                                 float64
+	kills                                int           // SIGKILLs in the kill scenarios
+	outage, slow, awsPhase               time.Duration // Weaviate away, Weaviate slow, each AWS fault phase
+}
+
+func loadSize() size {
+	if *full {
+		return size{workers: 3, chats: 40, perChat: 50, poisonEvery: 25, rate: 50,
+			kills: 4, outage: 30 * time.Second, slow: 20 * time.Second, awsPhase: 10 * time.Second}
+	}
+	return size{workers: 2, chats: 10, perChat: 20, poisonEvery: 20, rate: 50,
+		kills: 1, outage: 6 * time.Second, slow: 5 * time.Second, awsPhase: 2 * time.Second}
+}
+
+// TestChaos runs every fault scenario against real worker processes and
+// prints the table (go test -v; make chaos).
+func TestChaos(t *testing.T) {
+	z := loadSize()
+	base := func(name string) scenario {
+		return scenario{name: name, workers: z.workers, chats: z.chats, perChat: z.perChat, poisonEvery: z.poisonEvery, rate: z.rate}
+	}
+
+	sigkill := base("sigkill 1 of 3")
+	sigkill.workers = 3
+	sigkill.fault = killWorkers(z.kills)
+	sigkill.felt = feltKills
+	sigkillStd := sigkill
+	sigkillStd.name, sigkillStd.standard = "sigkill 1 of 3 (std)", true
+
+	rolling := base("rolling restart")
+	rolling.workers = 3
+	rolling.fault = rollingRestart
+	rolling.felt = func(r *run, _ *tally) string {
+		if got := r.fleet.sum("consumer", "Received"); got == 0 {
+			return "the replaced workers received nothing before their SIGTERM"
+		}
+		return ""
+	}
+
+	weaviateKilled := base(fmt.Sprintf("weaviate killed %v", z.outage))
+	weaviateKilled.fault = func(ctx context.Context, r *run) string {
+		r.waitSent(ctx, 0.2)
+		w := r.stack.Weaviate
+		w.Kill()
+		killedAt := time.Now()
+		r.t.Cleanup(func() { // the next scenarios need it, also if this one fails
+			if w.Pid() == 0 {
+				if err := w.Restart(context.Background()); err != nil {
+					r.t.Errorf("restart Weaviate: %v", err)
+				}
+			}
+		})
+		hold(ctx, z.outage)
+		if err := w.Restart(ctx); err != nil {
+			r.t.Fatalf("restart Weaviate: %v", err)
+		}
+		return fmt.Sprintf("Weaviate SIGKILLed, back after %v", time.Since(killedAt).Round(100*time.Millisecond))
+	}
+	weaviateKilled.felt = feltFailures
+
+	slow := base("weaviate slow")
+	delay := 1500 * time.Millisecond // each way: 3 s a call, past the default TASK_TIMEOUT (2s)
+	if !*full {
+		slow.env = []string{"TASK_TIMEOUT=1s"}
+		delay = 700 * time.Millisecond
+	}
+	slow.fault = func(ctx context.Context, r *run) string {
+		r.waitSent(ctx, 0.2)
+		r.rest.SetDelay(delay)
+		r.grpc.SetDelay(delay)
+		hold(ctx, z.slow)
+		r.rest.SetDelay(0)
+		r.grpc.SetDelay(0)
+		return fmt.Sprintf("+%v each way for %v", delay, z.slow)
+	}
+	slow.felt = feltFailures
+
+	awsFaults := base("aws throttle/503/drop")
+	awsFaults.fault = func(ctx context.Context, r *run) string {
+		r.waitSent(ctx, 0.2)
+		for _, f := range []devstack.Fault{
+			{Status: 400, Code: "ThrottlingException"},
+			{Status: 503, Code: "ServiceUnavailable"},
+			{Drop: true},
+		} {
+			r.setFault(func(string) devstack.Fault { return f })
+			hold(ctx, z.awsPhase)
+		}
+		r.stack.AWS.SetFault(nil)
+		return fmt.Sprintf("every AWS call: throttled, then 503, then dropped, %v each; %d calls refused", z.awsPhase, atomic.LoadInt64(&r.faulted))
+	}
+	awsFaults.felt = func(r *run, _ *tally) string {
+		if atomic.LoadInt64(&r.faulted) == 0 {
+			return "no AWS call was refused"
+		}
+		return ""
+	}
+
+	cloudwatch := base("cloudwatch unreachable")
+	cloudwatch.env = []string{"METRICS_FLUSH_INTERVAL=1s"}
+	cloudwatch.before = func(r *run) {
+		r.setFault(func(api string) devstack.Fault {
+			if api == "CloudWatch.PutMetricData" {
+				return devstack.Fault{Drop: true}
+			}
+			return devstack.Fault{}
+		})
+		r.notes = append(r.notes, "PutMetricData dropped for the whole run")
+	}
+	cloudwatch.felt = func(r *run, _ *tally) string {
+		if r.fleet.sum("metrics", "Failures") == 0 {
+			return "no metrics flush failed"
+		}
+		return ""
+	}
+
+	poison := base("poison flood")
+	poison.poisonEvery = 2
+	poison.fault = func(context.Context, *run) string { return "a third of all events invalid" }
+
+	for _, sc := range []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison} {
+		t.Run(sc.name, func(t *testing.T) {
+			start := time.Now()
+			tl := runScenario(t, sc)
+			addRow(tl)
+			t.Logf("%s: %d events, %d/%d results, %d lost, %d duplicates, %d/%d dead letters, drained in %v (scenario %v)",
+				sc.name, tl.events, tl.results, tl.users, tl.lost, tl.dups, tl.dlq, tl.poison, tl.drain.Round(100*time.Millisecond),
+				time.Since(start).Round(time.Second))
+		})
+	}
+	tableMu.Lock()
+	defer tableMu.Unlock()
+	t.Logf("fault suite (%s form, worker %s):\n%s", form(), raceNote(), formatTable(table))
+}
+
+func form() string {
+	if *full {
+		return "long"
+	}
+	return "short"
+}
+
+func raceNote() string {
+	if *full || *soak {
+		return "built without -race"
+	}
+	return "built with -race"
+}
+
+// setFault makes the workers' AWS endpoint answer with f, counting the
+// calls it refuses.
+func (r *run) setFault(f func(api string) devstack.Fault) {
+	r.stack.AWS.SetFault(func(api string) devstack.Fault {
+		out := f(api)
+		if out != (devstack.Fault{}) {
+			atomic.AddInt64(&r.faulted, 1)
+		}
+		return out
+	})
+}
+
+// killWorkers SIGKILLs a running worker n times under load, evenly over the
+// load, and starts a replacement each time (as ECS replaces a task).
+func killWorkers(n int) func(ctx context.Context, r *run) string {
+	return func(ctx context.Context, r *run) string {
+		inFlight := 0.0
+		for i := range n {
+			r.waitSent(ctx, float64(i+1)/float64(n+1))
+			ws := r.fleet.running()
+			victim := ws[0] // the oldest: it has the most work
+			if v, err := debugVars(victim.health); err == nil {
+				if c, ok := v["consumer"].(map[string]any); ok {
+					f, _ := c["InFlight"].(float64)
+					got, _ := c["Received"].(float64)
+					inFlight += f
+					r.killedReceived += got
+				}
+			}
+			r.fleet.kill(victim)
+			r.fleet.start()
+		}
+		return fmt.Sprintf("%d SIGKILLs (%.0f messages in flight at the kills), each replaced", n, inFlight)
+	}
+}
+
+func feltKills(r *run, _ *tally) string {
+	if r.killedReceived == 0 {
+		return "the killed workers had received nothing"
+	}
+	return ""
+}
+
+// rollingRestart replaces the workers one by one, as an ECS deploy does:
+// SIGTERM (the worker drains and exits 0), then a new one.
+func rollingRestart(ctx context.Context, r *run) string {
+	old := r.fleet.running()
+	for i, w := range old {
+		r.waitSent(ctx, float64(i+1)/float64(len(old)+1))
+		start := time.Now()
+		if err := r.fleet.stop(w, stopGrace); err != nil {
+			r.t.Errorf("rolling restart: %v", err)
+		}
+		r.notes = append(r.notes, fmt.Sprintf("%s drained in %v", w.name, time.Since(start).Round(100*time.Millisecond)))
+		r.fleet.start()
+	}
+	return fmt.Sprintf("%d workers SIGTERMed and replaced one by one", len(old))
+}
+
+func feltFailures(r *run, tl *tally) string {
+	if tl.failed+float64(tl.degraded) == 0 {
+		return "no message failed and no result was degraded"
+	}
+	return ""
+}

@@ -1,0 +1,26 @@
+// Package chaos is chatprep's fault suite. It holds tests only: real worker
+// processes (the `worker` binary, built by the suite) consume queues of the
+// embedded local stack (kumo behind its fault-injecting proxy, a real
+// Weaviate server behind TCP proxies that delay or break connections) while
+// the suite kills workers, restarts them as a deploy does, takes Weaviate
+// away or slows it, and makes AWS throttle, fail or drop calls. After each
+// scenario it accounts for every event:
+//
+//   - every user message has exactly one stored message in Weaviate and
+//     exactly one result on a FIFO response queue (at least one, each with
+//     its event_id, on a standard queue), in per-chat order on FIFO queues;
+//   - every assistant message is stored, once, and has no result;
+//   - every invalid event is in the dead-letter queue, and nothing else is;
+//   - the input queue is empty.
+//
+// Forms:
+//
+//	go test ./chaos                      short form (part of make test), with -race
+//	go test ./chaos -v -chaos.full       long form (make chaos): the table,
+//	                                     30 s Weaviate outage, repeated kills,
+//	                                     the scale-out figures
+//	go test ./chaos -v -chaos.soak       10 minutes at a steady rate (make soak)
+//
+// The security and hygiene tests (Weaviate API key, health endpoint on
+// loopback, no message text or key in the logs) run in every form.
+package chaos

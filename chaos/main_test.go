@@ -1,0 +1,72 @@
+package chaos_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+)
+
+var (
+	full = flag.Bool("chaos.full", false,
+		"run the long form of the fault suite (make chaos): more events, 3 workers everywhere, repeated kills, a 30 s Weaviate outage, the scale-out figures")
+	soak    = flag.Bool("chaos.soak", false, "run the soak test (make soak): a steady rate for -chaos.soak-for")
+	soakFor = flag.Duration("chaos.soak-for", 10*time.Minute, "how long the soak test runs")
+	logDir  = flag.String("chaos.logdir", "", "keep every worker's log in this directory (default: a temporary directory, removed)")
+)
+
+// workerBin is the worker binary the suite drives, built once per test
+// binary: with -race in the short form (it runs in make test), without it in
+// the long forms, whose figures should be the worker's own.
+var (
+	binDir    string
+	workerBin string
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	var err error
+	binDir, err = os.MkdirTemp("", "chatprep-chaos-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	workerBin = filepath.Join(binDir, "worker")
+	if err := build(workerBin, "github.com/chatprep/chatprep/worker", !*full && !*soak); err != nil {
+		os.RemoveAll(binDir)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// The image runs the worker as user 65532; TestSampleRunIsClean does too.
+	if err := os.Chmod(binDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	stacktest.Main(m, stopKeyedWeaviate, func() { os.RemoveAll(binDir) })
+}
+
+func build(out, pkg string, race bool) error {
+	args := []string{"build", "-o", out}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// benchWorker is the benchmark's worker (bench/cmd/benchworker), whose
+// `-store memory` replaces Weaviate with the benchmark-only in-memory
+// stand-in: the scale-out test's "store that is not the bottleneck". Built
+// on first use, without -race.
+var benchWorker = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "benchworker")
+	return bin, build(bin, "github.com/chatprep/chatprep/bench/cmd/benchworker", false)
+})
