@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,21 +51,7 @@ func (f *fakeStore) History(ctx context.Context, chatID string, role event.Role,
 	if f.HistoryFunc == nil {
 		return nil, nil
 	}
-	if role != "" {
-		return f.HistoryFunc(ctx, chatID, role, before, limit)
-	}
-	// Both roles, as the real store answers: the newest limit of the two,
-	// oldest first.
-	var all []event.ContextMessage
-	for _, r := range []event.Role{event.RoleUser, event.RoleAssistant} {
-		msgs, err := f.HistoryFunc(ctx, chatID, r, before, limit)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, msgs...)
-	}
-	slices.SortStableFunc(all, func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) })
-	return all[max(0, len(all)-limit):], nil
+	return f.HistoryFunc(ctx, chatID, role, before, limit)
 }
 
 func (f *fakeStore) Relevant(ctx context.Context, chatID, text string, before time.Time, limit int) ([]event.ContextMessage, error) {

@@ -266,44 +266,6 @@ func (h *Handler) write(ctx context.Context, m *consumer.Message, ev event.Event
 	return nil
 }
 
-// history returns the chat's newest HISTORY_LIMIT+1 user messages and
-// assistant messages sent at or before before, oldest first (one more than
-// the limit: the event itself may be among them). It makes one search of
-// both roles, 3·(HISTORY_LIMIT+1) newest: that answers a role exactly when
-// it holds HISTORY_LIMIT+1 of that role, or when it came back short (the
-// chat has no more). Only a role the search leaves short gets a search of
-// its own, so a chat whose turns alternate costs one call where two were made.
-func (h *Handler) history(ctx context.Context, chatID string, before time.Time) (users, assistants []event.ContextMessage, err error) {
-	want := h.cfg.HistoryLimit + 1
-	limit := 3 * want
-	all, err := h.store.History(ctx, chatID, "", before, limit)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, m := range all {
-		switch m.Role {
-		case event.RoleUser:
-			users = append(users, m)
-		case event.RoleAssistant:
-			assistants = append(assistants, m)
-		}
-	}
-	if len(all) < limit {
-		return users, assistants, nil
-	}
-	if len(users) < want {
-		if users, err = h.store.History(ctx, chatID, event.RoleUser, before, want); err != nil {
-			return nil, nil, err
-		}
-	}
-	if len(assistants) < want {
-		if assistants, err = h.store.History(ctx, chatID, event.RoleAssistant, before, want); err != nil {
-			return nil, nil, err
-		}
-	}
-	return users, assistants, nil
-}
-
 // step is one submitted task and when its answer was seen.
 type step struct {
 	name string
@@ -332,8 +294,12 @@ func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event
 	)
 	// Each function writes only its own variable, read below only when its
 	// task succeeded (see pool.Task.Err).
-	historyStep := &step{name: TaskUserHistory, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
-		users, assistants, err = h.history(ctx, ev.ChatID, ev.SentAt)
+	userStep := &step{name: TaskUserHistory, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
+		users, err = h.store.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, lim+1)
+		return err
+	})}
+	assistantStep := &step{name: TaskAssistantHistory, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
+		assistants, err = h.store.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, lim+1)
 		return err
 	})}
 	var relevanceStep *step
@@ -357,11 +323,13 @@ func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event
 	// Note each answer as it comes; the pool answers a task at the latest at
 	// its timeout or when its context is cancelled.
 	isMuted := false
-	for left := 3 + btoi(relevanceStep != nil); left > 0; left-- {
+	for left := 4 + btoi(relevanceStep != nil); left > 0; left-- {
 		var s *step
 		select {
-		case <-historyStep.pending():
-			s = historyStep
+		case <-userStep.pending():
+			s = userStep
+		case <-assistantStep.pending():
+			s = assistantStep
 		case <-relevanceStep.pending():
 			s = relevanceStep
 		case <-mutedStep.pending():
@@ -398,13 +366,10 @@ func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event
 		return true
 	}
 	if !isMuted {
-		if err := historyStep.task.Err(); err != nil {
-			// One search serves both roles: both parts are missing.
-			for _, task := range []string{TaskUserHistory, TaskAssistantHistory} {
-				res.Degraded = append(res.Degraded, event.Degradation{Task: task, Error: h.describe(ev, task, err)})
-			}
-		} else {
+		if !degrade(userStep) {
 			res.History = append(res.History, newest(users, ev.EventID, lim)...)
+		}
+		if !degrade(assistantStep) {
 			res.History = append(res.History, newest(assistants, ev.EventID, lim)...)
 		}
 		sortBySentAt(res.History)
@@ -414,7 +379,7 @@ func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event
 	}
 	degrade(mutedStep) // unknown muted state: handled as not muted
 
-	historyEnd := historyStep.end
+	historyEnd := later(userStep.end, assistantStep.end)
 	res.TimingsMS = event.Timings{
 		MessageHistory: ms(historyEnd.Sub(start)),
 		MutedStatus:    ms(mutedStep.end.Sub(start)),
@@ -559,6 +524,13 @@ func mostRelevant(msgs []event.ContextMessage, self string, history []event.Cont
 func sortBySentAt(msgs []event.ContextMessage) {
 	// Stable: at equal times the user message stays before the assistant's.
 	slices.SortStableFunc(msgs, func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) })
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func btoi(b bool) int {

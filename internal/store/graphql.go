@@ -42,7 +42,6 @@ func fields(names []string, additional ...string) []graphql.Field {
 
 var (
 	historyFields  = fields(historyProps)
-	recentFields   = fields(recentProps)
 	relevantFields = fields(relevantProps, "score")
 	stateFields    = fields(stateProps)
 )
@@ -51,16 +50,9 @@ func (s *Store) historyGraphQL(ctx context.Context, chatID string, role event.Ro
 	where := filters.Where().WithOperator(filters.And).WithOperands([]*filters.WhereBuilder{
 		whereText(propChatID, chatID), whereText(propRole, string(role)), whereSentAtNotAfter(before),
 	})
-	fs := historyFields
-	if role == "" {
-		where = filters.Where().WithOperator(filters.And).WithOperands([]*filters.WhereBuilder{
-			whereText(propChatID, chatID), whereSentAtNotAfter(before),
-		})
-		fs = recentFields
-	}
 	rows, err := s.graphQLGet(ctx, s.client.GraphQL().Get().
 		WithClassName(MessagesCollection).
-		WithFields(fs...).
+		WithFields(historyFields...).
 		WithWhere(where).
 		WithSort(graphql.Sort{Path: []string{propSentAt}, Order: graphql.Desc}).
 		WithLimit(limit), MessagesCollection)
@@ -70,9 +62,7 @@ func (s *Store) historyGraphQL(ctx context.Context, chatID string, role event.Ro
 	msgs := make([]event.ContextMessage, len(rows))
 	for i, row := range rows {
 		msgs[i] = messageFromGraphQL(row)
-		if role != "" {
-			msgs[i].Role = role
-		}
+		msgs[i].Role = role
 	}
 	return msgs, nil
 }

@@ -11,7 +11,6 @@ import (
 // The properties each search returns.
 var (
 	historyProps  = []string{propEventID, propText, propSentAt}
-	recentProps   = []string{propEventID, propRole, propText, propSentAt} // history of both roles
 	relevantProps = []string{propEventID, propRole, propText, propSentAt}
 	stateProps    = []string{propMuted, propUntil}
 )
@@ -36,27 +35,14 @@ func and(fs ...*pb.Filters) *pb.Filters {
 	return &pb.Filters{Operator: pb.Filters_OPERATOR_AND, Filters: fs}
 }
 
-// historyFilter is the chat's messages of role (any role when empty) sent
-// at or before before.
-func historyFilter(chatID string, role event.Role, before time.Time) *pb.Filters {
-	if role == "" {
-		return and(textEqual(propChatID, chatID), sentAtNotAfter(before))
-	}
-	return and(textEqual(propChatID, chatID), textEqual(propRole, string(role)), sentAtNotAfter(before))
-}
-
 func (s *Store) historyGRPC(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
-	props := historyProps
-	if role == "" {
-		props = recentProps
-	}
 	reply, err := s.grpc.Search(ctx, &pb.SearchRequest{
 		Collection:  MessagesCollection,
-		Properties:  &pb.PropertiesRequest{NonRefProperties: props},
+		Properties:  &pb.PropertiesRequest{NonRefProperties: historyProps},
 		Metadata:    &pb.MetadataRequest{},
 		Limit:       uint32(limit),
 		SortBy:      []*pb.SortBy{{Ascending: false, Path: []string{propSentAt}}},
-		Filters:     historyFilter(chatID, role, before),
+		Filters:     and(textEqual(propChatID, chatID), textEqual(propRole, string(role)), sentAtNotAfter(before)),
 		Uses_127Api: true,
 	})
 	if err != nil {
@@ -65,9 +51,7 @@ func (s *Store) historyGRPC(ctx context.Context, chatID string, role event.Role,
 	msgs := make([]event.ContextMessage, len(reply.Results))
 	for i, r := range reply.Results {
 		msgs[i] = messageFromGRPC(r)
-		if role != "" {
-			msgs[i].Role = role
-		}
+		msgs[i].Role = role
 	}
 	return msgs, nil
 }

@@ -26,8 +26,6 @@ const (
 
 // History returns the newest limit messages of the chat by role with
 // sent_at <= before, oldest first. One filtered search sorted by sent_at.
-// An empty role means both roles: the newest limit messages whoever wrote
-// them, each with its Role (one search where two would be made).
 func (s *Store) History(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("history of chat %s: %w", chatID, s.closedError())
