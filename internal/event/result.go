@@ -39,5 +39,5 @@ type Timings struct {
 	MutedStatus     float64 `json:"muted_status"`     // muted state lookup
 	Store           float64 `json:"store"`            // storing the message
 	Preprocessing   float64 `json:"preprocessing"`    // all tasks, start to combined
-	Total           float64 `json:"total"`            // received to result accepted by SQS
+	Total           float64 `json:"total"`            // received to result ready for publishing (it travels in the result)
 }

@@ -1,0 +1,199 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/chatprep/chatprep/bench/workload"
+	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/pool"
+	"github.com/chatprep/chatprep/internal/publish"
+	"github.com/chatprep/chatprep/internal/route"
+)
+
+// designResult is one design's run over the same kind of events.
+type designResult struct {
+	name    string
+	n       int
+	elapsed time.Duration
+	lat     []time.Duration // per message: handling started → result ready
+}
+
+func (d designResult) eventsPerSec() float64 { return float64(d.n) / d.elapsed.Seconds() }
+
+// lambdaCalls are the old Lambda's answers for one message.
+type lambdaCalls struct {
+	users, assistants, relevant []event.ContextMessage
+	muted                       bool
+	errs                        [5]error
+}
+
+// calls returns the five calls of one message as functions filling c.
+func (c *lambdaCalls) calls(ctx context.Context, st pipeline.Store, ev event.Event) []func() {
+	return []func(){
+		func() {
+			c.users, c.errs[0] = st.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, historyLimit)
+		},
+		func() {
+			c.assistants, c.errs[1] = st.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, historyLimit)
+		},
+		func() {
+			c.relevant, c.errs[2] = st.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, relevanceLimit)
+		},
+		func() { c.muted, c.errs[3] = st.Muted(ctx, ev.ChatID, ev.SentAt) },
+		func() { c.errs[4] = st.Put(ctx, ev) },
+	}
+}
+
+// result combines the answers as the Lambda did and encodes the result.
+func (c *lambdaCalls) result(ev event.Event, router *route.Router) ([]byte, error) {
+	if err := errors.Join(c.errs[:]...); err != nil {
+		return nil, err
+	}
+	r := event.Result{EventID: ev.EventID, ChatID: ev.ChatID, Route: router.Detect(ev.Text, ev.RouteHint), Muted: c.muted,
+		History: []event.ContextMessage{}, Relevant: []event.ContextMessage{}, Degraded: []event.Degradation{}, ProcessedAt: time.Now()}
+	if !c.muted {
+		seen := map[string]bool{ev.EventID: true}
+		for _, m := range slices.Concat(c.users, c.assistants) {
+			if !seen[m.EventID] {
+				seen[m.EventID] = true
+				r.History = append(r.History, m)
+			}
+		}
+		slices.SortStableFunc(r.History, func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) })
+		for _, m := range c.relevant {
+			if len(r.Relevant) < pipeline.DefaultRelevanceLimit && !seen[m.EventID] {
+				seen[m.EventID] = true
+				r.Relevant = append(r.Relevant, m)
+			}
+		}
+	}
+	return json.Marshal(r)
+}
+
+// serialDesign is the original Lambda: one message at a time, its calls one
+// after another.
+func serialDesign(ctx context.Context, st pipeline.Store, ev event.Event, router *route.Router) error {
+	var c lambdaCalls
+	for _, f := range c.calls(ctx, st, ev) {
+		f()
+	}
+	_, err := c.result(ev, router)
+	return err
+}
+
+// executorDesign is the Lambda of the seed: one message at a time, its
+// calls on its own executor of five threads, started and stopped per
+// message.
+func executorDesign(ctx context.Context, st pipeline.Store, ev event.Event, router *route.Router) error {
+	var c lambdaCalls
+	work := make(chan func())
+	var threads sync.WaitGroup
+	for range 5 {
+		threads.Go(func() {
+			for f := range work {
+				f()
+			}
+		})
+	}
+	for _, f := range c.calls(ctx, st, ev) {
+		work <- f
+	}
+	close(work)
+	threads.Wait()
+	_, err := c.result(ev, router)
+	return err
+}
+
+// oneAtATime runs design for each event in turn.
+func oneAtATime(ctx context.Context, name string, st pipeline.Store, events []workload.Event,
+	design func(context.Context, pipeline.Store, event.Event, *route.Router) error) (designResult, error) {
+	router := route.Builtin()
+	res := designResult{name: name, n: len(events)}
+	start := time.Now()
+	for _, ev := range events {
+		t0 := time.Now()
+		if err := design(ctx, st, ev.Event, router); err != nil {
+			return res, fmt.Errorf("%s: event %s: %w", name, ev.EventID, err)
+		}
+		res.lat = append(res.lat, time.Since(t0))
+	}
+	res.elapsed = time.Since(start)
+	return res, nil
+}
+
+// acceptingSQS accepts every result at once: the designs are compared on
+// the store alone.
+type acceptingSQS struct{}
+
+func (acceptingSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
+	}
+	return out, nil
+}
+
+// chatprepDesign is chatprep's pipeline at the worker's defaults: the
+// handler on the one shared pool (POOL_SIZE 64), up to MAX_IN_FLIGHT (256)
+// messages at once, each chat's messages in order, as the consumer runs it.
+func chatprepDesign(ctx context.Context, st pipeline.Store, events []workload.Event) (designResult, error) {
+	res := designResult{name: "chatprep", n: len(events)}
+	pl, err := pool.New(pool.Config{Size: pool.DefaultSize})
+	if err != nil {
+		return res, err
+	}
+	defer pl.Close(context.Background()) //nolint:errcheck // every task is done
+	pub, err := publish.New(acceptingSQS{}, publish.Config{QueueURL: "http://sqs/bench/chat-context.fifo"})
+	if err != nil {
+		return res, err
+	}
+	defer pub.Close(context.Background()) //nolint:errcheck // every result is accepted
+	h, err := pipeline.New(pipeline.Config{Worker: "bench"}, pipeline.Deps{Store: st, Publisher: pub, Pool: pl, Router: route.Builtin()})
+	if err != nil {
+		return res, err
+	}
+	byChat := map[string][]workload.Event{}
+	var order []string
+	for _, ev := range events {
+		if _, ok := byChat[ev.ChatID]; !ok {
+			order = append(order, ev.ChatID)
+		}
+		byChat[ev.ChatID] = append(byChat[ev.ChatID], ev)
+	}
+	inFlight := make(chan struct{}, 256)
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, chat := range order {
+		wg.Go(func() {
+			for _, ev := range byChat[chat] {
+				inFlight <- struct{}{}
+				t0 := time.Now()
+				err := h.Handle(ctx, &consumer.Message{ID: ev.EventID, Body: ev.Body, ReceivedAt: t0})
+				d := time.Since(t0)
+				<-inFlight
+				mu.Lock()
+				res.lat = append(res.lat, d)
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("chatprep: event %s: %w", ev.EventID, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res, firstErr
+}

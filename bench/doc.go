@@ -1,0 +1,16 @@
+// Package bench is chatprep's benchmark (`make bench`): how many chat
+// events per second one worker turns into context, at what latency, for how
+// much CPU, memory and AWS calls, and how close that is to what Weaviate
+// allows. It has no code of its own outside its tests: BenchmarkChatprep in
+// bench_test.go runs every row on the embedded local stack and prints one
+// table; `make bench` also writes it to bench/results/.
+//
+// Run it with
+//
+//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 30m ./bench/ [-args -results DIR -profile DIR -quick]
+//
+// or one row alone, e.g. -bench 'Chatprep/3_overhead'. Subpackages:
+// workload (the chats, seed messages and events), memstore (the
+// benchmark-only in-memory store) and cmd/benchworker (the worker's app.Run
+// with that store and pprof profiles).
+package bench

@@ -1,0 +1,470 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/chatprep/chatprep/bench/workload"
+	"github.com/chatprep/chatprep/internal/awsconn"
+	"github.com/chatprep/chatprep/internal/config"
+	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/store"
+)
+
+// env is what every row shares: the binaries, one kumo for the whole run
+// (kumo keeps its state in process-wide globals), and the report.
+type env struct {
+	root, tmp   string
+	worker      string // bin of ./worker, built as `make build` does
+	benchWorker string // bin of ./bench/cmd/benchworker
+	weaviateBin string
+	aws         *devstack.AWS
+	harness     *callCounter // the harness's own AWS calls, by API
+	report      *report
+}
+
+func newEnv(b *testing.B) *env {
+	b.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, err := devstack.RepoRoot(wd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &env{root: root, tmp: b.TempDir(), harness: newCallCounter(), report: newReport()}
+	e.worker = filepath.Join(e.tmp, "worker")
+	e.benchWorker = filepath.Join(e.tmp, "benchworker")
+	for _, c := range [][]string{
+		{"build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", e.worker, "./worker"},
+		{"build", "-trimpath", "-o", e.benchWorker, "./bench/cmd/benchworker"},
+	} {
+		cmd := exec.Command("go", c...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("go %s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	e.weaviateBin, err = devstack.EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), os.Stderr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.aws, err = devstack.StartAWS()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(e.aws.Stop)
+	return e
+}
+
+// phase is one row's own Weaviate: started fresh and seeded with the same
+// chats, so no row pays for the objects an earlier row wrote.
+type phase struct {
+	e     *env
+	stack *devstack.Stack
+	store *store.Store // the harness's client (seeding, rows 2 and 4)
+	seed  time.Duration
+}
+
+// Chats and their seed: 500 chats of workload.SeedMessages messages.
+const benchChats = 500
+
+func (e *env) startPhase(b *testing.B, chats int) *phase {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: e.weaviateBin})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &phase{e: e, stack: &devstack.Stack{AWS: e.aws, Weaviate: w}}
+	b.Cleanup(p.stop)
+	p.store, err = store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.store.EnsureSchema(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := seed(ctx, p.store, chats); err != nil {
+		b.Fatal(err)
+	}
+	p.seed = time.Since(start)
+	return p
+}
+
+func (p *phase) stop() {
+	if p.store != nil {
+		p.store.Close()
+		p.store = nil
+	}
+	if p.stack != nil && p.stack.Weaviate != nil {
+		if err := p.stack.Weaviate.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: stop weaviate:", err)
+		}
+		p.stack.Weaviate = nil
+	}
+}
+
+// seed stores every chat's seed messages through the batched Put.
+func seed(ctx context.Context, st *store.Store, chats int) error {
+	const workers = 64
+	var next atomic.Int64
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				c := int(next.Add(1)) - 1
+				if c >= chats {
+					return
+				}
+				for _, ev := range workload.Seed(workload.ChatID(c)) {
+					if err := st.Put(ctx, ev); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// vars is the environment of a worker of this phase on queues named after
+// run: the stack's, then extra.
+func (p *phase) vars(run string, extra map[string]string) map[string]string {
+	v := map[string]string{
+		"INPUT_QUEUE":       "bench-" + run + "-in.fifo",
+		"DLQ_QUEUE":         "bench-" + run + "-dlq.fifo",
+		"RESPONSE_QUEUE":    "bench-" + run + "-out.fifo",
+		"METRICS_NAMESPACE": "Bench-" + run,
+	}
+	for _, kv := range p.stack.Env() {
+		k, val, _ := strings.Cut(kv, "=")
+		v[k] = val
+	}
+	for k, val := range extra {
+		v[k] = val
+	}
+	return v
+}
+
+// sqsClient is the harness's SQS client for vars, counting its own calls.
+func (e *env) sqsClient(ctx context.Context, vars map[string]string) (*sqs.Client, config.Config, error) {
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		return nil, cfg, err
+	}
+	awsCfg, err := awsconn.Load(ctx, cfg)
+	if err != nil {
+		return nil, cfg, err
+	}
+	awsCfg.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: vars["AWS_ACCESS_KEY_ID"], SecretAccessKey: vars["AWS_SECRET_ACCESS_KEY"], Source: "bench"}, nil
+	})
+	awsCfg.HTTPClient = e.harness.wrap(awsCfg.HTTPClient)
+	return awsconn.SQS(awsCfg, cfg), cfg, nil
+}
+
+// callCounter counts HTTP requests by AWS API, named as the devstack
+// proxy names them ("SQS.SendMessageBatch"): every attempt, retries too, so
+// that subtracting them from the proxy's counts leaves exactly the worker's.
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[string]int64
+}
+
+func newCallCounter() *callCounter { return &callCounter{calls: map[string]int64{}} }
+
+func (c *callCounter) wrap(next aws.HTTPClient) aws.HTTPClient {
+	return httpClientFunc(func(r *http.Request) (*http.Response, error) {
+		api := r.Header.Get("X-Amz-Target")
+		if svc, op, ok := strings.Cut(api, "."); ok && svc == "AmazonSQS" {
+			api = "SQS." + op
+		}
+		c.mu.Lock()
+		c.calls[api]++
+		c.mu.Unlock()
+		return next.Do(r)
+	})
+}
+
+func (c *callCounter) snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.calls))
+	for k, v := range c.calls {
+		out[k] = v
+	}
+	return out
+}
+
+type httpClientFunc func(*http.Request) (*http.Response, error)
+
+func (f httpClientFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+
+// diff is after - before, without zeros.
+func diff(after, before map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// cpuClock reads CPU time: this process (the harness, kumo and its proxy),
+// a process by pid (Weaviate), and the whole machine.
+type cpuSample struct {
+	at      time.Time
+	self    time.Duration
+	pid     time.Duration
+	busy    time.Duration // all CPUs, all processes
+	total   time.Duration // all CPUs, busy or idle
+	loadavg string
+}
+
+func sampleCPU(pid int) cpuSample {
+	s := cpuSample{at: time.Now()}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if pid > 0 {
+		s.pid = procCPU(pid)
+	}
+	s.busy, s.total = machineCPU()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		s.loadavg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return s
+}
+
+const clockTick = 100 // USER_HZ on Linux
+
+// procCPU is a process's user+system time from /proc/PID/stat.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTick
+}
+
+// machineCPU is the busy and total time of all CPUs from /proc/stat.
+func machineCPU() (busy, total time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)[1:]
+	var sum, idle int64
+	for i, v := range f {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i >= 8 { // guest time is already in user
+			break
+		}
+		sum += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return time.Duration(sum-idle) * time.Second / clockTick, time.Duration(sum) * time.Second / clockTick
+}
+
+// freeAddr is a free loopback address for a worker's health endpoint.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// child is a worker process under test.
+type child struct {
+	cmd    *exec.Cmd
+	proc   *devstack.Process
+	health string
+	stderr *tailBuffer
+	lines  atomic.Int64 // log lines written
+}
+
+func startChild(ctx context.Context, bin string, args []string, vars map[string]string) (*child, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HEALTH_ADDR=" + addr}
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	c := &child{cmd: cmd, health: "http://" + addr, stderr: &tailBuffer{max: 8 << 10}}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = c.stderr
+	c.proc, err = devstack.StartProcess(cmd)
+	if err != nil {
+		return nil, err
+	}
+	// The worker's log: one JSON line per event at info (its default),
+	// read and dropped here as a log shipper would.
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if c.lines.Add(1) <= 3 || bytes.Contains(sc.Bytes(), []byte(`"level":"error"`)) {
+				c.stderr.Write(append(sc.Bytes(), '\n'))
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	if err := c.waitReady(ctx); err != nil {
+		c.proc.Kill()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *child) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.health+"/readyz", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-c.proc.Done():
+			return fmt.Errorf("worker exited before it was ready (status %d):\n%s", c.proc.ExitCode(), c.stderr)
+		case <-ctx.Done():
+			return fmt.Errorf("worker not ready: %w\n%s", ctx.Err(), c.stderr)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// workerVars is the part of /debug/vars the harness reads.
+type workerVars struct {
+	Consumer struct {
+		Received, Finished, Failed, Rejected, Deleted, Released, Extended, LeasesLost int64
+	} `json:"consumer"`
+	Publisher struct{ Calls, Batches, Accepted, Failed, Retries uint64 } `json:"publisher"`
+	Store     *store.Stats                                               `json:"store"`
+	Metrics   struct{ Calls, Sent, Failures uint64 }                     `json:"metrics"`
+}
+
+func (c *child) vars(ctx context.Context) (workerVars, error) {
+	var v workerVars
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.health+"/debug/vars", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	return v, json.NewDecoder(resp.Body).Decode(&v)
+}
+
+// stop sends SIGTERM, waits for the drain and returns the child's CPU time
+// (rusage) and peak RSS. The peak is VmHWM read just before the stop:
+// rusage's ru_maxrss carries the parent's RSS across fork and exec, so it
+// would report the bench process's own size.
+func (c *child) stop() (cpu time.Duration, maxRSS int64, err error) {
+	maxRSS = vmHWM(c.proc.Pid())
+	code, err := c.proc.Stop(60 * time.Second)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("worker exited with status %d:\n%s", code, c.stderr)
+	}
+	<-c.proc.Done()
+	if ps := c.cmd.ProcessState; ps != nil {
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return cpu, maxRSS, err
+}
+
+// vmHWM is a process's peak resident set size in bytes (0 if unknown).
+func vmHWM(pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			kib, _ := strconv.ParseInt(f[1], 10, 64)
+			return kib << 10
+		}
+	}
+	return 0
+}
+
+// tailBuffer keeps the last max bytes written.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+var errIncomplete = errors.New("incomplete run")
