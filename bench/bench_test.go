@@ -35,18 +35,19 @@ type scaling struct {
 func benchSizes() sizes {
 	s := sizes{
 		chats: benchChats, perChat: 40,
-		limitSlice:     4 * time.Second,
-		limitLevels:    []int{8, 16, 32, 64},
+		limitSlice:     3 * time.Second,
+		limitLevels:    []int{16, 32, 64},
 		designPerChat:  2,
-		scalingPerChat: 4,
+		scalingPerChat: 3,
+		// GOMAXPROCS 1 stands in for a task of at most one vCPU.
 		scalingSettings: []scaling{
-			{16, 64, 0}, {32, 128, 0}, {64, 256, 0}, {128, 512, 0}, {64, 256, 1},
+			{16, 64, 1}, {32, 128, 1}, {64, 256, 2}, {128, 512, 2},
 		},
 	}
 	if *flagQuick {
 		s.chats, s.perChat = 100, 20
 		s.limitSlice = 2 * time.Second
-		s.designPerChat, s.scalingPerChat = 2, 4
+		s.designPerChat, s.scalingPerChat = 1, 2
 	}
 	return s
 }
