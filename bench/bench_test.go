@@ -15,6 +15,7 @@ import (
 var (
 	flagResults = flag.String("results", "", "also write the table to DIR/LATEST.md and DIR/YYYY-MM-DD-<commit>.md")
 	flagProfile = flag.String("profile", "", "run rows 1 and 3's worker with CPU and allocation profiles written to DIR (then the CPU figures include the profiler)")
+	flagLogs    = flag.String("logs", "", "keep each worker's whole log in DIR/<row>.log")
 	flagQuick   = flag.Bool("quick", false, "a tenth of the events, for trying the harness out; not for results")
 )
 

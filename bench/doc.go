@@ -7,7 +7,7 @@
 //
 // Run it with
 //
-//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 30m ./bench/ [-args -results DIR -profile DIR -quick]
+//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 40m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]
 //
 // or one row alone, e.g. -bench 'Chatprep/3_overhead'. Subpackages:
 // workload (the chats, seed messages and events), memstore (the

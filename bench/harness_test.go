@@ -320,6 +320,10 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
 // child is a worker process under test.
 type child struct {
 	cmd    *exec.Cmd
@@ -329,7 +333,7 @@ type child struct {
 	lines  atomic.Int64 // log lines written
 }
 
-func startChild(ctx context.Context, bin string, args []string, vars map[string]string) (*child, error) {
+func startChild(ctx context.Context, name, bin string, args []string, vars map[string]string) (*child, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -351,10 +355,19 @@ func startChild(ctx context.Context, bin string, args []string, vars map[string]
 	}
 	// The worker's log: one JSON line per event at info (its default),
 	// read and dropped here as a log shipper would.
+	var keep io.WriteCloser = nopCloser{io.Discard}
+	if *flagLogs != "" {
+		if keep, err = os.Create(filepath.Join(*flagLogs, name+".log")); err != nil {
+			c.proc.Kill()
+			return nil, err
+		}
+	}
 	go func() {
+		defer keep.Close()
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
+			_, _ = keep.Write(append(sc.Bytes(), '\n'))
 			if c.lines.Add(1) <= 3 || bytes.Contains(sc.Bytes(), []byte(`"level":"error"`)) {
 				c.stderr.Write(append(sc.Bytes(), '\n'))
 			}

@@ -75,7 +75,7 @@ func (p *phase) run(ctx context.Context, wr workerRun) (runResult, error) {
 		weaviatePid = p.stack.Weaviate.Pid()
 	}
 	proxyBefore, harnessBefore := p.e.aws.Calls(), p.e.harness.snapshot()
-	c, err := startChild(ctx, wr.bin, wr.args, vars)
+	c, err := startChild(ctx, wr.name, wr.bin, wr.args, vars)
 	if err != nil {
 		return res, err
 	}
