@@ -222,9 +222,11 @@ func rollingRestart(ctx context.Context, r *run) string {
 	return fmt.Sprintf("%d workers SIGTERMed and replaced one by one", len(old))
 }
 
+// feltFailures: a Weaviate fault shows as degraded results, failed
+// messages, or messages held and retried in place (consumer.Transient).
 func feltFailures(r *run, tl *tally) string {
-	if tl.failed+float64(tl.degraded) == 0 {
-		return "no message failed and no result was degraded"
+	if tl.failed+float64(tl.degraded)+r.fleet.sum("consumer", "Held") == 0 {
+		return "no message failed or was held, and no result was degraded"
 	}
 	return ""
 }

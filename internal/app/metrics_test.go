@@ -41,7 +41,10 @@ func (s *faultyStore) Put(ctx context.Context, ev event.Event) error {
 	s.failed = s.failed || fail
 	s.mu.Unlock()
 	if fail {
-		return errInjected
+		// Weaviate refusing the request itself: the consumer gives the
+		// message back (a failed message), where a transient failure would
+		// be retried in place.
+		return &store.Error{Kind: store.KindRejected, Err: errInjected}
 	}
 	return s.Store.Put(ctx, ev)
 }

@@ -104,13 +104,15 @@ func (w *worker) waitVars(t *testing.T, timeout time.Duration, what string, cond
 // TestWeaviateStopsMidRun kills the worker's Weaviate between two batches
 // of chat events and brings it back: while it is gone the worker keeps
 // running and answering its health checks, publishes nothing it could not
-// store, and leaves the messages for redelivery; once Weaviate is back it
+// store, and holds the messages to retry them; once Weaviate is back it
 // recovers by itself, and every event ends with exactly one result and one
 // stored message, nothing in the dead-letter queue.
 func TestWeaviateStopsMidRun(t *testing.T) {
 	t.Parallel()
 	wv := ownWeaviate(t)
-	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info", "MAX_RECEIVE_COUNT", "100"))
+	// MAX_RECEIVE_COUNT stays at its default (5): held messages spend no
+	// receive, so the outage must not push any event to the dead-letter queue.
+	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info"))
 	cfg := e.Config
 	cfg.WeaviateURL, cfg.WeaviateGRPCAddr = wv.URL, wv.GRPCAddr
 	w := startWorker(t, cfg, app.Options{})
@@ -143,10 +145,11 @@ func TestWeaviateStopsMidRun(t *testing.T) {
 
 	wv.Kill()
 	apptest.Send(t, e, during...)
-	// The worker notices: handlers fail (the messages are left for
-	// redelivery) and the breaker opens, which pauses receiving.
-	w.logs.Wait(t, resultTimeout, "a failed handler", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, "handler failed: message left for redelivery", "") > 0
+	// The worker notices: stores fail, the messages are held and retried
+	// in place (no receive spent), and the breaker opens, which pauses
+	// receiving and the retries.
+	w.logs.Wait(t, resultTimeout, "a held message", func(ls []apptest.Line) bool {
+		return apptest.Count(ls, "dependency failed: message held, to be retried here", "") > 0
 	})
 	w.waitVars(t, resultTimeout, "the breaker to open", func(v map[string]any) bool { return v["breaker"] != "closed" })
 	if !w.running() || w.status(t, "/healthz") != http.StatusOK || w.status(t, "/readyz") != http.StatusOK {
