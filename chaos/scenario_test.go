@@ -163,7 +163,10 @@ func runScenario(t *testing.T, sc scenario) *tally {
 		r.fleet.start()
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	// The load's own length (the soak sends for 10 minutes) and room for
+	// the fault and the drain.
+	loadFor := time.Duration(float64(len(r.load.events)) / sc.rate * float64(time.Second))
+	ctx, cancel := context.WithTimeout(t.Context(), loadFor+10*time.Minute)
 	defer cancel()
 	r.send = &sender{api: r.api, url: env.InputURL, fifo: !sc.standard}
 	sendErr := make(chan error, 1)
