@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -92,11 +93,34 @@ func StartWeaviate(ctx context.Context, opts WeaviateOptions) (*Weaviate, error)
 			return nil, fmt.Errorf("start weaviate: %w", err)
 		}
 	}
-	ports, err := freePorts(7)
-	if err != nil {
-		w.removeDir()
-		return nil, fmt.Errorf("start weaviate: %w", err)
+	// A free port can be taken by another process between freePorts and
+	// Weaviate binding it (parallel test binaries start stacks at once):
+	// then Weaviate exits at start, and it is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(7)
+		if err != nil {
+			w.removeDir()
+			return nil, fmt.Errorf("start weaviate: %w", err)
+		}
+		w.configure(ports)
+		err = w.start(ctx)
+		if err == nil {
+			return w, nil
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			w.removeDir()
+			return nil, err
+		}
+		if w.ownDir { // whatever the failed start wrote is for other ports
+			_ = os.RemoveAll(filepath.Join(w.opts.DataDir, "data"))
+		}
 	}
+}
+
+// configure sets the server's address, environment and arguments for
+// ports (HTTP, gRPC, gossip, data, raft, raft RPC, Prometheus).
+func (w *Weaviate) configure(ports []int) {
+	opts := w.opts
 	httpPort, grpcPort := ports[0], ports[1]
 	w.URL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	w.GRPCAddr = "127.0.0.1:" + strconv.Itoa(grpcPort)
@@ -135,11 +159,6 @@ func StartWeaviate(ctx context.Context, opts WeaviateOptions) (*Weaviate, error)
 	}
 	w.env = append(w.env, opts.Env...)
 	w.args = []string{"--host", "127.0.0.1", "--port", strconv.Itoa(httpPort), "--scheme", "http"}
-	if err := w.start(ctx); err != nil {
-		w.removeDir()
-		return nil, err
-	}
-	return w, nil
 }
 
 func (w *Weaviate) start(ctx context.Context) error {
