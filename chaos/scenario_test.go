@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 )
@@ -351,7 +352,7 @@ func (r *run) account(ctx context.Context, drained bool, drain time.Duration, st
 	var notStored, badChats []string
 	if stored {
 		var err error
-		notStored, badChats, err = newWeaviateReader(r.sc.weaviate.URL, r.sc.apiKey).missing(ctx, l)
+		notStored, badChats, err = missing(ctx, apptest.Weaviate{URL: r.sc.weaviate.URL, Key: r.sc.apiKey}, l)
 		if err != nil {
 			t.Errorf("reading Weaviate: %v", err)
 		}

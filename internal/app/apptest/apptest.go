@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -324,21 +325,46 @@ const (
 )
 
 // Weaviate reads what the worker stored, over Weaviate's REST API directly
-// (not through the worker's store package).
+// (not through the worker's store package). Key is the API key, for a
+// server that wants one.
 type Weaviate struct {
 	URL string
+	Key string
 }
 
-// Stored counts the chat's message objects.
-func (w Weaviate) Stored(t testing.TB, chatID string) int {
-	t.Helper()
-	q := fmt.Sprintf(`{Aggregate{%s(where:{path:["chat_id"],operator:Equal,valueText:%q}){meta{count}}}}`, store.MessagesCollection, chatID)
-	body, _ := json.Marshal(map[string]string{"query": q})
-	resp, err := http.Post(w.URL+"/v1/graphql", "application/json", bytes.NewReader(body))
+var weaviateClient = &http.Client{Timeout: 10 * time.Second}
+
+func (w Weaviate) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, w.URL+path, bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("count stored messages: %v", err)
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if w.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+w.Key)
+	}
+	resp, err := weaviateClient.Do(req)
+	if err != nil {
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// Count returns the number of the chat's message objects.
+func (w Weaviate) Count(ctx context.Context, chatID string) (int, error) {
+	q := fmt.Sprintf(`{Aggregate{%s(where:{path:["chat_id"],operator:Equal,valueText:%q}){meta{count}}}}`, store.MessagesCollection, chatID)
+	body, _ := json.Marshal(map[string]string{"query": q})
+	status, b, err := w.do(ctx, http.MethodPost, "/v1/graphql", body)
+	if err != nil {
+		return 0, fmt.Errorf("count stored messages: %w", err)
+	}
+	if status != http.StatusOK {
+		return 0, fmt.Errorf("count stored messages: status %d: %s", status, b)
+	}
 	var out struct {
 		Data struct {
 			Aggregate map[string][]struct {
@@ -347,33 +373,56 @@ func (w Weaviate) Stored(t testing.TB, chatID string) int {
 		}
 		Errors []struct{ Message string }
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) > 0 || resp.StatusCode != http.StatusOK {
-		t.Fatalf("count stored messages: status %d, %v %v", resp.StatusCode, err, out.Errors)
+	if err := json.Unmarshal(b, &out); err != nil {
+		return 0, fmt.Errorf("count stored messages: %w", err)
+	}
+	if len(out.Errors) > 0 {
+		return 0, fmt.Errorf("count stored messages: %s", out.Errors[0].Message)
 	}
 	agg := out.Data.Aggregate[store.MessagesCollection]
 	if len(agg) != 1 {
-		t.Fatalf("count stored messages: %d groups", len(agg))
+		return 0, fmt.Errorf("count stored messages: %d groups", len(agg))
 	}
-	return agg[0].Meta.Count
+	return agg[0].Meta.Count, nil
 }
 
-// Object fetches the stored message of an event by its deterministic id and
-// returns its properties (nil when there is none).
-func (w Weaviate) Object(t testing.TB, chatID, eventID string) map[string]any {
-	t.Helper()
-	resp, err := http.Get(w.URL + "/v1/objects/" + store.MessagesCollection + "/" + store.MessageID(chatID, eventID))
-	if err != nil {
-		t.Fatalf("get stored message: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil
+// Get returns the properties of an event's stored message, fetched by its
+// deterministic id (nil when there is none).
+func (w Weaviate) Get(ctx context.Context, chatID, eventID string) (map[string]any, error) {
+	status, b, err := w.do(ctx, http.MethodGet, "/v1/objects/"+store.MessagesCollection+"/"+store.MessageID(chatID, eventID), nil)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("get stored message of %s: %w", eventID, err)
+	case status == http.StatusNotFound:
+		return nil, nil
+	case status != http.StatusOK:
+		return nil, fmt.Errorf("get stored message of %s: status %d: %s", eventID, status, b)
 	}
 	var obj struct{ Properties map[string]any }
-	if err := json.NewDecoder(resp.Body).Decode(&obj); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("get stored message: status %d, %v", resp.StatusCode, err)
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return nil, fmt.Errorf("get stored message of %s: %w", eventID, err)
 	}
-	return obj.Properties
+	return obj.Properties, nil
+}
+
+// Stored counts the chat's message objects (Count; a failure fails t).
+func (w Weaviate) Stored(t testing.TB, chatID string) int {
+	t.Helper()
+	n, err := w.Count(t.Context(), chatID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Object is Get; a failure fails t.
+func (w Weaviate) Object(t testing.TB, chatID, eventID string) map[string]any {
+	t.Helper()
+	props, err := w.Get(t.Context(), chatID, eventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return props
 }
 
 // Sample is one line of samples/events.jsonl.
