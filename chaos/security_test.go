@@ -54,17 +54,9 @@ func keyedWeaviate(t *testing.T) *devstack.Weaviate {
 	if keyed != nil {
 		return keyed
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := devstack.RepoRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
-	bin, err := devstack.EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), io.Discard)
+	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,15 +25,7 @@ func ownWeaviate(t *testing.T) *devstack.Weaviate {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := devstack.RepoRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := devstack.EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), io.Discard)
+	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

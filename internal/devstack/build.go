@@ -87,6 +87,21 @@ func isExecutable(path string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
+// RepoWeaviateBinary is EnsureWeaviateBinary for the bin/ directory of the
+// repository that holds the working directory (where tests and benchmarks
+// run).
+func RepoWeaviateBinary(ctx context.Context, progress io.Writer) (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	root, err := RepoRoot(wd)
+	if err != nil {
+		return "", err
+	}
+	return EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), progress)
+}
+
 // RepoRoot walks up from dir to the directory that holds chatprep's go.mod.
 func RepoRoot(dir string) (string, error) {
 	for d := dir; ; d = filepath.Dir(d) {
