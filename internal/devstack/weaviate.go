@@ -120,7 +120,6 @@ func StartWeaviate(ctx context.Context, opts WeaviateOptions) (*Weaviate, error)
 // configure sets the server's address, environment and arguments for
 // ports (HTTP, gRPC, gossip, data, raft, raft RPC, Prometheus).
 func (w *Weaviate) configure(ports []int) {
-	opts := w.opts
 	httpPort, grpcPort := ports[0], ports[1]
 	w.URL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	w.GRPCAddr = "127.0.0.1:" + strconv.Itoa(grpcPort)
@@ -147,17 +146,17 @@ func (w *Weaviate) configure(ports []int) {
 		"QUERY_DEFAULTS_LIMIT=25",
 	}
 	w.env = append(w.env, TunedEnv...)
-	if opts.APIKey != "" {
+	if w.opts.APIKey != "" {
 		w.env = append(w.env,
 			"AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=false",
 			"AUTHENTICATION_APIKEY_ENABLED=true",
-			"AUTHENTICATION_APIKEY_ALLOWED_KEYS="+opts.APIKey,
+			"AUTHENTICATION_APIKEY_ALLOWED_KEYS="+w.opts.APIKey,
 			"AUTHENTICATION_APIKEY_USERS=chatprep",
 		)
 	} else {
 		w.env = append(w.env, "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true")
 	}
-	w.env = append(w.env, opts.Env...)
+	w.env = append(w.env, w.opts.Env...)
 	w.args = []string{"--host", "127.0.0.1", "--port", strconv.Itoa(httpPort), "--scheme", "http"}
 }
 
