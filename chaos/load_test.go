@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/event"
 )
 
@@ -324,27 +325,6 @@ func (c *collector) lastNew() time.Time {
 	return c.last
 }
 
-// queueDepth is a queue's ApproximateNumberOfMessages plus
-// ApproximateNumberOfMessagesNotVisible. (kumo counts a message whose
-// visibility ran out as not visible until the next receive puts it back.)
-func queueDepth(ctx context.Context, api *sqs.Client, url string) (int, error) {
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{
-		types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-	}})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, k := range []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
-		v, err := strconv.Atoi(out.Attributes[string(k)])
-		if err != nil {
-			return 0, fmt.Errorf("queue attribute %s: %q", k, out.Attributes[string(k)])
-		}
-		n += v
-	}
-	return n, nil
-}
-
 // drainQueue receives and deletes every message of a queue until it is
 // empty, and returns their bodies.
 func drainQueue(ctx context.Context, api *sqs.Client, url string) ([]types.Message, error) {
@@ -364,7 +344,7 @@ func drainQueue(ctx context.Context, api *sqs.Client, url string) ([]types.Messa
 			}
 		}
 		if len(out.Messages) == 0 {
-			n, err := queueDepth(ctx, api, url)
+			n, err := apptest.Depth(ctx, api, url)
 			if err != nil {
 				return all, err
 			}

@@ -192,7 +192,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 		if r.coll.have(r.load) < r.load.users {
 			return false
 		}
-		n, err := queueDepth(ctx, r.api, env.InputURL)
+		n, err := apptest.Depth(ctx, r.api, env.InputURL)
 		if err == nil && n == 0 {
 			drainedAt = time.Now()
 			return true
@@ -200,7 +200,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 		return false
 	})
 	if !drained {
-		n, _ := queueDepth(ctx, r.api, env.InputURL)
+		n, _ := apptest.Depth(ctx, r.api, env.InputURL)
 		t.Errorf("not drained after %v: %d of %d results, %d messages in the input queue", drainTimeout(), r.coll.have(r.load), r.load.users, n)
 	}
 
@@ -210,7 +210,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 		t.Errorf("stopping the workers: %v", err)
 	}
 	if !waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
-		n, err := queueDepth(ctx, r.api, env.ResponseURL)
+		n, err := apptest.Depth(ctx, r.api, env.ResponseURL)
 		return err == nil && n == 0
 	}) {
 		t.Error("the response queue did not empty")
@@ -344,7 +344,7 @@ func (r *run) account(ctx context.Context, drained bool, drain time.Duration, st
 	}
 
 	// The input queue is empty.
-	if n, err := queueDepth(ctx, r.api, r.env.InputURL); err != nil || n != 0 {
+	if n, err := apptest.Depth(ctx, r.api, r.env.InputURL); err != nil || n != 0 {
 		t.Errorf("input queue after the workers stopped: %d messages (%v)", n, err)
 	}
 

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
@@ -246,7 +247,7 @@ func TestSampleRunIsClean(t *testing.T) {
 		coll.mu.Lock()
 		n := len(coll.results)
 		coll.mu.Unlock()
-		depth, err := queueDepth(ctx, api, env.InputURL)
+		depth, err := apptest.Depth(ctx, api, env.InputURL)
 		return n >= users && err == nil && depth == 0
 	}) {
 		t.Errorf("results for %d of %d sample user messages", len(coll.results), users)

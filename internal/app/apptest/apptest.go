@@ -206,20 +206,35 @@ func DeadLetters(t testing.TB, e *stacktest.Env, n int, timeout time.Duration) [
 	return out
 }
 
-// QueueDepth is the number of messages in a queue, visible or in flight.
+// QueueDepth is the number of messages in a queue, visible or in flight
+// (Depth; a failure fails t).
 func QueueDepth(t testing.TB, e *stacktest.Env, url string) int {
 	t.Helper()
-	out, err := e.SQS.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	n, err := Depth(t.Context(), e.SQS, url)
 	if err != nil {
-		t.Fatalf("queue attributes: %v", err)
-	}
-	n := 0
-	for _, k := range []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
-		v, _ := strconv.Atoi(out.Attributes[string(k)])
-		n += v
+		t.Fatal(err)
 	}
 	return n
+}
+
+// Depth is a queue's ApproximateNumberOfMessages plus
+// ApproximateNumberOfMessagesNotVisible. (kumo counts a message whose
+// visibility ran out as not visible until the next receive puts it back.)
+func Depth(ctx context.Context, api *sqs.Client, url string) (int, error) {
+	kinds := []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: kinds})
+	if err != nil {
+		return 0, fmt.Errorf("queue attributes: %w", err)
+	}
+	n := 0
+	for _, k := range kinds {
+		v, err := strconv.Atoi(out.Attributes[string(k)])
+		if err != nil {
+			return 0, fmt.Errorf("queue attribute %s: %q", k, out.Attributes[string(k)])
+		}
+		n += v
+	}
+	return n, nil
 }
 
 // Line is one line the worker wrote on stdout.
