@@ -424,11 +424,9 @@ func (c *child) vars(ctx context.Context) (workerVars, error) {
 }
 
 // stop sends SIGTERM, waits for the drain and returns the child's CPU time
-// (rusage) and peak RSS. The peak is VmHWM read just before the stop:
-// rusage's ru_maxrss carries the parent's RSS across fork and exec, so it
-// would report the bench process's own size.
+// (rusage) and peak RSS, read just before the stop (see Process.Memory).
 func (c *child) stop() (cpu time.Duration, maxRSS int64, err error) {
-	maxRSS = vmHWM(c.proc.Pid())
+	_, maxRSS, _ = c.proc.Memory() // 0 if unknown
 	code, err := c.proc.Stop(60 * time.Second)
 	if err == nil && code != 0 {
 		err = fmt.Errorf("worker exited with status %d:\n%s", code, c.stderr)
@@ -440,21 +438,6 @@ func (c *child) stop() (cpu time.Duration, maxRSS int64, err error) {
 		}
 	}
 	return cpu, maxRSS, err
-}
-
-// vmHWM is a process's peak resident set size in bytes (0 if unknown).
-func vmHWM(pid int) int64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-			kib, _ := strconv.ParseInt(f[1], 10, 64)
-			return kib << 10
-		}
-	}
-	return 0
 }
 
 // tailBuffer keeps the last max bytes written.

@@ -3,8 +3,6 @@ package chaos_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,15 +101,11 @@ func takeSample(w *worker, minute int) (sample, error) {
 	}
 	g, _ := v["goroutines"].(float64)
 	s.goroutines = int(g)
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.proc.Pid()))
+	rss, _, err := w.proc.Memory()
 	if err != nil {
 		return s, err
 	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			s.rssKiB, _ = strconv.Atoi(f[1])
-		}
-	}
+	s.rssKiB = int(rss >> 10)
 	inodes, fds, err := socketInodes(w.proc.Pid())
 	if err != nil {
 		return s, err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -38,6 +40,32 @@ func StartProcess(cmd *exec.Cmd) (*Process, error) {
 
 // Pid is the child's process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Memory is the child's resident set size now and at its peak, in bytes,
+// read from /proc (VmRSS and VmHWM). The peak is the child's own: rusage's
+// ru_maxrss carries the parent's size across fork and exec.
+func (p *Process) Memory() (rss, peak int64, err error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	if err != nil {
+		return 0, 0, fmt.Errorf("memory of pid %d: %w", p.Pid(), err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			rss, err = strconv.ParseInt(f[1], 10, 64)
+		case "VmHWM:":
+			peak, err = strconv.ParseInt(f[1], 10, 64)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("memory of pid %d: %s %w", p.Pid(), f[0], err)
+		}
+	}
+	return rss << 10, peak << 10, nil // KiB
+}
 
 // Done is closed when the child has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
