@@ -1,0 +1,371 @@
+package sqsbatch
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/chatprep/chatprep/internal/backoff"
+)
+
+// SQS limits of one batch call.
+const (
+	// MaxEntries is the most entries of one batch call.
+	MaxEntries = 10
+	// MaxBytes bounds the sum of a SendMessageBatch call's message sizes
+	// (see Message.Size); it is also the largest single message.
+	MaxBytes = 256 * 1024
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxAttempts = 5
+	DefaultCallTimeout = 10 * time.Second
+)
+
+// DefaultBackoff is the wait between attempts: 100 ms doubling to 2 s.
+var DefaultBackoff = backoff.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second}
+
+// SendAPI is the SQS call a Sender makes.
+type SendAPI interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+// ReceiptAPI are the SQS calls Receipts makes.
+type ReceiptAPI interface {
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+// API is all three batch calls.
+type API interface {
+	SendAPI
+	ReceiptAPI
+}
+
+var _ API = (*sqs.Client)(nil)
+
+// Config configures a Queue. Zero fields take their defaults.
+type Config struct {
+	// Backoff is the wait between attempts. Default DefaultBackoff.
+	Backoff backoff.Policy
+	// MaxAttempts bounds the calls made for one entry; 1 makes no retry.
+	// Default DefaultMaxAttempts.
+	MaxAttempts int
+	// CallTimeout bounds each call. Default DefaultCallTimeout.
+	CallTimeout time.Duration
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Backoff.Base <= 0 {
+		c.Backoff = DefaultBackoff
+	}
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, DefaultMaxAttempts)
+	c.CallTimeout = cmp.Or(c.CallTimeout, DefaultCallTimeout)
+	return c
+}
+
+// queue is what Sender and Receipts share: the queue, the policy, the
+// call counters.
+type queue struct {
+	url   string
+	name  string
+	cfg   Config
+	calls struct{ send, delete, change atomic.Int64 }
+}
+
+func newQueue(url string, cfg Config) queue {
+	return queue{url: url, name: url[lastSlash(url)+1:], cfg: cfg.WithDefaults()}
+}
+
+// Sender sends messages to one queue in batches. It is safe for concurrent
+// use.
+type Sender struct {
+	queue
+	api SendAPI
+}
+
+// NewSender returns a Sender to the queue at url that calls api.
+func NewSender(api SendAPI, url string, cfg Config) *Sender {
+	return &Sender{queue: newQueue(url, cfg), api: api}
+}
+
+// Receipts deletes received messages of one queue and changes their
+// visibility, in batches. It is safe for concurrent use.
+type Receipts struct {
+	queue
+	api ReceiptAPI
+}
+
+// NewReceipts returns the Receipts of the queue at url that calls api.
+func NewReceipts(api ReceiptAPI, url string, cfg Config) *Receipts {
+	return &Receipts{queue: newQueue(url, cfg), api: api}
+}
+
+func lastSlash(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return -1
+}
+
+// URL is the queue's URL.
+func (q *queue) URL() string { return q.url }
+
+// Calls counts the batch calls made, retries included.
+type Calls struct {
+	SendMessageBatch             int64
+	DeleteMessageBatch           int64
+	ChangeMessageVisibilityBatch int64
+}
+
+// Total is the sum over the three calls.
+func (c Calls) Total() int64 {
+	return c.SendMessageBatch + c.DeleteMessageBatch + c.ChangeMessageVisibilityBatch
+}
+
+// Calls returns the calls made so far.
+func (q *queue) Calls() Calls {
+	return Calls{
+		SendMessageBatch:             q.calls.send.Load(),
+		DeleteMessageBatch:           q.calls.delete.Load(),
+		ChangeMessageVisibilityBatch: q.calls.change.Load(),
+	}
+}
+
+// Message is one message to send.
+type Message struct {
+	Body string
+	// GroupID and DeduplicationID are set on FIFO queues (empty: left out).
+	GroupID, DeduplicationID string
+	// Attributes are the message attributes.
+	Attributes map[string]types.MessageAttributeValue
+	// Context, when set, is the context of whoever waits for this message:
+	// once it is done the message is not sent (again) and fails with its
+	// error. A message whose sender stopped waiting must not go out.
+	Context context.Context
+}
+
+// Size is the message's size as SQS counts it against MaxBytes: the body
+// and each attribute's name, type and value.
+func (m *Message) Size() int {
+	n := len(m.Body)
+	for name, v := range m.Attributes {
+		n += len(name) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
+	}
+	return n
+}
+
+// Visibility is one visibility change: the receipt handle of a received
+// message and its new visibility timeout, counted from now.
+type Visibility struct {
+	Receipt string
+	Timeout time.Duration // whole seconds; 0 makes the message receivable at once
+}
+
+// Send sends msgs and returns one outcome per message, in order.
+func (q *Sender) Send(ctx context.Context, msgs []Message) []error {
+	return run(ctx, &q.queue, "SendMessageBatch", msgs,
+		func(m *Message) context.Context { return m.Context },
+		func(m *Message) int { return m.Size() },
+		func(ctx context.Context, batch []*Message) ([]string, []types.BatchResultErrorEntry, error) {
+			in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: make([]types.SendMessageBatchRequestEntry, len(batch))}
+			for i, m := range batch {
+				e := &in.Entries[i]
+				e.Id = aws.String(strconv.Itoa(i))
+				e.MessageBody = aws.String(m.Body)
+				e.MessageAttributes = m.Attributes
+				if m.GroupID != "" {
+					e.MessageGroupId = aws.String(m.GroupID)
+				}
+				if m.DeduplicationID != "" {
+					e.MessageDeduplicationId = aws.String(m.DeduplicationID)
+				}
+			}
+			q.calls.send.Add(1)
+			out, err := q.api.SendMessageBatch(ctx, in)
+			if err != nil {
+				return nil, nil, err
+			}
+			return ids(out.Successful, func(e types.SendMessageBatchResultEntry) *string { return e.Id }), out.Failed, nil
+		})
+}
+
+// Delete deletes the messages of the receipt handles and returns one
+// outcome per handle, in order.
+func (q *Receipts) Delete(ctx context.Context, receipts []string) []error {
+	return run(ctx, &q.queue, "DeleteMessageBatch", receipts, nil, nil,
+		func(ctx context.Context, batch []*string) ([]string, []types.BatchResultErrorEntry, error) {
+			in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.url), Entries: make([]types.DeleteMessageBatchRequestEntry, len(batch))}
+			for i, r := range batch {
+				in.Entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: r}
+			}
+			q.calls.delete.Add(1)
+			out, err := q.api.DeleteMessageBatch(ctx, in)
+			if err != nil {
+				return nil, nil, err
+			}
+			return ids(out.Successful, func(e types.DeleteMessageBatchResultEntry) *string { return e.Id }), out.Failed, nil
+		})
+}
+
+// ChangeVisibility changes the visibility of received messages and returns
+// one outcome per change, in order.
+func (q *Receipts) ChangeVisibility(ctx context.Context, changes []Visibility) []error {
+	return run(ctx, &q.queue, "ChangeMessageVisibilityBatch", changes, nil, nil,
+		func(ctx context.Context, batch []*Visibility) ([]string, []types.BatchResultErrorEntry, error) {
+			in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))}
+			for i, v := range batch {
+				in.Entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+					Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(v.Receipt),
+					VisibilityTimeout: int32(v.Timeout / time.Second),
+				}
+			}
+			q.calls.change.Add(1)
+			out, err := q.api.ChangeMessageVisibilityBatch(ctx, in)
+			if err != nil {
+				return nil, nil, err
+			}
+			return ids(out.Successful, func(e types.ChangeMessageVisibilityBatchResultEntry) *string { return e.Id }), out.Failed, nil
+		})
+}
+
+// ids are the Ids of an answer's Successful entries.
+func ids[T any](entries []T, id func(T) *string) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = aws.ToString(id(e))
+	}
+	return out
+}
+
+// callFunc makes one batch call for batch, whose entries have the ids "0",
+// "1", …: it returns the ids SQS accepted and the entries it failed.
+type callFunc[E any] func(ctx context.Context, batch []*E) (ok []string, failed []types.BatchResultErrorEntry, err error)
+
+// run is the one batch loop: chunks of at most MaxEntries (and MaxBytes by
+// size, when given), each entry answered exactly once, retryable entries
+// retried under the back-off policy.
+func run[E any](ctx context.Context, q *queue, op string, entries []E,
+	entryCtx func(*E) context.Context, size func(*E) int, call callFunc[E]) []error {
+	errs := make([]error, len(entries))
+	for start := 0; start < len(entries); {
+		end, bytes := start, 0
+		for end < len(entries) && end-start < MaxEntries {
+			if size != nil {
+				n := size(&entries[end])
+				if end > start && bytes+n > MaxBytes {
+					break
+				}
+				bytes += n
+			}
+			end++
+		}
+		idx := make([]int, end-start)
+		for i := range idx {
+			idx[i] = start + i
+		}
+		chunk(ctx, q, op, entries, idx, errs, entryCtx, call)
+		start = end
+	}
+	return errs
+}
+
+func (q *queue) chunkError(op string, attempts int) *Error {
+	return &Error{Op: op, Queue: q.name, Attempts: attempts}
+}
+
+// chunk sends the entries at indexes pending (at most MaxEntries) until each
+// has an outcome in errs.
+func chunk[E any](ctx context.Context, q *queue, op string, entries []E, pending []int, errs []error,
+	entryCtx func(*E) context.Context, call callFunc[E]) {
+	for attempt := 1; ; attempt++ {
+		live := make([]int, 0, len(pending))
+		for _, i := range pending {
+			if entryCtx != nil {
+				if c := entryCtx(&entries[i]); c != nil && c.Err() != nil {
+					errs[i] = context.Cause(c)
+					continue
+				}
+			}
+			live = append(live, i)
+		}
+		if len(live) == 0 {
+			return
+		}
+		batch := make([]*E, len(live))
+		for j, i := range live {
+			batch[j] = &entries[i]
+		}
+		cctx, cancel := context.WithTimeout(ctx, q.cfg.CallTimeout)
+		ok, failed, err := call(cctx, batch)
+		cancel()
+
+		var retry []int
+		var last *Error
+		if err != nil {
+			last = q.chunkError(op, attempt)
+			last.Err = err
+			if ctx.Err() == nil && Retryable(err) {
+				retry = live
+			} else {
+				for _, i := range live {
+					errs[i] = last
+				}
+			}
+		} else {
+			done := make([]bool, len(live))
+			for _, id := range ok {
+				if j, err := strconv.Atoi(id); err == nil && j >= 0 && j < len(live) && !done[j] {
+					done[j] = true
+					errs[live[j]] = nil
+				}
+			}
+			for _, f := range failed {
+				j, err := strconv.Atoi(aws.ToString(f.Id))
+				if err != nil || j < 0 || j >= len(live) || done[j] {
+					continue
+				}
+				done[j] = true
+				e := q.chunkError(op, attempt)
+				e.Code, e.Message, e.SenderFault = aws.ToString(f.Code), aws.ToString(f.Message), f.SenderFault
+				if e.Transient() {
+					retry, last = append(retry, live[j]), e
+				} else {
+					errs[live[j]] = e
+				}
+			}
+			for j, i := range live {
+				if !done[j] {
+					e := q.chunkError(op, attempt)
+					e.Code, e.Message = CodeNotAnswered, "SQS's answer mentioned the entry in neither Successful nor Failed"
+					retry, last = append(retry, i), e
+				}
+			}
+		}
+		if len(retry) == 0 {
+			return
+		}
+		if attempt >= q.cfg.MaxAttempts || !backoff.Sleep(ctx, q.cfg.Backoff.Delay(attempt-1)) {
+			if ctx.Err() != nil && last.Err == nil {
+				last.Err = ctx.Err()
+			}
+			for _, i := range retry {
+				errs[i] = last
+			}
+			return
+		}
+		slices.Sort(retry) // in the caller's order, as the first call
+		pending = retry
+	}
+}
