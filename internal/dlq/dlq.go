@@ -1,0 +1,108 @@
+// Package dlq is the input queue's dead-letter queue as chatprep uses it:
+// poison messages go in with the reason (Put); operators list them and move
+// them back (`worker dlq list` and `worker dlq redrive`).
+//
+// A message moved here by the worker keeps its body untouched and its
+// message attributes, and gains two: error_code (machine-readable, like
+// not_json) and error (what is wrong, at most MaxErrorAttrLen bytes). A
+// message moved here by the queue's redrive policy (MAX_RECEIVE_COUNT
+// receives) has neither.
+package dlq
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/chatprep/chatprep/internal/handler"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
+)
+
+// Attribute names of a dead-lettered message.
+const (
+	AttrErrorCode = "error_code"
+	AttrError     = "error"
+)
+
+// MaxErrorAttrLen bounds the error attribute, in bytes.
+const MaxErrorAttrLen = 1024
+
+// DefaultGroupID is the MessageGroupId of a dead letter on a FIFO queue
+// whose message had none.
+const DefaultGroupID = "poison"
+
+// SQSAPI is the SQS call a dead-letter move makes (dlq.New's caller gives
+// it to sqsbatch.NewSender).
+type SQSAPI interface{ sqsbatch.SendAPI }
+
+// Sender is the call Put makes (sqsbatch.Sender implements it).
+type Sender interface {
+	Send(ctx context.Context, msgs []sqsbatch.Message) []error
+}
+
+// Queue is the dead-letter queue.
+type Queue struct {
+	q    Sender
+	fifo bool
+}
+
+// New returns the dead-letter queue that q sends to; fifo says it is a
+// FIFO queue.
+func New(q Sender, fifo bool) *Queue { return &Queue{q: q, fifo: fifo} }
+
+// Put sends m to the dead-letter queue with error_code and error, and
+// returns once SQS accepted it. On a FIFO queue the message keeps its group
+// and its message id is the deduplication id, so a retried Put leaves one
+// copy.
+func (d *Queue) Put(ctx context.Context, m *handler.Message, code, reason string) error {
+	code = AttrText(cmp.Or(code, "poison"), MaxErrorAttrLen)
+	reason = AttrText(cmp.Or(reason, code), MaxErrorAttrLen)
+	attrs := make(map[string]types.MessageAttributeValue, len(m.Attributes)+2)
+	for k, v := range m.Attributes {
+		if k == AttrErrorCode || k == AttrError || v == "" {
+			continue
+		}
+		attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	attrs[AttrErrorCode] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(code)}
+	attrs[AttrError] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(reason)}
+	msg := sqsbatch.Message{Body: m.Body, Attributes: attrs}
+	if d.fifo {
+		msg.GroupID = cmp.Or(m.GroupID, DefaultGroupID)
+		msg.DeduplicationID = m.ID
+	}
+	if err := d.q.Send(ctx, []sqsbatch.Message{msg})[0]; err != nil {
+		return fmt.Errorf("move message %s to the dead-letter queue: %w", m.ID, err)
+	}
+	return nil
+}
+
+// AttrText makes s fit for an SQS message attribute value: valid UTF-8 of
+// the characters SQS allows, at most limit bytes (cut at a rune boundary,
+// marked with "…").
+func AttrText(s string, limit int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r',
+			r >= 0x20 && r <= 0xD7FF,
+			r >= 0xE000 && r <= 0xFFFD,
+			r >= 0x10000 && r <= 0x10FFFF:
+			return r
+		}
+		return '\uFFFD'
+	}, s)
+	if len(s) <= limit {
+		return s
+	}
+	const ellipsis = "…"
+	i := max(limit-len(ellipsis), 0)
+	for i > 0 && s[i]&0xC0 == 0x80 {
+		i--
+	}
+	return s[:i] + ellipsis
+}
