@@ -9,16 +9,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
 	"github.com/chatprep/chatprep/bench/workload"
-	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/pool"
 	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/route"
+	"github.com/chatprep/chatprep/internal/sqsbatch/sqsbatchtest"
 )
 
 // designResult is one design's run over the same kind of events.
@@ -132,18 +130,6 @@ func oneAtATime(ctx context.Context, name string, st pipeline.Store, events []wo
 	return res, nil
 }
 
-// acceptingSQS accepts every result at once: the designs are compared on
-// the store alone.
-type acceptingSQS struct{}
-
-func (acceptingSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	out := &sqs.SendMessageBatchOutput{}
-	for _, e := range in.Entries {
-		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
-	}
-	return out, nil
-}
-
 // chatprepDesign is chatprep's pipeline at the worker's defaults: the
 // handler on the one shared pool (POOL_SIZE 64), up to MAX_IN_FLIGHT (256)
 // messages at once, each chat's messages in order, as the consumer runs it.
@@ -154,7 +140,7 @@ func chatprepDesign(ctx context.Context, st pipeline.Store, events []workload.Ev
 		return res, err
 	}
 	defer pl.Close(context.Background()) //nolint:errcheck // every task is done
-	pub, err := publish.New(acceptingSQS{}, publish.Config{QueueURL: "http://sqs/bench/chat-context.fifo"})
+	pub, err := publish.New(&sqsbatchtest.Accepting{}, publish.Config{QueueURL: "http://sqs/bench/chat-context.fifo"})
 	if err != nil {
 		return res, err
 	}
@@ -181,7 +167,7 @@ func chatprepDesign(ctx context.Context, st pipeline.Store, events []workload.Ev
 			for _, ev := range byChat[chat] {
 				inFlight <- struct{}{}
 				t0 := time.Now()
-				err := h.Handle(ctx, &consumer.Message{ID: ev.EventID, Body: ev.Body, ReceivedAt: t0})
+				err := h.Handle(ctx, &handler.Message{ID: ev.EventID, Body: ev.Body, ReceivedAt: t0})
 				d := time.Since(t0)
 				<-inFlight
 				mu.Lock()

@@ -405,7 +405,7 @@ func (c *child) waitReady(ctx context.Context) error {
 // workerVars is the part of /debug/vars the harness reads.
 type workerVars struct {
 	Consumer struct {
-		Received, Finished, Failed, Rejected, Deleted, Released, Extended, LeasesLost int64
+		Received, Finished, Failed, Deleted, Released, Extended, LeasesLost int64
 	} `json:"consumer"`
 	Publisher struct{ Calls, Batches, Accepted, Failed, Retries uint64 } `json:"publisher"`
 	Store     *store.Stats                                               `json:"store"`

@@ -223,9 +223,9 @@ func rollingRestart(ctx context.Context, r *run) string {
 }
 
 // feltFailures: a Weaviate fault shows as degraded results, failed
-// messages, or messages held and retried in place (consumer.Transient).
+// messages, or messages held and retried in place (handler.IsTransient).
 func feltFailures(r *run, tl *tally) string {
-	if tl.failed+float64(tl.degraded)+r.fleet.sum("consumer", "Held") == 0 {
+	if tl.failed+float64(tl.degraded)+r.fleet.sum("handling", "Held") == 0 {
 		return "no message failed or was held, and no result was degraded"
 	}
 	return ""

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/dlq"
 	"github.com/chatprep/chatprep/internal/metrics"
 	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/queues"
@@ -27,6 +28,7 @@ var runAPIs = []reflect.Type{
 	reflect.TypeFor[consumer.SQSAPI](),
 	reflect.TypeFor[queues.Resolver](),
 	reflect.TypeFor[publish.SQSAPI](),
+	reflect.TypeFor[dlq.SQSAPI](),
 	reflect.TypeFor[metrics.CloudWatchAPI](),
 }
 
@@ -61,7 +63,7 @@ var runPermissions = map[string]permission{
 	"consumer.SQSAPI.ReceiveMessage":               {"sqs:ReceiveMessage", []target{inputQueue}},
 	"consumer.SQSAPI.DeleteMessageBatch":           {"sqs:DeleteMessage", []target{inputQueue}},
 	"consumer.SQSAPI.ChangeMessageVisibilityBatch": {"sqs:ChangeMessageVisibility", []target{inputQueue}},
-	"consumer.SQSAPI.SendMessage":                  {"sqs:SendMessage", []target{dlqQueue}}, // poison messages
+	"dlq.SQSAPI.SendMessageBatch":                  {"sqs:SendMessage", []target{dlqQueue}}, // poison messages
 	"queues.Resolver.GetQueueUrl":                  {"sqs:GetQueueUrl", allQueues},
 	"queues.Resolver.GetQueueAttributes":           {"sqs:GetQueueAttributes", allQueues},
 	"publish.SQSAPI.SendMessageBatch":              {"sqs:SendMessage", []target{responseQueue}},

@@ -15,15 +15,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/sivchari/kumo"
 
+	"github.com/chatprep/chatprep/internal/app"
 	"github.com/chatprep/chatprep/internal/config"
 )
 
 const (
 	// fargateMaxStopTimeout is the largest stopTimeout Fargate accepts.
 	fargateMaxStopTimeout = 120 * time.Second
-	// flushMargin is the least time stopTimeout leaves after SHUTDOWN_TIMEOUT
-	// for the flushes that follow the drain (deletes, results, metrics).
-	flushMargin = 5 * time.Second
+	// exitMargin is what stopTimeout leaves after the worker's worst-case
+	// shutdown, for the process to exit and ECS to see it.
+	exitMargin = time.Second
 	// secretEnv is the one variable that must come from a secret.
 	secretEnv = "WEAVIATE_API_KEY"
 )
@@ -181,10 +182,13 @@ func TestTaskDefinitionFollowsTheContract(t *testing.T) {
 		t.Fatalf("the worker would not start with this environment: %v", err)
 	}
 
+	// The worst case from SIGTERM to exit is the whole shutdown budget the
+	// worker derives from SHUTDOWN_TIMEOUT; ECS must not SIGKILL before it.
 	stop := time.Duration(aws.ToInt32(c.StopTimeout)) * time.Second
-	if stop < cfg.ShutdownTimeout+flushMargin || stop > fargateMaxStopTimeout {
-		t.Errorf("stopTimeout %v: want at least SHUTDOWN_TIMEOUT (%v) + %v for the final flushes, at most Fargate's %v",
-			stop, cfg.ShutdownTimeout, flushMargin, fargateMaxStopTimeout)
+	worst := app.ShutdownBudget(cfg.ShutdownTimeout).Total()
+	if stop < worst+exitMargin || stop > fargateMaxStopTimeout {
+		t.Errorf("stopTimeout %v: want at least the worst-case shutdown for SHUTDOWN_TIMEOUT %v (%v) + %v, at most Fargate's %v",
+			stop, cfg.ShutdownTimeout, worst, exitMargin, fargateMaxStopTimeout)
 	}
 
 	hc := c.HealthCheck

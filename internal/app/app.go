@@ -1,10 +1,12 @@
-// Package app is `worker run`: it wires the consumer, the pipeline on the
-// shared pool, the Weaviate store behind its circuit breaker, the publisher,
-// the metrics aggregator and the health endpoint, runs them until the
-// context ends, and shuts them down in order:
+// Package app is `worker run`: it wires the consumer, the handler chain
+// (the middlewares around the pipeline, composed here and only here), the
+// pipeline on the shared pool, the Weaviate store behind its circuit
+// breaker, the publisher, the metrics aggregator and the health endpoint,
+// runs them until the context ends, and shuts them down in order within one
+// deadline (see Shutdown):
 //
 //  1. the consumer stops receiving, drains in-flight messages within
-//     SHUTDOWN_TIMEOUT and flushes its deletes;
+//     SHUTDOWN_TIMEOUT and flushes its acknowledgements;
 //  2. the publisher flushes what is pending, the pool and the store close;
 //  3. the metrics aggregator sends what it holds, on a context that outlived
 //     receiving.
@@ -17,6 +19,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,18 +28,19 @@ import (
 	"github.com/chatprep/chatprep/internal/breaker"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/dlq"
+	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/health"
 	"github.com/chatprep/chatprep/internal/metrics"
+	"github.com/chatprep/chatprep/internal/middleware"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/pool"
 	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/queues"
 	"github.com/chatprep/chatprep/internal/route"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 	"github.com/chatprep/chatprep/internal/store"
 )
-
-// closeTimeout bounds each step of the shutdown after the consumer drained.
-const closeTimeout = 5 * time.Second
 
 // Options are what differs between the worker and its benchmarks.
 type Options struct {
@@ -83,6 +87,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		router = r
 	}
 
+	budget := ShutdownBudget(cfg.ShutdownTimeout)
+	var stopAt atomic.Int64 // UnixNano of SIGTERM
+	defer context.AfterFunc(ctx, func() { stopAt.Store(time.Now().UnixNano()) })()
+	component := func(name string) zerolog.Logger { return log.With().Str("component", name).Logger() }
+
 	awsCfg, err := awsconn.Load(ctx, cfg)
 	if err != nil {
 		return err
@@ -113,7 +122,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	if st == nil {
 		weaviate, err = store.New(store.Config{
 			URL: cfg.WeaviateURL, APIKey: cfg.WeaviateAPIKey, GRPCAddr: cfg.WeaviateGRPCAddr,
-			MaxConns: cfg.PoolSize, Logger: log.With().Str("component", "store").Logger(),
+			MaxConns: cfg.PoolSize, Logger: component("store"),
 		})
 		if err != nil {
 			return fmt.Errorf("weaviate store: %w", err)
@@ -133,45 +142,47 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		agg, err = metrics.New(awsconn.CloudWatch(awsCfg), metrics.Config{
 			Namespace: cfg.MetricsNamespace, FlushInterval: cfg.MetricsFlushInterval,
 			OmitTimestamps: !cfg.MetricsTimestamps, Routes: router.Names(),
-			Logger: log.With().Str("component", "metrics").Logger(),
+			FinalFlushTimeout: budget.Flush, Logger: component("metrics"),
 		})
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
 	}
 
-	pl, err := pool.New(pool.Config{Size: cfg.PoolSize, TaskTimeout: cfg.TaskTimeout})
+	tasks, err := pool.New(pool.Config{Size: cfg.PoolSize, TaskTimeout: cfg.TaskTimeout})
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
-	pub, err := publish.New(sqsClient, publish.Config{QueueURL: urls["RESPONSE_QUEUE"], Logger: log.With().Str("component", "publish").Logger()})
+	pub, err := publish.New(sqsClient, publish.Config{QueueURL: urls["RESPONSE_QUEUE"]})
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}
-	brk, err := breaker.New(breaker.Config{Name: "weaviate", IsFailure: store.IsTransient, Logger: log.With().Str("component", "breaker").Logger()})
+	brk, err := breaker.New(breaker.Config{Name: "weaviate", IsFailure: store.IsOutage, Logger: component("breaker")})
 	if err != nil {
 		return fmt.Errorf("breaker: %w", err)
 	}
-	handler, err := pipeline.New(pipeline.Config{
+	pl, err := pipeline.New(pipeline.Config{
 		HistoryLimit: cfg.HistoryLimit, RelevanceLimit: max(cfg.RelevanceLimit, 1), NoRelevance: cfg.RelevanceLimit == 0,
-		Worker: workerID, Logger: log,
-	}, pipeline.Deps{Store: st, Publisher: pub, Pool: pl, Router: router, Breaker: brk, Metrics: agg})
+		Worker: workerID, Logger: component("pipeline"),
+	}, pipeline.Deps{Store: GuardStore(st, brk), Publisher: pub, Pool: tasks, Router: router, Metrics: agg})
 	if err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
-	shutdown := cfg.ShutdownTimeout
-	if shutdown == 0 {
-		shutdown = -1 // the consumer reads 0 as "default"; SHUTDOWN_TIMEOUT=0 means do not wait
+	drain := budget.Drain
+	if drain == 0 {
+		drain = -1 // the consumer reads 0 as "default"; SHUTDOWN_TIMEOUT=0 means do not wait
 	}
 	cons, err := consumer.New(sqsClient, consumer.Config{
-		QueueURL: urls["INPUT_QUEUE"], DLQURL: urls["DLQ_QUEUE"], FIFO: config.IsFIFO(cfg.InputQueue),
-		Receivers: cfg.Receivers, MaxInFlight: cfg.MaxInFlight,
-		VisibilityTimeout: cfg.VisibilityTimeout, ShutdownTimeout: shutdown,
-		Gate: brk, Observer: agg, Logger: log.With().Str("component", "consumer").Logger(),
+		QueueURL: urls["INPUT_QUEUE"], Receivers: cfg.Receivers, MaxInFlight: cfg.MaxInFlight,
+		VisibilityTimeout: cfg.VisibilityTimeout, ShutdownTimeout: drain, FinalFlushTimeout: budget.Acks,
+		Gate: brk, Logger: component("consumer"),
 	})
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
+	deadLetters := dlq.New(sqsbatch.NewSender(dlq.SQSAPI(sqsClient), urls["DLQ_QUEUE"], sqsbatch.Config{}), config.IsFIFO(cfg.DLQQueue))
+	out := &outcomes{metrics: agg}
+	h := chain(pl, ctx, deadLetters, brk, out, component)
 
 	started := time.Now()
 	hs.HandleVars(func() map[string]any {
@@ -180,7 +191,8 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		v := map[string]any{
 			"worker": workerID, "uptime_s": time.Since(started).Seconds(),
 			"goroutines": runtime.NumGoroutine(), "heap_alloc": ms.HeapAlloc, "sys": ms.Sys,
-			"consumer": cons.Stats(), "publisher": pub.Stats(), "pool": pl.Stats(),
+			"consumer": cons.Stats(), "handling": out.stats(),
+			"publisher": pub.Stats(), "pool": tasks.Stats(),
 			"metrics": agg.Stats(), "breaker": brk.State().String(),
 		}
 		if weaviate != nil {
@@ -208,7 +220,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		o.Ready(hs.Addr())
 	}
 
-	runErr := cons.Run(ctx, handler)
+	runErr := cons.Run(ctx, h)
 	hs.SetReady(false)
 	if errors.Is(runErr, consumer.ErrShutdownTimeout) {
 		// The messages cut off were released to the queue: nothing is lost,
@@ -217,23 +229,60 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		runErr = nil
 	}
 
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	stop := time.Unix(0, stopAt.Load())
+	if stopAt.Load() == 0 { // Run ended by itself
+		stop = time.Now()
+	}
+	closeCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), budget.closeBy(stop))
 	if err := pub.Close(closeCtx); err != nil {
 		log.Warn().Err(err).Msg("publisher did not flush everything")
 	}
-	if err := pl.Close(closeCtx); err != nil {
+	if err := tasks.Close(closeCtx); err != nil {
 		log.Warn().Err(err).Msg("pool did not finish its tasks")
 	}
 	cancel()
-	stopMetrics() // Run sends what it holds, within its own bound
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	stopMetrics() // Run sends what it holds, within budget.Flush
+	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), stop.Add(budget.Total()))
 	_ = hs.Shutdown(shutdownCtx)
 	cancel()
 	wg.Wait()
 
 	s := cons.Stats()
-	log.Info().Uint64("received", uint64(s.Received)).Uint64("finished", uint64(s.Finished)).
-		Uint64("failed", uint64(s.Failed)).Uint64("rejected", uint64(s.Rejected)).Uint64("released", uint64(s.Released)).
+	log.Info().Int64("received", s.Received).Int64("finished", s.Finished).Int64("failed", s.Failed).
+		Int64("rejected", out.rejected.Load()).Int64("released", s.Released).Float64("shutdown_ms", float64(time.Since(stop).Microseconds())/1000).
 		Msg("worker stopped")
 	return runErr
+}
+
+// chain is the handler chain of every message, the one place the
+// middlewares are composed (see internal/middleware for why in this order):
+// the event's log line, panics recovered, poison to the dead-letter queue,
+// a dependency's failure held in place until the stop, the breaker's pause,
+// then the pipeline.
+func chain(pl handler.Handler, stop context.Context, deadLetters middleware.DeadLetters, gate middleware.Gate,
+	out *outcomes, component func(string) zerolog.Logger) handler.Handler {
+	return handler.Chain(pl,
+		middleware.Log(component("pipeline"), out),
+		middleware.Recover(),
+		middleware.DeadLetter(deadLetters, out),
+		middleware.Hold(middleware.HoldConfig{Stop: stop, Held: &out.held, Logger: component("consumer")}),
+		middleware.Pause(gate, stop),
+	)
+}
+
+// outcomes counts what the middlewares report, for /debug/vars and the
+// last log line, and passes it on to the metrics aggregator.
+type outcomes struct {
+	metrics                *metrics.Aggregator // nil: metrics off (its methods do nothing)
+	rejected, failed, held atomic.Int64
+}
+
+var _ middleware.Observer = (*outcomes)(nil)
+
+func (o *outcomes) MessageReceived(queueWait time.Duration) { o.metrics.MessageReceived(queueWait) }
+func (o *outcomes) MessageRejected()                        { o.rejected.Add(1); o.metrics.MessageRejected() }
+func (o *outcomes) MessageFailed()                          { o.failed.Add(1); o.metrics.MessageFailed() }
+
+func (o *outcomes) stats() map[string]int64 {
+	return map[string]int64{"Rejected": o.rejected.Load(), "Failed": o.failed.Load(), "Held": o.held.Load()}
 }

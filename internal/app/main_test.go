@@ -53,6 +53,11 @@ func startWorker(t *testing.T, cfg config.Config, o app.Options) *worker {
 		if err := w.stop(); err != nil && !errors.Is(err, errStopped) {
 			t.Errorf("worker: %v", err)
 		}
+		// Every line the worker wrote, whatever the test did to it, is one
+		// JSON object with each key once.
+		for _, l := range w.logs.Malformed() {
+			t.Errorf("log line is not one JSON object with each key once (%v): %s", l.Err, l.Raw)
+		}
 	})
 	select {
 	case w.health = <-ready:
@@ -93,5 +98,23 @@ func (w *worker) running() bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// TestDecodeStrict: the log check itself rejects a key twice, at any depth.
+func TestDecodeStrict(t *testing.T) {
+	t.Parallel()
+	for raw, ok := range map[string]bool{
+		`{"level":"info","component":"consumer","n":1}`:           true,
+		`{"a":{"b":1,"c":[{"d":1},{"d":2}]}}`:                     true,
+		`{"level":"info","component":"consumer","component":"x"}`: false,
+		`{"a":{"b":1,"b":2}}`:                                     false,
+		`{"a":[{"d":1,"d":2}]}`:                                   false,
+		`{"a":1} {"b":2}`:                                         false,
+		`not json`:                                                false,
+	} {
+		if _, err := apptest.DecodeStrict(raw); (err == nil) != ok {
+			t.Errorf("DecodeStrict(%s) = %v, want ok %v", raw, err, ok)
+		}
 	}
 }

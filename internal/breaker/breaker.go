@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/chatprep/chatprep/internal/backoff"
 )
 
 // Defaults of Config.
@@ -151,21 +153,25 @@ func (e *OpenError) Error() string {
 	return e.Name + " circuit breaker " + e.State.String()
 }
 
+// Transient is true: the call was refused for the dependency's state, not
+// for anything about the request.
+func (e *OpenError) Transient() bool { return true }
+
 // Breaker is a circuit breaker. It is safe for concurrent use.
 type Breaker struct {
 	cfg Config
 	log zerolog.Logger
 
-	mu          sync.Mutex
-	state       State
-	generation  uint64 // increases with every state change; outcomes of older calls are ignored
-	consecutive int
-	buckets     [windowBuckets]bucket
-	openFor     time.Duration
-	openUntil   time.Time
-	probing     bool
-	cause       error
-	changed     chan struct{} // closed and replaced when state or probing changes
+	mu           sync.Mutex
+	state        State
+	generation   uint64 // increases with every state change; outcomes of older calls are ignored
+	consecutive  int
+	buckets      [windowBuckets]bucket
+	failedProbes int // since the breaker last closed: each doubles the open period
+	openUntil    time.Time
+	probing      bool
+	cause        error
+	changed      chan struct{} // closed and replaced when state or probing changes
 }
 
 type bucket struct {
@@ -181,8 +187,7 @@ func New(cfg Config) (*Breaker, error) {
 	}
 	return &Breaker{
 		cfg:     cfg,
-		log:     cfg.Logger.With().Str("component", "breaker").Str("breaker", cfg.Name).Logger(),
-		openFor: cfg.OpenFor,
+		log:     cfg.Logger.With().Str("breaker", cfg.Name).Logger(),
 		changed: make(chan struct{}),
 	}, nil
 }
@@ -317,12 +322,12 @@ func (b *Breaker) record(ctx context.Context, gen uint64, probe bool, err error)
 		}
 	case HalfOpen:
 		if failure {
-			b.openFor = min(2*b.openFor, b.cfg.MaxOpenFor)
+			b.failedProbes++
 			b.open(now, err, "probe failed")
 			return
 		}
 		b.set(Closed)
-		b.openFor = b.cfg.OpenFor
+		b.failedProbes = 0
 		b.consecutive = 0
 		b.buckets = [windowBuckets]bucket{}
 		b.cause = nil
@@ -340,9 +345,10 @@ func (b *Breaker) advance(now time.Time) {
 
 func (b *Breaker) open(now time.Time, cause error, reason string) {
 	b.set(Open)
-	b.openUntil = now.Add(b.openFor)
+	openFor := backoff.Policy{Base: b.cfg.OpenFor, Max: b.cfg.MaxOpenFor, NoJitter: true}.Step(b.failedProbes)
+	b.openUntil = now.Add(openFor)
 	b.cause = cause
-	b.log.Warn().Err(cause).Str("reason", reason).Dur("open_for", b.openFor).
+	b.log.Warn().Err(cause).Str("reason", reason).Float64("open_for_ms", float64(openFor.Milliseconds())).
 		Msg("circuit breaker open: calls fail fast and receiving pauses")
 }
 

@@ -367,8 +367,8 @@ func TestStateChangesAreLoggedOnce(t *testing.T) {
 		t.Fatalf("%d log lines, want 3 (open, half-open, closed):\n%s", len(lines), s.logs.Bytes())
 	}
 	open := lines[0]
-	if open["level"] != "warn" || open["breaker"] != "weaviate" || open["component"] != "breaker" ||
-		open["reason"] != "3 consecutive failures" || open["error"] != "query: weaviate: connection refused" || open["open_for"] == nil {
+	if open["level"] != "warn" || open["breaker"] != "weaviate" ||
+		open["reason"] != "3 consecutive failures" || open["error"] != "query: weaviate: connection refused" || open["open_for_ms"] != 1000.0 {
 		t.Errorf("open line: %v", open)
 	}
 	for i, want := range []string{"half-open", "closed"} {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/handler"
 )
 
 // BenchmarkConsumerCallsPerMessage runs b.N messages through a handler that
@@ -14,15 +15,15 @@ import (
 // and delete only).
 func BenchmarkConsumerCallsPerMessage(b *testing.B) {
 	api := client(emu.URL)
-	input, dlq := queues(b, api, false)
+	input := newQueue(b, api, false)
 	send(b, api, input, bodies("%08d", b.N), 4)
 	var (
 		handled atomic.Int64
 		all     = make(chan struct{})
 	)
-	c := newConsumer(b, api, input, dlq, consumer.Config{})
+	c := newConsumer(b, api, input, consumer.Config{})
 	b.ResetTimer()
-	run := start(b, c, consumer.HandlerFunc(func(context.Context, *consumer.Message) error {
+	run := start(b, c, handler.HandlerFunc(func(context.Context, *handler.Message) error {
 		if handled.Add(1) == int64(b.N) {
 			close(all)
 		}
@@ -39,7 +40,6 @@ func BenchmarkConsumerCallsPerMessage(b *testing.B) {
 	b.ReportMetric(float64(st.Calls.ReceiveMessage)/n, "receive/msg")
 	b.ReportMetric(float64(st.Calls.DeleteMessageBatch)/n, "delete/msg")
 	b.ReportMetric(float64(st.Calls.ChangeMessageVisibilityBatch)/n, "change/msg")
-	b.ReportMetric(float64(st.Calls.SendMessage)/n, "send/msg")
 	if st.Deleted != int64(b.N) {
 		b.Errorf("deleted %d of %d", st.Deleted, b.N)
 	}

@@ -16,16 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/handler"
 )
-
-// countingObserver counts received messages for the in-flight bound.
-type countingObserver struct {
-	received, rejected, failed atomic.Int64
-}
-
-func (o *countingObserver) MessageReceived(time.Duration) { o.received.Add(1) }
-func (o *countingObserver) MessageRejected()              { o.rejected.Add(1) }
-func (o *countingObserver) MessageFailed()                { o.failed.Add(1) }
 
 // Ten thousand messages through a handler with random latency: each is
 // handled exactly once and deleted, and messages received but not yet
@@ -34,22 +26,21 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 	t.Parallel()
 	const n, maxInFlight = 10_000, 20
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("%05d", n), 4)
 
 	var (
-		obs      countingObserver
 		handled  [n]atomic.Int32
 		finished atomic.Int64
 		peak     atomic.Int64
 		all      = make(chan struct{})
 	)
-	c := newConsumer(t, api, input, dlq, consumer.Config{MaxInFlight: maxInFlight, Observer: &obs})
+	c := newConsumer(t, api, input, consumer.Config{MaxInFlight: maxInFlight})
 	begin := time.Now()
-	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		// Received and not finished: every received message holds a slot
 		// until it is deleted, so this can only undercount.
-		out := obs.received.Load() - finished.Load()
+		out := c.Stats().Received - finished.Load()
 		for p := peak.Load(); out > p && !peak.CompareAndSwap(p, out); p = peak.Load() {
 		}
 		time.Sleep(rand.N(2 * time.Millisecond)) // the work
@@ -91,7 +82,7 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 	t.Logf("%d messages in %s (%.0f/s), peak in flight %d; calls per message: receive %.3f, delete %.3f, other %.3f",
 		n, took.Round(time.Millisecond), n/took.Seconds(), peak.Load(),
 		float64(st.Calls.ReceiveMessage)/n, float64(st.Calls.DeleteMessageBatch)/n,
-		float64(st.Calls.ChangeMessageVisibilityBatch+st.Calls.SendMessage)/n)
+		float64(st.Calls.ChangeMessageVisibilityBatch)/n)
 }
 
 // A handler slower than the visibility timeout: the lease is extended, the
@@ -99,13 +90,13 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 func TestSlowHandlerLeaseExtended(t *testing.T) {
 	t.Parallel()
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("slow-%d", 1), 1)
 
 	var calls atomic.Int32
 	started, finished := make(chan struct{}), make(chan struct{})
-	c := newConsumer(t, api, input, dlq, consumer.Config{VisibilityTimeout: time.Second, WaitTime: time.Second})
-	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	c := newConsumer(t, api, input, consumer.Config{VisibilityTimeout: time.Second, WaitTime: time.Second})
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		if calls.Add(1) > 1 {
 			return fmt.Errorf("delivered again (receive count %d)", m.ReceiveCount)
 		}
@@ -152,7 +143,7 @@ func TestFIFOOrderPerChatParallelAcrossChats(t *testing.T) {
 	t.Parallel()
 	const chats, events = 50, 40
 	api := client(emu.URL)
-	input, dlq := queues(t, api, true)
+	input := newQueue(t, api, true)
 	var msgs []msg
 	for e := range events {
 		for c := range chats {
@@ -171,8 +162,8 @@ func TestFIFOOrderPerChatParallelAcrossChats(t *testing.T) {
 		done       = make(chan struct{})
 		total      int
 	)
-	c := newConsumer(t, api, input, dlq, consumer.Config{MaxInFlight: 100})
-	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	c := newConsumer(t, api, input, consumer.Config{MaxInFlight: 100})
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		var chat, ev int
 		if _, err := fmt.Sscanf(m.Body, "%d/%d", &chat, &ev); err != nil {
 			return err
@@ -233,7 +224,7 @@ func TestShutdownMidLoad(t *testing.T) {
 	t.Parallel()
 	const n = 300
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("%03d", n), 4)
 
 	var (
@@ -243,8 +234,8 @@ func TestShutdownMidLoad(t *testing.T) {
 		enough             = make(chan struct{})
 		once               sync.Once
 	)
-	work := func() consumer.Handler {
-		return consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	work := func() handler.Handler {
+		return handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 			started.Add(1)
 			time.Sleep(20*time.Millisecond + rand.N(20*time.Millisecond))
 			if ctx.Err() != nil {
@@ -260,7 +251,7 @@ func TestShutdownMidLoad(t *testing.T) {
 	}
 	// MaxInFlight above Concurrency: some received messages are waiting.
 	cfg := consumer.Config{MaxInFlight: 40, Concurrency: 8, VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 10 * time.Second}
-	first := newConsumer(t, api, input, dlq, cfg)
+	first := newConsumer(t, api, input, cfg)
 	run := start(t, first, work())
 	<-enough
 	took, err := run.stop()
@@ -280,7 +271,7 @@ func TestShutdownMidLoad(t *testing.T) {
 	t.Logf("first consumer: drain took %s, %d finished, %d released", took.Round(time.Millisecond), st.Deleted, st.Released)
 
 	// The visibility timeout is 30s: the rest must come well before it.
-	second := newConsumer(t, api, input, dlq, cfg)
+	second := newConsumer(t, api, input, cfg)
 	run2 := start(t, second, work())
 	waitFor(t, 15*time.Second, "the second consumer to finish the rest", func() bool { return completed.Load() == n })
 	if _, err := run2.stop(); err != nil {
@@ -315,12 +306,12 @@ func (l *lateReceiveAPI) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMess
 func TestShutdownReleasesLatePoll(t *testing.T) {
 	t.Parallel()
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("late-%d", 5), 1)
 	late := &lateReceiveAPI{SQSAPI: api, raw: api, waiting: make(chan struct{})}
-	c := newConsumer(t, late, input, dlq, consumer.Config{Receivers: 1, VisibilityTimeout: 30 * time.Second})
+	c := newConsumer(t, late, input, consumer.Config{Receivers: 1, VisibilityTimeout: 30 * time.Second})
 	var calls atomic.Int32
-	run := start(t, c, consumer.HandlerFunc(func(context.Context, *consumer.Message) error {
+	run := start(t, c, handler.HandlerFunc(func(context.Context, *handler.Message) error {
 		calls.Add(1)
 		return nil
 	}))
@@ -358,12 +349,12 @@ func (g *gate) Wait(ctx context.Context) error {
 func TestGatePausesReceiving(t *testing.T) {
 	t.Parallel()
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("gate-%d", 5), 1)
 	g := &gate{open: make(chan struct{}), waiting: make(chan struct{})}
 	var handled atomic.Int32
-	c := newConsumer(t, api, input, dlq, consumer.Config{Gate: g})
-	run := start(t, c, consumer.HandlerFunc(func(context.Context, *consumer.Message) error {
+	c := newConsumer(t, api, input, consumer.Config{Gate: g})
+	run := start(t, c, handler.HandlerFunc(func(context.Context, *handler.Message) error {
 		handled.Add(1)
 		return nil
 	}))
@@ -389,7 +380,7 @@ func TestGatePausesReceiving(t *testing.T) {
 func TestFailureBackoff(t *testing.T) {
 	t.Parallel()
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("fail-%d", 3), 1)
 	var (
 		mu    sync.Mutex
@@ -397,11 +388,10 @@ func TestFailureBackoff(t *testing.T) {
 		first = map[string]time.Time{}
 		gap   = map[string]time.Duration{}
 	)
-	obs := &countingObserver{}
-	c := newConsumer(t, api, input, dlq, consumer.Config{
-		VisibilityTimeout: 30 * time.Second, WaitTime: time.Second, RetryBackoff: time.Second, Observer: obs,
+	c := newConsumer(t, api, input, consumer.Config{
+		VisibilityTimeout: 30 * time.Second, WaitTime: time.Second, RetryBackoff: time.Second,
 	})
-	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		seen[m.Body] = append(seen[m.Body], m.ReceiveCount)
@@ -426,8 +416,8 @@ func TestFailureBackoff(t *testing.T) {
 			t.Errorf("%s: redelivered after %s, want about the 1s back-off", body, g)
 		}
 	}
-	if st := c.Stats(); st.Failed != 3 || obs.failed.Load() != 3 {
-		t.Errorf("failed %d (observer %d), want 3", st.Failed, obs.failed.Load())
+	if st := c.Stats(); st.Failed != 3 {
+		t.Errorf("failed %d, want 3", st.Failed)
 	}
 	assertEmpty(t, api, input)
 }
@@ -438,7 +428,7 @@ func TestFailureBackoff(t *testing.T) {
 func TestFIFOFailureReleasesGroup(t *testing.T) {
 	t.Parallel()
 	api := client(emu.URL)
-	input, dlq := queues(t, api, true)
+	input := newQueue(t, api, true)
 	send(t, api, input, []msg{
 		{body: "1", group: "chat", dedup: "1"},
 		{body: "2", group: "chat", dedup: "2"},
@@ -452,10 +442,10 @@ func TestFIFOFailureReleasesGroup(t *testing.T) {
 	// random order when several run out between two receives; a back-off of
 	// 2-3s with a receive every second keeps the released message 3 and the
 	// failed message 2 from running out together.
-	c := newConsumer(t, api, input, dlq, consumer.Config{
+	c := newConsumer(t, api, input, consumer.Config{
 		VisibilityTimeout: 30 * time.Second, WaitTime: time.Second, RetryBackoff: 3 * time.Second,
 	})
-	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		order = append(order, fmt.Sprintf("%s#%d", m.Body, m.ReceiveCount))
@@ -477,28 +467,6 @@ func TestFIFOFailureReleasesGroup(t *testing.T) {
 	}
 	if st := c.Stats(); st.Released != 1 || st.Failed != 1 {
 		t.Errorf("stats %+v; want 1 released, 1 failed", st)
-	}
-}
-
-// A panic is that message's failure, not the worker's end.
-func TestPanicIsFailure(t *testing.T) {
-	t.Parallel()
-	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
-	send(t, api, input, bodies("panic-%d", 1), 1)
-	c := newConsumer(t, api, input, dlq, consumer.Config{WaitTime: time.Second, RetryBackoff: time.Second})
-	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
-		if m.ReceiveCount == 1 {
-			panic("boom")
-		}
-		return nil
-	}))
-	waitFor(t, 10*time.Second, "the retry", func() bool { return c.Stats().Deleted == 1 })
-	if _, err := run.stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if st := c.Stats(); st.Failed != 1 || st.Finished != 1 {
-		t.Errorf("stats %+v; want 1 failed, 1 finished", st)
 	}
 }
 
@@ -527,13 +495,13 @@ func (h *handleRecorder) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMess
 func TestLeaseLostCancelsHandler(t *testing.T) {
 	t.Parallel()
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("lease-%d", 1), 1)
 	rec := &handleRecorder{SQSAPI: api, handles: map[string]string{}}
 	started := make(chan string, 1)
 	cause := make(chan error, 1)
-	c := newConsumer(t, rec, input, dlq, consumer.Config{MaxInFlight: 1, VisibilityTimeout: 2 * time.Second})
-	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	c := newConsumer(t, rec, input, consumer.Config{MaxInFlight: 1, VisibilityTimeout: 2 * time.Second})
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		started <- m.ID
 		<-ctx.Done()
 		cause <- context.Cause(ctx)
@@ -583,13 +551,13 @@ func TestShutdownTimeout(t *testing.T) {
 	t.Run("handler honours cancellation", func(t *testing.T) {
 		t.Parallel()
 		api := client(emu.URL)
-		input, dlq := queues(t, api, false)
+		input := newQueue(t, api, false)
 		send(t, api, input, bodies("st-%d", 1), 1)
 		started := make(chan struct{})
 		cause := make(chan error, 1)
 		cfg := consumer.Config{VisibilityTimeout: 30 * time.Second, ShutdownTimeout: 300 * time.Millisecond}
-		c := newConsumer(t, api, input, dlq, cfg)
-		run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		c := newConsumer(t, api, input, cfg)
+		run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 			close(started)
 			<-ctx.Done()
 			cause <- context.Cause(ctx)
@@ -614,12 +582,12 @@ func TestShutdownTimeout(t *testing.T) {
 	t.Run("handler ignores cancellation", func(t *testing.T) {
 		t.Parallel()
 		api := client(emu.URL)
-		input, dlq := queues(t, api, false)
+		input := newQueue(t, api, false)
 		send(t, api, input, bodies("stuck-%d", 1), 1)
 		started, unblock, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		cfg := consumer.Config{ShutdownTimeout: 200 * time.Millisecond, FinalFlushTimeout: 300 * time.Millisecond}
-		c := newConsumer(t, api, input, dlq, cfg)
-		run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+		c := newConsumer(t, api, input, cfg)
+		run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 			defer close(returned)
 			close(started)
 			<-unblock
@@ -637,4 +605,33 @@ func TestShutdownTimeout(t *testing.T) {
 		}
 		waitFor(t, 5*time.Second, "the late acknowledgement to be settled", func() bool { return c.Stats().InFlight == 0 })
 	})
+}
+
+// A message that a long poll returns after waiting longer than the
+// visibility timeout has a whole lease: its timeout started when SQS
+// answered, not when the poll was sent.
+func TestLateLongPollKeepsLease(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input := newQueue(t, api, false)
+	c := newConsumer(t, api, input, consumer.Config{
+		Receivers: 1, VisibilityTimeout: 2 * time.Second, WaitTime: 10 * time.Second,
+	})
+	run := start(t, c, handler.HandlerFunc(func(context.Context, *handler.Message) error {
+		time.Sleep(3 * time.Second) // the work: longer than one lease
+		return nil
+	}))
+	waitFor(t, 5*time.Second, "the first long poll", func() bool { return c.Stats().Calls.ReceiveMessage == 1 })
+	time.Sleep(3 * time.Second) // the poll waits past the visibility timeout
+	if n := c.Stats().Calls.ReceiveMessage; n != 1 {
+		t.Fatalf("%d polls; want the first one still waiting", n)
+	}
+	send(t, api, input, bodies("late-%d", 1), 1)
+	waitFor(t, 15*time.Second, "the message to finish", func() bool { return c.Stats().Deleted == 1 })
+	if _, err := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := c.Stats(); st.LeasesLost != 0 || st.Extended == 0 {
+		t.Errorf("stats %+v; want the lease extended, none lost", st)
+	}
 }

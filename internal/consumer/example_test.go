@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/handler"
 )
 
 // Run consumes until its context is cancelled. In the worker that context
@@ -19,23 +20,20 @@ import (
 // the deletes, and returns nil.
 func ExampleConsumer_Run() {
 	api := client(emu.URL)
-	var urls []string
-	for _, name := range []string{"example-in", "example-in-dlq"} {
-		out, err := api.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		urls = append(urls, aws.ToString(out.QueueUrl))
+	out, err := api.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("example-in")})
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
+	url := aws.ToString(out.QueueUrl)
 	for _, body := range []string{"hello", "chat", "world"} {
-		if _, err := api.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(urls[0]), MessageBody: aws.String(body)}); err != nil {
+		if _, err := api.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
 			fmt.Println(err)
 			return
 		}
 	}
 
-	c, err := consumer.New(api, consumer.Config{QueueURL: urls[0], DLQURL: urls[1]})
+	c, err := consumer.New(api, consumer.Config{QueueURL: url})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -45,7 +43,7 @@ func ExampleConsumer_Run() {
 		mu   sync.Mutex
 		seen []string
 	)
-	err = c.Run(ctx, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	err = c.Run(ctx, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, m.Body)

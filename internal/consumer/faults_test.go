@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/handler"
 )
 
 // Transient SQS errors (5xx, throttling, connection resets) are retried
@@ -26,7 +27,7 @@ func TestTransientSQSErrors(t *testing.T) {
 	t.Cleanup(faulty.Stop)
 	const n = 200
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("%03d", n), 4)
 
 	// Phase 1: every receive fails for a while.
@@ -37,8 +38,8 @@ func TestTransientSQSErrors(t *testing.T) {
 		return devstack.Fault{}
 	})
 	var handled [n]atomic.Int32
-	c := newConsumer(t, client(faulty.URL), input, dlq, consumer.Config{VisibilityTimeout: 2 * time.Second, WaitTime: time.Second})
-	run := start(t, c, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	c := newConsumer(t, client(faulty.URL), input, consumer.Config{VisibilityTimeout: 2 * time.Second, WaitTime: time.Second})
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		i, _ := strconv.Atoi(m.Body)
 		handled[i].Add(1)
 		return nil

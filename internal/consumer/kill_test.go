@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/handler"
 )
 
 // The child worker of TestKilledWorker is this test binary run again with
@@ -21,7 +22,6 @@ import (
 const (
 	childEnv      = "CONSUMER_TEST_CHILD" // the emulator's endpoint
 	childQueueEnv = "CONSUMER_TEST_CHILD_QUEUE"
-	childDLQEnv   = "CONSUMER_TEST_CHILD_DLQ"
 	childOutEnv   = "CONSUMER_TEST_CHILD_OUT" // file of handled bodies, one a line
 	childVT       = 2 * time.Second
 )
@@ -37,7 +37,7 @@ func childMain() int {
 	}
 	defer out.Close()
 	c, err := consumer.New(client(os.Getenv(childEnv)), consumer.Config{
-		QueueURL: os.Getenv(childQueueEnv), DLQURL: os.Getenv(childDLQEnv),
+		QueueURL:    os.Getenv(childQueueEnv),
 		MaxInFlight: 10, VisibilityTimeout: childVT, WaitTime: time.Second,
 	})
 	if err != nil {
@@ -47,7 +47,7 @@ func childMain() int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var mu sync.Mutex
-	err = c.Run(ctx, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	err = c.Run(ctx, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		time.Sleep(20*time.Millisecond + rand.N(20*time.Millisecond)) // the work
 		mu.Lock()
 		defer mu.Unlock()
@@ -67,13 +67,13 @@ func TestKilledWorker(t *testing.T) {
 	t.Parallel()
 	const n = 500
 	api := client(emu.URL)
-	input, dlq := queues(t, api, false)
+	input := newQueue(t, api, false)
 	send(t, api, input, bodies("k%03d", n), 4)
 
 	outFile := filepath.Join(t.TempDir(), "handled")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),
-		childEnv+"="+emu.URL, childQueueEnv+"="+input, childDLQEnv+"="+dlq, childOutEnv+"="+outFile)
+		childEnv+"="+emu.URL, childQueueEnv+"="+input, childOutEnv+"="+outFile)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start child: %v", err)
@@ -117,8 +117,8 @@ func TestKilledWorker(t *testing.T) {
 		bySecond = map[string]bool{}
 		lastAt   time.Time
 	)
-	second := newConsumer(t, api, input, dlq, consumer.Config{VisibilityTimeout: childVT, WaitTime: time.Second})
-	run := start(t, second, consumer.HandlerFunc(func(ctx context.Context, m *consumer.Message) error {
+	second := newConsumer(t, api, input, consumer.Config{VisibilityTimeout: childVT, WaitTime: time.Second})
+	run := start(t, second, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		bySecond[m.Body] = true

@@ -21,6 +21,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/handler"
 )
 
 // The test binary runs kumo (behind the devstack proxy, which returns the
@@ -67,9 +68,9 @@ func client(endpoint string, opts ...func(*sqs.Options)) *sqs.Client {
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9-]+`)
 
-// queues creates an input queue and its dead-letter queue with names no
-// other test uses (kumo's state is process-wide) and returns their URLs.
-func queues(t testing.TB, api *sqs.Client, fifo bool) (input, dlq string) {
+// newQueue creates an input queue with a name no other test uses (kumo's
+// state is process-wide) and returns its URL.
+func newQueue(t testing.TB, api *sqs.Client, fifo bool) string {
 	t.Helper()
 	name := unsafeChars.ReplaceAllString(t.Name(), "-")
 	if len(name) > 50 {
@@ -89,7 +90,7 @@ func queues(t testing.TB, api *sqs.Client, fifo bool) (input, dlq string) {
 		}
 		return aws.ToString(out.QueueUrl)
 	}
-	return create(name), create(name + "-dlq")
+	return create(name)
 }
 
 // msg is a message to enqueue.
@@ -224,9 +225,16 @@ type running struct {
 }
 
 // start runs c with h until stop (or the end of the test).
-func start(t testing.TB, c *consumer.Consumer, h consumer.Handler) *running {
+func start(t testing.TB, c *consumer.Consumer, h handler.Handler) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	return startWith(t, ctx, cancel, c, h)
+}
+
+// startWith is start with Run's context made by the caller, who hands it to
+// the middlewares that end their waits at the stop.
+func startWith(t testing.TB, ctx context.Context, cancel context.CancelFunc, c *consumer.Consumer, h handler.Handler) *running {
+	t.Helper()
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- c.Run(ctx, h) }()
 	t.Cleanup(func() { r.stop() })
@@ -246,9 +254,9 @@ func (r *running) stop() (time.Duration, error) {
 }
 
 // newConsumer makes a consumer of input with cfg (queue URLs filled in).
-func newConsumer(t testing.TB, api consumer.SQSAPI, input, dlq string, cfg consumer.Config) *consumer.Consumer {
+func newConsumer(t testing.TB, api consumer.SQSAPI, input string, cfg consumer.Config) *consumer.Consumer {
 	t.Helper()
-	cfg.QueueURL, cfg.DLQURL = input, dlq
+	cfg.QueueURL = input
 	c, err := consumer.New(api, cfg)
 	if err != nil {
 		t.Fatalf("consumer.New: %v", err)

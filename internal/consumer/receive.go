@@ -2,16 +2,22 @@ package consumer
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/chatprep/chatprep/internal/backoff"
+	"github.com/chatprep/chatprep/internal/config"
 )
 
-// Back-off of a receiver after a failed ReceiveMessage (the SDK has already
-// retried it).
-const (
-	receiveBackoffBase = 200 * time.Millisecond
-	receiveBackoffMax  = 10 * time.Second
-)
+// receiveBackoff is a receiver's wait after a failed ReceiveMessage (the
+// SDK has already retried it).
+var receiveBackoff = backoff.Policy{Base: 200 * time.Millisecond, Max: 10 * time.Second}
 
 // answerSkew bounds how long before a ReceiveMessage answer arrives SQS
 // took its messages (and started their visibility timeouts).
@@ -37,12 +43,12 @@ func leaseStart(sent, answered time.Time) time.Time {
 func (r *run) receive(ctx context.Context, id int) {
 	log := r.log.With().Int("receiver", id).Logger()
 	failures := 0
-	backoff := func(err error) bool {
-		wait := jitter(expBackoff(receiveBackoffBase, receiveBackoffMax, failures))
+	fail := func(err error) bool {
+		wait := receiveBackoff.Delay(failures)
 		failures++
 		r.c.stats.receiveErrors.Add(1)
-		log.Error().Err(err).Int("failures", failures).Dur("retry_in", wait).Msg("receive failed")
-		return sleep(ctx, wait)
+		log.Error().Err(err).Int("failures", failures).Float64("retry_in_ms", ms(wait)).Msg("receive failed")
+		return backoff.Sleep(ctx, wait)
 	}
 	for ctx.Err() == nil {
 		n, err := r.slots.acquire(ctx, r.minBatch, MaxBatch)
@@ -52,17 +58,17 @@ func (r *run) receive(ctx context.Context, id int) {
 		if g := r.cfg.Gate; g != nil {
 			if err := g.Wait(ctx); err != nil {
 				r.slots.release(n)
-				if ctx.Err() != nil || !backoff(err) {
+				if ctx.Err() != nil || !fail(err) {
 					return
 				}
 				continue
 			}
 		}
 		start := time.Now()
-		msgs, err := r.c.receiveMessages(ctx, n)
+		msgs, err := r.receiveMessages(ctx, n)
 		if err != nil {
 			r.slots.release(n)
-			if ctx.Err() != nil || !backoff(err) {
+			if ctx.Err() != nil || !fail(err) {
 				return
 			}
 			continue
@@ -70,9 +76,39 @@ func (r *run) receive(ctx context.Context, id int) {
 		failures = 0
 		r.slots.release(n - len(msgs))
 		if len(msgs) > 0 {
-			r.accept(msgs, leaseStart(start, time.Now()), ctx.Err() != nil)
+			r.accept(msgs, leaseStart(start, time.Now()))
 		}
 	}
+}
+
+// receiveMessages asks for up to n messages with a long poll.
+func (r *run) receiveMessages(ctx context.Context, n int) ([]types.Message, error) {
+	in := &sqs.ReceiveMessageInput{
+		QueueUrl:              aws.String(r.cfg.QueueURL),
+		MaxNumberOfMessages:   int32(n),
+		WaitTimeSeconds:       int32(r.cfg.WaitTime / time.Second),
+		VisibilityTimeout:     int32(r.cfg.VisibilityTimeout / time.Second),
+		MessageAttributeNames: []string{"All"},
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
+			types.MessageSystemAttributeNameSentTimestamp,
+			types.MessageSystemAttributeNameApproximateReceiveCount,
+			types.MessageSystemAttributeNameMessageGroupId,
+			types.MessageSystemAttributeNameAWSTraceHeader,
+		},
+	}
+	if r.fifo {
+		// The SDK's own retries of this call then return the same messages
+		// instead of leaving them invisible for a visibility timeout.
+		in.ReceiveRequestAttemptId = aws.String(fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()))
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.WaitTime+r.cfg.CallTimeout)
+	defer cancel()
+	r.c.stats.callsRecv.Add(1)
+	out, err := r.c.api.ReceiveMessage(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("receive from %s: %w", config.QueueName(r.cfg.QueueURL), err)
+	}
+	return out.Messages, nil
 }
 
 // slots counts the room left under MaxInFlight. A receiver takes room

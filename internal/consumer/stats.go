@@ -6,22 +6,20 @@ import "sync/atomic"
 type Stats struct {
 	Received   int64 // messages received
 	Finished   int64 // handler returned nil
-	Failed     int64 // handler returned an error (or panicked); left for redelivery
-	Rejected   int64 // poison messages moved to the dead-letter queue
-	Deleted    int64 // messages deleted from the input queue (finished and rejected)
+	Failed     int64 // handler returned an error; given back
+	Deleted    int64 // messages deleted from the input queue
 	Released   int64 // messages given back with visibility 0 (shutdown, FIFO group release)
-	Held       int64 // handler calls retried in place after a transient failure (see Transient)
 	Extended   int64 // lease extensions that succeeded
-	LeasesLost int64 // leases lost: the handler's context was cancelled, nothing was deleted
+	LeasesLost int64 // leases lost: the handler's context was cancelled, nothing was acknowledged
 
-	// AckErrors counts deletes, dead-letter sends and visibility changes
-	// given up after retries (each is logged); the message then comes back
-	// after its visibility timeout.
+	// AckErrors counts deletes and visibility changes given up after
+	// retries (each is logged); the message then comes back after its
+	// visibility timeout.
 	AckErrors int64
 	// ReceiveErrors counts failed ReceiveMessage calls (after the SDK's own
 	// retries), each followed by a back-off.
 	ReceiveErrors int64
-	// InFlight is the number of messages received and not yet finished.
+	// InFlight is the number of messages received and not yet settled.
 	InFlight int64
 
 	Calls Calls // SQS calls by API
@@ -33,40 +31,39 @@ type Calls struct {
 	ReceiveMessage               int64
 	DeleteMessageBatch           int64
 	ChangeMessageVisibilityBatch int64
-	SendMessage                  int64
 }
 
 // Total is the sum over all APIs.
 func (c Calls) Total() int64 {
-	return c.ReceiveMessage + c.DeleteMessageBatch + c.ChangeMessageVisibilityBatch + c.SendMessage
+	return c.ReceiveMessage + c.DeleteMessageBatch + c.ChangeMessageVisibilityBatch
 }
 
 // counters are the live, race-free counterparts of Stats.
 type counters struct {
-	received, finished, failed, rejected, deleted, released, held, extended, leasesLost atomic.Int64
-	ackErrors, receiveErrors, inFlight                                                  atomic.Int64
-	callReceive, callDelete, callChange, callSend                                       atomic.Int64
+	received, finished, failed, deleted, released atomic.Int64
+	ackErrors, receiveErrors, inFlight, callsRecv atomic.Int64
 }
 
-func (c *counters) snapshot() Stats {
+// Stats returns a snapshot of the consumer's counters. It is cheap and safe
+// to call at any time, from any goroutine.
+func (c *Consumer) Stats() Stats {
+	calls := c.queue.Calls()
+	l := c.leases.Stats()
 	return Stats{
-		Received:      c.received.Load(),
-		Finished:      c.finished.Load(),
-		Failed:        c.failed.Load(),
-		Rejected:      c.rejected.Load(),
-		Deleted:       c.deleted.Load(),
-		Released:      c.released.Load(),
-		Held:          c.held.Load(),
-		Extended:      c.extended.Load(),
-		LeasesLost:    c.leasesLost.Load(),
-		AckErrors:     c.ackErrors.Load(),
-		ReceiveErrors: c.receiveErrors.Load(),
-		InFlight:      c.inFlight.Load(),
+		Received:      c.stats.received.Load(),
+		Finished:      c.stats.finished.Load(),
+		Failed:        c.stats.failed.Load(),
+		Deleted:       c.stats.deleted.Load(),
+		Released:      c.stats.released.Load(),
+		Extended:      l.Extended,
+		LeasesLost:    l.Lost,
+		AckErrors:     c.stats.ackErrors.Load(),
+		ReceiveErrors: c.stats.receiveErrors.Load(),
+		InFlight:      c.stats.inFlight.Load(),
 		Calls: Calls{
-			ReceiveMessage:               c.callReceive.Load(),
-			DeleteMessageBatch:           c.callDelete.Load(),
-			ChangeMessageVisibilityBatch: c.callChange.Load(),
-			SendMessage:                  c.callSend.Load(),
+			ReceiveMessage:               c.stats.callsRecv.Load(),
+			DeleteMessageBatch:           calls.DeleteMessageBatch,
+			ChangeMessageVisibilityBatch: calls.ChangeMessageVisibilityBatch,
 		},
 	}
 }

@@ -14,32 +14,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
 // Limits of one SendMessageBatch call.
 const (
-	MaxBatchEntries = 10
-	MaxBatchBytes   = 256 * 1024 // SQS counts the sum of the bodies
+	MaxBatchEntries = sqsbatch.MaxEntries
+	MaxBatchBytes   = sqsbatch.MaxBytes
 	MaxLineBytes    = MaxBatchBytes
-	// EntryRetries is how often an entry that SQS failed on its side (not the
-	// sender's fault) is sent again before it counts as rejected.
-	EntryRetries = 3
 )
 
 // API is the SQS call enqueue makes.
-type API interface {
-	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
-}
-
-var _ API = (*sqs.Client)(nil)
+type API interface{ sqsbatch.SendAPI }
 
 // Report counts what happened to the input.
 type Report struct {
@@ -49,17 +37,14 @@ type Report struct {
 
 // Sender sends the lines of one input to one queue.
 type Sender struct {
-	api      API
-	queueURL string
-	fifo     bool
-	rejects  io.Writer // one line per rejected input line
-	backoff  func(attempt int) time.Duration
+	queue   *sqsbatch.Sender
+	fifo    bool
+	rejects io.Writer // one line per rejected input line
 }
 
 // NewSender returns a Sender to queueURL; rejected lines are described on rejects.
 func NewSender(api API, queueURL string, fifo bool, rejects io.Writer) *Sender {
-	return &Sender{api: api, queueURL: queueURL, fifo: fifo, rejects: rejects,
-		backoff: func(attempt int) time.Duration { return time.Duration(attempt) * 200 * time.Millisecond }}
+	return &Sender{queue: sqsbatch.NewSender(api, queueURL, sqsbatch.Config{}), fifo: fifo, rejects: rejects}
 }
 
 type entry struct {
@@ -134,46 +119,33 @@ func (s *Sender) reject(rep *Report, lineNo int, reason string) {
 	fmt.Fprintf(s.rejects, "line %d: %s\n", lineNo, reason)
 }
 
-// sendBatch sends one batch, resending entries SQS failed on its side, and
-// returns how many SQS accepted.
+// sendBatch sends one batch through the worker's batch mechanism
+// (internal/sqsbatch: entries SQS failed on its side, or did not mention,
+// are sent again) and returns how many SQS accepted. An entry SQS refused is
+// a rejected line; a call that kept failing stops the sending.
 func (s *Sender) sendBatch(ctx context.Context, batch []entry, rep *Report) (int, error) {
-	pending := batch
+	msgs := make([]sqsbatch.Message, len(batch))
+	for i, e := range batch {
+		msgs[i].Body = e.body
+		if s.fifo {
+			msgs[i].GroupID, msgs[i].DeduplicationID = e.ev.ChatID, e.ev.EventID
+		}
+	}
 	sent := 0
-	for attempt := 0; len(pending) > 0; attempt++ {
-		in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.queueURL), Entries: make([]types.SendMessageBatchRequestEntry, len(pending))}
-		byID := make(map[string]entry, len(pending))
-		for i, e := range pending {
-			id := "l" + strconv.Itoa(e.line)
-			byID[id] = e
-			in.Entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(id), MessageBody: aws.String(e.body)}
-			if s.fifo {
-				in.Entries[i].MessageGroupId = aws.String(e.ev.ChatID)
-				in.Entries[i].MessageDeduplicationId = aws.String(e.ev.EventID)
-			}
+	var stop error
+	for i, err := range s.queue.Send(ctx, msgs) {
+		var se *sqsbatch.Error
+		switch {
+		case err == nil:
+			sent++
+		case errors.As(err, &se) && se.Code != "":
+			s.reject(rep, batch[i].line, fmt.Sprintf("SQS did not take the message: %s: %s", se.Code, se.Message))
+		default:
+			stop = err
 		}
-		out, err := s.api.SendMessageBatch(ctx, in)
-		if err != nil {
-			return sent, fmt.Errorf("send lines %d-%d to %s: %w", pending[0].line, pending[len(pending)-1].line, s.queueURL, err)
-		}
-		sent += len(out.Successful)
-		var retry []entry
-		for _, f := range out.Failed {
-			e := byID[aws.ToString(f.Id)]
-			reason := fmt.Sprintf("SQS refused the message: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
-			if !f.SenderFault && attempt < EntryRetries {
-				retry = append(retry, e)
-				continue
-			}
-			s.reject(rep, e.line, reason)
-		}
-		pending = retry
-		if len(pending) > 0 {
-			select {
-			case <-ctx.Done():
-				return sent, fmt.Errorf("send lines to %s: %w", s.queueURL, ctx.Err())
-			case <-time.After(s.backoff(attempt + 1)):
-			}
-		}
+	}
+	if stop != nil {
+		return sent, fmt.Errorf("send lines %d-%d: %w", batch[0].line, batch[len(batch)-1].line, stop)
 	}
 	return sent, nil
 }

@@ -205,3 +205,52 @@ func TestEnqueueStopsWhenSQSIsUnreachable(t *testing.T) {
 		t.Fatalf("report %+v, err %v", rep, err)
 	}
 }
+
+// forgettingAPI answers as if SQS never mentioned the entry whose body
+// contains forget: in neither Successful nor Failed.
+type forgettingAPI struct {
+	enqueue.API
+	forget string
+}
+
+func (f *forgettingAPI) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	out, err := f.API.SendMessageBatch(ctx, in, opts...)
+	if err != nil {
+		return out, err
+	}
+	ids := map[string]bool{}
+	for _, e := range in.Entries {
+		if strings.Contains(aws.ToString(e.MessageBody), f.forget) {
+			ids[aws.ToString(e.Id)] = true
+		}
+	}
+	kept := out.Successful[:0]
+	for _, s := range out.Successful {
+		if !ids[aws.ToString(s.Id)] {
+			kept = append(kept, s)
+		}
+	}
+	out.Successful = kept
+	return out, nil
+}
+
+// TestEntryNotAnsweredIsNotCountedAsSent: an entry SQS's answer leaves out
+// is sent again and, when it is never confirmed, reported with its line
+// number, not counted as sent (the bug: it was silently dropped).
+func TestEntryNotAnsweredIsNotCountedAsSent(t *testing.T) {
+	t.Parallel()
+	api := client()
+	url := queue(t, api, true)
+	in := `{"event_id":"e-1","chat_id":"c-1","type":"mute"}
+{"event_id":"e-forgotten","chat_id":"c-2","type":"mute"}
+{"event_id":"e-3","chat_id":"c-3","type":"mute"}
+`
+	var rejects strings.Builder
+	rep, err := enqueue.NewSender(&forgettingAPI{API: api, forget: "e-forgotten"}, url, true, &rejects).Send(t.Context(), strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sent != 2 || rep.Rejected != 1 || !strings.HasPrefix(rejects.String(), "line 2: ") || !strings.Contains(rejects.String(), "NotAnswered") {
+		t.Errorf("report %+v, rejects %q; want 2 sent and line 2 reported", rep, rejects.String())
+	}
+}

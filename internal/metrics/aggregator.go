@@ -118,7 +118,7 @@ func New(api CloudWatchAPI, cfg Config) (*Aggregator, error) {
 	a := &Aggregator{
 		api:     api,
 		cfg:     cfg,
-		log:     cfg.Logger.With().Str("component", "metrics").Logger(),
+		log:     cfg.Logger,
 		now:     cfg.Now,
 		table:   table(),
 		routes:  routes,

@@ -112,7 +112,7 @@ func TestRealCloudWatchPath(t *testing.T) {
 		t.Fatalf("want one log line per flush, got %v", lines)
 	}
 	l := lines[0]
-	if l["level"] != "info" || l["component"] != "metrics" || l["message"] != "metrics flushed" ||
+	if l["level"] != "info" || l["message"] != "metrics flushed" ||
 		l["data_sent"] != float64(data) || l["calls"] != 1.0 || l["dropped"] != 0.0 || l["pending"] != 0.0 {
 		t.Errorf("flush log line %v", l)
 	}

@@ -103,8 +103,8 @@ type Config struct {
 	// further failure up to FlushInterval. Default DefaultRetryMin.
 	RetryMin time.Duration
 
-	// Logger receives one line per flush and Run's rate-limited errors. The
-	// aggregator adds component=metrics. The zero value logs nothing.
+	// Logger receives one line per flush and Run's rate-limited errors, as
+	// given: the caller names the component. The zero value logs nothing.
 	Logger zerolog.Logger
 
 	// Now is the clock that places values in their minute (tests inject

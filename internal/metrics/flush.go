@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
+
+	"github.com/chatprep/chatprep/internal/backoff"
 )
 
 // requestBudget is what the estimated size of one request may reach: 90% of
@@ -91,12 +93,12 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			}
 			if failures == 1 || now.Sub(lastLog) >= errorLogEvery {
 				a.log.Warn().Err(err).Int("failed_flushes", unlogged).
-					Dur("failing_for", now.Sub(firstFail)).Msg("metrics flush failed; data kept, retrying with back-off")
+					Float64("failing_for_ms", ms(int64(now.Sub(firstFail)))).Msg("metrics flush failed; data kept, retrying with back-off")
 				lastLog, unlogged = now, 0
 			}
 			delay = a.backoff(failures)
 		case failures > 0:
-			a.log.Info().Int("failed_flushes", failures).Dur("failing_for", now.Sub(firstFail)).
+			a.log.Info().Int("failed_flushes", failures).Float64("failing_for_ms", ms(int64(now.Sub(firstFail)))).
 				Msg("metrics flushing resumed")
 			failures, unlogged = 0, 0
 		}
@@ -104,13 +106,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 }
 
-// backoff is the wait after the n-th consecutive failed flush.
+// backoff is the wait after the n-th consecutive failed flush: RetryMin
+// doubled per failure, at most FlushInterval, jittered.
 func (a *Aggregator) backoff(n int) time.Duration {
-	d := a.cfg.RetryMin
-	for i := 1; i < n && d < a.cfg.FlushInterval; i++ {
-		d *= 2
-	}
-	return min(d, a.cfg.FlushInterval)
+	return backoff.Policy{Base: a.cfg.RetryMin, Max: a.cfg.FlushInterval}.Delay(n - 1)
 }
 
 // flushReport is what one flush did, for its log line.

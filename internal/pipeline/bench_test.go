@@ -8,15 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
-	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/pool"
 	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/route"
+	"github.com/chatprep/chatprep/internal/sqsbatch/sqsbatchtest"
 )
 
 // The old Lambda's call latencies, put in front of every store call.
@@ -116,21 +114,10 @@ func (p *timingPublisher) Publish(ctx context.Context, r *event.Result) error {
 	return p.next.Publish(ctx, r)
 }
 
-// acceptingSQS accepts every entry at once, like an SQS that never fails.
-type acceptingSQS struct{}
-
-func (acceptingSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	out := &sqs.SendMessageBatchOutput{}
-	for _, e := range in.Entries {
-		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
-	}
-	return out, nil
-}
-
 // chatprep handles the message with the real handler on the shared pool
 // and returns its preprocessing time from the result.
 func chatprep(ctx context.Context, h *pipeline.Handler, pub *timingPublisher, ev event.Event, body string) (time.Duration, error) {
-	if err := h.Handle(ctx, &consumer.Message{ID: ev.EventID, Body: body, ReceivedAt: time.Now()}); err != nil {
+	if err := h.Handle(ctx, &handler.Message{ID: ev.EventID, Body: body, ReceivedAt: time.Now()}); err != nil {
 		return 0, err
 	}
 	pub.mu.Lock()
@@ -165,7 +152,7 @@ func BenchmarkPreprocessing(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer p.Close(context.Background()) //nolint:errcheck // every task is done
-			sqsPub, err := publish.New(acceptingSQS{}, publish.Config{QueueURL: "http://sqs/1/chat-context.fifo"})
+			sqsPub, err := publish.New(&sqsbatchtest.Accepting{}, publish.Config{QueueURL: "http://sqs/1/chat-context.fifo"})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,6 +1,9 @@
-// Package pipeline is the consumer's handler: it decodes each chat event,
-// runs a user message's preprocessing tasks in parallel on the shared pool,
-// combines their answers into the result, and publishes it.
+// Package pipeline is the preprocessing itself: it decodes each chat
+// event, runs a user message's tasks in parallel on the shared pool,
+// combines their answers into the result, and publishes it. It is a
+// handler.Handler and knows nothing of the consumer, the circuit breaker or
+// the dead-letter queue: the worker wraps it in the middlewares
+// (internal/middleware) that do.
 //
 // For a user message the handler submits, at once, five tasks to the pool,
 // each bounded by TASK_TIMEOUT: the chat's recent user messages, its recent
@@ -34,13 +37,19 @@
 //
 // An assistant message is only stored; mute and unmute set the chat's state;
 // neither has a result. An event that cannot be decoded is poison
-// (consumer.Poison with the event package's error code).
+// (handler.Poison with the event package's error code).
 //
-// Each handled event gives one info log line (event_id, chat_id, route,
-// muted, degraded count, duration_ms, timings_ms; type and role for other
-// events), never the message text. Failures are returned to the consumer,
-// which logs them; the handler logs only what it handles itself (a panic in
-// a retrieval task, with its stack, at error).
+// Errors are returned, never logged here, and say by their behaviour what
+// they are (handler.IsTransient): the store's and the publisher's errors
+// already say what was being done and are returned as they are; the pool's
+// (a task's timeout, a panic) get which message they were about.
+//
+// Each event's one log line is written by the Log middleware from what the
+// handler describes (handler.Describe): event_id and chat_id as soon as the
+// event is decoded, then route, muted, degraded count and tasks and
+// timings_ms (type and role for other events), never the message text. The
+// handler logs only what it handles itself: a panic in a retrieval task,
+// with its stack, at error.
 //
 // Timings: each task's timing is the wall time from the start of
 // preprocessing until its answer was known (pool queueing included);

@@ -3,8 +3,7 @@ package pipeline_test
 import (
 	"testing"
 
-	"github.com/chatprep/chatprep/internal/breaker"
-	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/metrics"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/pool"
@@ -13,16 +12,14 @@ import (
 	"github.com/chatprep/chatprep/internal/store"
 )
 
-// The real collaborators satisfy the interfaces the pipeline declares, and
-// the breaker is the consumer's gate.
+// The real collaborators satisfy the interfaces the pipeline declares.
 var (
 	_ pipeline.Store     = (*store.Store)(nil)
 	_ pipeline.Publisher = (*publish.Publisher)(nil)
 	_ pipeline.Pool      = (*pool.Pool)(nil)
 	_ pipeline.Router    = (*route.Router)(nil)
 	_ pipeline.Metrics   = (*metrics.Aggregator)(nil)
-	_ consumer.Handler   = (*pipeline.Handler)(nil)
-	_ consumer.Gate      = (*breaker.Breaker)(nil)
+	_ handler.Handler    = (*pipeline.Handler)(nil)
 )
 
 // TestMetricNamesMatchTheMetricsPackage: the pipeline's own constants carry

@@ -8,18 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/chatprep/chatprep/internal/breaker"
-	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/handler"
+	"github.com/chatprep/chatprep/internal/panics"
 	"github.com/chatprep/chatprep/internal/pool"
-	"github.com/chatprep/chatprep/internal/publish"
-	"github.com/chatprep/chatprep/internal/store"
 )
 
 // Store is what the pipeline needs of Weaviate (store.Store implements it).
@@ -83,6 +80,16 @@ const (
 	TaskResultSize = "result_size"
 )
 
+// Summaries of an event's log line.
+const (
+	// SummaryPreprocessed is the line of a user message whose result was
+	// published.
+	SummaryPreprocessed = "message preprocessed"
+	// SummaryHandled is the line of any other event handled (assistant
+	// message, mute, unmute).
+	SummaryHandled = "event handled"
+)
+
 // Defaults of Config.
 const (
 	// DefaultHistoryLimit is HISTORY_LIMIT's default: messages per role.
@@ -103,8 +110,9 @@ type Config struct {
 	NoRelevance bool
 	// Worker is the result's worker field. Default WorkerID().
 	Worker string
-	// Logger receives one info line per handled event. The zero Logger
-	// discards.
+	// Logger receives the log lines of what the handler handles itself (a
+	// panic in a task). Each event's own line is written by the Log
+	// middleware from what the handler describes. The zero Logger discards.
 	Logger zerolog.Logger
 	// Now tells the time. Default time.Now.
 	Now func() time.Time
@@ -140,8 +148,6 @@ type Deps struct {
 	Publisher Publisher // required
 	Pool      Pool      // required
 	Router    Router    // required
-	// Breaker, when set, guards every store call (see GuardStore).
-	Breaker *breaker.Breaker
 	// Metrics, when set, receives the contract's metrics.
 	Metrics Metrics
 }
@@ -158,7 +164,7 @@ func WorkerID() string {
 	return host + "/" + hex.EncodeToString(b[:])
 }
 
-// Handler handles chat events; it implements consumer.Handler.
+// Handler handles chat events; it implements handler.Handler.
 type Handler struct {
 	cfg     Config
 	store   Store
@@ -169,7 +175,7 @@ type Handler struct {
 	log     zerolog.Logger
 }
 
-var _ consumer.Handler = (*Handler)(nil)
+var _ handler.Handler = (*Handler)(nil)
 
 // New returns a Handler (cfg filled with WithDefaults).
 func New(cfg Config, d Deps) (*Handler, error) {
@@ -193,10 +199,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		pool:    d.Pool,
 		router:  d.Router,
 		metrics: d.Metrics,
-		log:     cfg.Logger.With().Str("component", "pipeline").Logger(),
-	}
-	if d.Breaker != nil {
-		h.store = GuardStore(d.Store, d.Breaker)
+		log:     cfg.Logger,
 	}
 	if h.metrics == nil {
 		h.metrics = noMetrics{}
@@ -209,14 +212,11 @@ type noMetrics struct{}
 func (noMetrics) Duration(string, string, time.Duration) {}
 func (noMetrics) Count(string, string, float64)          {}
 
-// Handle handles one message: nil when it is finished, a poison error for an
-// invalid event, any other error to have it delivered again.
-func (h *Handler) Handle(ctx context.Context, m *consumer.Message) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("handle message %s: %w", m.ID, &pool.PanicError{Value: v, Stack: debug.Stack()})
-		}
-	}()
+// Handle handles one message: nil when it is finished, a poison error
+// (handler.Poison) for an invalid event, and otherwise the error of the step
+// it could not be finished without (storing it, publishing its result),
+// which says by itself whether it is transient.
+func (h *Handler) Handle(ctx context.Context, m *handler.Message) error {
 	received := m.ReceivedAt
 	if received.IsZero() {
 		received = h.cfg.Now()
@@ -228,41 +228,42 @@ func (h *Handler) Handle(ctx context.Context, m *consumer.Message) (err error) {
 		if errors.As(err, &inv) {
 			code = inv.Code
 		}
-		return consumer.Poison(code, err)
+		return handler.Poison(code, err)
 	}
+	handler.Describe(ctx, "", func(e *zerolog.Event) { e.Str("event_id", ev.EventID).Str("chat_id", ev.ChatID) })
 	switch {
 	case ev.Type == event.TypeMessage && ev.Role == event.RoleUser:
-		return h.userMessage(ctx, m, ev, received)
+		return h.userMessage(ctx, ev, received)
 	case ev.Type == event.TypeMessage:
-		return h.write(ctx, m, ev, received, "store assistant message", h.store.Put)
+		return h.write(ctx, ev, received, h.store.Put)
 	default:
-		return h.write(ctx, m, ev, received, "set muted state", h.store.SetMuted)
+		return h.write(ctx, ev, received, h.store.SetMuted)
 	}
 }
 
 // write stores an assistant message or applies a mute/unmute, on the pool
 // (for its timeout and panic safety). There is no result.
-func (h *Handler) write(ctx context.Context, m *consumer.Message, ev event.Event, received time.Time, what string,
-	fn func(context.Context, event.Event) error) error {
+func (h *Handler) write(ctx context.Context, ev event.Event, received time.Time, fn func(context.Context, event.Event) error) error {
 	start := h.cfg.Now()
 	task := h.pool.Go(ctx, func(ctx context.Context) error { return fn(ctx, ev) })
 	<-task.Done() // the pool answers at the latest when ctx ends or the task times out
 	if err := task.Err(); err != nil {
-		return failed(fmt.Errorf("%s %s of chat %s: %w", what, ev.EventID, ev.ChatID, err))
+		return taskFailed(err, "%s of event %s of chat %s", ev.Type, ev.EventID, ev.ChatID)
 	}
 	end := h.cfg.Now()
 	timings := event.Timings{Store: ms(end.Sub(start)), Total: ms(end.Sub(received))}
-	line := h.log.Info().Str("event_id", ev.EventID).Str("chat_id", ev.ChatID).Str("type", string(ev.Type)).
-		Str("message_id", m.ID).Int("receive_count", m.ReceiveCount)
-	switch ev.Type {
-	case event.TypeMessage:
-		line = line.Str("role", string(ev.Role))
-	case event.TypeMute:
-		line = line.Bool("muted", true)
-	case event.TypeUnmute:
-		line = line.Bool("muted", false)
-	}
-	line.Float64("duration_ms", timings.Total).Dict("timings_ms", timingsDict(timings)).Msg("event handled")
+	handler.Describe(ctx, SummaryHandled, func(e *zerolog.Event) {
+		e.Str("type", string(ev.Type))
+		switch ev.Type {
+		case event.TypeMessage:
+			e.Str("role", string(ev.Role))
+		case event.TypeMute:
+			e.Bool("muted", true)
+		case event.TypeUnmute:
+			e.Bool("muted", false)
+		}
+		e.Dict("timings_ms", timingsDict(timings))
+	})
 	return nil
 }
 
@@ -280,7 +281,7 @@ func (s *step) pending() <-chan struct{} {
 	return s.task.Done()
 }
 
-func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event.Event, received time.Time) error {
+func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time.Time) error {
 	start := h.cfg.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // nothing the handler started outlives it
@@ -344,7 +345,7 @@ func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event
 		s.end = h.cfg.Now()
 	}
 	if err := storeStep.task.Err(); err != nil {
-		return failed(fmt.Errorf("store message %s of chat %s: %w", ev.EventID, ev.ChatID, err))
+		return taskFailed(err, "store message %s of chat %s", ev.EventID, ev.ChatID)
 	}
 
 	res := &event.Result{
@@ -413,18 +414,20 @@ func (h *Handler) userMessage(ctx context.Context, m *consumer.Message, ev event
 		h.metrics.Count(MetricMessagesDegraded, routeName, 1)
 	}
 
-	line := h.log.Info().Str("event_id", ev.EventID).Str("chat_id", ev.ChatID).Str("route", routeName).
-		Bool("muted", isMuted).Int("degraded", len(res.Degraded))
-	if len(res.Degraded) > 0 {
-		names := make([]string, len(res.Degraded))
-		for i, d := range res.Degraded {
-			names[i] = d.Task
-		}
-		line = line.Strs("degraded_tasks", names)
+	if r := handler.ReportFrom(ctx); r != nil {
+		r.Done = end // duration_ms is handler_total_duration
 	}
-	line.Str("message_id", m.ID).Int("receive_count", m.ReceiveCount).
-		Float64("duration_ms", ms(end.Sub(received))).Dict("timings_ms", timingsDict(res.TimingsMS)).
-		Msg("message preprocessed")
+	handler.Describe(ctx, SummaryPreprocessed, func(e *zerolog.Event) {
+		e.Str("route", routeName).Bool("muted", isMuted).Int("degraded", len(res.Degraded))
+		if len(res.Degraded) > 0 {
+			names := make([]string, len(res.Degraded))
+			for i, d := range res.Degraded {
+				names[i] = d.Task
+			}
+			e.Strs("degraded_tasks", names)
+		}
+		e.Dict("timings_ms", timingsDict(res.TimingsMS))
+	})
 	return nil
 }
 
@@ -435,12 +438,9 @@ func (h *Handler) publish(ctx context.Context, res *event.Result) error {
 	dropped := 0
 	for {
 		err := h.pub.Publish(ctx, res)
-		var tooLarge *publish.TooLargeError
-		if !errors.As(err, &tooLarge) || len(res.History)+len(res.Relevant) == 0 {
-			if err != nil {
-				return failed(fmt.Errorf("publish result of %s: %w", res.EventID, err))
-			}
-			return nil
+		var tooLarge interface{ TooLarge() bool }
+		if !errors.As(err, &tooLarge) || !tooLarge.TooLarge() || len(res.History)+len(res.Relevant) == 0 {
+			return err // the publisher's error says what was being done
 		}
 		if dropped == 0 {
 			res.Degraded = append(res.Degraded, event.Degradation{Task: TaskResultSize})
@@ -455,20 +455,16 @@ func (h *Handler) publish(ctx context.Context, res *event.Result) error {
 	}
 }
 
-// failed marks err, the failure of a step the message cannot be finished
-// without (its store, its publish), as transient for the consumer, which
-// then holds the message and retries it in place instead of giving it back
-// (a receive each time, and MAX_RECEIVE_COUNT of them dead-letter a valid
-// event): Weaviate or SQS down, slow, overloaded, refusing the key, or the
-// breaker open. Only what retrying cannot fix is left as it is: Weaviate
-// rejecting the request itself, a schema conflict, a panic.
-func failed(err error) error {
-	var panicked *pool.PanicError
-	switch k := store.KindOf(err); {
-	case k == store.KindRejected, k == store.KindSchema, errors.As(err, &panicked):
-		return err
+// taskFailed is the error of a task the message cannot be finished
+// without. The store's own errors already say what was being done; the
+// pool's (a timeout, the pool closed, a panic) do not, so they get what.
+func taskFailed(err error, what string, args ...any) error {
+	var te *pool.TimeoutError
+	var pe *panics.Error
+	if errors.As(err, &te) || errors.As(err, &pe) || errors.Is(err, pool.ErrClosed) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf(what+": %w", append(args, err)...)
 	}
-	return consumer.Transient(err)
+	return err
 }
 
 // describe is a failed task's error as shown in degraded. A panic is also
@@ -476,7 +472,7 @@ func failed(err error) error {
 // returned.
 func (h *Handler) describe(ev event.Event, task string, err error) string {
 	var te *pool.TimeoutError
-	var pe *pool.PanicError
+	var pe *panics.Error
 	switch {
 	case errors.As(err, &te):
 		return te.Error()

@@ -10,16 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/breaker"
-	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/handler"
+	"github.com/chatprep/chatprep/internal/middleware"
+	"github.com/chatprep/chatprep/internal/panics"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/pool"
 	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/route"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 	"github.com/chatprep/chatprep/internal/store"
 )
 
@@ -28,6 +32,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // bundle is one test's handler and its fakes.
 type bundle struct {
 	h       *pipeline.Handler
+	chain   handler.Handler // h as the worker runs it: with its log line, panics recovered
 	pool    *pool.Pool
 	store   *fakeStore
 	pub     *fakePublisher
@@ -38,7 +43,6 @@ type bundle struct {
 type options struct {
 	cfg         pipeline.Config
 	taskTimeout time.Duration
-	breaker     *breaker.Breaker
 }
 
 func setup(t testing.TB, o options) bundle {
@@ -59,11 +63,12 @@ func setup(t testing.TB, o options) bundle {
 		cfg.Worker = "test-worker"
 	}
 	b.h, err = pipeline.New(cfg, pipeline.Deps{
-		Store: b.store, Publisher: b.pub, Pool: p, Router: route.Builtin(), Metrics: b.metrics, Breaker: o.breaker,
+		Store: b.store, Publisher: b.pub, Pool: p, Router: route.Builtin(), Metrics: b.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.chain = handler.Chain(b.h, middleware.Log(cfg.Logger, nil), middleware.Recover())
 	return b
 }
 
@@ -76,7 +81,7 @@ func cmpOr(d, def time.Duration) time.Duration {
 
 func (b bundle) handle(t testing.TB, body string) error {
 	t.Helper()
-	return b.h.Handle(context.Background(), &consumer.Message{ID: "m-1", Body: body, ReceiveCount: 1, ReceivedAt: time.Now()})
+	return b.chain.Handle(context.Background(), &handler.Message{ID: "m-1", Body: body, ReceiveCount: 1, ReceivedAt: time.Now()})
 }
 
 func (b bundle) onlyResult(t *testing.T) event.Result {
@@ -277,11 +282,18 @@ func toStrings(v any) []string {
 }
 
 // TestStoreFailureIsAnErrorAndNothingIsPublished: a message that could not
-// be stored is left for redelivery and its result is not published.
+// be stored is left for redelivery and its result is not published. The
+// error says once what was being done: the store's own error already does
+// (the bug: the pipeline wrapped it again), a task timeout gets it here. It
+// is logged once, by the Log middleware, on the event's line.
 func TestStoreFailureIsAnErrorAndNothingIsPublished(t *testing.T) {
 	t.Parallel()
+	const what = "store message e-1 of chat c-1"
 	for name, put := range map[string]func(context.Context, event.Event) error{
-		"error":   func(context.Context, event.Event) error { return errors.New("weaviate unavailable") },
+		"store error": func(_ context.Context, ev event.Event) error {
+			// As the real store says it (store.Put).
+			return fmt.Errorf("store message %s of chat %s: %w", ev.EventID, ev.ChatID, errors.New("weaviate unavailable"))
+		},
 		"timeout": func(ctx context.Context, _ event.Event) error { <-ctx.Done(); return ctx.Err() },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -289,15 +301,17 @@ func TestStoreFailureIsAnErrorAndNothingIsPublished(t *testing.T) {
 			b := setup(t, options{taskTimeout: 30 * time.Millisecond})
 			b.store.PutFunc = put
 			err := b.handle(t, userEvent("e-1", "c-1", "hello"))
-			var poison *consumer.PoisonError
-			if err == nil || errors.As(err, &poison) || !strings.Contains(err.Error(), "store message e-1 of chat c-1") {
-				t.Fatalf("err = %v, want a plain error about storing e-1", err)
+			var poison *handler.PoisonError
+			if err == nil || errors.As(err, &poison) || strings.Count(err.Error(), what) != 1 {
+				t.Fatalf("err = %v, want a plain error saying %q once", err, what)
 			}
 			if n := len(b.pub.published()); n != 0 {
 				t.Errorf("%d results published for an unstored message", n)
 			}
-			if b.logs.String() != "" {
-				t.Errorf("a returned error was also logged: %s", b.logs.String())
+			lines := b.logs.lines(t)
+			if len(lines) != 1 || lines[0]["level"] != "warn" || lines[0]["message"] != middleware.SummaryFailed ||
+				lines[0]["event_id"] != "e-1" || lines[0]["chat_id"] != "c-1" || lines[0]["error"] != err.Error() {
+				t.Errorf("log lines %v, want the one failure line with the event's ids", lines)
 			}
 		})
 	}
@@ -327,7 +341,7 @@ func TestInvalidEventsArePoison(t *testing.T) {
 		`{"event_id":"e","chat_id":"c","text":"hi","sent_at":"yesterday"}`: event.CodeInvalidField,
 	} {
 		err := b.handle(t, body)
-		var poison *consumer.PoisonError
+		var poison *handler.PoisonError
 		if !errors.As(err, &poison) || poison.Code != code {
 			t.Errorf("%q: err %v, want poison %s", body, err, code)
 		}
@@ -370,9 +384,9 @@ func TestPanics(t *testing.T) {
 		b := setup(t, options{})
 		b.store.PutFunc = func(context.Context, event.Event) error { panic("nil map") }
 		err := b.handle(t, userEvent("e-1", "c-1", "hello"))
-		var pe *pool.PanicError
-		if !errors.As(err, &pe) {
-			t.Fatalf("err = %v, want a *pool.PanicError", err)
+		var pe *panics.Error
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "store message e-1 of chat c-1") {
+			t.Fatalf("err = %v, want a *panics.Error saying which store failed", err)
 		}
 		if len(b.pub.published()) != 0 {
 			t.Error("published an unstored message")
@@ -383,7 +397,7 @@ func TestPanics(t *testing.T) {
 		b := setup(t, options{})
 		b.pub.PublishFunc = func(context.Context, *event.Result) error { panic("publisher bug") }
 		err := b.handle(t, userEvent("e-1", "c-1", "hello"))
-		var pe *pool.PanicError
+		var pe *panics.Error
 		if !errors.As(err, &pe) || pe.Value != "publisher bug" {
 			t.Fatalf("err = %v, want the panic as an error", err)
 		}
@@ -446,9 +460,13 @@ func TestOtherEventsHaveNoResult(t *testing.T) {
 		t.Error("message text logged")
 	}
 
-	b.store.SetMutedFunc = func(context.Context, event.Event) error { return errors.New("weaviate unavailable") }
-	if err := b.handle(t, `{"event_id":"e-4","chat_id":"c-1","type":"mute"}`); err == nil || !strings.Contains(err.Error(), "set muted state e-4") {
+	errDown := errors.New("weaviate unavailable")
+	b.store.SetMutedFunc = func(context.Context, event.Event) error { return errDown }
+	if err := b.handle(t, `{"event_id":"e-4","chat_id":"c-1","type":"mute"}`); !errors.Is(err, errDown) {
 		t.Errorf("failed mute: %v", err)
+	}
+	if l := b.logs.lines(t); len(l) != 4 || l[3]["event_id"] != "e-4" || l[3]["level"] != "warn" {
+		t.Errorf("failed mute's line: %v", l[len(l)-1])
 	}
 }
 
@@ -476,7 +494,7 @@ func TestLogLineAndMetrics(t *testing.T) {
 			t.Errorf("timings_ms.%s = %v", k, timings[k])
 		}
 	}
-	if l["level"] != "info" || l["route"] != route.OdooERP || l["component"] != "pipeline" {
+	if l["level"] != "info" || l["route"] != route.OdooERP || l["message"] != pipeline.SummaryPreprocessed {
 		t.Errorf("log line %v", l)
 	}
 	if strings.Contains(b.logs.String(), "secret") {
@@ -526,76 +544,6 @@ func TestTooLargeResultIsTrimmed(t *testing.T) {
 	}
 }
 
-// TestBreakerFailsFastAndIgnoresMutedCancellations: cancelled history
-// queries of muted chats never open the breaker; Weaviate failing does,
-// after which calls fail fast and the message is left for retry.
-func TestBreakerFailsFastAndIgnoresMutedCancellations(t *testing.T) {
-	t.Parallel()
-	br, err := breaker.New(breaker.Config{ConsecutiveFailures: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := setup(t, options{breaker: br})
-	// The fakes are set once: a muted chat's cancelled tasks may still be
-	// running when Handle returns, so they must not be replaced under them.
-	// down switches them from "muted, queries block until cancelled" to
-	// "Weaviate fails every call".
-	var down atomic.Bool
-	var puts atomic.Int64
-	errDown := errors.New("weaviate unavailable")
-	ended := make(chan error, 300)
-	b.store.HistoryFunc = func(ctx context.Context, _ string, _ event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
-		if down.Load() {
-			return nil, errDown
-		}
-		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
-	}
-	b.store.RelevantFunc = func(ctx context.Context, _, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
-		if down.Load() {
-			return nil, errDown
-		}
-		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
-	}
-	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) {
-		if down.Load() {
-			return false, errDown
-		}
-		return true, nil
-	}
-	b.store.PutFunc = func(context.Context, event.Event) error {
-		if down.Load() {
-			puts.Add(1)
-			return errDown
-		}
-		return nil
-	}
-	for i := range 10 {
-		if err := b.handle(t, userEvent(fmt.Sprintf("e-%d", i), "c-1", "hello")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st := br.State(); st != breaker.Closed {
-		t.Fatalf("after muted chats: breaker %v, want closed", st)
-	}
-
-	// Weaviate goes down: every call fails.
-	down.Store(true)
-	for i := range 5 {
-		if err := b.handle(t, userEvent(fmt.Sprintf("f-%d", i), "c-2", "hello")); err == nil {
-			t.Fatal("a failed store must fail the message")
-		}
-	}
-	if st := br.State(); st != breaker.Open {
-		t.Fatalf("breaker %v, want open", st)
-	}
-	before := puts.Load()
-	err = b.handle(t, userEvent("g-1", "c-2", "hello"))
-	var open *breaker.OpenError
-	if !errors.As(err, &open) || puts.Load() != before {
-		t.Errorf("with the breaker open: err %v, Put called %d more times; want a fast *OpenError", err, puts.Load()-before)
-	}
-}
-
 // TestHandlerContextEndsEverything: when the consumer cancels the handler
 // (lease lost, shutdown), the tasks end and the message is not finished.
 func TestHandlerContextEndsEverything(t *testing.T) {
@@ -610,7 +558,7 @@ func TestHandlerContextEndsEverything(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() {
-		done <- b.h.Handle(ctx, &consumer.Message{ID: "m-1", Body: userEvent("e-1", "c-1", "hello"), ReceivedAt: time.Now()})
+		done <- b.h.Handle(ctx, &handler.Message{ID: "m-1", Body: userEvent("e-1", "c-1", "hello"), ReceivedAt: time.Now()})
 	}()
 	<-started
 	cancel()
@@ -671,28 +619,38 @@ func TestFailuresTheConsumerHolds(t *testing.T) {
 			b.store.PutFunc = func(context.Context, event.Event) error { return tc.err }
 			for _, body := range []string{userEvent("e-1", "c-1", "hello"), userEvent("e-2", "c-1", "hi", "role", "assistant")} {
 				err := b.handle(t, body)
-				var transient *consumer.TransientError
-				if err == nil || errors.As(err, &transient) != tc.transient {
-					t.Errorf("store failing with %v: handler error %v, transient %v; want transient %v", tc.err, err, err != nil && errors.As(err, &transient), tc.transient)
+				if err == nil || handler.IsTransient(err) != tc.transient {
+					t.Errorf("store failing with %v: handler error %v, transient %v; want transient %v", tc.err, err, handler.IsTransient(err), tc.transient)
 				}
 			}
 		})
 	}
-	t.Run("publish", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, options{})
-		b.pub.PublishFunc = func(context.Context, *event.Result) error { return errors.New("sqs unavailable") }
-		var transient *consumer.TransientError
-		if err := b.handle(t, userEvent("e-1", "c-1", "hello")); !errors.As(err, &transient) {
-			t.Errorf("publish failing: handler error %v, want a transient one", err)
-		}
-	})
+	// A publish failure is what the publisher says it is (the bug: every
+	// publish failure was held, a refused result too, blocking its chat for
+	// two minutes).
+	for _, tc := range []struct {
+		name      string
+		err       error
+		transient bool
+	}{
+		{"sqs unavailable", &sqsbatch.Error{Op: "SendMessageBatch", Err: &smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}}, true},
+		{"refused (sender's fault)", &sqsbatch.Error{Op: "SendMessageBatch", Code: "InvalidParameterValue", SenderFault: true}, false},
+		{"publisher closed", publish.ErrClosed, false},
+	} {
+		t.Run("publish "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, options{})
+			b.pub.PublishFunc = func(context.Context, *event.Result) error { return fmt.Errorf("publish result e-1: %w", tc.err) }
+			if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err == nil || handler.IsTransient(err) != tc.transient {
+				t.Errorf("publish failing with %v: handler error %v, want transient %v", tc.err, err, tc.transient)
+			}
+		})
+	}
 	t.Run("panic", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, options{})
 		b.store.PutFunc = func(context.Context, event.Event) error { panic("bug") }
-		var transient *consumer.TransientError
-		if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err == nil || errors.As(err, &transient) {
+		if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err == nil || handler.IsTransient(err) {
 			t.Errorf("store panicking: handler error %v, want a failure that is not transient", err)
 		}
 	})

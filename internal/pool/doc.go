@@ -15,7 +15,7 @@
 //     while it was queued is never run;
 //   - each task runs under its own timeout (TASK_TIMEOUT), counted from the
 //     moment a worker starts it; its error is then a *TimeoutError;
-//   - a panic in a task becomes that task's error (a *PanicError with the
+//   - a panic in a task becomes that task's error (a *panics.Error with the
 //     stack), never the end of the process;
 //   - the waiter is answered when the task's timeout passes or its context
 //     is cancelled, even if the task's function ignores its context (the

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chatprep/chatprep/internal/panics"
 )
 
 // Defaults of Config.
@@ -74,6 +75,10 @@ type TimeoutError struct {
 // Error reads like "timeout after 2s".
 func (e *TimeoutError) Error() string { return "timeout after " + e.After.String() }
 
+// Transient is true: a task that ran out of time (a slow dependency) may
+// finish in time when tried again.
+func (e *TimeoutError) Transient() bool { return true }
+
 // Unwrap returns the task's own error, or context.DeadlineExceeded.
 func (e *TimeoutError) Unwrap() error {
 	if e.Err != nil {
@@ -81,19 +86,6 @@ func (e *TimeoutError) Unwrap() error {
 	}
 	return context.DeadlineExceeded
 }
-
-// PanicError is the error of a task that panicked.
-type PanicError struct {
-	Value any    // what was passed to panic
-	Stack []byte // the panicking goroutine's stack
-}
-
-// Error gives the panic value followed by the stack, so that wherever the
-// error ends up logged, the stack is there too. Use Short for one line.
-func (e *PanicError) Error() string { return e.Short() + "\n\n" + string(e.Stack) }
-
-// Short is "panic: <value>", without the stack.
-func (e *PanicError) Short() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // errGoexit is the error of a task whose function called runtime.Goexit.
 var errGoexit = errors.New("task called runtime.Goexit")
@@ -114,7 +106,7 @@ type Task struct {
 func (t *Task) Done() <-chan struct{} { return t.done }
 
 // Err returns the task's error once Done is closed: nil when the function
-// returned nil; the function's error; a *TimeoutError; a *PanicError; the
+// returned nil; the function's error; a *TimeoutError; a *panics.Error; the
 // context's error if the task was cancelled before or while it ran; or
 // ErrClosed. Like context.Context.Err, it returns nil while Done is open.
 //
@@ -356,13 +348,16 @@ func (p *Pool) outcome(ctx context.Context, err error, returned bool) error {
 	return &TimeoutError{After: p.cfg.TaskTimeout, Err: err}
 }
 
-// call runs fn, turning a panic into a *PanicError.
+// call runs fn, turning a panic into a *panics.Error.
 func (p *Pool) call(ctx context.Context, fn Func) (err error) {
+	panicked := true
 	defer func() {
-		if v := recover(); v != nil {
+		if panicked {
 			p.panics.Add(1)
-			err = &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return fn(ctx)
+	defer panics.Recover(&err)
+	err = fn(ctx)
+	panicked = false
+	return err
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/chatprep/chatprep/internal/panics"
 	"github.com/chatprep/chatprep/internal/pool"
 )
 
@@ -248,9 +249,9 @@ func TestPanicBecomesTheTasksError(t *testing.T) {
 	t.Parallel()
 	p := newPool(t, pool.Config{Size: 1})
 	err := p.Go(t.Context(), func(context.Context) error { panicky(); return nil }).Wait(t.Context())
-	var pe *pool.PanicError
+	var pe *panics.Error
 	if !errors.As(err, &pe) {
-		t.Fatalf("err = %v, want a *PanicError", err)
+		t.Fatalf("err = %v, want a *panics.Error", err)
 	}
 	if pe.Value != "kaputt" || pe.Short() != "panic: kaputt" {
 		t.Errorf("value %v, short %q", pe.Value, pe.Short())

@@ -5,29 +5,15 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
 	"github.com/chatprep/chatprep/internal/publish"
+	"github.com/chatprep/chatprep/internal/sqsbatch/sqsbatchtest"
 )
-
-// acceptingAPI accepts every entry at once.
-type acceptingAPI struct{}
-
-func (acceptingAPI) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	out := &sqs.SendMessageBatchOutput{}
-	for _, e := range in.Entries {
-		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String("m")})
-	}
-	return out, nil
-}
 
 // BenchmarkPublish is the publisher's own cost per result with many
 // handlers publishing at once (SQS answering instantly), and how many
 // results each call carries.
 func BenchmarkPublish(b *testing.B) {
-	p, err := publish.New(acceptingAPI{}, publish.Config{QueueURL: "http://q/1/results.fifo"})
+	p, err := publish.New(&sqsbatchtest.Accepting{}, publish.Config{QueueURL: "http://q/1/results.fifo"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,14 +20,16 @@
 // order Publish was called. Every entry carries the message attributes
 // event_id, chat_id and route (String).
 //
-// Failures: the Failed list of every answer is checked per entry; an entry
-// SQS refused for the sender's fault fails its own Publish call (an
-// *EntryError) and no other. Entries SQS failed on its side, and whole calls
-// that failed transiently (throttling, 5xx, a connection reset or refused,
-// an attempt timeout), are sent again with exponential back-off and full
-// jitter, for as long as the entry's caller is still waiting (its context),
-// at most MaxAttempts times. Errors are classified with errors.As, never by
-// their text.
+// Batches are formed by internal/batcher and sent by internal/sqsbatch,
+// the worker's one SQS batch mechanism: the Failed list of every answer is
+// read per entry; an entry SQS refused for the sender's fault fails its own
+// Publish call (a *sqsbatch.Error that is not transient) and no other.
+// Entries SQS failed on its side, entries its answer did not mention, and
+// whole calls that failed transiently (throttling, 5xx, a connection reset or
+// refused, an attempt timeout) are sent again under one back-off policy, for
+// as long as the entry's caller still waits (its context), at most
+// MaxAttempts times. On a FIFO queue the chat order is kept by
+// internal/fifo, the sequencer the consumer uses too.
 //
 // Close stops accepting results, sends what is pending and waits for the
 // calls in flight, on a context of its own that outlives receiving.

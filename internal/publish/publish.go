@@ -6,28 +6,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/rs/zerolog"
 
+	"github.com/chatprep/chatprep/internal/backoff"
+	"github.com/chatprep/chatprep/internal/batcher"
+	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/fifo"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
 // Limits of one SendMessageBatch call.
 const (
-	MaxBatchEntries = 10
+	MaxBatchEntries = sqsbatch.MaxEntries
 	// MaxBatchBytes bounds the sum of the entries' sizes (body plus message
 	// attribute names, types and values), as SQS counts it; it is also the
 	// largest single message.
-	MaxBatchBytes = 256 * 1024
+	MaxBatchBytes = sqsbatch.MaxBytes
 )
 
 // Defaults of Config.
@@ -38,7 +38,7 @@ const (
 	// DefaultSenders is how many SendMessageBatch calls may be in flight.
 	DefaultSenders = 4
 	// DefaultRetryBase is the first back-off before a retry; it doubles with
-	// each attempt, with full jitter.
+	// each attempt, with jitter.
 	DefaultRetryBase = 50 * time.Millisecond
 	// DefaultRetryMax caps the back-off.
 	DefaultRetryMax = 2 * time.Second
@@ -55,12 +55,8 @@ const (
 	AttrRoute   = "route"
 )
 
-// SQSAPI is the one SQS call the publisher makes.
-type SQSAPI interface {
-	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
-}
-
-var _ SQSAPI = (*sqs.Client)(nil)
+// SQSAPI is the SQS call the publisher makes.
+type SQSAPI interface{ sqsbatch.SendAPI }
 
 // Config configures a Publisher.
 type Config struct {
@@ -83,9 +79,6 @@ type Config struct {
 	MaxAttempts int
 	// AttemptTimeout bounds one call. Default DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
-	// Logger is for retries (debug); failures are returned to the callers,
-	// not logged. The zero Logger discards.
-	Logger zerolog.Logger
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -125,22 +118,6 @@ func (c Config) validate() error {
 // ErrClosed is returned by Publish after Close.
 var ErrClosed = errors.New("publisher closed")
 
-// EntryError is a result that SQS refused (an entry of the Failed list).
-type EntryError struct {
-	EventID     string
-	Code        string
-	Message     string
-	SenderFault bool
-}
-
-func (e *EntryError) Error() string {
-	fault := "SQS's side"
-	if e.SenderFault {
-		fault = "sender's fault"
-	}
-	return fmt.Sprintf("SQS refused result %s (%s): %s: %s", e.EventID, fault, e.Code, e.Message)
-}
-
 // TooLargeError is a result larger than SQS's message size limit.
 type TooLargeError struct {
 	EventID string
@@ -151,6 +128,10 @@ type TooLargeError struct {
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("result %s is %d bytes, more than SQS's %d-byte message limit", e.EventID, e.Size, e.Limit)
 }
+
+// TooLarge reports that the message is too large for its queue: a smaller
+// one may go.
+func (e *TooLargeError) TooLarge() bool { return true }
 
 // Stats are the publisher's counters.
 type Stats struct {
@@ -163,36 +144,28 @@ type Stats struct {
 
 // Publisher batches results to one queue. It is safe for concurrent use.
 type Publisher struct {
-	api  SQSAPI
-	cfg  Config
-	fifo bool
-	log  zerolog.Logger
+	queue *sqsbatch.Sender
+	fifo  bool
+	batch *batcher.Batcher[*entry]
 
-	mu     sync.RWMutex // held for reading while handing an entry to the loop
-	closed bool
+	mu  sync.Mutex
+	seq fifo.Sequencer[*entry] // FIFO: per chat, the entry in flight and those waiting for it
 
-	in       chan *entry
-	sendq    chan []*entry
-	finished chan []*entry
-	closing  chan struct{} // closed by Close: flush and stop when idle
-	stopped  chan struct{} // closed when the loop and the senders are gone
+	batches, accepted, failed atomic.Uint64
 
-	sendCtx    context.Context // calls and back-offs; cancelled when Close gives up
-	cancelSend context.CancelFunc
-
-	calls, batches, accepted, failed, retries atomic.Uint64
-
-	testHookAccepted func(eventID string) // set by tests only: called when the loop takes an entry
+	testHookAccepted func(eventID string) // set by tests only: called once an entry is in a batch
 }
 
+// entry is one result on its way.
 type entry struct {
-	ctx     context.Context
-	eventID string
-	group   string
-	body    string
-	attrs   map[string]types.MessageAttributeValue
-	size    int
-	done    chan error // buffered: the sender never blocks on it
+	ctx   context.Context
+	id    string
+	group string
+	msg   sqsbatch.Message
+	size  int
+	turn  chan struct{} // FIFO: closed when it is its chat's turn
+	done  chan error    // buffered: answered exactly once, never waited on by the sender
+	taken atomic.Bool   // answered
 }
 
 // New starts a publisher to cfg.QueueURL (cfg filled with WithDefaults).
@@ -202,55 +175,64 @@ func New(api SQSAPI, cfg Config) (*Publisher, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("invalid publisher configuration: %w", err)
 	}
-	sendCtx, cancel := context.WithCancel(context.Background())
 	p := &Publisher{
-		api:        api,
-		cfg:        cfg,
-		fifo:       strings.HasSuffix(cfg.QueueURL, ".fifo"),
-		log:        cfg.Logger.With().Str("component", "publish").Logger(),
-		in:         make(chan *entry),
-		sendq:      make(chan []*entry),
-		finished:   make(chan []*entry),
-		closing:    make(chan struct{}),
-		stopped:    make(chan struct{}),
-		sendCtx:    sendCtx,
-		cancelSend: cancel,
+		queue: sqsbatch.NewSender(api, cfg.QueueURL, sqsbatch.Config{
+			Backoff:     backoff.Policy{Base: cfg.RetryBase, Max: cfg.RetryMax},
+			MaxAttempts: cfg.MaxAttempts,
+			CallTimeout: cfg.AttemptTimeout,
+		}),
+		fifo: config.IsFIFO(cfg.QueueURL),
 	}
-	var senders sync.WaitGroup
-	for range cfg.Senders {
-		senders.Go(p.sender)
+	var err error
+	p.batch, err = batcher.New(batcher.Config{
+		MaxItems: MaxBatchEntries, MaxBytes: MaxBatchBytes, Linger: cfg.Linger, Concurrency: cfg.Senders,
+	}, func(e *entry) int { return e.size }, p.send)
+	if err != nil {
+		return nil, fmt.Errorf("invalid publisher configuration: %w", err)
 	}
-	go func() {
-		p.loop()
-		close(p.sendq)
-		senders.Wait()
-		cancel()
-		close(p.stopped)
-	}()
 	return p, nil
 }
 
-// Publish sends r and returns once SQS accepted it (nil) or it failed: an
-// *EntryError when SQS refused it, a *TooLargeError, ErrClosed, the last
-// call's error when attempts ran out or the error was permanent, or ctx's
-// error when the caller stopped waiting (the result may still be sent; its
-// event_id lets a FIFO queue or the reader deduplicate).
+// Publish sends r and returns once SQS accepted it (nil) or it failed: a
+// *sqsbatch.Error when SQS refused it or attempts ran out, a
+// *TooLargeError, ErrClosed, or ctx's error when the caller stopped waiting
+// (a result already in a call may still arrive; its event_id lets a FIFO
+// queue or the reader deduplicate it).
+//
+// On a FIFO queue the results of one chat go one at a time, in the order
+// Publish was called: a later one waits until the earlier is accepted or
+// failed.
 func (p *Publisher) Publish(ctx context.Context, r *event.Result) error {
 	e, err := p.newEntry(ctx, r)
 	if err != nil {
 		return err
 	}
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		return fmt.Errorf("publish result %s: %w", r.EventID, ErrClosed)
+	if p.fifo {
+		p.mu.Lock()
+		head := p.seq.Add(e.group, e)
+		p.mu.Unlock()
+		if !head {
+			select {
+			case <-e.turn:
+			case <-ctx.Done():
+				select {
+				case <-e.turn: // its turn came too: pass it on
+					p.answer(e, ctx.Err())
+				default: // still waiting: its turn is passed on when it comes
+				}
+				return fmt.Errorf("publish result %s: %w", r.EventID, ctx.Err())
+			}
+		}
 	}
-	select {
-	case p.in <- e:
-		p.mu.RUnlock()
-	case <-ctx.Done():
-		p.mu.RUnlock()
-		return fmt.Errorf("publish result %s: %w", r.EventID, ctx.Err())
+	if err := p.batch.Add(ctx, e); err != nil {
+		if errors.Is(err, batcher.ErrClosed) {
+			err = ErrClosed
+		}
+		p.answer(e, err)
+		return fmt.Errorf("publish result %s: %w", r.EventID, err)
+	}
+	if p.testHookAccepted != nil {
+		p.testHookAccepted(e.id)
 	}
 	select {
 	case err := <-e.done:
@@ -268,19 +250,66 @@ func (p *Publisher) newEntry(ctx context.Context, r *event.Result) (*entry, erro
 	if err != nil {
 		return nil, fmt.Errorf("encode result %s: %w", r.EventID, err)
 	}
-	attrs := map[string]types.MessageAttributeValue{}
-	size := len(body)
+	e := &entry{ctx: ctx, id: r.EventID, group: r.ChatID, turn: make(chan struct{}), done: make(chan error, 1)}
+	e.msg = sqsbatch.Message{Body: string(body), Attributes: map[string]types.MessageAttributeValue{}, Context: ctx}
 	for name, v := range map[string]string{AttrEventID: r.EventID, AttrChatID: r.ChatID, AttrRoute: r.Route} {
-		if v == "" {
-			continue // SQS refuses empty attribute values
+		if v != "" { // SQS refuses empty attribute values
+			e.msg.Attributes[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 		}
-		attrs[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-		size += len(name) + len("String") + len(v)
 	}
-	if size > MaxBatchBytes {
-		return nil, &TooLargeError{EventID: r.EventID, Size: size, Limit: MaxBatchBytes}
+	if p.fifo {
+		e.msg.GroupID, e.msg.DeduplicationID = r.ChatID, r.EventID
 	}
-	return &entry{ctx: ctx, eventID: r.EventID, group: r.ChatID, body: string(body), attrs: attrs, size: size, done: make(chan error, 1)}, nil
+	if e.size = e.msg.Size(); e.size > MaxBatchBytes {
+		return nil, &TooLargeError{EventID: r.EventID, Size: e.size, Limit: MaxBatchBytes}
+	}
+	return e, nil
+}
+
+// send is the batcher's flush: one batch, every entry answered.
+func (p *Publisher) send(ctx context.Context, batch []*entry) {
+	p.batches.Add(1)
+	msgs := make([]sqsbatch.Message, len(batch))
+	for i, e := range batch {
+		msgs[i] = e.msg
+	}
+	for i, err := range p.queue.Send(ctx, msgs) {
+		p.answer(batch[i], err)
+	}
+}
+
+// answer settles e once and, on a FIFO queue, gives its chat's turn to the
+// next entry whose caller still waits.
+func (p *Publisher) answer(e *entry, err error) {
+	if !e.taken.CompareAndSwap(false, true) {
+		return
+	}
+	if err == nil {
+		p.accepted.Add(1)
+	} else {
+		p.failed.Add(1)
+	}
+	e.done <- err
+	if !p.fifo {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		next, ok := p.seq.Next(e.group)
+		if !ok {
+			return
+		}
+		if next.ctx.Err() == nil {
+			close(next.turn)
+			return
+		}
+		// Its caller stopped waiting before its turn: it is not sent.
+		if next.taken.CompareAndSwap(false, true) {
+			p.failed.Add(1)
+			next.done <- next.ctx.Err()
+		}
+	}
 }
 
 // Close stops accepting results, sends the pending ones and waits for the
@@ -288,259 +317,21 @@ func (p *Publisher) newEntry(ctx context.Context, r *event.Result) (*entry, erro
 // results fail, and Close returns ctx's error once everything has stopped.
 // Give it a context that outlives receiving.
 func (p *Publisher) Close(ctx context.Context) error {
-	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		close(p.closing)
+	if err := p.batch.Close(ctx); err != nil {
+		return fmt.Errorf("flush results: %w", err)
 	}
-	p.mu.Unlock()
-	select {
-	case <-p.stopped:
-		return nil
-	case <-ctx.Done():
-		p.cancelSend()
-		<-p.stopped
-		return fmt.Errorf("flush results: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() Stats {
+	calls := uint64(p.queue.Calls().SendMessageBatch)
+	batches := p.batches.Load()
 	return Stats{
-		Calls:    p.calls.Load(),
-		Batches:  p.batches.Load(),
+		Calls:    calls,
+		Batches:  batches,
 		Accepted: p.accepted.Load(),
 		Failed:   p.failed.Load(),
-		Retries:  p.retries.Load(),
-	}
-}
-
-// loop forms batches and hands them to the senders. It never blocks on
-// anything but its select, so senders can always report finished batches.
-func (p *Publisher) loop() {
-	var (
-		batch   []*entry
-		size    int
-		ready   [][]*entry              // formed batches waiting for a sender
-		held    = map[string][]*entry{} // FIFO: chat → entries waiting for its entry in flight
-		pending int                     // entries accepted and not yet finished
-		closing = p.closing
-		done    bool
-	)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	flush := func() {
-		if len(batch) > 0 {
-			ready = append(ready, batch)
-			batch, size = nil, 0
-			timer.Stop()
-		}
-	}
-	add := func(e *entry) {
-		if size+e.size > MaxBatchBytes {
-			flush()
-		}
-		batch = append(batch, e)
-		size += e.size
-		switch {
-		case len(batch) == MaxBatchEntries || done:
-			flush()
-		case len(batch) == 1:
-			timer.Reset(p.cfg.Linger)
-		}
-	}
-	for {
-		if done && pending == 0 {
-			return
-		}
-		var (
-			in    chan *entry
-			sendq chan []*entry
-			next  []*entry
-		)
-		if !done && len(ready) < p.cfg.Senders {
-			in = p.in // stop taking entries while enough batches wait
-		}
-		if len(ready) > 0 {
-			sendq, next = p.sendq, ready[0]
-		}
-		select {
-		case e := <-in:
-			pending++
-			if p.testHookAccepted != nil {
-				p.testHookAccepted(e.eventID)
-			}
-			if p.fifo {
-				if waiting, busy := held[e.group]; busy {
-					held[e.group] = append(waiting, e)
-					continue
-				}
-				held[e.group] = nil
-			}
-			add(e)
-		case sendq <- next:
-			ready = ready[1:]
-			p.batches.Add(1)
-		case <-timer.C:
-			flush()
-		case fin := <-p.finished:
-			pending -= len(fin)
-			if p.fifo {
-				for _, e := range fin {
-					waiting := held[e.group]
-					if len(waiting) == 0 {
-						delete(held, e.group)
-						continue
-					}
-					held[e.group] = waiting[1:]
-					add(waiting[0])
-				}
-			}
-		case <-closing:
-			closing, done = nil, true
-			flush()
-		}
-	}
-}
-
-func (p *Publisher) sender() {
-	for batch := range p.sendq {
-		p.send(batch)
-		p.finished <- batch
-	}
-}
-
-// send delivers one batch, retrying what failed transiently, and answers
-// every entry.
-func (p *Publisher) send(batch []*entry) {
-	pending := batch
-	for attempt := 1; ; attempt++ {
-		live := make([]*entry, 0, len(pending))
-		for _, e := range pending {
-			if err := e.ctx.Err(); err != nil {
-				p.answer(e, err) // the caller has stopped waiting
-				continue
-			}
-			live = append(live, e)
-		}
-		if len(live) == 0 {
-			return
-		}
-		retry, err := p.call(live)
-		if len(retry) == 0 {
-			return
-		}
-		switch {
-		case attempt >= p.cfg.MaxAttempts:
-			err = fmt.Errorf("gave up after %d attempts: %w", attempt, err)
-		case p.sendCtx.Err() != nil:
-			err = fmt.Errorf("publisher closing: %w", err)
-		default:
-			p.log.Debug().Err(err).Int("entries", len(retry)).Int("attempt", attempt).Msg("retrying SendMessageBatch")
-			if p.sleep(p.backoff(attempt)) {
-				pending = retry
-				p.retries.Add(1)
-				continue
-			}
-			err = fmt.Errorf("publisher closing: %w", err)
-		}
-		for _, e := range retry {
-			p.answer(e, err)
-		}
-		return
-	}
-}
-
-// call makes one SendMessageBatch call for entries, answers the entries it
-// settled and returns those to retry with the reason.
-func (p *Publisher) call(entries []*entry) (retry []*entry, err error) {
-	in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(p.cfg.QueueURL), Entries: make([]types.SendMessageBatchRequestEntry, len(entries))}
-	for i, e := range entries {
-		in.Entries[i] = types.SendMessageBatchRequestEntry{
-			Id:                aws.String(strconv.Itoa(i)),
-			MessageBody:       aws.String(e.body),
-			MessageAttributes: e.attrs,
-		}
-		if p.fifo {
-			in.Entries[i].MessageGroupId = aws.String(e.group)
-			in.Entries[i].MessageDeduplicationId = aws.String(e.eventID)
-		}
-	}
-	ctx, cancel := context.WithTimeout(p.sendCtx, p.cfg.AttemptTimeout)
-	defer cancel()
-	p.calls.Add(1)
-	out, err := p.api.SendMessageBatch(ctx, in)
-	if err != nil {
-		err = fmt.Errorf("send %d results to %s: %w", len(entries), p.cfg.QueueURL, err)
-		if p.sendCtx.Err() == nil && (IsTransient(err) || ctx.Err() != nil) { // ctx: this attempt's timeout
-			return entries, err
-		}
-		for _, e := range entries {
-			p.answer(e, err)
-		}
-		return nil, nil
-	}
-	settled := make([]bool, len(entries))
-	byID := func(id *string) (int, bool) {
-		i, err := strconv.Atoi(aws.ToString(id))
-		return i, err == nil && i >= 0 && i < len(entries) && !settled[i]
-	}
-	for _, s := range out.Successful {
-		if i, ok := byID(s.Id); ok {
-			settled[i] = true
-			p.answer(entries[i], nil)
-		}
-	}
-	var lastErr error
-	for _, f := range out.Failed {
-		i, ok := byID(f.Id)
-		if !ok {
-			continue
-		}
-		settled[i] = true
-		ee := &EntryError{EventID: entries[i].eventID, Code: aws.ToString(f.Code), Message: aws.ToString(f.Message), SenderFault: f.SenderFault}
-		if !ee.SenderFault {
-			retry, lastErr = append(retry, entries[i]), ee
-			continue
-		}
-		p.answer(entries[i], ee) // the caller handles it; not logged here
-	}
-	for i, ok := range settled {
-		if !ok { // neither successful nor failed: SQS did not say
-			retry = append(retry, entries[i])
-			lastErr = fmt.Errorf("SQS's answer did not mention result %s", entries[i].eventID)
-		}
-	}
-	return retry, lastErr
-}
-
-func (p *Publisher) answer(e *entry, err error) {
-	if err == nil {
-		p.accepted.Add(1)
-	} else {
-		p.failed.Add(1)
-	}
-	e.done <- err
-}
-
-// backoff is the wait before attempt+1: full jitter over an exponentially
-// growing bound.
-func (p *Publisher) backoff(attempt int) time.Duration {
-	bound := p.cfg.RetryMax
-	if attempt < 30 {
-		bound = min(p.cfg.RetryMax, p.cfg.RetryBase<<(attempt-1))
-	}
-	return time.Duration(rand.Int64N(int64(bound)) + 1)
-}
-
-// sleep waits d; false if the publisher is closing for good.
-func (p *Publisher) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-p.sendCtx.Done():
-		return false
+		Retries:  calls - min(calls, batches),
 	}
 }

@@ -23,7 +23,9 @@ import (
 
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/publish"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
 // The test binary runs kumo (behind the devstack proxy, which returns the
@@ -379,10 +381,10 @@ func TestEntryFailureReachesItsCallerOnly(t *testing.T) {
 	}
 	wg.Wait()
 	for i, err := range errs {
-		var ee *publish.EntryError
+		var ee *sqsbatch.Error
 		switch {
-		case i == 3 && (!errors.As(err, &ee) || !ee.SenderFault || ee.EventID != "c3-e003" || ee.Code == ""):
-			t.Errorf("refused entry: %v, want a sender-fault *EntryError", err)
+		case i == 3 && (!errors.As(err, &ee) || !ee.SenderFault || ee.Transient() || ee.Code == "" || !strings.Contains(err.Error(), "c3-e003")):
+			t.Errorf("refused entry: %v, want a permanent sender-fault *sqsbatch.Error naming the result", err)
 		case i != 3 && err != nil:
 			t.Errorf("entry %d: %v", i, err)
 		}
@@ -439,7 +441,7 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 	t.Parallel()
 	sqsc := client(emu.URL)
 	p := newPublisher(t, sqsc, publish.Config{QueueURL: queue(t, sqsc, false) + "-missing"})
-	if err := p.Publish(t.Context(), result("c1", 1)); err == nil || publish.IsTransient(err) {
+	if err := p.Publish(t.Context(), result("c1", 1)); err == nil || handler.IsTransient(err) {
 		t.Fatalf("Publish to a missing queue: %v", err)
 	}
 	if s := p.Stats(); s.Calls != 1 || s.Failed != 1 {
@@ -448,7 +450,10 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 }
 
 // blockingAPI holds every call until its context ends.
-type blockingAPI struct{ started chan struct{} }
+type blockingAPI struct {
+	publish.SQSAPI // only SendMessageBatch is called
+	started        chan struct{}
+}
 
 func (b *blockingAPI) SendMessageBatch(ctx context.Context, _ *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
 	b.started <- struct{}{}

@@ -2,11 +2,12 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
-	"sync"
+	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/chatprep/chatprep/internal/batcher"
+	"github.com/chatprep/chatprep/internal/panics"
 )
 
 // writeObject is one object to write (replace) by id.
@@ -38,48 +39,42 @@ type batcherConfig struct {
 // (done gets exactly one value per item).
 type sendFunc func(ctx context.Context, items []*batchItem)
 
-// batcher gathers objects from concurrent callers into batch requests: one
-// request per batch, each caller gets its own object's result. A batch is
-// sent when it is full, or when the linger time after its first object has
-// passed and a request slot is free; while all slots are busy the next batch
-// keeps gathering. Requests run on their own context (bounded by timeout), so
-// a caller that gives up never fails the others.
-type batcher struct {
+// writes gathers objects from concurrent callers into batch requests with
+// the worker's one linger batcher (internal/batcher): one request per
+// batch, each caller gets its own object's result. Requests run on the
+// batcher's context, bounded by the request timeout, so a caller that gives
+// up never fails the others.
+type writes struct {
 	cfg  batcherConfig
 	send sendFunc
-	in   chan *batchItem
-	quit chan struct{} // closed by close: flush what is gathered, then stop
-	done chan struct{} // closed when the loop and every request have ended
-	once sync.Once
+	b    *batcher.Batcher[*batchItem]
 
 	// received counts objects taken from callers; tests wait on it.
 	received atomic.Int64
 }
 
-func newBatcher(cfg batcherConfig, send sendFunc) *batcher {
-	b := &batcher{
-		cfg:  cfg,
-		send: send,
-		in:   make(chan *batchItem),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+func newBatcher(cfg batcherConfig, send sendFunc) *writes {
+	w := &writes{cfg: cfg, send: send}
+	var err error
+	w.b, err = batcher.New(batcher.Config{MaxItems: cfg.size, Linger: cfg.linger, Concurrency: cfg.concurrency}, nil, w.flush)
+	if err != nil {
+		panic(err) // Config.validate keeps the sizes positive
 	}
-	go b.run()
-	return b
+	return w
 }
 
 // put hands obj to the next batch and waits for its result. When ctx ends
 // first, put returns at once; the object may still be written (writes are
 // idempotent replaces, so a retry is harmless).
-func (b *batcher) put(ctx context.Context, obj writeObject) error {
+func (w *writes) put(ctx context.Context, obj writeObject) error {
 	item := &batchItem{obj: obj, ctx: ctx, done: make(chan error, 1)}
-	select {
-	case b.in <- item:
-	case <-ctx.Done():
-		return callError(ctx, ctx.Err())
-	case <-b.quit:
-		return &Error{Kind: KindClosed, Err: ErrClosed}
+	if err := w.b.Add(ctx, item); err != nil {
+		if errors.Is(err, batcher.ErrClosed) {
+			return &Error{Kind: KindClosed, Err: ErrClosed}
+		}
+		return callError(ctx, err)
 	}
+	w.received.Add(1)
 	select {
 	case err := <-item.done:
 		return err
@@ -89,77 +84,11 @@ func (b *batcher) put(ctx context.Context, obj writeObject) error {
 }
 
 // close sends what is gathered, waits for every request, and stops.
-func (b *batcher) close() {
-	b.once.Do(func() { close(b.quit) })
-	<-b.done
-}
-
-func (b *batcher) run() {
-	var wg sync.WaitGroup
-	defer close(b.done)
-	defer wg.Wait()
-	slots := make(chan struct{}, b.cfg.concurrency)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		var first *batchItem
-		select {
-		case first = <-b.in:
-			b.received.Add(1)
-		case <-b.quit:
-			return
-		}
-		batch := make([]*batchItem, 1, b.cfg.size)
-		batch[0] = first
-		quitting := false
-
-		// Gather until full or the linger time is over.
-		if b.cfg.linger > 0 {
-			timer.Reset(b.cfg.linger)
-		gather:
-			for len(batch) < b.cfg.size {
-				select {
-				case it := <-b.in:
-					b.received.Add(1)
-					batch = append(batch, it)
-				case <-timer.C:
-					break gather
-				case <-b.quit:
-					quitting = true
-					break gather
-				}
-			}
-			timer.Stop()
-		}
-		// Wait for a request slot, still gathering while the batch has room.
-		for sent := false; !sent; {
-			in := b.in
-			if len(batch) >= b.cfg.size || quitting {
-				in = nil
-			}
-			select {
-			case slots <- struct{}{}:
-				sent = true
-			case it := <-in:
-				b.received.Add(1)
-				batch = append(batch, it)
-			}
-		}
-		wg.Add(1)
-		go func(batch []*batchItem) {
-			defer wg.Done()
-			defer func() { <-slots }()
-			b.flush(batch)
-		}(batch)
-		if quitting {
-			return
-		}
-	}
-}
+func (w *writes) close() { _ = w.b.Close(context.Background()) }
 
 // flush sends the items whose callers still wait. A panic while sending is
 // the batch's error, not the process's end.
-func (b *batcher) flush(batch []*batchItem) {
+func (w *writes) flush(ctx context.Context, batch []*batchItem) {
 	live := batch[:0]
 	for _, it := range batch {
 		if err := it.ctx.Err(); err != nil {
@@ -171,18 +100,20 @@ func (b *batcher) flush(batch []*batchItem) {
 	if len(live) == 0 {
 		return
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			err := &Error{Kind: KindRejected, Detail: fmt.Sprintf("panic while sending a batch: %v\n%s", p, debug.Stack())}
-			for _, it := range live {
-				select {
-				case it.done <- err:
-				default: // already has its result
-				}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.timeout)
+	defer cancel()
+	var err error
+	func() {
+		defer panics.Recover(&err)
+		w.send(ctx, live)
+	}()
+	if err != nil {
+		err = &Error{Kind: KindRejected, Detail: "panic while sending a batch", Err: err}
+		for _, it := range live {
+			select {
+			case it.done <- err:
+			default: // already has its result
 			}
 		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.timeout)
-	defer cancel()
-	b.send(ctx, live)
+	}
 }

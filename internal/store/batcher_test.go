@@ -60,7 +60,7 @@ func (f *fakeSender) sent() [][]string {
 func obj(id string) writeObject { return writeObject{collection: "C", id: id} }
 
 // putAsync starts one put and returns its result channel.
-func putAsync(ctx context.Context, b *batcher, id string) <-chan error {
+func putAsync(ctx context.Context, b *writes, id string) <-chan error {
 	out := make(chan error, 1)
 	go func() { out <- b.put(ctx, obj(id)) }()
 	return out
@@ -69,7 +69,7 @@ func putAsync(ctx context.Context, b *batcher, id string) <-chan error {
 // waitReceived waits until the batcher has taken n objects from callers in
 // all. The batch channel is unbuffered, so from then on those objects are in
 // a batch.
-func waitReceived(t *testing.T, b *batcher, n int64) {
+func waitReceived(t *testing.T, b *writes, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for b.received.Load() < n {
@@ -80,7 +80,7 @@ func waitReceived(t *testing.T, b *batcher, n int64) {
 	}
 }
 
-func newTestBatcher(t *testing.T, cfg batcherConfig, f *fakeSender) *batcher {
+func newTestBatcher(t *testing.T, cfg batcherConfig, f *fakeSender) *writes {
 	t.Helper()
 	if cfg.timeout == 0 {
 		cfg.timeout = time.Minute

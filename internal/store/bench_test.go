@@ -247,9 +247,9 @@ func BenchmarkMuted(b *testing.B) {
 		name string
 		get  func(ctx context.Context, chatID string) (chatState, error)
 	}{
-		{"grpc-search-by-id", st.mutedGRPC},
+		{"grpc-search-by-id", st.path.(*grpcPath).muted},
 		{"rest-get-by-id", st.mutedREST},
-		{"graphql-where-chat", st.mutedGraphQL},
+		{"graphql-where-chat", graphQLPath{st}.muted},
 	}
 	for _, l := range lookups {
 		b.Run(l.name, func(b *testing.B) {

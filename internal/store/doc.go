@@ -48,9 +48,10 @@
 // # Errors
 //
 // Every failed call returns an error wrapping *Error, whose Kind tells
-// transient failures (unavailable, overloaded, timeout) from permanent ones
-// (unauthorized, rejected, schema conflict, closed); use errors.As, KindOf or
-// IsTransient, never the text. Messages say what was being done ("history of
+// outages (unavailable, overloaded, timeout) from the rest (unauthorized,
+// rejected, schema conflict, closed); its Transient method tells whether the
+// request itself is at fault (rejected, schema conflict) or not. Use
+// errors.As, KindOf, IsOutage or Transient, never the text. Messages say what was being done ("history of
 // chat c-1 (user): ...") and never contain the API key or more than a short
 // excerpt of Weaviate's answer.
 //

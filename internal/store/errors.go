@@ -20,15 +20,15 @@ var ErrClosed = errors.New("store is closed")
 // retrying, degrading and stopping without reading error text.
 type Kind uint8
 
-// The kinds of Error. Transient ones may succeed when tried again.
+// The kinds of Error. Outages may succeed when tried again.
 const (
 	// KindUnavailable: Weaviate could not be reached or failed (connection
-	// refused, reset, HTTP 5xx, gRPC Unavailable). Transient.
+	// refused, reset, HTTP 5xx, gRPC Unavailable). An outage.
 	KindUnavailable Kind = iota + 1
 	// KindOverloaded: Weaviate refused the call for load (HTTP 429, or
-	// "429 Too many requests" as a GraphQL error). Transient.
+	// "429 Too many requests" as a GraphQL error). An outage.
 	KindOverloaded
-	// KindTimeout: the call's deadline passed. Transient.
+	// KindTimeout: the call's deadline passed. An outage.
 	KindTimeout
 	// KindCanceled: the caller canceled the call.
 	KindCanceled
@@ -65,9 +65,10 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Transient tells whether a call that failed this way may succeed later
-// without any change.
-func (k Kind) Transient() bool {
+// Outage tells whether a call that failed this way shows Weaviate itself in
+// trouble (unreachable, overloaded, slow): it may succeed later without any
+// change. The circuit breaker counts these.
+func (k Kind) Outage() bool {
 	return k == KindUnavailable || k == KindOverloaded || k == KindTimeout
 }
 
@@ -108,8 +109,11 @@ func (e *Error) Error() string {
 // context.DeadlineExceeded) holds for a timeout.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Transient tells whether the call may succeed when tried again.
-func (e *Error) Transient() bool { return e.Kind.Transient() }
+// Transient tells whether the failure is not the request's own: everything
+// but Weaviate rejecting the request or a schema conflict. A message whose
+// store call failed transiently is held and retried (handler.IsTransient):
+// an outage, a refused key or a closing store say nothing against it.
+func (e *Error) Transient() bool { return e.Kind != KindRejected && e.Kind != KindSchema }
 
 // KindOf returns the Kind of the first *Error in err's chain, 0 if none.
 func KindOf(err error) Kind {
@@ -120,10 +124,10 @@ func KindOf(err error) Kind {
 	return 0
 }
 
-// IsTransient tells whether err is a store error that may go away by itself
-// (Weaviate unreachable, overloaded, or slow).
-func IsTransient(err error) bool {
-	return KindOf(err).Transient()
+// IsOutage tells whether err is a store error that shows Weaviate in
+// trouble (unreachable, overloaded, or slow), which may go away by itself.
+func IsOutage(err error) bool {
+	return KindOf(err).Outage()
 }
 
 // maxDetail bounds the excerpt of Weaviate's answer kept in an Error: answers

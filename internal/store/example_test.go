@@ -40,7 +40,7 @@ func Example() {
 		return
 	}
 	history, err := st.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, 10)
-	if store.IsTransient(err) {
+	if store.IsOutage(err) {
 		// Weaviate is down, overloaded or slow: degrade, retry later.
 	}
 	var se *store.Error

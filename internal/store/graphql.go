@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/go-openapi/strfmt"
 
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/filters"
@@ -11,11 +14,19 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 )
 
-// The GraphQL path serves reads when no gRPC address is configured. The
-// client writes values into the query text with Go's %q; every value chatprep
-// passes is safe there: ids and roles are printable (contract), dates are
-// RFC 3339, and the search query holds only letters, digits and spaces
-// (keywordQuery).
+// graphQLPath asks Weaviate over GraphQL (searches) and REST (batch
+// writes), through the Weaviate client: the path when gRPC is off or
+// unreachable. The client writes values into the query text with Go's %q;
+// every value chatprep passes is safe there: ids and roles are printable
+// (contract), dates are RFC 3339, and the search query holds only letters,
+// digits and spaces (keywordQuery).
+type graphQLPath struct{ s *Store }
+
+var _ path = graphQLPath{}
+
+func (graphQLPath) name() string { return "graphql" }
+func (graphQLPath) ready() error { return nil }
+func (graphQLPath) close()       {}
 
 func whereText(prop, value string) *filters.WhereBuilder {
 	return filters.Where().WithPath([]string{prop}).WithOperator(filters.Equal).WithValueText(value)
@@ -46,11 +57,11 @@ var (
 	stateFields    = fields(stateProps)
 )
 
-func (s *Store) historyGraphQL(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+func (q graphQLPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
 	where := filters.Where().WithOperator(filters.And).WithOperands([]*filters.WhereBuilder{
 		whereText(propChatID, chatID), whereText(propRole, string(role)), whereSentAtNotAfter(before),
 	})
-	rows, err := s.graphQLGet(ctx, s.client.GraphQL().Get().
+	rows, err := q.s.graphQLGet(ctx, q.s.client.GraphQL().Get().
 		WithClassName(MessagesCollection).
 		WithFields(historyFields...).
 		WithWhere(where).
@@ -67,18 +78,18 @@ func (s *Store) historyGraphQL(ctx context.Context, chatID string, role event.Ro
 	return msgs, nil
 }
 
-func (s *Store) relevantGraphQL(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
+func (q graphQLPath) relevant(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
 	where := filters.Where().WithOperator(filters.And).WithOperands([]*filters.WhereBuilder{
 		whereText(propChatID, chatID), whereSentAtNotAfter(before),
 	})
-	get := s.client.GraphQL().Get().
+	get := q.s.client.GraphQL().Get().
 		WithClassName(MessagesCollection).
 		WithFields(relevantFields...).
 		WithWhere(where).
 		WithLimit(limit)
 	if vi.hybrid {
 		h := (&graphql.HybridArgumentBuilder{}).WithQuery(query).WithProperties([]string{propText}).
-			WithAlpha(s.cfg.HybridAlpha).WithFusionType(graphql.RelativeScore)
+			WithAlpha(q.s.cfg.HybridAlpha).WithFusionType(graphql.RelativeScore)
 		if vi.target != "" {
 			h = h.WithTargetVectors(vi.target)
 		}
@@ -86,7 +97,7 @@ func (s *Store) relevantGraphQL(ctx context.Context, chatID, query string, vi ve
 	} else {
 		get = get.WithBM25((&graphql.BM25ArgumentBuilder{}).WithQuery(query).WithProperties(propText))
 	}
-	rows, err := s.graphQLGet(ctx, get, MessagesCollection)
+	rows, err := q.s.graphQLGet(ctx, get, MessagesCollection)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +115,8 @@ func (s *Store) relevantGraphQL(ctx context.Context, chatID, query string, vi ve
 
 // mutedGraphQL reads the chat's state with a GraphQL query, for comparison
 // with the REST and gRPC lookups (see the benchmarks).
-func (s *Store) mutedGraphQL(ctx context.Context, chatID string) (chatState, error) {
-	rows, err := s.graphQLGet(ctx, s.client.GraphQL().Get().
+func (q graphQLPath) muted(ctx context.Context, chatID string) (chatState, error) {
+	rows, err := q.s.graphQLGet(ctx, q.s.client.GraphQL().Get().
 		WithClassName(StateCollection).
 		WithFields(stateFields...).
 		WithWhere(whereText(propChatID, chatID)).
@@ -115,8 +126,8 @@ func (s *Store) mutedGraphQL(ctx context.Context, chatID string) (chatState, err
 	}
 	muted, _ := rows[0][propMuted].(bool)
 	st := chatState{muted: muted}
-	if s, ok := rows[0][propUntil].(string); ok {
-		if until, ok := parseDate(s); ok {
+	if v, ok := rows[0][propUntil].(string); ok {
+		if until, ok := parseDate(v); ok {
 			st.until = &until
 		}
 	}
@@ -179,4 +190,51 @@ func graphQLScore(v any) (float64, bool) {
 		return v, true
 	}
 	return 0, false
+}
+
+func (q graphQLPath) batch(ctx context.Context, items []*batchItem) ([]error, error) {
+	objs := make([]*models.Object, len(items))
+	for i, it := range items {
+		objs[i] = &models.Object{
+			Class:      it.obj.collection,
+			ID:         strfmt.UUID(it.obj.id),
+			Properties: map[string]any(it.obj.props),
+		}
+	}
+	resp, err := q.s.client.Batch().ObjectsBatcher().WithObjects(objs...).Do(ctx)
+	if err != nil {
+		return nil, q.s.clientError(ctx, err)
+	}
+	// The answer lists the objects in request order; match by id anyway (an
+	// id may be in the batch twice: two deliveries of one event).
+	byID := make(map[string][]int, len(items))
+	for i, it := range items {
+		byID[it.obj.id] = append(byID[it.obj.id], i)
+	}
+	errs := make([]error, len(items))
+	seen := make([]bool, len(items))
+	for _, r := range resp {
+		idx := byID[string(r.ID)]
+		if len(idx) == 0 {
+			continue
+		}
+		i := idx[0]
+		byID[string(r.ID)] = idx[1:]
+		seen[i] = true
+		if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
+			msgs := make([]string, 0, len(r.Result.Errors.Error))
+			for _, e := range r.Result.Errors.Error {
+				if e != nil {
+					msgs = append(msgs, e.Message)
+				}
+			}
+			errs[i] = &Error{Kind: KindRejected, Detail: excerpt(strings.Join(msgs, "; "))}
+		}
+	}
+	for i := range errs {
+		if !seen[i] && errs[i] == nil {
+			errs[i] = &Error{Kind: KindRejected, Detail: "object missing from the batch answer"}
+		}
+	}
+	return errs, nil
 }

@@ -2,11 +2,90 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/event"
 	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/chatprep/chatprep/internal/event"
 )
+
+// grpcPath asks Weaviate over gRPC: searches with the protobuf API (no
+// GraphQL parsing on the server) and batch writes. It connects lazily, on
+// the first call, and reconnects quickly (at most every 2s) after Weaviate
+// comes back.
+type grpcPath struct {
+	s    *Store
+	addr string
+	conn *grpc.ClientConn
+	api  pb.WeaviateClient
+}
+
+var _ path = (*grpcPath)(nil)
+
+func (g *grpcPath) name() string { return "grpc" }
+
+// ready fails while the connection is failing.
+func (g *grpcPath) ready() error {
+	if g.conn.GetState() == connectivity.TransientFailure {
+		return &Error{Kind: KindUnavailable, Detail: "gRPC connection to " + g.addr + " is failing"}
+	}
+	return nil
+}
+
+func (g *grpcPath) close() { _ = g.conn.Close() } // only fails if already closed
+
+// dialGRPC sets up the gRPC path to s.cfg.GRPCAddr (TLS when Weaviate's URL
+// is https).
+func dialGRPC(s *Store, tlsOn bool) (*grpcPath, error) {
+	creds := insecure.NewCredentials()
+	if tlsOn {
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay:  100 * time.Millisecond,
+				Multiplier: 1.6,
+				Jitter:     0.2,
+				MaxDelay:   2 * time.Second,
+			},
+			MinConnectTimeout: s.cfg.DialTimeout,
+		}),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(grpcMaxMessage),
+			grpc.MaxCallSendMsgSize(grpcMaxMessage),
+		),
+	}
+	if s.auth != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{md: map[string]string{"authorization": s.auth}, tls: tlsOn}))
+	}
+	conn, err := grpc.NewClient(s.cfg.GRPCAddr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("weaviate store: gRPC connection to %s: %w", s.cfg.GRPCAddr, err)
+	}
+	return &grpcPath{s: s, addr: s.cfg.GRPCAddr, conn: conn, api: pb.NewWeaviateClient(conn)}, nil
+}
+
+// bearer puts the API key on every gRPC call.
+type bearer struct {
+	md  map[string]string
+	tls bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return b.md, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return b.tls }
 
 // The properties each search returns.
 var (
@@ -35,8 +114,8 @@ func and(fs ...*pb.Filters) *pb.Filters {
 	return &pb.Filters{Operator: pb.Filters_OPERATOR_AND, Filters: fs}
 }
 
-func (s *Store) historyGRPC(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
-	reply, err := s.grpc.Search(ctx, &pb.SearchRequest{
+func (g *grpcPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+	reply, err := g.api.Search(ctx, &pb.SearchRequest{
 		Collection:  MessagesCollection,
 		Properties:  &pb.PropertiesRequest{NonRefProperties: historyProps},
 		Metadata:    &pb.MetadataRequest{},
@@ -46,7 +125,7 @@ func (s *Store) historyGRPC(ctx context.Context, chatID string, role event.Role,
 		Uses_127Api: true,
 	})
 	if err != nil {
-		return nil, s.grpcError(ctx, err)
+		return nil, g.s.grpcError(ctx, err)
 	}
 	msgs := make([]event.ContextMessage, len(reply.Results))
 	for i, r := range reply.Results {
@@ -56,7 +135,7 @@ func (s *Store) historyGRPC(ctx context.Context, chatID string, role event.Role,
 	return msgs, nil
 }
 
-func (s *Store) relevantGRPC(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
+func (g *grpcPath) relevant(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
 	req := &pb.SearchRequest{
 		Collection:  MessagesCollection,
 		Properties:  &pb.PropertiesRequest{NonRefProperties: relevantProps},
@@ -69,7 +148,7 @@ func (s *Store) relevantGRPC(ctx context.Context, chatID, query string, vi vecto
 		req.HybridSearch = &pb.Hybrid{
 			Query:      query,
 			Properties: []string{propText},
-			Alpha:      s.cfg.HybridAlpha,
+			Alpha:      g.s.cfg.HybridAlpha,
 			FusionType: pb.Hybrid_FUSION_TYPE_RELATIVE_SCORE,
 		}
 		if vi.target != "" {
@@ -78,9 +157,9 @@ func (s *Store) relevantGRPC(ctx context.Context, chatID, query string, vi vecto
 	} else {
 		req.Bm25Search = &pb.BM25{Query: query, Properties: []string{propText}}
 	}
-	reply, err := s.grpc.Search(ctx, req)
+	reply, err := g.api.Search(ctx, req)
 	if err != nil {
-		return nil, s.grpcError(ctx, err)
+		return nil, g.s.grpcError(ctx, err)
 	}
 	msgs := make([]event.ContextMessage, len(reply.Results))
 	for i, r := range reply.Results {
@@ -93,8 +172,8 @@ func (s *Store) relevantGRPC(ctx context.Context, chatID, query string, vi vecto
 	return msgs, nil
 }
 
-func (s *Store) mutedGRPC(ctx context.Context, chatID string) (chatState, error) {
-	reply, err := s.grpc.Search(ctx, &pb.SearchRequest{
+func (g *grpcPath) muted(ctx context.Context, chatID string) (chatState, error) {
+	reply, err := g.api.Search(ctx, &pb.SearchRequest{
 		Collection: StateCollection,
 		Properties: &pb.PropertiesRequest{NonRefProperties: stateProps},
 		Metadata:   &pb.MetadataRequest{},
@@ -107,7 +186,7 @@ func (s *Store) mutedGRPC(ctx context.Context, chatID string) (chatState, error)
 		Uses_127Api: true,
 	})
 	if err != nil {
-		return chatState{}, s.grpcError(ctx, err)
+		return chatState{}, g.s.grpcError(ctx, err)
 	}
 	if len(reply.Results) == 0 {
 		return chatState{}, nil
@@ -142,4 +221,35 @@ func parseDate(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+func (g *grpcPath) batch(ctx context.Context, items []*batchItem) ([]error, error) {
+	objs := make([]*pb.BatchObject, len(items))
+	for i, it := range items {
+		fields := make(map[string]*structpb.Value, len(it.obj.props))
+		for k, v := range it.obj.props {
+			switch v := v.(type) {
+			case string:
+				fields[k] = structpb.NewStringValue(v)
+			case bool:
+				fields[k] = structpb.NewBoolValue(v)
+			}
+		}
+		objs[i] = &pb.BatchObject{
+			Uuid:       it.obj.id,
+			Collection: it.obj.collection,
+			Properties: &pb.BatchObject_Properties{NonRefProperties: &structpb.Struct{Fields: fields}},
+		}
+	}
+	reply, err := g.api.BatchObjects(ctx, &pb.BatchObjectsRequest{Objects: objs})
+	if err != nil {
+		return nil, g.s.grpcError(ctx, err)
+	}
+	errs := make([]error, len(items))
+	for _, e := range reply.GetErrors() {
+		if i := int(e.GetIndex()); i >= 0 && i < len(errs) {
+			errs[i] = &Error{Kind: KindRejected, Detail: excerpt(e.GetError())}
+		}
+	}
+	return errs, nil
 }

@@ -48,7 +48,7 @@ func TestWeaviateDown(t *testing.T) {
 			err := f(callCtx)
 			took := time.Since(start)
 			cancel()
-			if KindOf(err) != KindUnavailable || !IsTransient(err) {
+			if KindOf(err) != KindUnavailable || !IsOutage(err) {
 				t.Errorf("%s %s with Weaviate down: %v, want a transient KindUnavailable error", name, call, err)
 			}
 			if took > 3*time.Second {

@@ -36,11 +36,7 @@ func (s *Store) History(ctx context.Context, chatID string, role event.Role, bef
 	s.calls.history.Add(1)
 	var msgs []event.ContextMessage
 	var err error
-	if s.grpc != nil {
-		msgs, err = s.historyGRPC(ctx, chatID, role, before, limit)
-	} else {
-		msgs, err = s.historyGraphQL(ctx, chatID, role, before, limit)
-	}
+	msgs, err = s.path.history(ctx, chatID, role, before, limit)
 	if err != nil {
 		s.calls.failed.Add(1)
 		return nil, fmt.Errorf("history of chat %s (%s): %w", chatID, role, err)
@@ -71,11 +67,7 @@ func (s *Store) Relevant(ctx context.Context, chatID, text string, before time.T
 	}
 	s.calls.relevant.Add(1)
 	var msgs []event.ContextMessage
-	if s.grpc != nil {
-		msgs, err = s.relevantGRPC(ctx, chatID, query, vi, before, limit)
-	} else {
-		msgs, err = s.relevantGraphQL(ctx, chatID, query, vi, before, limit)
-	}
+	msgs, err = s.path.relevant(ctx, chatID, query, vi, before, limit)
 	if err != nil {
 		s.calls.failed.Add(1)
 		return nil, fmt.Errorf("relevant messages of chat %s: %w", chatID, err)

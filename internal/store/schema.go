@@ -269,7 +269,7 @@ func (s *Store) awaitIndex(ctx context.Context, class string) error {
 		case err == nil && status != http.StatusNotFound:
 			s.calls.failed.Add(1)
 			return fmt.Errorf("read shards of collection %s: %w", class, s.statusError(status, body))
-		case err != nil && !IsTransient(err):
+		case err != nil && !IsOutage(err):
 			s.calls.failed.Add(1)
 			return fmt.Errorf("read shards of collection %s: %w", class, err)
 		}

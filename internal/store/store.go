@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,14 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chatprep/chatprep/internal/event"
 	"github.com/rs/zerolog"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate"
-	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Collection names. Weaviate capitalises class names; these are exactly what
@@ -36,6 +30,22 @@ const (
 // is about 2 MB, a search answer far less.
 const grpcMaxMessage = 32 << 20
 
+// path is how the store asks Weaviate for searches and batch writes: over
+// gRPC (grpcPath) or over GraphQL and REST (graphQLPath), one chosen by New.
+// The muted lookup (a REST read by id) and the schema calls are REST on
+// both.
+type path interface {
+	name() string
+	history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error)
+	relevant(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error)
+	// batch writes the items in one request: one error per item, or the
+	// request's error.
+	batch(ctx context.Context, items []*batchItem) ([]error, error)
+	// ready fails while the path cannot work (its connection is failing).
+	ready() error
+	close()
+}
+
 // Store is chatprep's Weaviate store: message history, relevance search,
 // idempotent writes and the chats' muted state. One Store per process; it is
 // safe for concurrent use and holds one pooled HTTP transport, one Weaviate
@@ -49,10 +59,9 @@ type Store struct {
 	restBase  string // URL + "/v1"
 	auth      string // "Bearer <key>" or empty; never logged
 
-	conn *grpc.ClientConn  // nil without GRPCAddr
-	grpc pb.WeaviateClient // nil without GRPCAddr
+	path path // gRPC, or GraphQL and REST: chosen by New
 
-	batcher *batcher
+	batcher *writes
 	vectors atomic.Pointer[vectorInfo] // nil until learned
 	calls   counters
 
@@ -111,11 +120,14 @@ func New(cfg Config) (*Store, error) {
 		ConnectionClient: s.http,
 		Headers:          headers,
 	})
+	s.path = graphQLPath{s}
 	if cfg.GRPCAddr != "" {
-		if err := s.dialGRPC(u.Scheme == "https"); err != nil {
+		g, err := dialGRPC(s, u.Scheme == "https")
+		if err != nil {
 			s.transport.CloseIdleConnections()
 			return nil, err
 		}
+		s.path = g
 	}
 	s.batcher = newBatcher(batcherConfig{
 		size:        cfg.BatchSize,
@@ -126,52 +138,6 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// dialGRPC sets up the gRPC connection. It connects lazily, on the first
-// call, and reconnects quickly (at most every 2s) after Weaviate comes back.
-func (s *Store) dialGRPC(tlsOn bool) error {
-	creds := insecure.NewCredentials()
-	if tlsOn {
-		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
-	}
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff: backoff.Config{
-				BaseDelay:  100 * time.Millisecond,
-				Multiplier: 1.6,
-				Jitter:     0.2,
-				MaxDelay:   2 * time.Second,
-			},
-			MinConnectTimeout: s.cfg.DialTimeout,
-		}),
-		grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(grpcMaxMessage),
-			grpc.MaxCallSendMsgSize(grpcMaxMessage),
-		),
-	}
-	if s.auth != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{md: map[string]string{"authorization": s.auth}, tls: tlsOn}))
-	}
-	conn, err := grpc.NewClient(s.cfg.GRPCAddr, opts...)
-	if err != nil {
-		return fmt.Errorf("weaviate store: gRPC connection to %s: %w", s.cfg.GRPCAddr, err)
-	}
-	s.conn, s.grpc = conn, pb.NewWeaviateClient(conn)
-	return nil
-}
-
-// bearer puts the API key on every gRPC call.
-type bearer struct {
-	md  map[string]string
-	tls bool
-}
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return b.md, nil
-}
-
-func (b bearer) RequireTransportSecurity() bool { return b.tls }
-
 // Close sends the objects Put and SetMuted are still holding, waits for
 // batches in flight, and closes the connections. Calls after Close fail with
 // KindClosed. Close is idempotent.
@@ -179,9 +145,7 @@ func (s *Store) Close() {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.batcher.close()
-		if s.conn != nil {
-			_ = s.conn.Close() // only fails if already closed
-		}
+		s.path.close()
 		s.transport.CloseIdleConnections()
 	})
 }
@@ -207,8 +171,8 @@ func (s *Store) Ready(ctx context.Context) error {
 			Detail: "collection " + MessagesCollection + " does not exist; run `worker setup`"}
 	case status != http.StatusOK:
 		err = s.statusError(status, body)
-	case s.conn != nil && s.conn.GetState() == connectivity.TransientFailure:
-		err = &Error{Kind: KindUnavailable, Detail: "gRPC connection to " + s.cfg.GRPCAddr + " is failing"}
+	default:
+		err = s.path.ready()
 	}
 	if err != nil {
 		s.calls.failed.Add(1)

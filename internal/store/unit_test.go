@@ -158,12 +158,12 @@ func TestErrorClassification(t *testing.T) {
 	}
 	for _, tt := range tests {
 		wrapped := fmt.Errorf("history of chat c: %w", tt.err)
-		if KindOf(wrapped) != tt.kind || IsTransient(wrapped) != tt.transient {
-			t.Errorf("%s: kind %v transient %v, want %v %v", tt.name, KindOf(wrapped), IsTransient(wrapped), tt.kind, tt.transient)
+		if KindOf(wrapped) != tt.kind || IsOutage(wrapped) != tt.transient {
+			t.Errorf("%s: kind %v outage %v, want %v %v", tt.name, KindOf(wrapped), IsOutage(wrapped), tt.kind, tt.transient)
 		}
 		var e *Error
-		if !errors.As(wrapped, &e) || e.Transient() != tt.transient {
-			t.Errorf("%s: errors.As failed or Transient wrong", tt.name)
+		if !errors.As(wrapped, &e) || e.Transient() != (tt.kind != KindRejected && tt.kind != KindSchema) {
+			t.Errorf("%s: errors.As failed or Transient wrong: only a rejected request or a schema conflict is the request's fault", tt.name)
 		}
 		if msg := wrapped.Error(); !strings.Contains(msg, tt.contains) || strings.Contains(msg, "sekrit") {
 			t.Errorf("%s: message %q, want it to contain %q and never the key", tt.name, msg, tt.contains)
@@ -176,7 +176,7 @@ func TestErrorClassification(t *testing.T) {
 	if len(long.Detail) > maxDetail+len("…") || !utf8.ValidString(long.Detail) {
 		t.Errorf("detail not cut to a valid excerpt: %d bytes", len(long.Detail))
 	}
-	if KindOf(errors.New("plain")) != 0 || IsTransient(nil) {
+	if KindOf(errors.New("plain")) != 0 || IsOutage(nil) {
 		t.Error("a plain error has a kind")
 	}
 }

@@ -7,10 +7,6 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/event"
-	"github.com/go-openapi/strfmt"
-	"github.com/weaviate/weaviate/entities/models"
-	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Put stores a message event under MessageID(chat id, event id), replacing
@@ -107,11 +103,7 @@ func (s *Store) sendBatch(ctx context.Context, items []*batchItem) {
 	s.calls.objects.Add(uint64(len(items)))
 	var errs []error
 	var err error
-	if s.grpc != nil {
-		errs, err = s.batchGRPC(ctx, items)
-	} else {
-		errs, err = s.batchREST(ctx, items)
-	}
+	errs, err = s.path.batch(ctx, items)
 	if err != nil {
 		s.calls.failed.Add(1)
 	}
@@ -123,82 +115,4 @@ func (s *Store) sendBatch(ctx context.Context, items []*batchItem) {
 			it.done <- errs[i]
 		}
 	}
-}
-
-func (s *Store) batchGRPC(ctx context.Context, items []*batchItem) ([]error, error) {
-	objs := make([]*pb.BatchObject, len(items))
-	for i, it := range items {
-		fields := make(map[string]*structpb.Value, len(it.obj.props))
-		for k, v := range it.obj.props {
-			switch v := v.(type) {
-			case string:
-				fields[k] = structpb.NewStringValue(v)
-			case bool:
-				fields[k] = structpb.NewBoolValue(v)
-			}
-		}
-		objs[i] = &pb.BatchObject{
-			Uuid:       it.obj.id,
-			Collection: it.obj.collection,
-			Properties: &pb.BatchObject_Properties{NonRefProperties: &structpb.Struct{Fields: fields}},
-		}
-	}
-	reply, err := s.grpc.BatchObjects(ctx, &pb.BatchObjectsRequest{Objects: objs})
-	if err != nil {
-		return nil, s.grpcError(ctx, err)
-	}
-	errs := make([]error, len(items))
-	for _, e := range reply.GetErrors() {
-		if i := int(e.GetIndex()); i >= 0 && i < len(errs) {
-			errs[i] = &Error{Kind: KindRejected, Detail: excerpt(e.GetError())}
-		}
-	}
-	return errs, nil
-}
-
-func (s *Store) batchREST(ctx context.Context, items []*batchItem) ([]error, error) {
-	objs := make([]*models.Object, len(items))
-	for i, it := range items {
-		objs[i] = &models.Object{
-			Class:      it.obj.collection,
-			ID:         strfmt.UUID(it.obj.id),
-			Properties: map[string]any(it.obj.props),
-		}
-	}
-	resp, err := s.client.Batch().ObjectsBatcher().WithObjects(objs...).Do(ctx)
-	if err != nil {
-		return nil, s.clientError(ctx, err)
-	}
-	// The answer lists the objects in request order; match by id anyway (an
-	// id may be in the batch twice: two deliveries of one event).
-	byID := make(map[string][]int, len(items))
-	for i, it := range items {
-		byID[it.obj.id] = append(byID[it.obj.id], i)
-	}
-	errs := make([]error, len(items))
-	seen := make([]bool, len(items))
-	for _, r := range resp {
-		idx := byID[string(r.ID)]
-		if len(idx) == 0 {
-			continue
-		}
-		i := idx[0]
-		byID[string(r.ID)] = idx[1:]
-		seen[i] = true
-		if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
-			msgs := make([]string, 0, len(r.Result.Errors.Error))
-			for _, e := range r.Result.Errors.Error {
-				if e != nil {
-					msgs = append(msgs, e.Message)
-				}
-			}
-			errs[i] = &Error{Kind: KindRejected, Detail: excerpt(strings.Join(msgs, "; "))}
-		}
-	}
-	for i := range errs {
-		if !seen[i] && errs[i] == nil {
-			errs[i] = &Error{Kind: KindRejected, Detail: "object missing from the batch answer"}
-		}
-	}
-	return errs, nil
 }

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,9 +31,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 	"github.com/chatprep/chatprep/internal/store"
 )
 
@@ -55,30 +58,22 @@ func Event(ev map[string]any) Msg {
 	return Msg{Body: string(b), Group: chat, Dedup: id}
 }
 
-// Send sends msgs to e's input queue in order (batches of ten keep the order
-// of a FIFO group).
+// Send sends msgs to e's input queue in order, through the worker's own
+// batch mechanism (batches of ten keep the order of a FIFO group).
 func Send(t testing.TB, e *stacktest.Env, msgs ...Msg) {
 	t.Helper()
-	fifo := strings.HasSuffix(e.InputURL, ".fifo")
-	for len(msgs) > 0 {
-		n := min(10, len(msgs))
-		in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(e.InputURL)}
-		for i, m := range msgs[:n] {
-			entry := types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(m.Body)}
-			if fifo {
-				entry.MessageGroupId = aws.String(m.Group)
-				entry.MessageDeduplicationId = aws.String(m.Dedup)
-			}
-			in.Entries = append(in.Entries, entry)
+	fifo := config.IsFIFO(e.InputURL)
+	out := make([]sqsbatch.Message, len(msgs))
+	for i, m := range msgs {
+		out[i].Body = m.Body
+		if fifo {
+			out[i].GroupID, out[i].DeduplicationID = m.Group, m.Dedup
 		}
-		out, err := e.SQS.SendMessageBatch(t.Context(), in)
+	}
+	for i, err := range sqsbatch.NewSender(e.SQS, e.InputURL, sqsbatch.Config{}).Send(t.Context(), out) {
 		if err != nil {
-			t.Fatalf("send events: %v", err)
+			t.Fatalf("send event %d: %v", i, err)
 		}
-		if len(out.Failed) > 0 {
-			t.Fatalf("send events: %d failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
-		}
-		msgs = msgs[n:]
 	}
 }
 
@@ -241,6 +236,65 @@ func Depth(ctx context.Context, api *sqs.Client, url string) (int, error) {
 type Line struct {
 	Raw    string
 	Fields map[string]any // nil when the line is not a JSON object
+	// Err says why Raw is not one JSON object with every key once (see
+	// DecodeStrict); nil when it is.
+	Err error
+}
+
+// DecodeStrict decodes raw as one JSON object and fails, unlike
+// encoding/json, when any object in it has a key twice: log pipelines that
+// refuse such lines (or keep only one value) would lose it.
+func DecodeStrict(raw string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	if err := checkValue(dec); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one JSON value on the line")
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(raw), &fields); err != nil {
+		return nil, err
+	}
+	return fields, nil
+}
+
+// checkValue reads one JSON value from dec, checking its objects' keys.
+func checkValue(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			k := key.(string)
+			if seen[k] {
+				return fmt.Errorf("key %q twice", k)
+			}
+			seen[k] = true
+			if err := checkValue(dec); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // }
+		return err
+	case json.Delim('['):
+		for dec.More() {
+			if err := checkValue(dec); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ]
+		return err
+	}
+	return nil
 }
 
 // Str is a string field ("" when absent or not a string).
@@ -279,14 +333,29 @@ func (l *Logs) Write(p []byte) (int, error) {
 		raw := string(l.partial[:i])
 		l.partial = l.partial[i+1:]
 		line := Line{Raw: raw}
-		if err := json.Unmarshal([]byte(raw), &line.Fields); err != nil {
-			line.Fields = nil
+		line.Fields, line.Err = DecodeStrict(raw)
+		if line.Err != nil {
+			_ = json.Unmarshal([]byte(raw), &line.Fields) // as far as it goes
 		}
 		l.lines = append(l.lines, line)
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
 	return len(p), nil
+}
+
+// Malformed returns the lines that are not one JSON object with every key
+// once.
+func (l *Logs) Malformed() []Line {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var bad []Line
+	for _, line := range l.lines {
+		if line.Err != nil {
+			bad = append(bad, line)
+		}
+	}
+	return bad
 }
 
 // Lines returns the complete lines so far.

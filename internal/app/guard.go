@@ -1,4 +1,4 @@
-package pipeline
+package app
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/breaker"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/pipeline"
 )
 
 // GuardStore returns s with every call made through b: while Weaviate keeps
@@ -15,16 +16,16 @@ import (
 // caller and do not count as failures; TASK_TIMEOUT timeouts do.
 //
 // Which errors count is b's Config.IsFailure; the wiring should count only
-// Weaviate's own trouble (store.IsTransient, for example), not a request
+// Weaviate's own trouble (store.IsOutage, for example), not a request
 // Weaviate rejected.
-func GuardStore(s Store, b *breaker.Breaker) Store { return guarded{s: s, b: b} }
+func GuardStore(s pipeline.Store, b *breaker.Breaker) pipeline.Store { return guarded{s: s, b: b} }
 
 type guarded struct {
-	s Store
+	s pipeline.Store
 	b *breaker.Breaker
 }
 
-var _ Store = guarded{}
+var _ pipeline.Store = guarded{}
 
 func (g guarded) History(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
 	return breaker.Call(ctx, g.b, func(ctx context.Context) ([]event.ContextMessage, error) {
