@@ -48,8 +48,9 @@ up: build $(BIN)/weaviate-server ## start the embedded local stack and print its
 	$(BIN)/devstack up
 
 .PHONY: lint
-lint: $(BIN)/staticcheck ## gofmt, go vet and staticcheck
+lint: $(BIN)/staticcheck ## gofmt, go mod tidy, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
 
