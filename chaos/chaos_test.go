@@ -46,6 +46,7 @@ func TestChaos(t *testing.T) {
 	rolling := base("rolling restart")
 	rolling.workers = 3
 	rolling.fault = rollingRestart
+	rolling.receivedOnce = true
 	rolling.felt = func(r *run, _ *tally) string {
 		if got := r.fleet.sum("consumer", "Received"); got == 0 {
 			return "the replaced workers received nothing before their SIGTERM"

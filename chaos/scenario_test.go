@@ -54,6 +54,9 @@ type scenario struct {
 	// felt says why the fault had no visible effect ("" when it had one):
 	// a fault the workers never noticed tests nothing.
 	felt func(r *run, tl *tally) string
+	// receivedOnce says every valid event must be received exactly once: a
+	// worker stopped with SIGTERM strands and gives back nothing.
+	receivedOnce bool
 }
 
 // run is one scenario's running state.
@@ -84,6 +87,7 @@ type tally struct {
 	reorders                 int // order inversions of redelivered events (kumo's)
 	drain                    time.Duration
 	failed, leasesLost       float64
+	again                    int // valid user events received more than once
 }
 
 // waitSent waits until frac of the load was sent.
@@ -290,8 +294,16 @@ func (r *run) account(ctx context.Context, drained bool, drain time.Duration, st
 	// inversion between events that were both delivered only once is the
 	// worker's fault and fails the test; one involving a redelivered event
 	// is counted in the table as kumo's.
+	receives := receiveCounts(r.fleet.logs())
+	for id := range l.valid {
+		if receives[id] > 1 {
+			tl.again++
+		}
+	}
+	if r.sc.receivedOnce && tl.again > 0 {
+		t.Errorf("%d events received more than once (stranded by a stop, or given back), want 0", tl.again)
+	}
 	if !r.sc.standard {
-		receives := receiveCounts(r.fleet.logs())
 		lastSeq := map[string]*ev{} // chat → the latest event whose result arrived
 		var broken []string
 		for _, id := range c.arrivals {
@@ -407,19 +419,20 @@ func addRow(tl *tally) {
 
 func formatTable(rows []*tally) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %-8s %7s %6s %11s %5s %4s %7s %8s %6s %8s %8s  %s\n",
-		"scenario", "queues", "workers", "events", "results", "lost", "dup", "dlq", "degraded", "failed", "reorder*", "drain", "fault")
+	fmt.Fprintf(&b, "%-24s %-8s %7s %6s %11s %5s %4s %7s %8s %6s %5s %8s %8s  %s\n",
+		"scenario", "queues", "workers", "events", "results", "lost", "dup", "dlq", "degraded", "failed", "again", "reorder*", "drain", "fault")
 	for _, r := range rows {
 		drain := "NOT DRAINED"
 		if r.drain >= 0 {
 			drain = r.drain.Round(100 * time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "%-24s %-8s %7d %6d %11s %5d %4d %7s %8d %6.0f %8d %8s  %s\n",
+		fmt.Fprintf(&b, "%-24s %-8s %7d %6d %11s %5d %4d %7s %8d %6.0f %5d %8d %8s  %s\n",
 			r.name, r.queues, r.workers, r.events, fmt.Sprintf("%d/%d", r.results, r.users), r.lost, r.dups,
-			fmt.Sprintf("%d/%d", r.dlq, r.poison), r.degraded, r.failed, r.reorders, drain, r.note)
+			fmt.Sprintf("%d/%d", r.dlq, r.poison), r.degraded, r.failed, r.again, r.reorders, drain, r.note)
 	}
 	b.WriteString("results: distinct user-message results/user messages; dup: results published more than once;\n" +
 		"dlq: poison events in the dead-letter queue/sent; failed: messages left for redelivery (workers that exited cleanly);\n" +
+		"again: valid events received more than once (their result's receive_count > 1);\n" +
 		"reorder*: per-chat order inversions among redelivered events, made by kumo's requeue (SQS keeps FIFO group order);\n" +
 		"drain: from the end of the load and of the fault to the last result with the input queue empty\n")
 	return b.String()

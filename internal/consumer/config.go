@@ -49,16 +49,18 @@ type Config struct {
 	// DefaultMaxInFlight.
 	MaxInFlight int
 	// Concurrency bounds handler calls running at once; messages received
-	// beyond it wait (their leases extended) and are released at once on
-	// shutdown. Default MaxInFlight.
+	// beyond it wait (their leases extended); on shutdown they are still
+	// handled within ShutdownTimeout. Default MaxInFlight.
 	Concurrency int
 	// VisibilityTimeout is asked for on receive and is the length of each
 	// lease extension (VISIBILITY_TIMEOUT). Whole seconds, 1s to 12h.
 	// Default DefaultVisibilityTimeout.
 	VisibilityTimeout time.Duration
-	// ShutdownTimeout is how long, once Run's context is cancelled, running
-	// handlers may take to finish before their contexts are cancelled
-	// (SHUTDOWN_TIMEOUT). Default DefaultShutdownTimeout; negative: no wait.
+	// ShutdownTimeout is how long, once Run's context is cancelled, the
+	// received messages may take to finish before the rest are released and
+	// running handlers cancelled (SHUTDOWN_TIMEOUT). It also bounds each
+	// long poll (see pollWait); below 2s the last poll cannot end within it.
+	// Default DefaultShutdownTimeout; negative: no wait.
 	ShutdownTimeout time.Duration
 	// FinalFlushTimeout bounds, after ShutdownTimeout, the wait for
 	// cancelled handlers and the last acknowledgements: Run returns at most
@@ -66,7 +68,8 @@ type Config struct {
 	// Default DefaultFinalFlushTimeout.
 	FinalFlushTimeout time.Duration
 	// WaitTime is the long-poll wait (WaitTimeSeconds), whole seconds from
-	// 1s to 20s. Default DefaultWaitTime.
+	// 1s to 20s, shortened to end within ShutdownTimeout (see pollWait).
+	// Default DefaultWaitTime.
 	WaitTime time.Duration
 	// FlushInterval is the longest a settled message waits for its
 	// DeleteMessageBatch or ChangeMessageVisibilityBatch; a batch of ten goes
@@ -103,6 +106,18 @@ func (c Config) WithDefaults() Config {
 	c.RetryBackoffMax = cmp.Or(c.RetryBackoffMax, DefaultRetryBackoffMax)
 	c.CallTimeout = cmp.Or(c.CallTimeout, DefaultCallTimeout)
 	return c
+}
+
+// pollWait is the wait of each long poll: WaitTime, but at most a second
+// less than ShutdownTimeout (whole seconds, at least 1s), so that a poll in
+// flight at SIGTERM returns within the drain and what it brings is given
+// back instead of stranded. With SHUTDOWN_TIMEOUT at its default (25s) the
+// polls are SQS's longest, 20s.
+func (c Config) pollWait() time.Duration {
+	if c.ShutdownTimeout <= 0 {
+		return c.WaitTime
+	}
+	return max(min(c.WaitTime, (c.ShutdownTimeout-answerSkew).Truncate(time.Second)), time.Second)
 }
 
 // fifo tells whether the queue is a FIFO queue.

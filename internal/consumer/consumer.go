@@ -83,7 +83,9 @@ func New(api SQSAPI, cfg Config) (*Consumer, error) {
 func (c *Consumer) Config() Config { return c.cfg }
 
 // Run receives messages and calls h for each until ctx is cancelled (the
-// worker's SIGTERM), then drains (see the package documentation). It
+// worker's SIGTERM), then drains: no new poll, what was received (and what
+// the polls in flight bring) finished within ShutdownTimeout, the rest
+// released (see the package documentation). It
 // returns nil after a clean drain; if handlers or acknowledgements are
 // still outstanding FinalFlushTimeout after the shutdown bound, it returns
 // an error wrapping ErrShutdownTimeout without waiting for them (those
@@ -113,26 +115,43 @@ func (r *run) run(ctx context.Context) error {
 	defer hbCancel()
 	r.runCtx, r.workCtx = ctx, workCtx
 
+	// A poll in flight at the stop may run to its end, within the drain;
+	// without a drain (ShutdownTimeout < 0) it is cut at once.
+	pollCtx, pollCancel := context.WithCancel(base)
+	defer pollCancel()
+	stopPolls := context.AfterFunc(ctx, func() {
+		if cfg.ShutdownTimeout <= 0 {
+			pollCancel()
+			return
+		}
+		time.AfterFunc(cfg.ShutdownTimeout, pollCancel)
+	})
+	defer stopPolls()
+
 	var heartbeat, receivers sync.WaitGroup
 	heartbeat.Go(func() { r.leases.Run(hbCtx) })
 	for i := range cfg.Receivers {
-		receivers.Go(func() { r.receive(ctx, i) })
+		receivers.Go(func() { r.receive(ctx, pollCtx, i) })
 	}
 	r.log.Info().Int("receivers", cfg.Receivers).Int("max_in_flight", cfg.MaxInFlight).
 		Bool("fifo", r.fifo).Float64("visibility_timeout_ms", ms(cfg.VisibilityTimeout)).Msg("consuming")
 
 	<-ctx.Done()
 	stopAt := time.Now()
-	r.stop()
-	receivers.Wait()
-	r.log.Info().Int("running", r.runningCount()).Msg("stopping: receiving stopped, unstarted messages released")
-
 	shutdown := max(cfg.ShutdownTimeout, 0)
 	hardDeadline := stopAt.Add(shutdown + cfg.FinalFlushTimeout)
+	r.stop()
+	if shutdown == 0 {
+		r.cut() // no drain: what waits is released at once
+	}
+	r.log.Info().Int("running", r.runningCount()).Msg("stopping: no new polls; finishing what was received")
+	receivers.Wait() // the polls in flight return; what they bring is handled too
+	r.pollsDone()
 	var err error
 	if !waitUntil(r.idle, stopAt.Add(shutdown)) {
 		r.log.Warn().Int("running", r.runningCount()).Float64("shutdown_timeout_ms", ms(shutdown)).
-			Msg("shutdown timeout ran out: cancelling running handlers")
+			Msg("shutdown timeout ran out: cancelling running handlers, releasing waiting messages")
+		r.cut()
 		workCancel(ErrShutdownTimeout)
 		if !waitUntil(r.idle, hardDeadline) {
 			err = fmt.Errorf("drain %s: %d handlers ignored cancellation: %w",

@@ -40,11 +40,18 @@
 //
 // # Shutdown
 //
-// Run consumes until its context is cancelled (SIGTERM). Then it stops
-// receiving, releases every received-but-unstarted message with visibility
-// 0 (also any a long poll returns after the stop), lets running handlers
-// finish within Config.ShutdownTimeout while their leases are still
-// extended, cancels the rest (ErrShutdownTimeout; their messages are
-// released), flushes the acknowledgements and returns. Handler contexts are
-// not derived from Run's context: SIGTERM alone does not cancel them.
+// Run consumes until its context is cancelled (SIGTERM). Then it starts no
+// new poll, and finishes what it has: the messages received (running or
+// waiting) and those a long poll in flight brings are handled within
+// Config.ShutdownTimeout, their leases still extended. A poll in flight is
+// not cancelled, because SQS can deliver into a poll whose request was
+// cancelled, and those messages would stay invisible for the visibility
+// timeout (on a FIFO queue blocking their chats); each poll's wait is kept
+// within the drain (Config.pollWait) instead. A message finished in the
+// drain costs no redelivery and no receive towards MAX_RECEIVE_COUNT. When
+// the bound runs out, messages still waiting are released (visibility 0)
+// and running handlers are cancelled (ErrShutdownTimeout; their messages are
+// released too). The acknowledgements are flushed and Run returns. Handler
+// contexts are not derived from Run's context: SIGTERM alone does not cancel
+// them.
 package consumer

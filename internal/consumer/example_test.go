@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -33,7 +34,9 @@ func ExampleConsumer_Run() {
 		}
 	}
 
-	c, err := consumer.New(api, consumer.Config{QueueURL: url})
+	// 1s polls keep the example quick: at the stop the consumer lets the
+	// poll in flight finish. The default is SQS's longest, 20s.
+	c, err := consumer.New(api, consumer.Config{QueueURL: url, WaitTime: time.Second})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -219,3 +219,18 @@ func TestFlushDeletesRetriesOrReports(t *testing.T) {
 		t.Errorf("%d messages still live", r.live)
 	}
 }
+
+// TestPollWait: each long poll ends within the drain, so one in flight at
+// SIGTERM returns before SHUTDOWN_TIMEOUT.
+func TestPollWait(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ shutdown, want time.Duration }{
+		{25 * time.Second, 20 * time.Second}, {21 * time.Second, 20 * time.Second}, {10 * time.Second, 9 * time.Second},
+		{5500 * time.Millisecond, 4 * time.Second}, {time.Second, time.Second}, {-1, 20 * time.Second},
+	} {
+		c := Config{QueueURL: testQueue, ShutdownTimeout: tc.shutdown}.WithDefaults()
+		if got := c.pollWait(); got != tc.want {
+			t.Errorf("SHUTDOWN_TIMEOUT %v: polls of %v, want %v", tc.shutdown, got, tc.want)
+		}
+	}
+}

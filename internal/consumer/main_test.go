@@ -254,9 +254,14 @@ func (r *running) stop() (time.Duration, error) {
 }
 
 // newConsumer makes a consumer of input with cfg (queue URLs filled in).
+// Unless a test says otherwise its polls are 1s: a stop then does not wait
+// out a 20s poll in flight (the consumer lets it finish).
 func newConsumer(t testing.TB, api consumer.SQSAPI, input string, cfg consumer.Config) *consumer.Consumer {
 	t.Helper()
 	cfg.QueueURL = input
+	if cfg.WaitTime == 0 {
+		cfg.WaitTime = time.Second
+	}
 	c, err := consumer.New(api, cfg)
 	if err != nil {
 		t.Fatalf("consumer.New: %v", err)

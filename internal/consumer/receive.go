@@ -38,9 +38,13 @@ func leaseStart(sent, answered time.Time) time.Time {
 // receive is one long-poll loop. It asks only for as many messages as there
 // is room for under MaxInFlight and does not poll while there is too little
 // room, so no message waits in memory for a slot while its visibility
-// timeout runs. It stops when ctx is cancelled; messages a poll returns
-// after that are released at once.
-func (r *run) receive(ctx context.Context, id int) {
+// timeout runs. It starts no poll once ctx (Run's) is cancelled, but a poll
+// in flight then goes on under pollCtx, which outlives ctx: cancelling a
+// long poll does not stop SQS from delivering into it, and what it
+// delivered would stay invisible for VISIBILITY_TIMEOUT and, on a FIFO
+// queue, block its chats. What the poll returns after the stop is released
+// at once. pollCtx ends at the drain bound (see Config.pollWait).
+func (r *run) receive(ctx, pollCtx context.Context, id int) {
 	log := r.log.With().Int("receiver", id).Logger()
 	failures := 0
 	fail := func(err error) bool {
@@ -65,7 +69,7 @@ func (r *run) receive(ctx context.Context, id int) {
 			}
 		}
 		start := time.Now()
-		msgs, err := r.receiveMessages(ctx, n)
+		msgs, err := r.receiveMessages(pollCtx, n)
 		if err != nil {
 			r.slots.release(n)
 			if ctx.Err() != nil || !fail(err) {
@@ -86,7 +90,7 @@ func (r *run) receiveMessages(ctx context.Context, n int) ([]types.Message, erro
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:              aws.String(r.cfg.QueueURL),
 		MaxNumberOfMessages:   int32(n),
-		WaitTimeSeconds:       int32(r.cfg.WaitTime / time.Second),
+		WaitTimeSeconds:       int32(r.cfg.pollWait() / time.Second),
 		VisibilityTimeout:     int32(r.cfg.VisibilityTimeout / time.Second),
 		MessageAttributeNames: []string{"All"},
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
@@ -101,7 +105,7 @@ func (r *run) receiveMessages(ctx context.Context, n int) ([]types.Message, erro
 		// instead of leaving them invisible for a visibility timeout.
 		in.ReceiveRequestAttemptId = aws.String(fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()))
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.WaitTime+r.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.pollWait()+r.cfg.CallTimeout)
 	defer cancel()
 	r.c.stats.callsRecv.Add(1)
 	out, err := r.c.api.ReceiveMessage(ctx, in)

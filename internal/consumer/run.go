@@ -66,7 +66,10 @@ type run struct {
 	handlers sync.WaitGroup
 
 	mu         sync.Mutex
-	stopping   bool
+	stopping   bool                      // no new polls: the received messages are finished
+	polling    bool                      // a receiver may still bring messages
+	cutoff     bool                      // the drain bound passed: nothing starts any more
+	parked     []func()                  // releases held back while a poll may still bring them back
 	ready      []*delivery               // startable, in order
 	groups     fifo.Sequencer[*delivery] // FIFO: each group's running message and those behind it
 	running    int
@@ -93,6 +96,7 @@ func newRun(c *Consumer, h handler.Handler) (*run, error) {
 		minBatch: min(MaxBatch, max(1, cfg.MaxInFlight/(2*cfg.Receivers))),
 		idle:     make(chan struct{}),
 		drained:  make(chan struct{}),
+		polling:  true,
 	}
 	var err error
 	r.acks, err = newAcker(r)
@@ -127,8 +131,9 @@ func newDelivery(m types.Message, now time.Time) *delivery {
 }
 
 // accept takes the messages of one receive, whose leases began at
-// leaseStart. After the stop they are released at once; otherwise they are
-// queued and started as room allows.
+// leaseStart: they are queued and started as room allows, also after the
+// stop (a poll in flight then ran to its end); past the drain bound they are
+// released at once.
 func (r *run) accept(msgs []types.Message, leaseStart time.Time) {
 	now := time.Now()
 	r.c.stats.received.Add(int64(len(msgs)))
@@ -139,7 +144,7 @@ func (r *run) accept(msgs []types.Message, leaseStart time.Time) {
 	for _, m := range msgs {
 		d := newDelivery(m, now)
 		d.lease = r.leases.Hold(aws.ToString(m.ReceiptHandle), leaseStart, func(why string) { r.lose(d, why) })
-		if r.stopping {
+		if r.cutoff {
 			acts = append(acts, r.settleLocked(d, doRelease))
 			continue
 		}
@@ -169,7 +174,7 @@ func (r *run) enqueueLocked(d *delivery) {
 
 // dispatchLocked starts ready messages while there is room.
 func (r *run) dispatchLocked() (acts []func()) {
-	for !r.stopping && r.running < r.cfg.Concurrency && len(r.ready) > 0 {
+	for !r.cutoff && r.running < r.cfg.Concurrency && len(r.ready) > 0 {
 		d := r.ready[0]
 		r.ready[0] = nil
 		r.ready = r.ready[1:]
@@ -286,6 +291,17 @@ func (r *run) settleLocked(d *delivery, o outcome) func() {
 		ack = func() { r.acks.change(d, vis) }
 	case doRelease:
 		ack = func() { r.acks.change(d, 0) }
+		if r.runCtx.Err() != nil && r.polling {
+			// A poll in flight would take it right back (one more receive
+			// towards MAX_RECEIVE_COUNT): give it back once none is.
+			release := ack
+			r.parked = append(r.parked, func() {
+				if !r.leases.End(d.lease, release) {
+					r.done(d)
+				}
+			})
+			return nil
+		}
 	}
 	return func() {
 		if o == doDrop || !r.leases.End(d.lease, ack) || ack == nil {
@@ -312,12 +328,36 @@ func (r *run) done(d *delivery) {
 	r.slots.release(1)
 }
 
-// stop begins the drain: nothing starts any more, and every queued message
-// is released at once.
+// stop begins the drain: no new poll starts. The messages received, and
+// those the polls in flight bring, are still handled, within the drain
+// bound: a message finished here costs no redelivery, no receive towards
+// MAX_RECEIVE_COUNT, and no wait for another worker.
 func (r *run) stop() {
-	var acts []func()
 	r.mu.Lock()
 	r.stopping = true
+	r.checkIdleLocked()
+	r.mu.Unlock()
+}
+
+// pollsDone records that every receiver has returned: no message arrives
+// any more.
+func (r *run) pollsDone() {
+	r.mu.Lock()
+	r.polling = false
+	parked := r.parked
+	r.parked = nil
+	r.checkIdleLocked()
+	r.checkDrainedLocked()
+	r.mu.Unlock()
+	runAll(parked)
+}
+
+// cut ends the drain's handling (its bound passed, or there is none): nothing
+// starts any more, and every message still waiting is released at once.
+func (r *run) cut() {
+	var acts []func()
+	r.mu.Lock()
+	r.cutoff = true
 	queued := append(r.ready, r.groups.Drain()...)
 	r.ready = nil
 	for _, d := range queued {
@@ -326,20 +366,21 @@ func (r *run) stop() {
 		}
 	}
 	r.checkIdleLocked()
-	r.checkDrainedLocked()
 	r.mu.Unlock()
 	runAll(acts)
 }
 
+// checkIdleLocked closes idle once the drain has nothing left to run: no
+// poll may bring more, no handler runs, none waits to start.
 func (r *run) checkIdleLocked() {
-	if r.stopping && r.running == 0 && !r.idleClosed {
+	if r.stopping && !r.polling && r.running == 0 && (len(r.ready) == 0 || r.cutoff) && !r.idleClosed {
 		r.idleClosed = true
 		close(r.idle)
 	}
 }
 
 func (r *run) checkDrainedLocked() {
-	if r.stopping && r.live == 0 && !r.drainDone {
+	if r.stopping && !r.polling && r.live == 0 && !r.drainDone {
 		r.drainDone = true
 		close(r.drained)
 	}

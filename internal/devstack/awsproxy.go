@@ -45,8 +45,12 @@ type awsProxy struct {
 	unfaultedSrv *http.Server
 	unfaultedLn  net.Listener
 
-	wake    wakeup       // long polls waiting for a message (see receive)
-	sending sync.RWMutex // read-held by sends until their attributes are remembered
+	wake     wakeup       // long polls waiting for a message (see receive)
+	stranded atomic.Int64 // messages given to long polls whose caller had gone
+	orphans  sync.WaitGroup
+	quit     chan struct{} // closed by close: orphaned polls end
+	closed   bool          // guarded by mu: no new orphan
+	sending  sync.RWMutex  // read-held by sends until their attributes are remembered
 
 	mu     sync.Mutex
 	fifo   map[string]fifoAttrs // SQS MessageId → its FIFO attributes
@@ -75,6 +79,7 @@ func startAWSProxy(upstream string) (*awsProxy, error) {
 		unfaultedLn: uln,
 		fifo:        map[string]fifoAttrs{},
 		calls:       map[string]*atomic.Int64{},
+		quit:        make(chan struct{}),
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	p.unfaultedSrv = &http.Server{ReadHeaderTimeout: 10 * time.Second,
@@ -89,6 +94,11 @@ func (p *awsProxy) url() string { return "http://" + p.ln.Addr().String() }
 func (p *awsProxy) close() {
 	p.srv.Close()
 	p.unfaultedSrv.Close()
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	close(p.quit)
+	p.orphans.Wait()
 	p.client.CloseIdleConnections()
 }
 
@@ -291,6 +301,11 @@ func (a *AWS) Calls() map[string]int64 {
 	}
 	return out
 }
+
+// Stranded is the number of messages the proxy took for long polls whose
+// caller had gone (see receive): they come back after their visibility
+// timeout, one receive more.
+func (a *AWS) Stranded() int64 { return a.proxy.stranded.Load() }
 
 // UnfaultedURL is a second endpoint to the same emulator (and the same
 // proxy state) that SetFault never affects: a test's own producer and

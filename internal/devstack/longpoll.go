@@ -51,6 +51,12 @@ func (p *awsProxy) forward(r *http.Request, body []byte) (*answer, error) {
 // message is receivable, and kumo only when one is sent. The messages then
 // get their FIFO attributes, once every send in flight (one of which may
 // have sent them) is remembered, and each group's messages their order.
+//
+// A long poll whose caller goes away (its request cancelled, its process
+// killed) stays open until its wait is over, as at SQS, which does not
+// notice: what arrives meanwhile is delivered into it, to no one, and stays
+// invisible for its visibility timeout (aws-sdk-go-v2#2068). So a worker
+// that cancels its polls on SIGTERM strands messages here as on SQS.
 func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
 	var in map[string]json.RawMessage
 	var wait int
@@ -64,6 +70,13 @@ func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
 	}
 	ctx := r.Context()
 	deadline := time.Now().Add(time.Duration(wait) * time.Second)
+	return p.poll(ctx, r, body, deadline, false)
+}
+
+// poll short-polls kumo for r until it finds messages, the deadline
+// passes, or ctx ends; then, unless it is an orphan already, the poll goes
+// on orphaned (see receive).
+func (p *awsProxy) poll(ctx context.Context, r *http.Request, body []byte, deadline time.Time, orphan bool) (*answer, error) {
 	for {
 		woken := p.wake.wait()
 		resp, err := p.forward(r, body)
@@ -85,10 +98,42 @@ func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			if !orphan {
+				p.orphan(r, body, deadline)
+			}
 			return nil, context.Cause(ctx)
 		}
 		t.Stop()
 	}
+}
+
+// orphan keeps the abandoned poll r open until its deadline, as SQS does:
+// messages it finds are received by no one.
+func (p *awsProxy) orphan(r *http.Request, body []byte, deadline time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
+	p.orphans.Go(func() {
+		defer cancel()
+		go func() { // the proxy closing ends it too
+			select {
+			case <-p.quit:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		resp, err := p.poll(ctx, r.WithContext(ctx), body, deadline, true)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return
+		}
+		var out struct{ Messages []json.RawMessage }
+		if json.Unmarshal(resp.body, &out) == nil {
+			p.stranded.Add(int64(len(out.Messages)))
+		}
+	})
 }
 
 // groupOrder puts the messages of each FIFO group in one answer in the

@@ -1,6 +1,7 @@
 package devstack_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -156,5 +157,53 @@ func TestAWSProxyKeepsFIFOGroupOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestAWSProxyCancelledLongPollStrandsWhatArrives: as at SQS, a long poll
+// whose request was cancelled stays open until its wait is over, and a
+// message sent meanwhile is delivered into it, to no one: invisible for its
+// visibility timeout, then back with one receive more. Not parallel (kumo's
+// state is process-wide).
+func TestAWSProxyCancelledLongPollStrandsWhatArrives(t *testing.T) {
+	a, err := devstack.StartAWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	ctx := t.Context()
+	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
+		func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("stranded")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollCtx, cancel := context.WithCancel(ctx)
+	polled := make(chan error, 1)
+	go func() {
+		_, err := api.ReceiveMessage(pollCtx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, WaitTimeSeconds: 5, VisibilityTimeout: 2})
+		polled <- err
+	}()
+	for a.Calls()["SQS.ReceiveMessage"] == 0 { // the poll is waiting at the proxy
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel() // a SIGTERM that cancels the poll in flight
+	if err := <-polled; err == nil {
+		t.Fatal("the cancelled poll answered")
+	}
+	if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("late")}); err != nil {
+		t.Fatal(err)
+	}
+	for a.Stranded() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, WaitTimeSeconds: 0})
+	if err != nil || len(out.Messages) != 0 {
+		t.Fatalf("right after: %d messages (%v), want the stranded one invisible", len(out.Messages), err)
+	}
+	out, err = api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, WaitTimeSeconds: 5,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount}})
+	if err != nil || len(out.Messages) != 1 || out.Messages[0].Attributes["ApproximateReceiveCount"] != "2" {
+		t.Fatalf("after its visibility timeout: %+v (%v), want it back with receive count 2", out.Messages, err)
 	}
 }

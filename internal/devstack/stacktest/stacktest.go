@@ -157,6 +157,9 @@ func New(t testing.TB, opts ...Option) *Env {
 		"METRICS_NAMESPACE": "T-" + prefix,
 		"HEALTH_ADDR":       "127.0.0.1:0",
 		"LOG_LEVEL":         "warn",
+		// A stop lets the poll in flight finish, and each poll ends within
+		// SHUTDOWN_TIMEOUT: 5s keeps tests' stops quick (4s polls).
+		"SHUTDOWN_TIMEOUT": "5s",
 	}
 	for _, kv := range st.Env() {
 		k, v, _ := strings.Cut(kv, "=")
