@@ -215,6 +215,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	log.Info().Str("input_queue", cfg.InputQueue).Str("response_queue", cfg.ResponseQueue).
 		Int("pool_size", cfg.PoolSize).Int("max_in_flight", cfg.MaxInFlight).Int("receivers", cfg.Receivers).
 		Str("health_addr", hs.Addr()).Bool("metrics", cfg.MetricsEnabled).Str("version", o.Version).
+		Str("weaviate_search", searchPath(weaviate)).
 		Msg("worker consuming")
 	if o.Ready != nil {
 		o.Ready(hs.Addr())
@@ -285,4 +286,12 @@ func (o *outcomes) MessageFailed()                          { o.failed.Add(1); o
 
 func (o *outcomes) stats() map[string]int64 {
 	return map[string]int64{"Rejected": o.rejected.Load(), "Failed": o.failed.Load(), "Held": o.held.Load()}
+}
+
+// searchPath is how the Weaviate store searches, for the start line.
+func searchPath(w *store.Store) string {
+	if w == nil {
+		return "none (benchmark store)"
+	}
+	return w.SearchPath()
 }

@@ -26,7 +26,7 @@ type Config struct {
 	MaxReceiveCount      int           // MAX_RECEIVE_COUNT, default 5
 	WeaviateURL          string        // WEAVIATE_URL, default http://127.0.0.1:8080
 	WeaviateAPIKey       string        // WEAVIATE_API_KEY, default unset; never logged
-	WeaviateGRPCAddr     string        // WEAVIATE_GRPC_ADDR, default unset (searches over GraphQL); an extension of the contract
+	WeaviateGRPCAddr     string        // WEAVIATE_GRPC_ADDR, default derived from WEAVIATE_URL (see GRPCAddrFor); "" when set to off
 	PoolSize             int           // POOL_SIZE, default 64
 	MaxInFlight          int           // MAX_IN_FLIGHT, default 256
 	Receivers            int           // RECEIVERS, default 2
@@ -85,13 +85,18 @@ var settings = []setting{
 		c.WeaviateAPIKey = v
 		return nil
 	}},
-	{"WEAVIATE_GRPC_ADDR", "", "Weaviate gRPC endpoint host:port (e.g. weaviate:50051); set, searches use gRPC, which costs Weaviate about half of GraphQL (unset: GraphQL)", func(c *Config, v string) error {
-		if v != "" {
+	{"WEAVIATE_GRPC_ADDR", "", "Weaviate's gRPC endpoint host:port, used for searches (default: WEAVIATE_URL's host, port 50051; grpc-<host>:443 for Weaviate Cloud); off: GraphQL only", func(c *Config, v string) error {
+		switch {
+		case v == "":
+			c.WeaviateGRPCAddr = GRPCAddrFor(c.WeaviateURL) // WEAVIATE_URL is read before
+		case strings.EqualFold(v, "off"):
+			c.WeaviateGRPCAddr = ""
+		default:
 			if host, port, err := net.SplitHostPort(v); err != nil || host == "" || port == "" {
-				return errors.New("must be host:port, like weaviate:50051")
+				return errors.New("must be host:port, like weaviate:50051, or off")
 			}
+			c.WeaviateGRPCAddr = v
 		}
-		c.WeaviateGRPCAddr = v
 		return nil
 	}},
 	{"POOL_SIZE", "64", "goroutines in the one shared preprocessing pool", intIn(1, 100000, func(c *Config) *int { return &c.PoolSize })},
@@ -260,6 +265,28 @@ func Env() [][3]string {
 		out = append(out, [3]string{s.env, s.def, s.help})
 	}
 	return out
+}
+
+// DefaultGRPCPort is Weaviate's gRPC port.
+const DefaultGRPCPort = "50051"
+
+// GRPCAddrFor is the gRPC endpoint of the Weaviate at weaviateURL, as
+// Weaviate deploys it: the same host on port 50051; for a Weaviate Cloud
+// cluster (a host under weaviate.cloud or weaviate.network) the host with
+// "grpc-" in front, on 443. "" when the URL has no host.
+func GRPCAddrFor(weaviateURL string) string {
+	u, err := url.Parse(weaviateURL)
+	if err != nil || u.Hostname() == "" {
+		return ""
+	}
+	host := u.Hostname()
+	if h := strings.ToLower(host); strings.HasSuffix(h, ".weaviate.cloud") || strings.HasSuffix(h, ".weaviate.network") {
+		if !strings.HasPrefix(h, "grpc-") {
+			host = "grpc-" + host
+		}
+		return net.JoinHostPort(host, "443")
+	}
+	return net.JoinHostPort(host, DefaultGRPCPort)
 }
 
 // IsFIFO tells whether a queue name or URL names a FIFO queue.

@@ -24,7 +24,7 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 	}
 	want := config.Config{
 		Region: "us-east-1", InputQueue: "chat-events.fifo", DLQQueue: "chat-events-dlq.fifo",
-		ResponseQueue: "chat-context.fifo", MaxReceiveCount: 5, WeaviateURL: "http://127.0.0.1:8080",
+		ResponseQueue: "chat-context.fifo", MaxReceiveCount: 5, WeaviateURL: "http://127.0.0.1:8080", WeaviateGRPCAddr: "127.0.0.1:50051",
 		PoolSize: 64, MaxInFlight: 256, Receivers: 2, VisibilityTimeout: 30 * time.Second,
 		TaskTimeout: 2 * time.Second, ShutdownTimeout: 25 * time.Second, HistoryLimit: 10, RelevanceLimit: 5,
 		MetricsNamespace: "ChatPrep", MetricsEnabled: true, MetricsFlushInterval: 60 * time.Second,
@@ -161,5 +161,32 @@ func TestQueueNames(t *testing.T) {
 		if got := config.IsFIFO(tc.in); got != tc.fifo {
 			t.Errorf("IsFIFO(%q) = %v", tc.in, got)
 		}
+	}
+}
+
+// TestWeaviateGRPCAddr: searches go over gRPC by default, at the address
+// Weaviate (or Weaviate Cloud) serves it; off turns it off.
+func TestWeaviateGRPCAddr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, grpc, want string }{
+		{"", "", "127.0.0.1:50051"},
+		{"http://weaviate:8080", "", "weaviate:50051"},
+		{"https://abc123.c0.europe-west3.gcp.weaviate.cloud", "", "grpc-abc123.c0.europe-west3.gcp.weaviate.cloud:443"},
+		{"https://my-sandbox.weaviate.network", "", "grpc-my-sandbox.weaviate.network:443"},
+		{"http://[::1]:8080", "", "[::1]:50051"},
+		{"http://weaviate:8080", "grpc.internal:6000", "grpc.internal:6000"},
+		{"http://weaviate:8080", "off", ""},
+		{"http://weaviate:8080", "OFF", ""},
+	} {
+		cfg, err := config.Load(func(k string) string {
+			return map[string]string{"WEAVIATE_URL": tc.url, "WEAVIATE_GRPC_ADDR": tc.grpc}[k]
+		})
+		if err != nil || cfg.WeaviateGRPCAddr != tc.want {
+			t.Errorf("WEAVIATE_URL=%q WEAVIATE_GRPC_ADDR=%q: %q, %v; want %q", tc.url, tc.grpc, cfg.WeaviateGRPCAddr, err, tc.want)
+		}
+	}
+	if _, err := config.Load(func(k string) string { return map[string]string{"WEAVIATE_GRPC_ADDR": "weaviate"}[k] }); err == nil ||
+		!strings.Contains(err.Error(), "WEAVIATE_GRPC_ADDR") {
+		t.Errorf("a gRPC address without a port: %v, want an error naming the variable", err)
 	}
 }

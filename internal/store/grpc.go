@@ -42,6 +42,21 @@ func (g *grpcPath) ready() error {
 
 func (g *grpcPath) close() { _ = g.conn.Close() } // only fails if already closed
 
+// reachable connects and reports whether the connection is ready before
+// ctx ends.
+func (g *grpcPath) reachable(ctx context.Context) bool {
+	g.conn.Connect()
+	for {
+		st := g.conn.GetState()
+		if st == connectivity.Ready {
+			return true
+		}
+		if !g.conn.WaitForStateChange(ctx, st) {
+			return false
+		}
+	}
+}
+
 // dialGRPC sets up the gRPC path to s.cfg.GRPCAddr (TLS when Weaviate's URL
 // is https).
 func dialGRPC(s *Store, tlsOn bool) (*grpcPath, error) {

@@ -128,6 +128,7 @@ func New(cfg Config) (*Store, error) {
 			return nil, err
 		}
 		s.path = g
+		s.chooseGRPC(g)
 	}
 	s.batcher = newBatcher(batcherConfig{
 		size:        cfg.BatchSize,
@@ -137,6 +138,34 @@ func New(cfg Config) (*Store, error) {
 	}, s.sendBatch)
 	return s, nil
 }
+
+// chooseGRPC keeps the gRPC path if its endpoint answers within
+// DialTimeout, or if Weaviate is not reachable at all yet (it comes up with
+// both). If only the REST endpoint answers, the address is wrong or blocked:
+// one warning naming WEAVIATE_GRPC_ADDR, and the searches go over GraphQL
+// for the life of the Store.
+func (s *Store) chooseGRPC(g *grpcPath) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
+	defer cancel()
+	if g.reachable(ctx) {
+		return
+	}
+	restCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
+	defer cancel()
+	if _, _, err := s.rest(restCtx, http.MethodGet, "/.well-known/live"); err != nil {
+		s.log.Info().Str("grpc_addr", g.addr).Str("weaviate_url", s.cfg.URL).
+			Msg("Weaviate not reachable yet over REST nor gRPC: searches will use gRPC once it is up")
+		return
+	}
+	g.close()
+	s.path = graphQLPath{s}
+	s.log.Warn().Str("grpc_addr", g.addr).Float64("waited_ms", float64(s.cfg.DialTimeout.Milliseconds())).
+		Msg("WEAVIATE_GRPC_ADDR: Weaviate's gRPC endpoint does not answer while its REST endpoint does; " +
+			"searches use GraphQL (slower, more Weaviate CPU). Fix the address, open the port, or set WEAVIATE_GRPC_ADDR=off")
+}
+
+// SearchPath names how searches reach Weaviate: "grpc" or "graphql".
+func (s *Store) SearchPath() string { return s.path.name() }
 
 // Close sends the objects Put and SetMuted are still holding, waits for
 // batches in flight, and closes the connections. Calls after Close fail with
