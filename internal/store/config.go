@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -75,6 +76,11 @@ type Config struct {
 	// RequestTimeout bounds every call, whatever its context. Default
 	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// Transport, when set, carries the REST calls instead of the store's
+	// own pooled transport (MaxConns, IdleConnTimeout and DialTimeout then
+	// do not apply to them): for a proxy or TLS setup of the caller's, and
+	// for the benchmark's model of a client that reuses no connection.
+	Transport http.RoundTripper
 
 	// BatchSize is the most objects per batch request. Default
 	// DefaultBatchSize; 1 sends every object on its own.

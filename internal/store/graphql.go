@@ -19,7 +19,8 @@ import (
 // unreachable. The client writes values into the query text with Go's %q;
 // every value chatprep passes is safe there: ids and roles are printable
 // (contract), dates are RFC 3339, and the search query holds only letters,
-// digits and spaces (keywordQuery).
+// digits and spaces (keywordQuery), plus the hex digits and colon of a
+// chat's scope (scopedTerms).
 type graphQLPath struct{ s *Store }
 
 var _ path = graphQLPath{}
@@ -32,8 +33,27 @@ func whereText(prop, value string) *filters.WhereBuilder {
 	return filters.Where().WithPath([]string{prop}).WithOperator(filters.Equal).WithValueText(value)
 }
 
+// whereSentAtNotAfter is the sent_at <= before filter; nil (none) for the
+// zero time.
 func whereSentAtNotAfter(before time.Time) *filters.WhereBuilder {
+	if before.IsZero() {
+		return nil
+	}
 	return filters.Where().WithPath([]string{propSentAt}).WithOperator(filters.LessThanEqual).WithValueDate(before.UTC())
+}
+
+// whereAnd is the conjunction of the filters that are not nil.
+func whereAnd(ws ...*filters.WhereBuilder) *filters.WhereBuilder {
+	var out []*filters.WhereBuilder
+	for _, w := range ws {
+		if w != nil {
+			out = append(out, w)
+		}
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return filters.Where().WithOperator(filters.And).WithOperands(out)
 }
 
 func fields(names []string, additional ...string) []graphql.Field {
@@ -58,9 +78,7 @@ var (
 )
 
 func (q graphQLPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
-	where := filters.Where().WithOperator(filters.And).WithOperands([]*filters.WhereBuilder{
-		whereText(propChatID, chatID), whereText(propRole, string(role)), whereSentAtNotAfter(before),
-	})
+	where := whereAnd(whereText(propChatID, chatID), whereText(propRole, string(role)), whereSentAtNotAfter(before))
 	rows, err := q.s.graphQLGet(ctx, q.s.client.GraphQL().Get().
 		WithClassName(MessagesCollection).
 		WithFields(historyFields...).
@@ -78,24 +96,22 @@ func (q graphQLPath) history(ctx context.Context, chatID string, role event.Role
 	return msgs, nil
 }
 
-func (q graphQLPath) relevant(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
-	where := filters.Where().WithOperator(filters.And).WithOperands([]*filters.WhereBuilder{
-		whereText(propChatID, chatID), whereSentAtNotAfter(before),
-	})
+func (q graphQLPath) relevant(ctx context.Context, chatID string, rq relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
+	where := whereAnd(whereText(propChatID, chatID), whereSentAtNotAfter(before))
 	get := q.s.client.GraphQL().Get().
 		WithClassName(MessagesCollection).
 		WithFields(relevantFields...).
 		WithWhere(where).
 		WithLimit(limit)
 	if vi.hybrid {
-		h := (&graphql.HybridArgumentBuilder{}).WithQuery(query).WithProperties([]string{propText}).
+		h := (&graphql.HybridArgumentBuilder{}).WithQuery(rq.query).WithProperties([]string{rq.prop}).
 			WithAlpha(q.s.cfg.HybridAlpha).WithFusionType(graphql.RelativeScore)
 		if vi.target != "" {
 			h = h.WithTargetVectors(vi.target)
 		}
 		get = get.WithHybrid(h)
 	} else {
-		get = get.WithBM25((&graphql.BM25ArgumentBuilder{}).WithQuery(query).WithProperties(propText))
+		get = get.WithBM25((&graphql.BM25ArgumentBuilder{}).WithQuery(rq.query).WithProperties(rq.prop))
 	}
 	rows, err := q.s.graphQLGet(ctx, get, MessagesCollection)
 	if err != nil {

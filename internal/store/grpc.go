@@ -117,7 +117,12 @@ func textEqual(prop, value string) *pb.Filters {
 	}
 }
 
+// sentAtNotAfter is the sent_at <= before filter; nil (none) for the zero
+// time.
 func sentAtNotAfter(before time.Time) *pb.Filters {
+	if before.IsZero() {
+		return nil
+	}
 	return &pb.Filters{
 		Operator:  pb.Filters_OPERATOR_LESS_THAN_EQUAL,
 		Target:    &pb.FilterTarget{Target: &pb.FilterTarget_Property{Property: propSentAt}},
@@ -125,8 +130,18 @@ func sentAtNotAfter(before time.Time) *pb.Filters {
 	}
 }
 
+// and is the conjunction of the filters that are not nil.
 func and(fs ...*pb.Filters) *pb.Filters {
-	return &pb.Filters{Operator: pb.Filters_OPERATOR_AND, Filters: fs}
+	out := fs[:0:0]
+	for _, f := range fs {
+		if f != nil {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return &pb.Filters{Operator: pb.Filters_OPERATOR_AND, Filters: out}
 }
 
 func (g *grpcPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
@@ -150,7 +165,7 @@ func (g *grpcPath) history(ctx context.Context, chatID string, role event.Role, 
 	return msgs, nil
 }
 
-func (g *grpcPath) relevant(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
+func (g *grpcPath) relevant(ctx context.Context, chatID string, q relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
 	req := &pb.SearchRequest{
 		Collection:  MessagesCollection,
 		Properties:  &pb.PropertiesRequest{NonRefProperties: relevantProps},
@@ -161,8 +176,8 @@ func (g *grpcPath) relevant(ctx context.Context, chatID, query string, vi vector
 	}
 	if vi.hybrid {
 		req.HybridSearch = &pb.Hybrid{
-			Query:      query,
-			Properties: []string{propText},
+			Query:      q.query,
+			Properties: []string{q.prop},
 			Alpha:      g.s.cfg.HybridAlpha,
 			FusionType: pb.Hybrid_FUSION_TYPE_RELATIVE_SCORE,
 		}
@@ -170,7 +185,7 @@ func (g *grpcPath) relevant(ctx context.Context, chatID, query string, vi vector
 			req.HybridSearch.Targets = &pb.Targets{TargetVectors: []string{vi.target}}
 		}
 	} else {
-		req.Bm25Search = &pb.BM25{Query: query, Properties: []string{propText}}
+		req.Bm25Search = &pb.BM25{Query: q.query, Properties: []string{q.prop}}
 	}
 	reply, err := g.api.Search(ctx, req)
 	if err != nil {

@@ -71,9 +71,18 @@ func TestHistory(t *testing.T) {
 				t.Errorf("first message = %+v", first)
 			}
 
+			// Two newer user messages fit the slack: one search. Three newer
+			// assistant messages crowd it: the search is made again with the
+			// sent_at filter, with the same answer as a filtered search.
+			if r := st.Stats().Refetched; r != 0 {
+				t.Errorf("%d searches made again, want none", r)
+			}
 			got, err = st.History(ctx, chat, event.RoleAssistant, t0.Add(18*time.Minute), 3)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if r := st.Stats().Refetched; r != 1 {
+				t.Errorf("%d searches made again, want 1", r)
 			}
 			if want := []string{"a6", "a7", "a8"}; !slices.Equal(eventIDs(got), want) {
 				t.Fatalf("assistant history = %v, want %v", eventIDs(got), want)

@@ -13,11 +13,12 @@ import (
 
 // Tokenizations and data types chatprep's schema uses.
 const (
-	tokenField = "field"
-	tokenWord  = "word"
-	typeText   = "text"
-	typeDate   = "date"
-	typeBool   = "boolean"
+	tokenField      = "field"
+	tokenWord       = "word"
+	tokenWhitespace = "whitespace"
+	typeText        = "text"
+	typeDate        = "date"
+	typeBool        = "boolean"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -54,17 +55,26 @@ func MessagesClass() *models.Class {
 		Vectorizer:  "none",
 		Properties: []*models.Property{
 			idProp(propChatID, "the chat"),
-			idProp(propEventID, "the event (idempotency key)"),
 			idProp(propRole, "user or assistant"),
-			idProp(propUserID, "the sender, when given"),
-			idProp(propChannel, "the channel, when given"),
+			// Only read back: an index on them would cost every write and
+			// serve no query. (Existing collections may have them indexed;
+			// that only costs their writes.)
+			unindexed(propEventID, typeText, "the event (idempotency key)"),
+			unindexed(propUserID, typeText, "the sender, when given"),
+			unindexed(propChannel, typeText, "the channel, when given"),
+			// BM25 alone searches chat_terms (see scopedTerms); the hybrid
+			// search of a collection with a vectorizer searches the text.
 			{
-				Name: propText, Description: "the message text (BM25)", DataType: []string{typeText},
+				Name: propText, Description: "the message text (hybrid search)", DataType: []string{typeText},
 				Tokenization: tokenWord, IndexSearchable: ptr(true), IndexFilterable: ptr(false),
 			},
 			{
 				Name: propSentAt, Description: "when the message was sent", DataType: []string{typeDate},
 				IndexFilterable: ptr(true), IndexRangeFilters: ptr(true),
+			},
+			{
+				Name: propChatTerms, Description: "the text's words, scoped to the chat, for BM25 (see scopedTerms)", DataType: []string{typeText},
+				Tokenization: tokenWhitespace, IndexSearchable: ptr(true), IndexFilterable: ptr(false),
 			},
 		},
 	}

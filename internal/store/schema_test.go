@@ -158,6 +158,7 @@ func TestEnsureSchema(t *testing.T) {
 			p.DataType, p.Tokenization, p.IndexRangeFilters = []string{typeText}, tokenField, nil
 		}, propSentAt, "is text, chatprep needs date"},
 		{"text not searchable", func(p *models.Property) { p.IndexSearchable = ptr(false) }, propText, "not searchable"},
+		{"chat terms not searchable", func(p *models.Property) { p.IndexSearchable = ptr(false) }, propChatTerms, "not searchable"},
 	}
 	for _, c := range conflicts {
 		t.Run("conflict: "+c.name, func(t *testing.T) {

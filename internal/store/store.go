@@ -36,8 +36,10 @@ const grpcMaxMessage = 32 << 20
 // both.
 type path interface {
 	name() string
+	// history and relevant filter on sent_at <= before, or not at all for the
+	// zero time.
 	history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error)
-	relevant(ctx context.Context, chatID, query string, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error)
+	relevant(ctx context.Context, chatID string, q relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error)
 	// batch writes the items in one request: one error per item, or the
 	// request's error.
 	batch(ctx context.Context, items []*batchItem) ([]error, error)
@@ -53,7 +55,7 @@ type path interface {
 type Store struct {
 	cfg       Config
 	log       zerolog.Logger
-	transport *http.Transport
+	transport http.RoundTripper
 	http      *http.Client
 	client    *weaviate.Client
 	restBase  string // URL + "/v1"
@@ -94,7 +96,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.APIKey != "" {
 		s.auth = "Bearer " + cfg.APIKey
 	}
-	s.transport = &http.Transport{
+	pooled := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
 			Timeout:   cfg.DialTimeout,
@@ -109,6 +111,10 @@ func New(cfg Config) (*Store, error) {
 	}
 	// With its own http.Client the Weaviate client ignores its Timeout and
 	// AuthConfig: the client's timeout is ours, the key goes in as a header.
+	s.transport = pooled
+	if cfg.Transport != nil {
+		s.transport = cfg.Transport
+	}
 	s.http = &http.Client{Transport: s.transport, Timeout: cfg.RequestTimeout}
 	var headers map[string]string
 	if s.auth != "" {
@@ -124,7 +130,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.GRPCAddr != "" {
 		g, err := dialGRPC(s, u.Scheme == "https")
 		if err != nil {
-			s.transport.CloseIdleConnections()
+			s.closeIdle()
 			return nil, err
 		}
 		s.path = g
@@ -164,6 +170,12 @@ func (s *Store) chooseGRPC(g *grpcPath) {
 			"searches use GraphQL (slower, more Weaviate CPU). Fix the address, open the port, or set WEAVIATE_GRPC_ADDR=off")
 }
 
+func (s *Store) closeIdle() {
+	if t, ok := s.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 // SearchPath names how searches reach Weaviate: "grpc" or "graphql".
 func (s *Store) SearchPath() string { return s.path.name() }
 
@@ -175,7 +187,7 @@ func (s *Store) Close() {
 		s.closed.Store(true)
 		s.batcher.close()
 		s.path.close()
-		s.transport.CloseIdleConnections()
+		s.closeIdle()
 	})
 }
 
@@ -212,7 +224,7 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // counters count Weaviate calls by kind; cheap enough for every call.
 type counters struct {
-	history, relevant, muted, batches, objects, schema, ready, failed atomic.Uint64
+	history, relevant, muted, batches, objects, schema, ready, failed, refetched atomic.Uint64
 }
 
 // Stats are the store's Weaviate calls since New, by kind.
@@ -225,6 +237,10 @@ type Stats struct {
 	Schema   uint64 // schema reads and changes
 	Ready    uint64 // readiness probes
 	Failed   uint64 // calls of any kind that failed
+	// Refetched counts searches made again with the sent_at filter, because
+	// messages newer than the event crowded the first answer (counted in
+	// History and Relevant too).
+	Refetched uint64
 }
 
 // Calls is the number of requests sent to Weaviate.
@@ -243,5 +259,7 @@ func (s *Store) Stats() Stats {
 		Schema:   s.calls.schema.Load(),
 		Ready:    s.calls.ready.Load(),
 		Failed:   s.calls.failed.Load(),
+
+		Refetched: s.calls.refetched.Load(),
 	}
 }

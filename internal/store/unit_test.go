@@ -221,3 +221,20 @@ func TestClassVectors(t *testing.T) {
 		}
 	}
 }
+
+func TestScopedTerms(t *testing.T) {
+	t.Parallel()
+	a, b := chatScope("chat-a"), chatScope("chat-b")
+	if a == b || len(a) != scopeLen+1 || chatScope("chat-a") != a {
+		t.Fatalf("scopes %q %q: want distinct, stable, %d hex digits and a colon", a, b, scopeLen)
+	}
+	if got, want := scopedTerms("chat-a", "Where is THE order S00042, please?", 0), a+"where "+a+"order "+a+"s00042 "+a+"please"; got != want {
+		t.Errorf("scopedTerms = %q, want %q (lowercased, stopwords dropped)", got, want)
+	}
+	if got := scopedTerms("chat-a", "the a of 🎉 !!", 0); got != "" {
+		t.Errorf("only stopwords and symbols: %q, want nothing", got)
+	}
+	if got := scopedTerms("chat-a", "one two three four", 2); got != a+"one "+a+"two" {
+		t.Errorf("capped at 2 words: %q", got)
+	}
+}

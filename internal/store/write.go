@@ -39,7 +39,9 @@ func (s *Store) put(ctx context.Context, ev event.Event) error {
 		propEventID: validText(ev.EventID),
 		propRole:    validText(string(role)),
 		propText:    validText(ev.Text),
-		propSentAt:  ev.SentAt.UTC().Format(time.RFC3339Nano),
+		// Every word, not MaxQueryTerms: a later query may name any of them.
+		propChatTerms: scopedTerms(ev.ChatID, ev.Text, 0),
+		propSentAt:    ev.SentAt.UTC().Format(time.RFC3339Nano),
 	}
 	if ev.UserID != "" {
 		props[propUserID] = validText(ev.UserID)
