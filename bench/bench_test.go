@@ -19,12 +19,16 @@ var (
 	flagQuick   = flag.Bool("quick", false, "a tenth of the events, for trying the harness out; not for results")
 )
 
-// Sizes of the rows (the issue's; -quick divides them).
+// Sizes of the rows (the issues'; -quick divides them).
 type sizes struct {
-	chats, perChat  int // rows 1 and 3: 20,000 events over 500 chats
-	limitSlice      time.Duration
-	limitLevels     []int
-	designPerChat   int // row 4: events per chat per design
+	chats, perChat  int // rows 1 and 4: 2,000 events over 100 chats (issue 13's workload)
+	sweepLevels     []int
+	sweepSlice      time.Duration
+	kindSlice       time.Duration // row 1: each call kind alone
+	kindLoops       int
+	seedPerDelay    map[time.Duration]int // row 2: events per design per latency
+	lengthSlice     time.Duration         // row 3
+	lengthLoops     int
 	scalingPerChat  int // row 5: events per chat per setting
 	scalingSettings []scaling
 }
@@ -35,20 +39,21 @@ type scaling struct {
 
 func benchSizes() sizes {
 	s := sizes{
-		chats: benchChats, perChat: 40,
-		limitSlice:     3 * time.Second,
-		limitLevels:    []int{16, 32, 64},
-		designPerChat:  2,
-		scalingPerChat: 3,
+		chats: benchChats, perChat: 20,
+		sweepLevels: []int{4, 8, 16, 32, 64, 128}, sweepSlice: 2 * time.Second,
+		kindSlice: 1500 * time.Millisecond, kindLoops: 32,
+		seedPerDelay: map[time.Duration]int{20 * time.Millisecond: 30, 100 * time.Millisecond: 12},
+		lengthSlice:  3 * time.Second, lengthLoops: 32,
+		scalingPerChat: 15,
 		// GOMAXPROCS 1 stands in for a task of at most one vCPU.
-		scalingSettings: []scaling{
-			{16, 64, 1}, {32, 128, 1}, {64, 256, 2}, {128, 512, 2},
-		},
+		scalingSettings: []scaling{{16, 64, 1}, {64, 256, 1}, {64, 256, 2}, {128, 512, 2}},
 	}
 	if *flagQuick {
-		s.chats, s.perChat = 100, 20
-		s.limitSlice = 2 * time.Second
-		s.designPerChat, s.scalingPerChat = 1, 2
+		s.chats, s.perChat = 20, 10
+		s.sweepLevels, s.sweepSlice, s.kindSlice = []int{8, 32}, time.Second, 500*time.Millisecond
+		s.seedPerDelay = map[time.Duration]int{20 * time.Millisecond: 5, 100 * time.Millisecond: 3}
+		s.lengthSlice, s.scalingPerChat = time.Second, 3
+		s.scalingSettings = s.scalingSettings[:2]
 	}
 	return s
 }
@@ -63,114 +68,100 @@ func BenchmarkChatprep(b *testing.B) {
 	rep := e.report
 	rep.start(sz)
 	ctx := context.Background()
-	evPrefix := "e2e" // rows 1 to 3 handle the same 20,000 events
-	events := workload.Events(evPrefix, sz.chats, sz.perChat, workload.EventBase)
+	events := workload.Events("run", sz.chats, sz.perChat, workload.EventBase) // rows 1 and 4
 
-	b.Run("1_end_to_end", func(b *testing.B) {
+	b.Run("1_throughput", func(b *testing.B) {
 		for range b.N {
-			p := e.startPhase(b, sz.chats)
-			rep.seed = p.seed
-			wr := workerRun{name: "row1", bin: e.worker, args: []string{"run"}, events: events}
-			if *flagProfile != "" {
-				wr.bin, wr.args = e.benchWorker, profileArgs("row1", "weaviate")
-			}
-			r, err := p.run(ctx, wr)
-			if err != nil {
+			// The sweep and the call kinds on one fresh Weaviate; the limit
+			// at the best level and the worker on two more, each seeded
+			// alike and settled, on the same events.
+			p := e.startPhase(b, seedChats(sz.chats))
+			rep.seed, rep.settle = p.seed, p.settled
+			sw := workload.Events("sweep", sz.chats, 400, workload.EventBase)
+			var best limitResult
+			var err error
+			if rep.sweep, best, err = sweep(ctx, p, sw, sz.sweepLevels, sz.sweepSlice); err != nil {
 				b.Fatal(err)
 			}
-			rep.row1 = &r
-			p.stop()
-			b.ReportMetric(r.eventsPerSec(), "events/s")
-			b.ReportMetric(ms(percentile(r.e2e, 95)), "p95-ms")
-			b.ReportMetric(us(r.perEvent(r.workerCPU)), "cpu-µs/event")
-		}
-	})
-
-	b.Run("2_limit", func(b *testing.B) {
-		for range b.N {
-			// Find the best concurrency on one fresh Weaviate, then measure
-			// it on another, seeded alike, so the sweep's writes cost the
-			// measurement nothing.
-			p := e.startPhase(b, sz.chats)
-			sweep := workload.Events("sweep", sz.chats, sz.perChat, workload.EventBase)
-			var best limitResult
-			for _, c := range sz.limitLevels {
-				r, err := closedLoop(ctx, p, sweep, c, sz.limitSlice)
-				if err != nil {
-					b.Fatal(err)
-				}
-				sweep = sweep[r.n:]
-				rep.sweep = append(rep.sweep, r)
-				if best.n == 0 || r.eventsPerSec() > best.eventsPerSec() {
-					best = r
-				}
+			settle(ctx, p.stack.Weaviate.Pid()) // the sweep's writes flushed
+			kinds := workload.Events("kind", sz.chats, 400, workload.EventBase.Add(time.Hour))
+			if rep.kinds, err = perKind(ctx, p, kinds, sz.kindLoops, sz.kindSlice); err != nil {
+				b.Fatal(err)
 			}
 			p.stop()
-			p = e.startPhase(b, sz.chats)
-			r, err := closedLoop(ctx, p, events, best.concurrency, 0)
+
+			p = e.startPhase(b, seedChats(sz.chats))
+			r, err := closedLoop(ctx, p, events, best.concurrency, 0, workerMix)
 			if err != nil {
 				b.Fatal(err)
 			}
 			rep.limit = &r
 			p.stop()
-			b.ReportMetric(r.eventsPerSec(), "events-worth/s")
-			b.ReportMetric(float64(best.concurrency), "concurrency")
+
+			p = e.startPhase(b, seedChats(sz.chats))
+			wr := workerRun{name: "row1", bin: e.worker, args: []string{"run"}, events: events}
+			if *flagProfile != "" {
+				wr.bin, wr.args = e.benchWorker, profileArgs("row1", "weaviate")
+			}
+			w, err := p.run(ctx, wr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep.row1 = &w
+			p.stop()
+			b.ReportMetric(w.eventsPerSec(), "events/s")
+			b.ReportMetric(w.eventsPerSec()/r.eventsPerSec(), "worker/limit")
+			b.ReportMetric(us(w.perEvent(w.workerCPU)), "cpu-µs/event")
 		}
 	})
 
-	b.Run("3_overhead", func(b *testing.B) {
+	b.Run("2_seed_table", func(b *testing.B) {
+		for range b.N {
+			p := e.startPhase(b, seedChats(sz.chats))
+			rows, err := seedTable(ctx, p, sz.seedPerDelay)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep.seedRows = rows
+			p.stop()
+		}
+	})
+
+	b.Run("3_chat_length", func(b *testing.B) {
+		for range b.N {
+			p := e.startPhase(b, seedLengths)
+			rs, err := lengths(ctx, p, sz.lengthLoops, sz.lengthSlice)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep.lengths = rs
+			p.stop()
+		}
+	})
+
+	b.Run("4_overhead", func(b *testing.B) {
 		for range b.N {
 			// No Weaviate: the worker's store is the in-memory stand-in.
 			p := &phase{e: e, stack: &devstack.Stack{AWS: e.aws, Weaviate: &devstack.Weaviate{}}}
-			wr := workerRun{name: "row3", bin: e.benchWorker, args: []string{"-store", "memory"}, events: events,
-				extra: map[string]string{"WEAVIATE_URL": "http://127.0.0.1:9", "WEAVIATE_GRPC_ADDR": ""}}
+			wr := workerRun{name: "row4", bin: e.benchWorker, args: []string{"-store", "memory"}, events: events,
+				extra: map[string]string{"WEAVIATE_URL": "http://127.0.0.1:9", "WEAVIATE_GRPC_ADDR": "off"}}
 			if *flagProfile != "" {
-				wr.args = profileArgs("row3", "memory")
+				wr.args = profileArgs("row4", "memory")
 			}
 			r, err := p.run(ctx, wr)
 			if err != nil {
 				b.Fatal(err)
 			}
-			rep.row3 = &r
+			rep.overhead = &r
 			b.ReportMetric(r.eventsPerSec(), "events/s")
 			b.ReportMetric(us(r.perEvent(r.workerCPU)), "cpu-µs/event")
 		}
 	})
 
-	b.Run("4_designs", func(b *testing.B) {
-		for range b.N {
-			p := e.startPhase(b, sz.chats)
-			// Each design its own events, later in time than the one before;
-			// chatprep runs last, on the collection the others have grown.
-			start := workload.EventBase
-			next := func(prefix string) []workload.Event {
-				evs := workload.Events(prefix, sz.chats, sz.designPerChat, start)
-				start = start.Add(time.Duration(sz.designPerChat) * time.Second)
-				return evs
-			}
-			serial, err := oneAtATime(ctx, "serial", p.store, next("d-serial"), serialDesign)
-			if err != nil {
-				b.Fatal(err)
-			}
-			exec5, err := oneAtATime(ctx, "executor5", p.store, next("d-exec5"), executorDesign)
-			if err != nil {
-				b.Fatal(err)
-			}
-			chat, err := chatprepDesign(ctx, p.store, next("d-chatprep"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			rep.designs = []designResult{serial, exec5, chat}
-			p.stop()
-			b.ReportMetric(chat.eventsPerSec()/serial.eventsPerSec(), "chatprep/serial")
-			b.ReportMetric(chat.eventsPerSec()/exec5.eventsPerSec(), "chatprep/executor5")
-		}
-	})
-
 	b.Run("5_scaling", func(b *testing.B) {
 		for range b.N {
-			p := e.startPhase(b, sz.chats)
-			start := workload.EventBase
+			p := e.startPhase(b, seedChats(sz.chats))
+			start := workload.EventBase.Add(2 * time.Hour)
 			for i, s := range sz.scalingSettings {
 				name := fmt.Sprintf("row5-%d", i)
 				extra := map[string]string{"POOL_SIZE": strconv.Itoa(s.pool), "MAX_IN_FLIGHT": strconv.Itoa(s.inFlight)}

@@ -14,9 +14,7 @@ import (
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/pool"
-	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/route"
-	"github.com/chatprep/chatprep/internal/sqsbatch/sqsbatchtest"
 )
 
 // designResult is one design's run over the same kind of events.
@@ -27,7 +25,6 @@ type designResult struct {
 	lat     []time.Duration // per message: handling started → result ready
 }
 
-func (d designResult) eventsPerSec() float64 { return float64(d.n) / d.elapsed.Seconds() }
 
 // lambdaCalls are the old Lambda's answers for one message.
 type lambdaCalls struct {
@@ -113,73 +110,59 @@ func executorDesign(ctx context.Context, st pipeline.Store, ev event.Event, rout
 	return err
 }
 
-// oneAtATime runs design for each event in turn.
-func oneAtATime(ctx context.Context, name string, st pipeline.Store, events []workload.Event,
+// oneAtATime runs design for each event in turn, each with the store
+// storeFor gives it (a fresh one per message models a client that reuses
+// no connection).
+func oneAtATime(ctx context.Context, name string, storeFor func() (pipeline.Store, func()), events []workload.Event,
 	design func(context.Context, pipeline.Store, event.Event, *route.Router) error) (designResult, error) {
 	router := route.Builtin()
 	res := designResult{name: name, n: len(events)}
 	start := time.Now()
 	for _, ev := range events {
+		st, done := storeFor()
 		t0 := time.Now()
-		if err := design(ctx, st, ev.Event, router); err != nil {
+		err := design(ctx, st, ev.Event, router)
+		res.lat = append(res.lat, time.Since(t0))
+		done()
+		if err != nil {
 			return res, fmt.Errorf("%s: event %s: %w", name, ev.EventID, err)
 		}
-		res.lat = append(res.lat, time.Since(t0))
 	}
 	res.elapsed = time.Since(start)
 	return res, nil
 }
 
-// chatprepDesign is chatprep's pipeline at the worker's defaults: the
-// handler on the one shared pool (POOL_SIZE 64), up to MAX_IN_FLIGHT (256)
-// messages at once, each chat's messages in order, as the consumer runs it.
-func chatprepDesign(ctx context.Context, st pipeline.Store, events []workload.Event) (designResult, error) {
+// chatprepOneAtATime is chatprep's pipeline (the handler on the one shared
+// pool, as the worker runs it) handling one message at a time: its
+// preprocessing latency, received to result ready.
+func chatprepOneAtATime(ctx context.Context, st pipeline.Store, events []workload.Event) (designResult, error) {
 	res := designResult{name: "chatprep", n: len(events)}
 	pl, err := pool.New(pool.Config{Size: pool.DefaultSize})
 	if err != nil {
 		return res, err
 	}
 	defer pl.Close(context.Background()) //nolint:errcheck // every task is done
-	pub, err := publish.New(&sqsbatchtest.Accepting{}, publish.Config{QueueURL: "http://sqs/bench/chat-context.fifo"})
-	if err != nil {
-		return res, err
-	}
-	defer pub.Close(context.Background()) //nolint:errcheck // every result is accepted
+	pub := &readyPublisher{}
 	h, err := pipeline.New(pipeline.Config{Worker: "bench"}, pipeline.Deps{Store: st, Publisher: pub, Pool: pl, Router: route.Builtin()})
 	if err != nil {
 		return res, err
 	}
-	byChat := map[string][]workload.Event{}
-	var order []string
-	for _, ev := range events {
-		if _, ok := byChat[ev.ChatID]; !ok {
-			order = append(order, ev.ChatID)
-		}
-		byChat[ev.ChatID] = append(byChat[ev.ChatID], ev)
-	}
-	inFlight := make(chan struct{}, 256)
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
 	start := time.Now()
-	for _, chat := range order {
-		wg.Go(func() {
-			for _, ev := range byChat[chat] {
-				inFlight <- struct{}{}
-				t0 := time.Now()
-				err := h.Handle(ctx, &handler.Message{ID: ev.EventID, Body: ev.Body, ReceivedAt: t0})
-				d := time.Since(t0)
-				<-inFlight
-				mu.Lock()
-				res.lat = append(res.lat, d)
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("chatprep: event %s: %w", ev.EventID, err)
-				}
-				mu.Unlock()
-			}
-		})
+	for _, ev := range events {
+		if err := h.Handle(ctx, &handler.Message{ID: ev.EventID, Body: ev.Body, ReceivedAt: time.Now()}); err != nil {
+			return res, fmt.Errorf("chatprep: event %s: %w", ev.EventID, err)
+		}
+		res.lat = append(res.lat, pub.last)
 	}
-	wg.Wait()
 	res.elapsed = time.Since(start)
-	return res, firstErr
+	return res, nil
+}
+
+// readyPublisher takes results at once and keeps the last one's
+// preprocessing time (receipt to result ready, as the result says).
+type readyPublisher struct{ last time.Duration }
+
+func (p *readyPublisher) Publish(_ context.Context, r *event.Result) error {
+	p.last = time.Duration(r.TimingsMS.Preprocessing * float64(time.Millisecond))
+	return nil
 }

@@ -84,16 +84,20 @@ func newEnv(b *testing.B) *env {
 // phase is one row's own Weaviate: started fresh and seeded with the same
 // chats, so no row pays for the objects an earlier row wrote.
 type phase struct {
-	e     *env
-	stack *devstack.Stack
-	store *store.Store // the harness's client (seeding, rows 2 and 4)
-	seed  time.Duration
+	e       *env
+	stack   *devstack.Stack
+	store   *store.Store // the harness's client (seeding, the generators)
+	seed    time.Duration
+	settled time.Duration // the wait after the seed for Weaviate to go idle
 }
 
-// Chats and their seed: 500 chats of workload.SeedMessages messages.
-const benchChats = 500
+// Chats and their seed: 100 chats of workload.SeedMessages messages.
+const benchChats = 100
 
-func (e *env) startPhase(b *testing.B, chats int) *phase {
+// startPhase starts a fresh Weaviate, seeds it with seed and waits until
+// Weaviate has settled (flushed what the seed wrote): a measurement on a
+// Weaviate still flushing measures the flush.
+func (e *env) startPhase(b *testing.B, seed func(context.Context, *store.Store) error) *phase {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -111,10 +115,11 @@ func (e *env) startPhase(b *testing.B, chats int) *phase {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	if err := seed(ctx, p.store, chats); err != nil {
+	if err := seed(ctx, p.store); err != nil {
 		b.Fatal(err)
 	}
 	p.seed = time.Since(start)
+	p.settled = settle(ctx, w.Pid())
 	return p
 }
 
@@ -129,6 +134,12 @@ func (p *phase) stop() {
 		}
 		p.stack.Weaviate = nil
 	}
+}
+
+// seedChats stores the seed messages of chats chats through the batched
+// Put.
+func seedChats(chats int) func(context.Context, *store.Store) error {
+	return func(ctx context.Context, st *store.Store) error { return seed(ctx, st, chats) }
 }
 
 // seed stores every chat's seed messages through the batched Put.

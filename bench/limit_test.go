@@ -22,27 +22,55 @@ const (
 	relevanceLimit = pipeline.DefaultRelevanceLimit + 2*pipeline.DefaultHistoryLimit + 1
 )
 
-// naiveMix is one event's worth of Weaviate work as the old designs do it:
-// the two history reads, the relevance search, the muted lookup and the
-// store, one call each.
-func naiveMix(ctx context.Context, st pipeline.Store, ev event.Event) error {
-	if _, err := st.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, historyLimit); err != nil {
+// callKind is one kind of Weaviate call the worker makes per event.
+type callKind struct {
+	name string
+	do   func(ctx context.Context, st pipeline.Store, ev event.Event) error
+}
+
+// workerCalls are exactly the Weaviate calls the worker makes for one user
+// event, through the same store package (gRPC searches, the REST muted
+// lookup by id, batched writes shared across callers).
+var workerCalls = []callKind{
+	{"history (user)", func(ctx context.Context, st pipeline.Store, ev event.Event) error {
+		_, err := st.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, historyLimit)
 		return err
-	}
-	if _, err := st.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, historyLimit); err != nil {
+	}},
+	{"history (assistant)", func(ctx context.Context, st pipeline.Store, ev event.Event) error {
+		_, err := st.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, historyLimit)
 		return err
-	}
-	if _, err := st.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, relevanceLimit); err != nil {
+	}},
+	{"relevance", func(ctx context.Context, st pipeline.Store, ev event.Event) error {
+		_, err := st.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, relevanceLimit)
 		return err
-	}
-	if _, err := st.Muted(ctx, ev.ChatID, ev.SentAt); err != nil {
+	}},
+	{"muted", func(ctx context.Context, st pipeline.Store, ev event.Event) error {
+		_, err := st.Muted(ctx, ev.ChatID, ev.SentAt)
 		return err
+	}},
+	{"store", func(ctx context.Context, st pipeline.Store, ev event.Event) error { return st.Put(ctx, ev) }},
+}
+
+// workerMix is one event's worth of the worker's Weaviate work: its calls
+// at once, as the pipeline makes them.
+func workerMix(ctx context.Context, st pipeline.Store, ev event.Event) error {
+	errs := make([]error, len(workerCalls))
+	var wg sync.WaitGroup
+	for i, c := range workerCalls {
+		wg.Go(func() { errs[i] = c.do(ctx, st, ev) })
 	}
-	return st.Put(ctx, ev)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("%s: %w", workerCalls[i].name, err)
+		}
+	}
+	return nil
 }
 
 // limitResult is one closed-loop run straight at Weaviate.
 type limitResult struct {
+	label       string // the call kind, or "" for the whole mix
 	concurrency int
 	n           int
 	elapsed     time.Duration
@@ -54,9 +82,12 @@ type limitResult struct {
 
 func (l limitResult) eventsPerSec() float64 { return float64(l.n) / l.elapsed.Seconds() }
 
-// closedLoop runs concurrency loops, each doing naiveMix for the next event
+func (l limitResult) weaviatePerEvent() time.Duration { return l.weaviate / time.Duration(max(1, l.n)) }
+
+// closedLoop runs concurrency loops, each doing mix for the next event
 // until the events run out or the slice of time (if not 0) is over.
-func closedLoop(ctx context.Context, p *phase, events []workload.Event, concurrency int, slice time.Duration) (limitResult, error) {
+func closedLoop(ctx context.Context, p *phase, events []workload.Event, concurrency int, slice time.Duration,
+	mix func(context.Context, pipeline.Store, event.Event) error) (limitResult, error) {
 	res := limitResult{concurrency: concurrency}
 	before := p.store.Stats()
 	cpu0 := sampleCPU(p.stack.Weaviate.Pid())
@@ -75,7 +106,7 @@ func closedLoop(ctx context.Context, p *phase, events []workload.Event, concurre
 				if i >= len(events) || (!deadline.IsZero() && time.Now().After(deadline)) {
 					return
 				}
-				if err := naiveMix(ctx, p.store, events[i].Event); err != nil {
+				if err := mix(ctx, p.store, events[i].Event); err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("event %s: %w", events[i].EventID, err) })
 					return
 				}
@@ -96,4 +127,74 @@ func closedLoop(ctx context.Context, p *phase, events []workload.Event, concurre
 		Objects: after.Objects - before.Objects, Failed: after.Failed - before.Failed,
 	}
 	return res, firstErr
+}
+
+// sweep runs the whole mix at each concurrency level for slice, each level
+// on events of its own, and returns the levels and the best. It goes on to
+// the next level only while the previous one gained (at least 5%): past the
+// knee Weaviate is saturated and more loops only queue.
+func sweep(ctx context.Context, p *phase, events []workload.Event, levels []int, slice time.Duration) ([]limitResult, limitResult, error) {
+	var out []limitResult
+	var best limitResult
+	for _, c := range levels {
+		r, err := closedLoop(ctx, p, events, c, slice, workerMix)
+		if err != nil {
+			return out, best, err
+		}
+		events = events[r.n:]
+		out = append(out, r)
+		gained := best.n == 0 || r.eventsPerSec() > 1.05*best.eventsPerSec()
+		if best.n == 0 || r.eventsPerSec() > best.eventsPerSec() {
+			best = r
+		}
+		if !gained {
+			break
+		}
+	}
+	return out, best, nil
+}
+
+// perKind runs each call kind alone, in closed loops, for slice, each over
+// the same events from the first: what one call of each kind costs Weaviate.
+func perKind(ctx context.Context, p *phase, events []workload.Event, concurrency int, slice time.Duration) ([]limitResult, error) {
+	var out []limitResult
+	for _, k := range workerCalls {
+		r, err := closedLoop(ctx, p, events, concurrency, slice, k.do)
+		if err != nil {
+			return out, err
+		}
+		r.label = k.name
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// settle waits until Weaviate has finished what it was doing (flushing the
+// memtables of what was written, compacting): its CPU below a twentieth of
+// a core for settleQuiet in a row, at most settleMax. The quiet spell must
+// outlast the memtables' flush-after-dirty time (5 s in the devstack's
+// Weaviate): a Weaviate idle for less may still be about to flush. It
+// returns how long that took, so the report can say so.
+func settle(ctx context.Context, pid int) time.Duration {
+	const (
+		window      = 500 * time.Millisecond
+		settleQuiet = 7 * time.Second
+		settleMax   = 90 * time.Second
+	)
+	start := time.Now()
+	quiet := time.Duration(0)
+	for quiet < settleQuiet && time.Since(start) < settleMax {
+		before := procCPU(pid)
+		select {
+		case <-ctx.Done():
+			return time.Since(start)
+		case <-time.After(window):
+		}
+		if procCPU(pid)-before < window/20 {
+			quiet += window
+		} else {
+			quiet = 0
+		}
+	}
+	return time.Since(start)
 }

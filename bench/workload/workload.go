@@ -81,16 +81,20 @@ func rngFor(s string, stream uint64) *rand.Rand {
 
 // Seed returns chat's SeedMessages older messages, oldest first, user and
 // assistant in turn.
-func Seed(chat string) []event.Event {
+func Seed(chat string) []event.Event { return SeedN(chat, SeedMessages) }
+
+// SeedN returns n older messages of chat, oldest first, user and assistant
+// in turn, one minute apart from SeedBase.
+func SeedN(chat string, n int) []event.Event {
 	r := rngFor(chat, 1)
-	out := make([]event.Event, SeedMessages)
+	out := make([]event.Event, n)
 	for i := range out {
 		role := event.RoleUser
 		if i%2 == 1 {
 			role = event.RoleAssistant
 		}
 		out[i] = event.Event{
-			EventID: fmt.Sprintf("seed-%02d", i), Type: event.TypeMessage, ChatID: chat, Role: role,
+			EventID: fmt.Sprintf("seed-%04d", i), Type: event.TypeMessage, ChatID: chat, Role: role,
 			Text: text(r), SentAt: SeedBase.Add(time.Duration(i) * time.Minute), Channel: "web",
 		}
 	}
@@ -108,16 +112,25 @@ type Event struct {
 // sending them in this order keeps each chat's order. Event ids start with
 // prefix; a chat's events are one second apart from start on.
 func Events(prefix string, chats, perChat int, start time.Time) []Event {
-	out := make([]Event, 0, chats*perChat)
-	rs := make([]*rand.Rand, chats)
-	for c := range chats {
-		rs[c] = rngFor(prefix+ChatID(c), 2)
+	ids := make([]string, chats)
+	for c := range ids {
+		ids[c] = ChatID(c)
+	}
+	return EventsFor(prefix, ids, perChat, start)
+}
+
+// EventsFor is Events for the chats named.
+func EventsFor(prefix string, chats []string, perChat int, start time.Time) []Event {
+	out := make([]Event, 0, len(chats)*perChat)
+	rs := make([]*rand.Rand, len(chats))
+	for c, chat := range chats {
+		rs[c] = rngFor(prefix+chat, 2)
 	}
 	for round := range perChat {
-		for c := range chats {
+		for c, chat := range chats {
 			ev := event.Event{
 				EventID: fmt.Sprintf("%s-%04d-%03d", prefix, c, round), Type: event.TypeMessage,
-				ChatID: ChatID(c), Role: event.RoleUser, Text: text(rs[c]),
+				ChatID: chat, Role: event.RoleUser, Text: text(rs[c]),
 				SentAt: start.Add(time.Duration(round) * time.Second), Channel: "web",
 			}
 			out = append(out, Event{Event: ev, Body: Body(ev)})

@@ -19,6 +19,7 @@ type TCPProxy struct {
 
 	mu     sync.Mutex
 	delay  time.Duration
+	setup  int // round trips a new connection costs before its first data (see SetConnectRoundTrips)
 	down   bool
 	closed bool
 	conns  map[*proxyConn]struct{}
@@ -52,7 +53,7 @@ func StartTCPProxy(target string) (*TCPProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start TCP proxy to %s: %w", target, err)
 	}
-	p := &TCPProxy{target: target, ln: ln, conns: map[*proxyConn]struct{}{}}
+	p := &TCPProxy{target: target, ln: ln, conns: map[*proxyConn]struct{}{}, setup: 1}
 	p.wg.Go(p.accept)
 	return p, nil
 }
@@ -65,12 +66,26 @@ func (p *TCPProxy) URL() string { return "http://" + p.Addr() }
 
 // SetDelay makes every chunk of data, in either direction, arrive d after
 // the proxy read it: a one-way latency of d, so a request and its answer
-// take at least 2d longer. Throughput is kept (chunks are not serialised
-// behind each other's delay). It applies to data read from now on, on new
-// and open connections; 0 forwards at once.
+// take at least 2d longer. A new connection also waits a round trip (2d)
+// before its first data goes through, as a TCP handshake costs on a real
+// network (the proxy's own accept is local and free; see
+// SetConnectRoundTrips for TLS): a client that opens a connection per call
+// pays for it, one that reuses them does not.
+// Throughput is kept (chunks are not serialised behind each other's
+// delay). It applies to data read from now on, on new and open connections;
+// 0 forwards at once.
 func (p *TCPProxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = max(d, 0)
+	p.mu.Unlock()
+}
+
+// SetConnectRoundTrips sets how many round trips (each 2×delay) a new
+// connection waits before its first data: 1 by default, a TCP handshake; 2
+// models a TLS 1.3 endpoint (TCP, then TLS), 3 TLS 1.2.
+func (p *TCPProxy) SetConnectRoundTrips(n int) {
+	p.mu.Lock()
+	p.setup = max(n, 0)
 	p.mu.Unlock()
 }
 
@@ -147,6 +162,18 @@ func (p *TCPProxy) serve(c *proxyConn) {
 	if broken { // SetDown or Close ran while we dialled
 		upstream.Close()
 		return
+	}
+	p.mu.Lock()
+	handshake := 2 * p.delay * time.Duration(p.setup)
+	p.mu.Unlock()
+	if handshake > 0 {
+		t := time.NewTimer(handshake)
+		select {
+		case <-t.C:
+		case <-c.done:
+			t.Stop()
+			return
+		}
 	}
 	var both sync.WaitGroup
 	both.Go(func() { p.pump(c, c.upstream, c.client) })
