@@ -25,7 +25,6 @@ type designResult struct {
 	lat     []time.Duration // per message: handling started → result ready
 }
 
-
 // lambdaCalls are the old Lambda's answers for one message.
 type lambdaCalls struct {
 	users, assistants, relevant []event.ContextMessage
