@@ -62,11 +62,12 @@ func newFleet(t testing.TB, bin string, args, environ []string) *fleet {
 			}
 		}
 		// Every complete line a worker wrote, on stdout or stderr, is one
-		// JSON object with each key once (CONTRACT.md, Logs).
+		// JSON object with each key once and its durations in *_ms
+		// (CONTRACT.md, Logs).
 		for _, w := range ws {
 			<-w.proc.Done()
 			for _, l := range w.log.malformedLines() {
-				t.Errorf("%s wrote a line that is not one JSON object with each key once: %s", w.name, l)
+				t.Errorf("%s wrote a line that is not one JSON object with each key once and durations in *_ms: %s", w.name, l)
 			}
 		}
 		if t.Failed() {
@@ -270,7 +271,8 @@ func debugVars(addr string) (vars, error) {
 
 // logSink takes a worker's stdout and stderr (each through its own
 // stream, so their lines never mix): it keeps every line in a file, checks
-// that each is one JSON object with each key once, and notices the start
+// that each is one JSON object with each key once and durations in *_ms,
+// and notices the start
 // lines ("worker started" and "worker consuming", with the health address).
 type logSink struct {
 	mu        sync.Mutex
@@ -324,8 +326,10 @@ func (s *logSink) line(raw []byte) error {
 		return err
 	}
 	line := bytes.TrimSuffix(raw, []byte("\n"))
-	if _, err := apptest.DecodeStrict(string(line)); err != nil {
+	if fields, err := apptest.DecodeStrict(string(line)); err != nil {
 		s.malformed = append(s.malformed, string(line))
+	} else if bad := apptest.DurationProblems(fields); len(bad) > 0 {
+		s.malformed = append(s.malformed, fmt.Sprintf("(durations %v not in *_ms) %s", bad, line))
 	}
 	if s.isReady {
 		return nil

@@ -151,6 +151,7 @@ func TestRunMetricsExact(t *testing.T) {
 	}
 	apptest.CheckEventLines(t, lines, events, got)
 	apptest.CheckNoText(t, lines, texts)
+	apptest.CheckDurationKeys(t, lines)
 
 	// What was sent: every call in the namespace, timestamps on whole
 	// minutes of the run, and a body large enough to be compressed.

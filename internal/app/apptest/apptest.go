@@ -309,11 +309,15 @@ var durationWords = regexp.MustCompile(`duration|timeout|took|elapsed|latency|wa
 func CheckDurationKeys(t testing.TB, lines []Line) {
 	t.Helper()
 	for _, l := range lines {
-		for _, bad := range badDurations(l.Fields, "") {
+		for _, bad := range DurationProblems(l.Fields) {
 			t.Errorf("duration %s not in *_ms: %s", bad, l.Raw)
 		}
 	}
 }
+
+// DurationProblems lists the keys of a log line's fields that hold a
+// duration not named *_ms (see CheckDurationKeys).
+func DurationProblems(fields map[string]any) []string { return badDurations(fields, "") }
 
 func badDurations(v any, key string) []string {
 	var bad []string
