@@ -247,4 +247,3 @@ func TestAlarmsRegisterWithKumo(t *testing.T) {
 		t.Errorf("%d single-metric alarms registered, want at least 3", registered)
 	}
 }
-
