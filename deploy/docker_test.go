@@ -46,12 +46,9 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
-// TestComposeFile checks docker-compose.yml without a Docker engine: it is
-// valid YAML, the worker gets every variable of the contract (and nothing
-// else) with the contract's defaults where the stack does not need another
-// value, images are pinned, and Weaviate is the version the devstack runs.
-func TestComposeFile(t *testing.T) {
-	t.Parallel()
+// readCompose reads docker-compose.yml, which must be valid YAML.
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root(t), "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +57,16 @@ func TestComposeFile(t *testing.T) {
 	if err := yaml.Unmarshal(b, &c); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
+	return c
+}
+
+// TestComposeFile checks docker-compose.yml without a Docker engine: it is
+// valid YAML, the worker gets every variable of the contract (and nothing
+// else) with the contract's defaults where the stack does not need another
+// value, images are pinned, and Weaviate is the version the devstack runs.
+func TestComposeFile(t *testing.T) {
+	t.Parallel()
+	c := readCompose(t)
 	for _, name := range []string{"localstack", "weaviate", "setup", "worker"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("service %q missing", name)
@@ -296,14 +303,7 @@ func TestCheckLocalStack(t *testing.T) {
 // the newer one the README's override file gives, against checkLocalStack.
 func TestComposeLocalStackReadsCBOR(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(filepath.Join(root(t), "docker-compose.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c composeFile
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := readCompose(t)
 	ls := c.Services["localstack"]
 	if err := checkLocalStack(ls.Image, ls.Environment); err != nil {
 		t.Error(err)

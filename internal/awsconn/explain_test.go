@@ -35,16 +35,19 @@ func getQueueURL(t *testing.T, cfg config.Config) error {
 	return err
 }
 
-// closedPort is an address nothing listens on.
-func closedPort(t *testing.T) string {
+// sqsError is a stand-in for SQS that answers every call with one error.
+func sqsError(t *testing.T, status int, queryError, body string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		if queryError != "" {
+			w.Header().Set("X-Amzn-Query-Error", queryError)
+		}
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func wantSetup(t *testing.T, err error, variable string, advice ...string) {
@@ -71,8 +74,10 @@ func TestExplainNamesTheVariable(t *testing.T) {
 
 	t.Run("nothing listens at AWS_ENDPOINT_URL", func(t *testing.T) {
 		t.Parallel()
+		gone := httptest.NewServer(nil) // its port, closed: nothing listens there
+		gone.Close()
 		c := cfg
-		c.AWSEndpoint = "http://" + closedPort(t)
+		c.AWSEndpoint = gone.URL
 		wantSetup(t, awsconn.Explain(getQueueURL(t, c), c), "AWS_ENDPOINT_URL", "nothing answers at "+c.AWSEndpoint)
 	})
 	t.Run("AWS_ENDPOINT_URL does not resolve", func(t *testing.T) {
@@ -83,27 +88,15 @@ func TestExplainNamesTheVariable(t *testing.T) {
 	})
 	t.Run("AWS refuses the credentials", func(t *testing.T) {
 		t.Parallel()
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.Header().Set("X-Amzn-Query-Error", "InvalidClientTokenId;Sender")
-			w.WriteHeader(http.StatusForbidden)
-			w.Write([]byte(`{"__type":"com.amazon.coral.service#UnrecognizedClientException","message":"The security token included in the request is invalid."}`))
-		}))
-		defer srv.Close()
 		c := cfg
-		c.AWSEndpoint = srv.URL
+		c.AWSEndpoint = sqsError(t, http.StatusForbidden, "InvalidClientTokenId;Sender",
+			`{"__type":"com.amazon.coral.service#UnrecognizedClientException","message":"The security token included in the request is invalid."}`)
 		wantSetup(t, awsconn.Explain(getQueueURL(t, c), c), "AWS_ACCESS_KEY_ID", "AWS refused the credentials")
 	})
 	t.Run("another error is left as it is", func(t *testing.T) {
 		t.Parallel()
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.WriteHeader(http.StatusInternalServerError)
-			w.Write([]byte(`{"__type":"com.amazonaws.sqs#InternalError","message":"oops"}`))
-		}))
-		defer srv.Close()
 		c := cfg
-		c.AWSEndpoint = srv.URL
+		c.AWSEndpoint = sqsError(t, http.StatusInternalServerError, "", `{"__type":"com.amazonaws.sqs#InternalError","message":"oops"}`)
 		err := getQueueURL(t, c)
 		if got := awsconn.Explain(err, c); got != err {
 			t.Errorf("Explain(%v) = %v, want it unchanged", err, got)
