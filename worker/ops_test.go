@@ -190,7 +190,7 @@ func TestRunWithoutWeaviateIsNotReady(t *testing.T) {
 	t.Parallel()
 	e := stacktest.New(t)
 	apptest.Send(t, e, apptest.Event(map[string]any{"event_id": "e1", "chat_id": e.ChatID("c"), "text": "hello", "sent_at": "2026-11-28T08:00:00Z"}))
-	env := append(e.Environ(), "WEAVIATE_URL=http://"+closedPort(t), "WEAVIATE_GRPC_ADDR=", "LOG_LEVEL=info")
+	env := append(e.Environ(), "WEAVIATE_URL=http://"+closedPort(t), "WEAVIATE_GRPC_ADDR=off", "LOG_LEVEL=info")
 	p, logs, stderr := startRun(t, env, "worker started")
 	logs.Wait(t, time.Minute, "the warning that Weaviate is not reached", func(ls []apptest.Line) bool {
 		for _, l := range ls {
