@@ -15,6 +15,6 @@ COPY --from=build /out/worker /worker
 # 65532 is distroless's "nonroot"; the root file system can be mounted read-only
 # (the worker writes nothing to disk).
 USER 65532:65532
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["/worker", "healthcheck"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["/worker", "healthcheck"]
 ENTRYPOINT ["/worker"]
 CMD ["run"]

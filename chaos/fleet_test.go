@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack"
 )
 
@@ -59,6 +61,15 @@ func newFleet(t testing.TB, bin string, args, environ []string) *fleet {
 				w.proc.Kill() // by pid: a child this test started
 			}
 		}
+		// Every complete line a worker wrote, on stdout or stderr, is one
+		// JSON object with each key once and its durations in *_ms
+		// (CONTRACT.md, Logs).
+		for _, w := range ws {
+			<-w.proc.Done()
+			for _, l := range w.log.malformedLines() {
+				t.Errorf("%s wrote a line that is not one JSON object with each key once and durations in *_ms: %s", w.name, l)
+			}
+		}
 		if t.Failed() {
 			for _, w := range ws {
 				t.Logf("--- %s (pid %d): warnings, errors and last lines ---\n%s", w.name, w.proc.Pid(), w.log.excerpt(25, 8))
@@ -83,9 +94,26 @@ func (f *fleet) startWith(extra ...string) *worker {
 	return f.startCmd(cmd)
 }
 
+// startUnready starts one more worker like startWith, but waits only until
+// its health endpoint listens ("worker started"): for a worker that is not
+// meant to become ready.
+func (f *fleet) startUnready(extra ...string) *worker {
+	f.t.Helper()
+	cmd := exec.Command(f.bin, f.args...)
+	cmd.Env = append(append([]string(nil), f.environ...), extra...)
+	return f.launch(cmd, false)
+}
+
 // startCmd starts cmd as one more worker (its output taken by the fleet)
 // and waits until it consumes.
 func (f *fleet) startCmd(cmd *exec.Cmd) *worker {
+	f.t.Helper()
+	return f.launch(cmd, true)
+}
+
+// launch starts cmd as one more worker and waits until it consumes (ready)
+// or only until its health endpoint listens.
+func (f *fleet) launch(cmd *exec.Cmd, ready bool) *worker {
 	f.t.Helper()
 	f.mu.Lock()
 	f.seq++
@@ -95,7 +123,7 @@ func (f *fleet) startCmd(cmd *exec.Cmd) *worker {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = sink, sink
+	cmd.Stdout, cmd.Stderr = sink.stream(), sink.stream()
 	proc, err := devstack.StartProcess(cmd)
 	if err != nil {
 		f.t.Fatal(err)
@@ -108,13 +136,17 @@ func (f *fleet) startCmd(cmd *exec.Cmd) *worker {
 	f.mu.Lock()
 	f.workers = append(f.workers, w)
 	f.mu.Unlock()
+	wait, what := sink.ready, "consuming"
+	if !ready {
+		wait, what = sink.started, "started"
+	}
 	select {
-	case <-sink.ready:
+	case <-wait:
 		w.health = sink.healthAddr()
 	case <-proc.Done():
-		f.t.Fatalf("worker %s exited with status %d before consuming:\n%s", name, proc.ExitCode(), sink.excerpt(20, 20))
+		f.t.Fatalf("worker %s exited with status %d before %s:\n%s", name, proc.ExitCode(), what, sink.excerpt(20, 20))
 	case <-time.After(time.Minute):
-		f.t.Fatalf("worker %s not consuming after a minute:\n%s", name, sink.excerpt(20, 20))
+		f.t.Fatalf("worker %s not %s after a minute:\n%s", name, what, sink.excerpt(20, 20))
 	}
 	return w
 }
@@ -237,16 +269,21 @@ func debugVars(addr string) (vars, error) {
 	return v, nil
 }
 
-// logSink takes a worker's stdout and stderr: it keeps every line in a file
-// and notices the start line ("worker consuming", with the health address).
+// logSink takes a worker's stdout and stderr (each through its own
+// stream, so their lines never mix): it keeps every line in a file, checks
+// that each is one JSON object with each key once and durations in *_ms,
+// and notices the start
+// lines ("worker started" and "worker consuming", with the health address).
 type logSink struct {
-	mu      sync.Mutex
-	file    *os.File
-	path    string
-	partial []byte
-	health  string
-	ready   chan struct{}
-	isReady bool
+	mu        sync.Mutex
+	file      *os.File
+	path      string
+	health    string
+	started   chan struct{}
+	ready     chan struct{}
+	isStarted bool
+	isReady   bool
+	malformed []string
 }
 
 func newLogSink(path string) (*logSink, error) {
@@ -254,37 +291,74 @@ func newLogSink(path string) (*logSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logSink{file: f, path: path, ready: make(chan struct{})}, nil
+	return &logSink{file: f, path: path, started: make(chan struct{}), ready: make(chan struct{})}, nil
 }
 
-func (s *logSink) Write(p []byte) (int, error) {
+// stream is one of the process's output streams into the sink.
+func (s *logSink) stream() io.Writer { return &sinkStream{sink: s} }
+
+type sinkStream struct {
+	sink    *logSink
+	partial []byte // guarded by sink.mu
+}
+
+func (w *sinkStream) Write(p []byte) (int, error) {
+	s := w.sink
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.file.Write(p); err != nil {
-		return 0, err
-	}
-	if s.isReady {
-		return len(p), nil
-	}
-	s.partial = append(s.partial, p...)
+	w.partial = append(w.partial, p...)
 	for {
-		i := bytes.IndexByte(s.partial, '\n')
+		i := bytes.IndexByte(w.partial, '\n')
 		if i < 0 {
 			break
 		}
-		line := s.partial[:i]
-		s.partial = s.partial[i+1:]
-		var l struct {
-			Message    string `json:"message"`
-			HealthAddr string `json:"health_addr"`
+		if err := s.line(w.partial[:i+1]); err != nil {
+			return 0, err
 		}
-		if json.Unmarshal(line, &l) == nil && l.Message == "worker consuming" {
-			s.health, s.isReady, s.partial = l.HealthAddr, true, nil
-			close(s.ready)
-			break
-		}
+		w.partial = w.partial[i+1:]
 	}
 	return len(p), nil
+}
+
+// line takes one complete line (with its newline). The caller holds s.mu.
+func (s *logSink) line(raw []byte) error {
+	if _, err := s.file.Write(raw); err != nil {
+		return err
+	}
+	line := bytes.TrimSuffix(raw, []byte("\n"))
+	if fields, err := apptest.DecodeStrict(string(line)); err != nil {
+		s.malformed = append(s.malformed, string(line))
+	} else if bad := apptest.DurationProblems(fields); len(bad) > 0 {
+		s.malformed = append(s.malformed, fmt.Sprintf("(durations %v not in *_ms) %s", bad, line))
+	}
+	if s.isReady {
+		return nil
+	}
+	var l struct {
+		Message    string `json:"message"`
+		HealthAddr string `json:"health_addr"`
+	}
+	if json.Unmarshal(line, &l) != nil {
+		return nil
+	}
+	switch {
+	case l.Message == "worker started" && !s.isStarted:
+		s.health, s.isStarted = l.HealthAddr, true
+		close(s.started)
+	case l.Message == "worker consuming":
+		s.health, s.isReady = l.HealthAddr, true
+		close(s.ready)
+	}
+	return nil
+}
+
+// malformedLines are the complete lines that are not one JSON object with
+// each key once. (A process killed mid-line leaves a last, partial line:
+// never written, not checked.)
+func (s *logSink) malformedLines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.malformed...)
 }
 
 func (s *logSink) close() {

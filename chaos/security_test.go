@@ -96,6 +96,17 @@ func runWorker(t *testing.T, environ []string, args ...string) (int, string) {
 	return 0, string(out)
 }
 
+// readyz is a worker's /readyz answer: its status code and body.
+func readyz(addr string) (int, string) {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // keyedEnv points a worker at w with key.
 func keyedEnv(env *stacktest.Env, w *devstack.Weaviate, key string) []string {
 	return append(env.Environ(), "WEAVIATE_URL="+w.URL, "WEAVIATE_GRPC_ADDR="+w.GRPCAddr, "WEAVIATE_API_KEY="+key)
@@ -103,9 +114,10 @@ func keyedEnv(env *stacktest.Env, w *devstack.Weaviate, key string) []string {
 
 // TestWeaviateAPIKey: against a Weaviate that requires a key, `worker setup`
 // and `worker run` work with WEAVIATE_API_KEY right; with it wrong, setup
-// fails and the worker says the key was refused (never the key) and loses
-// no event while it runs: once a worker with the right key replaces it,
-// every event is accounted for.
+// fails and the worker says the key was refused (never the key), is never
+// ready (/readyz 503 naming weaviate, so ECS would replace it) and takes no
+// event while it runs: once a worker with the right key replaces it, every
+// event is accounted for.
 func TestWeaviateAPIKey(t *testing.T) {
 	w := keyedWeaviate(t)
 	// A low MAX_RECEIVE_COUNT: a worker that kept receiving and failing the
@@ -129,9 +141,16 @@ func TestWeaviateAPIKey(t *testing.T) {
 		weaviate: w, apiKey: apiKey}
 	var wrong *worker
 	sc.fault = func(ctx context.Context, r *run) string {
-		wrong = r.fleet.startWith("WEAVIATE_API_KEY=" + wrongKey)
+		wrong = r.fleet.startUnready("WEAVIATE_API_KEY=" + wrongKey)
 		r.waitSent(ctx, 1)
 		hold(ctx, window) // a misconfigured worker running for a while
+		if code, body := readyz(wrong.health); code != http.StatusServiceUnavailable || !strings.Contains(body, `"not_reached":["weaviate"`) {
+			r.t.Errorf("the wrong-key worker's /readyz: %d %s; want 503 naming weaviate", code, body)
+		}
+		v, err := debugVars(wrong.health)
+		if c, _ := v["consumer"].(map[string]any); err != nil || c["Received"] != 0.0 {
+			r.t.Errorf("the wrong-key worker received messages: %v %v", v["consumer"], err)
+		}
 		if err := r.fleet.stop(wrong, stopGrace); err != nil {
 			r.t.Errorf("the wrong-key worker: %v", err)
 		}

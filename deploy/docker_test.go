@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,12 +46,9 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
-// TestComposeFile checks docker-compose.yml without a Docker engine: it is
-// valid YAML, the worker gets every variable of the contract (and nothing
-// else) with the contract's defaults where the stack does not need another
-// value, images are pinned, and Weaviate is the version the devstack runs.
-func TestComposeFile(t *testing.T) {
-	t.Parallel()
+// readCompose reads docker-compose.yml, which must be valid YAML.
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root(t), "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +57,16 @@ func TestComposeFile(t *testing.T) {
 	if err := yaml.Unmarshal(b, &c); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
+	return c
+}
+
+// TestComposeFile checks docker-compose.yml without a Docker engine: it is
+// valid YAML, the worker gets every variable of the contract (and nothing
+// else) with the contract's defaults where the stack does not need another
+// value, images are pinned, and Weaviate is the version the devstack runs.
+func TestComposeFile(t *testing.T) {
+	t.Parallel()
+	c := readCompose(t)
 	for _, name := range []string{"localstack", "weaviate", "setup", "worker"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("service %q missing", name)
@@ -228,4 +237,103 @@ func normalizeJSON(t *testing.T, s string) string {
 	}
 	b, _ := json.Marshal(v)
 	return fmt.Sprint(string(b))
+}
+
+// LocalStack versions that matter to the worker (LOCAL-STACK.md): CloudWatch
+// reads the SDK's CBOR calls with float timestamps from 4.13.0 on
+// (localstack#13541, December 2025; 4.12 and older drop every PutMetricData),
+// and tags after 4.14.0 need LOCALSTACK_AUTH_TOKEN.
+var (
+	localStackReadsCBOR = [3]int{4, 13, 0}
+	localStackLastFree  = [3]int{4, 14, 0}
+)
+
+var localStackImageRE = regexp.MustCompile(`^localstack/localstack:(\d+)\.(\d+)\.(\d+)(@sha256:[0-9a-f]{64})?$`)
+
+// checkLocalStack says what is wrong with a LocalStack service of image and
+// environment env for the worker, or nil: a version that reads the SDK's
+// CBOR CloudWatch calls, pinned to a full version, and past the last free
+// tag only with LOCALSTACK_AUTH_TOKEN from the caller's environment.
+func checkLocalStack(image string, env map[string]string) error {
+	m := localStackImageRE.FindStringSubmatch(image)
+	if m == nil {
+		return fmt.Errorf("image %q: want localstack/localstack:X.Y.Z (a full version, optionally @sha256:…)", image)
+	}
+	var v [3]int
+	for i := range v {
+		v[i], _ = strconv.Atoi(m[i+1])
+	}
+	if slices.Compare(v[:], localStackReadsCBOR[:]) < 0 {
+		return fmt.Errorf("image %q: LocalStack before %d.%d.%d cannot read the SDK's CBOR CloudWatch calls (every metric is lost)",
+			image, localStackReadsCBOR[0], localStackReadsCBOR[1], localStackReadsCBOR[2])
+	}
+	if slices.Compare(v[:], localStackLastFree[:]) > 0 && !strings.HasPrefix(env["LOCALSTACK_AUTH_TOKEN"], "${LOCALSTACK_AUTH_TOKEN") {
+		return fmt.Errorf("image %q: tags after %d.%d.%d need LOCALSTACK_AUTH_TOKEN: ${LOCALSTACK_AUTH_TOKEN} in the service's environment",
+			image, localStackLastFree[0], localStackLastFree[1], localStackLastFree[2])
+	}
+	return nil
+}
+
+func TestCheckLocalStack(t *testing.T) {
+	t.Parallel()
+	token := map[string]string{"LOCALSTACK_AUTH_TOKEN": "${LOCALSTACK_AUTH_TOKEN:?set it}"}
+	for _, tc := range []struct {
+		image string
+		env   map[string]string
+		ok    bool
+	}{
+		{"localstack/localstack:4.4", nil, false},
+		{"localstack/localstack:4.4.0", nil, false},
+		{"localstack/localstack:4.12.0", nil, false},
+		{"localstack/localstack:4.13.0", nil, true},
+		{"localstack/localstack:4.14.0@sha256:3ebc37595918b8accb852f8048fef2aff047d465167edd655528065b07bc364a", nil, true},
+		{"localstack/localstack:4.14.1", nil, false},
+		{"localstack/localstack:2026.03.0", nil, false},
+		{"localstack/localstack:2026.03.0", map[string]string{"LOCALSTACK_AUTH_TOKEN": "ls-hardcoded"}, false},
+		{"localstack/localstack:2026.03.0", token, true},
+		{"localstack/localstack:latest", token, false},
+	} {
+		if err := checkLocalStack(tc.image, tc.env); (err == nil) != tc.ok {
+			t.Errorf("%s %v: %v, want ok %v", tc.image, tc.env, err, tc.ok)
+		}
+	}
+}
+
+// TestComposeLocalStackReadsCBOR checks the compose file's LocalStack, and
+// the newer one the README's override file gives, against checkLocalStack.
+func TestComposeLocalStackReadsCBOR(t *testing.T) {
+	t.Parallel()
+	c := readCompose(t)
+	ls := c.Services["localstack"]
+	if err := checkLocalStack(ls.Image, ls.Environment); err != nil {
+		t.Error(err)
+	}
+	if !strings.Contains(ls.Image, "@sha256:") {
+		t.Errorf("image %q is not pinned by digest", ls.Image)
+	}
+	if c.WorkerEnv["METRICS_TIMESTAMPS"] != "true" {
+		t.Errorf("METRICS_TIMESTAMPS = %q: LocalStack accepts timestamps, keep them on", c.WorkerEnv["METRICS_TIMESTAMPS"])
+	}
+
+	readme, err := os.ReadFile(filepath.Join(root(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n# docker-compose.override.yml\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no ```yaml block starting with # docker-compose.override.yml (a newer LocalStack with a token)")
+	}
+	var override composeFile
+	if err := yaml.Unmarshal(m[1], &override); err != nil {
+		t.Fatalf("the README's override file: %v", err)
+	}
+	o := override.Services["localstack"]
+	env := maps.Clone(ls.Environment)
+	maps.Copy(env, o.Environment)
+	if err := checkLocalStack(o.Image, env); err != nil {
+		t.Errorf("the README's override file: %v", err)
+	}
+	if checkLocalStack(o.Image, nil) == nil {
+		t.Errorf("the README's override file runs %s, which needs no token: show a tag after the last free one", o.Image)
+	}
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -12,7 +14,8 @@ func healthcheckCommand() command {
 		name: "healthcheck", summary: "exit 0 if the worker's health endpoint answers ready",
 		needsConfig: true,
 		help: `Asks the worker's health endpoint (HEALTH_ADDR) for /readyz and exits 0 if it
-answers 200, else 1 with the reason on stderr. Meant for ECS container health
+answers 200, else 1 with the reason on stderr (the /readyz body: what the
+worker has not reached yet, or that it is stopping). Meant for ECS container health
 checks: ["CMD", "/worker", "healthcheck"].`,
 		run: func(ctx context.Context, env *cmdEnv) int {
 			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -28,9 +31,12 @@ checks: ["CMD", "/worker", "healthcheck"].`,
 				fmt.Fprintf(env.stderr, "worker healthcheck: %s: %v\n", url, err)
 				return exitFailed
 			}
+			// The body says what is not reached yet; Docker keeps it with the
+			// health check's result.
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				fmt.Fprintf(env.stderr, "worker healthcheck: %s answered %s\n", url, resp.Status)
+				fmt.Fprintf(env.stderr, "worker healthcheck: %s answered %s: %s\n", url, resp.Status, bytes.TrimSpace(body))
 				return exitFailed
 			}
 			fmt.Fprintln(env.stdout, "ready")

@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/chatprep/chatprep/internal/app"
+	"github.com/chatprep/chatprep/internal/logbridge"
+	"github.com/chatprep/chatprep/internal/pipeline"
 )
 
 func runCommand() command {
@@ -19,21 +20,37 @@ RESPONSE_QUEUE. Invalid events go to DLQ_QUEUE. One JSON log line per event on
 stdout; metrics to CloudWatch every METRICS_FLUSH_INTERVAL; /healthz and
 /readyz (and /debug/vars, the worker's counters) on HEALTH_ADDR.
 
+/readyz answers ready once the worker reached Weaviate and INPUT_QUEUE; until
+Weaviate answers it receives nothing, and tries again in the background.
+
 SIGTERM or SIGINT: stop receiving, finish in-flight messages within
 SHUTDOWN_TIMEOUT, release the rest to the queue, flush, exit 0. A second
-signal exits at once with status 1.`,
+signal exits at once with status 1.
+
+A start-up failure is one JSON line on stderr naming the variable to fix;
+exit status 2 when the configuration is the cause.`,
 		run: func(ctx context.Context, env *cmdEnv) int {
-			err := app.Run(ctx, env.cfg, app.Options{Stdout: env.stdout, Version: buildVersion()})
-			var cfgErr *app.ConfigError
-			switch {
-			case errors.As(err, &cfgErr):
-				fmt.Fprintf(env.stderr, "worker run: %v\n", err)
-				return exitUsage
-			case err != nil:
-				fmt.Fprintf(env.stderr, "worker run: %v\n", err)
-				return exitFailed
+			workerID := pipeline.WorkerID()
+			// grpc and the standard log package (the Weaviate client's) log
+			// only through process-global hooks: set once, here, before
+			// anything opens a connection.
+			logbridge.SetGlobal(app.Logger(env.cfg, env.stdout, workerID))
+			err := app.Run(ctx, env.cfg, app.Options{Stdout: env.stdout, Version: buildVersion(), WorkerID: workerID})
+			if err == nil {
+				return exitOK
 			}
-			return exitOK
+			// The worker's output is JSON from its first line: so is the
+			// reason it stopped.
+			log := app.Logger(env.cfg, env.stderr, workerID)
+			line := log.Error().Err(err)
+			code := exitFailed
+			var cfgErr *app.ConfigError
+			if errors.As(err, &cfgErr) {
+				line = line.Str("variable", cfgErr.Var)
+				code = exitUsage
+			}
+			line.Msg(map[bool]string{true: "worker cannot start", false: "worker failed"}[code == exitUsage])
+			return code
 		},
 	}
 }

@@ -23,10 +23,18 @@ import (
 // the test ends if it still runs.
 func runWorker(t *testing.T, e *stacktest.Env) (*devstack.Process, *apptest.Logs, *bytes.Buffer) {
 	t.Helper()
+	return startRun(t, e.Environ(), "worker consuming")
+}
+
+// startRun starts `worker run` with env and returns once it logged a line
+// with message until. Its stdout goes to the returned Logs, its stderr to
+// the buffer; it is killed when the test ends if it still runs.
+func startRun(t *testing.T, env []string, until string) (*devstack.Process, *apptest.Logs, *bytes.Buffer) {
+	t.Helper()
 	logs := apptest.NewLogs()
 	var stderr bytes.Buffer
 	cmd := exec.Command(workerBin, "run")
-	cmd.Env = e.Environ()
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logs, &stderr
 	p, err := devstack.StartProcess(cmd)
 	if err != nil {
@@ -37,8 +45,8 @@ func runWorker(t *testing.T, e *stacktest.Env) (*devstack.Process, *apptest.Logs
 			p.Kill()
 		}
 	})
-	logs.Wait(t, time.Minute, "worker consuming", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, "worker consuming", "") == 1 || p.ExitCode() != -1
+	logs.Wait(t, time.Minute, until, func(ls []apptest.Line) bool {
+		return apptest.Count(ls, until, "") == 1 || p.ExitCode() != -1
 	})
 	if p.ExitCode() != -1 {
 		t.Fatalf("worker exited with %d: %s", p.ExitCode(), stderr.String())
@@ -143,6 +151,7 @@ func TestRunMetricsExact(t *testing.T) {
 	}
 	apptest.CheckEventLines(t, lines, events, got)
 	apptest.CheckNoText(t, lines, texts)
+	apptest.CheckDurationKeys(t, lines)
 
 	// What was sent: every call in the namespace, timestamps on whole
 	// minutes of the run, and a body large enough to be compressed.

@@ -75,8 +75,10 @@ var (
 
 // TestDashboard checks deploy/cloudwatch/dashboard.json: a valid dashboard
 // body that references only the contract's metrics, in namespace ChatPrep,
-// with the Route dimension exactly on [Route] metrics, and that has the
-// graphs the issue asks for.
+// with the Route dimension exactly on [Route] metrics, and AWS/SQS metrics
+// of the contract's queues, and that has the graphs the issues ask for:
+// the durations, throughput and rates, the input queue's depth and the age
+// of its oldest message, and the dead-letter queue's depth.
 func TestDashboard(t *testing.T) {
 	t.Parallel()
 	p, err := os.ReadFile("dashboard.json")
@@ -95,6 +97,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	used := map[string][]string{} // metric → stats graphed
+	sqsUsed := map[string]bool{}  // "metric queue" graphed
 	for _, w := range body.Widgets {
 		if w.Width < 1 || w.X < 0 || w.X+w.Width > 24 || w.Height < 1 || w.Y < 0 {
 			t.Errorf("widget %q: x %d width %d outside the 24-column grid", w.Properties.Title, w.X, w.Width)
@@ -146,16 +149,20 @@ func TestDashboard(t *testing.T) {
 				}
 				continue
 			}
-			c, ok := contract[r.name]
-			if r.namespace != "ChatPrep" || !ok {
-				t.Errorf("%s: metric %s/%s is not a contract metric in ChatPrep", name, r.namespace, r.name)
-				continue
+			dims := map[string]string{}
+			for i := 0; i+1 < len(r.dims); i += 2 {
+				dims[r.dims[i]] = r.dims[i+1]
 			}
-			if c.Route != (len(r.dims) == 2 && r.dims[0] == "Route") || (!c.Route && len(r.dims) != 0) {
-				t.Errorf("%s: %s with dimensions %v; the contract gives it Route: %v", name, r.name, r.dims, c.Route)
+			if err := checkMetric(r.namespace, r.name, dims); err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
 			}
 			if !statRE.MatchString(r.opts.Stat) {
 				t.Errorf("%s: %s with stat %q", name, r.name, r.opts.Stat)
+			}
+			if r.namespace == "AWS/SQS" {
+				sqsUsed[r.name+" "+dims["QueueName"]] = true
+				continue
 			}
 			used[r.name] = append(used[r.name], r.opts.Stat)
 		}
@@ -178,6 +185,16 @@ func TestDashboard(t *testing.T) {
 			if !slices.Contains(used[m], p) {
 				t.Errorf("no %s graph of %s", p, m)
 			}
+		}
+	}
+	qs := queueNames()
+	for _, want := range []string{
+		"ApproximateNumberOfMessagesVisible " + qs["input"], // depth
+		"ApproximateAgeOfOldestMessage " + qs["input"],
+		"ApproximateNumberOfMessagesVisible " + qs["dlq"], // dead-letter depth
+	} {
+		if !sqsUsed[want] {
+			t.Errorf("no SQS widget graphs %s", want)
 		}
 	}
 	for _, m := range []string{metrics.MessagesProcessed, metrics.MessagesDegraded, metrics.MessagesRejected} {

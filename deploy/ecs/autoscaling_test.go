@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/chatprep/chatprep/deploy/deploytest"
 	"github.com/chatprep/chatprep/internal/config"
 )
 
@@ -24,13 +25,13 @@ const minScaleInCooldown = 300 * time.Second
 func scalingFiles(t *testing.T) (*applicationautoscaling.RegisterScalableTargetInput, *applicationautoscaling.PutScalingPolicyInput, *ecs.CreateClusterInput, *ecs.CreateServiceInput) {
 	t.Helper()
 	var target applicationautoscaling.RegisterScalableTargetInput
-	mustDecode(t, "scalable-target.json", &target)
+	deploytest.MustDecode(t, "scalable-target.json", &target)
 	var policy applicationautoscaling.PutScalingPolicyInput
-	mustDecode(t, "autoscaling.json", &policy)
+	deploytest.MustDecode(t, "autoscaling.json", &policy)
 	var cluster ecs.CreateClusterInput
-	mustDecode(t, "cluster.json", &cluster)
+	deploytest.MustDecode(t, "cluster.json", &cluster)
 	var service ecs.CreateServiceInput
-	mustDecode(t, "service.json", &service)
+	deploytest.MustDecode(t, "service.json", &service)
 	return &target, &policy, &cluster, &service
 }
 
@@ -104,7 +105,7 @@ func TestScalingPolicyTracksBacklogPerTask(t *testing.T) {
 		t.Error("scale-in is disabled")
 	}
 	var td ecs.RegisterTaskDefinitionInput
-	mustDecode(t, "task-definition.json", &td)
+	deploytest.MustDecode(t, "task-definition.json", &td)
 	stop := time.Duration(aws.ToInt32(td.ContainerDefinitions[0].StopTimeout)) * time.Second
 	in := time.Duration(aws.ToInt32(tt.ScaleInCooldown)) * time.Second
 	out := time.Duration(aws.ToInt32(tt.ScaleOutCooldown)) * time.Second
@@ -168,21 +169,21 @@ func checkMetric(t *testing.T, role string, q types.TargetTrackingMetricDataQuer
 // request is the file: the keys are the API's own, as the CLI takes them.
 func TestScalingFilesSerializeAsTheyAre(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
-	client := applicationautoscaling.NewFromConfig(sdkConfig(rec), func(o *applicationautoscaling.Options) {
+	rec := &deploytest.Recorder{}
+	client := applicationautoscaling.NewFromConfig(deploytest.SDKConfig(rec), func(o *applicationautoscaling.Options) {
 		o.BaseEndpoint = aws.String("http://127.0.0.1:9") // never dialled: the recorder ends the call
 	})
 	var target applicationautoscaling.RegisterScalableTargetInput
-	targetFile := mustDecode(t, "scalable-target.json", &target)
-	if _, err := client.RegisterScalableTarget(t.Context(), &target); !errors.Is(err, errNotSent) {
+	targetFile := deploytest.MustDecode(t, "scalable-target.json", &target)
+	if _, err := client.RegisterScalableTarget(t.Context(), &target); !errors.Is(err, deploytest.ErrNotSent) {
 		t.Fatalf("RegisterScalableTarget: %v (the SDK rejected the input before sending?)", err)
 	}
-	sameJSON(t, "scalable-target.json", targetFile, rec.body(t, "RegisterScalableTarget"))
+	deploytest.SameJSON(t, "scalable-target.json", targetFile, rec.Body(t, "RegisterScalableTarget"))
 
 	var policy applicationautoscaling.PutScalingPolicyInput
-	policyFile := mustDecode(t, "autoscaling.json", &policy)
-	if _, err := client.PutScalingPolicy(t.Context(), &policy); !errors.Is(err, errNotSent) {
+	policyFile := deploytest.MustDecode(t, "autoscaling.json", &policy)
+	if _, err := client.PutScalingPolicy(t.Context(), &policy); !errors.Is(err, deploytest.ErrNotSent) {
 		t.Fatalf("PutScalingPolicy: %v (the SDK rejected the input before sending?)", err)
 	}
-	sameJSON(t, "autoscaling.json", policyFile, rec.body(t, "PutScalingPolicy"))
+	deploytest.SameJSON(t, "autoscaling.json", policyFile, rec.Body(t, "PutScalingPolicy"))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/chatprep/chatprep/deploy/deploytest"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/dlq"
@@ -189,7 +190,7 @@ type statement struct {
 func readPolicy(t *testing.T, name string) policy {
 	t.Helper()
 	var p policy
-	if err := decodeStrict(readRaw(t, name), &p); err != nil {
+	if err := deploytest.DecodeStrict(readRaw(t, name), &p); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return p
@@ -319,7 +320,7 @@ func TestPolicyCheckCatchesTooMuch(t *testing.T) {
 func TestExecutionPolicyMatchesTheTaskDefinition(t *testing.T) {
 	t.Parallel()
 	var td ecs.RegisterTaskDefinitionInput
-	if err := decodeStrict(readRaw(t, "task-definition.json"), &td); err != nil {
+	if err := deploytest.DecodeStrict(readRaw(t, "task-definition.json"), &td); err != nil {
 		t.Fatal(err)
 	}
 	c := td.ContainerDefinitions[0]

@@ -2,6 +2,7 @@ package ecs_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/sivchari/kumo"
 
+	"github.com/chatprep/chatprep/deploy/deploytest"
 	"github.com/chatprep/chatprep/internal/app"
 	"github.com/chatprep/chatprep/internal/config"
 )
@@ -39,7 +41,7 @@ var pointsAtWeaviate = map[string]string{
 func taskDefinition(t *testing.T) (*ecs.RegisterTaskDefinitionInput, types.ContainerDefinition) {
 	t.Helper()
 	var in ecs.RegisterTaskDefinitionInput
-	mustDecode(t, "task-definition.json", &in)
+	deploytest.MustDecode(t, "task-definition.json", &in)
 	if len(in.ContainerDefinitions) != 1 {
 		t.Fatalf("%d container definitions, want the worker alone", len(in.ContainerDefinitions))
 	}
@@ -102,7 +104,7 @@ func TestTaskDefinitionIsAFargateWorker(t *testing.T) {
 	if uid, _, _ := strings.Cut(aws.ToString(c.User), ":"); uid == "" || uid == "0" || uid == "root" {
 		t.Errorf("user %q is root", aws.ToString(c.User))
 	}
-	if img := aws.ToString(c.Image); !strings.HasSuffix(img, "/chatprep-worker:"+placeholders()["IMAGE_TAG"]) {
+	if img := aws.ToString(c.Image); !strings.HasSuffix(img, "/chatprep-worker:"+deploytest.Placeholders()["IMAGE_TAG"]) {
 		t.Errorf("image %q, want the chatprep-worker repository at ${IMAGE_TAG}", img)
 	}
 }
@@ -118,7 +120,7 @@ func TestTaskDefinitionFollowsTheContract(t *testing.T) {
 	raw := map[string]string{} // values before the placeholders are filled
 	{
 		var in ecs.RegisterTaskDefinitionInput
-		if err := decodeStrict(readRaw(t, "task-definition.json"), &in); err != nil {
+		if err := deploytest.DecodeStrict(readRaw(t, "task-definition.json"), &in); err != nil {
 			t.Fatal(err)
 		}
 		for _, kv := range in.ContainerDefinitions[0].Environment {
@@ -161,14 +163,14 @@ func TestTaskDefinitionFollowsTheContract(t *testing.T) {
 	if raw["AWS_REGION"] != "${AWS_REGION}" {
 		t.Errorf("AWS_REGION = %q, want ${AWS_REGION} (the region the ARNs name)", raw["AWS_REGION"])
 	}
-	got := sortedKeys(env)
+	got := slices.Sorted(maps.Keys(env))
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("environment names:\n got %v\nwant %v (config.Env() less %s)", got, want, secretEnv)
 	}
 
 	if len(c.Secrets) != 1 || aws.ToString(c.Secrets[0].Name) != secretEnv ||
-		aws.ToString(c.Secrets[0].ValueFrom) != placeholders()["WEAVIATE_API_KEY_SECRET_ARN"] {
+		aws.ToString(c.Secrets[0].ValueFrom) != deploytest.Placeholders()["WEAVIATE_API_KEY_SECRET_ARN"] {
 		t.Errorf("secrets %+v, want only %s from ${WEAVIATE_API_KEY_SECRET_ARN}", c.Secrets, secretEnv)
 	}
 
@@ -222,7 +224,7 @@ func TestTaskDefinitionFollowsTheContract(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"awslogs-group":  logGroup,
-		"awslogs-region": placeholders()["AWS_REGION"],
+		"awslogs-region": deploytest.Placeholders()["AWS_REGION"],
 		"mode":           "non-blocking", // a slow CloudWatch Logs never stalls the worker's stdout
 	} {
 		if lc.Options[k] != want {
@@ -307,17 +309,17 @@ func TestTaskDefinitionRegistersWithECS(t *testing.T) {
 	t.Parallel()
 	srv := kumo.NewServer()
 	t.Cleanup(srv.Close) // after the cleanups below, which delete what the test made
-	rec := &recorder{next: &http.Client{Timeout: 30 * time.Second}}
-	client := ecs.NewFromConfig(sdkConfig(rec), func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	rec := &deploytest.Recorder{Next: &http.Client{Timeout: 30 * time.Second}}
+	client := ecs.NewFromConfig(deploytest.SDKConfig(rec), func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 	ctx := t.Context()
 
 	var td ecs.RegisterTaskDefinitionInput
-	tdFile := mustDecode(t, "task-definition.json", &td)
+	tdFile := deploytest.MustDecode(t, "task-definition.json", &td)
 	reg, err := client.RegisterTaskDefinition(ctx, &td)
 	if err != nil {
 		t.Fatalf("RegisterTaskDefinition: %v", err)
 	}
-	sameJSON(t, "task-definition.json", tdFile, rec.body(t, "RegisterTaskDefinition"))
+	deploytest.SameJSON(t, "task-definition.json", tdFile, rec.Body(t, "RegisterTaskDefinition"))
 	got := reg.TaskDefinition
 	if got == nil || len(got.ContainerDefinitions) != 1 {
 		t.Fatalf("registered %+v", got)
@@ -348,23 +350,23 @@ func TestTaskDefinitionRegistersWithECS(t *testing.T) {
 	}
 
 	var cl ecs.CreateClusterInput
-	clFile := mustDecode(t, "cluster.json", &cl)
+	clFile := deploytest.MustDecode(t, "cluster.json", &cl)
 	cout, err := client.CreateCluster(ctx, &cl)
 	if err != nil {
 		t.Fatalf("CreateCluster: %v", err)
 	}
-	sameJSON(t, "cluster.json", clFile, rec.body(t, "CreateCluster"))
+	deploytest.SameJSON(t, "cluster.json", clFile, rec.Body(t, "CreateCluster"))
 	t.Cleanup(func() {
 		_, _ = client.DeleteCluster(context.Background(), &ecs.DeleteClusterInput{Cluster: cl.ClusterName})
 	})
 
 	var svc ecs.CreateServiceInput
-	svcFile := mustDecode(t, "service.json", &svc)
+	svcFile := deploytest.MustDecode(t, "service.json", &svc)
 	sout, err := client.CreateService(ctx, &svc)
 	if err != nil {
 		t.Fatalf("CreateService: %v", err)
 	}
-	sameJSON(t, "service.json", svcFile, rec.body(t, "CreateService"))
+	deploytest.SameJSON(t, "service.json", svcFile, rec.Body(t, "CreateService"))
 	t.Cleanup(func() {
 		_, err := client.DeleteService(context.Background(), &ecs.DeleteServiceInput{Cluster: svc.Cluster, Service: svc.ServiceName, Force: aws.Bool(true)})
 		noErr(t, "DeleteService", err)
@@ -400,7 +402,7 @@ func envString(kvs []types.KeyValuePair) string {
 func TestServiceAndClusterSettings(t *testing.T) {
 	t.Parallel()
 	var cl ecs.CreateClusterInput
-	mustDecode(t, "cluster.json", &cl)
+	deploytest.MustDecode(t, "cluster.json", &cl)
 	insights := ""
 	for _, s := range cl.Settings {
 		if s.Name == types.ClusterSettingNameContainerInsights {
@@ -412,9 +414,9 @@ func TestServiceAndClusterSettings(t *testing.T) {
 	}
 
 	var svc ecs.CreateServiceInput
-	mustDecode(t, "service.json", &svc)
+	deploytest.MustDecode(t, "service.json", &svc)
 	var td ecs.RegisterTaskDefinitionInput
-	mustDecode(t, "task-definition.json", &td)
+	deploytest.MustDecode(t, "task-definition.json", &td)
 	if aws.ToString(svc.Cluster) != aws.ToString(cl.ClusterName) {
 		t.Errorf("service cluster %q, cluster.json creates %q", aws.ToString(svc.Cluster), aws.ToString(cl.ClusterName))
 	}

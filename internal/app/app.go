@@ -13,6 +13,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/rs/zerolog"
 
 	"github.com/chatprep/chatprep/internal/awsconn"
@@ -31,6 +33,7 @@ import (
 	"github.com/chatprep/chatprep/internal/dlq"
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/health"
+	"github.com/chatprep/chatprep/internal/logbridge"
 	"github.com/chatprep/chatprep/internal/metrics"
 	"github.com/chatprep/chatprep/internal/middleware"
 	"github.com/chatprep/chatprep/internal/pipeline"
@@ -48,17 +51,26 @@ type Options struct {
 	Stdout io.Writer
 	// Store, when set, replaces the Weaviate store. Only the benchmark (its
 	// in-memory stand-in) and the whole-worker tests (Weaviate with injected
-	// faults) set it; the worker always uses Weaviate.
+	// faults) set it; the worker always uses Weaviate. Readiness waits for
+	// its Ready(ctx) error to be nil once, if it has that method.
 	Store pipeline.Store
 	// Version is logged at start.
 	Version string
-	// Ready, when set, is called once the worker consumes, with the health
+	// WorkerID names this worker in logs and results. Default: a new
+	// pipeline.WorkerID().
+	WorkerID string
+	// Started, when set, is called once the health endpoint listens, with
+	// its address: before the worker is ready.
+	Started func(healthAddr string)
+	// Ready, when set, is called once the worker is ready (it reached
+	// Weaviate and its input queue, and consumes), with the health
 	// endpoint's address.
 	Ready func(healthAddr string)
 }
 
 // ConfigError says the configuration cannot work (a queue that does not
-// exist, a routes file that does not parse): the worker did not start.
+// exist, a routes file that does not parse, an AWS endpoint, region or
+// credentials the worker cannot reach AWS with): the worker did not start.
 type ConfigError struct {
 	Var string // the variable at fault
 	Err error
@@ -66,6 +78,16 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return e.Var + ": " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// startError is err, an AWS call's at start, as a *ConfigError when a
+// setting is the cause (awsconn.SetupError), else as it is.
+func startError(err error) error {
+	var se *awsconn.SetupError
+	if errors.As(err, &se) {
+		return &ConfigError{Var: se.Var, Err: err}
+	}
+	return err
+}
 
 // Logger is the worker's JSON logger at cfg's level.
 func Logger(cfg config.Config, w io.Writer, workerID string) zerolog.Logger {
@@ -75,8 +97,9 @@ func Logger(cfg config.Config, w io.Writer, workerID string) zerolog.Logger {
 // Run runs the worker until ctx ends (SIGTERM), then drains and returns nil,
 // or the error that stopped it.
 func Run(ctx context.Context, cfg config.Config, o Options) error {
-	workerID := pipeline.WorkerID()
+	workerID := cmp.Or(o.WorkerID, pipeline.WorkerID())
 	log := Logger(cfg, o.Stdout, workerID)
+	component := func(name string) zerolog.Logger { return log.With().Str("component", name).Logger() }
 
 	router := route.Builtin()
 	if cfg.RoutesFile != "" {
@@ -90,11 +113,16 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	budget := ShutdownBudget(cfg.ShutdownTimeout)
 	var stopAt atomic.Int64 // UnixNano of SIGTERM
 	defer context.AfterFunc(ctx, func() { stopAt.Store(time.Now().UnixNano()) })()
-	component := func(name string) zerolog.Logger { return log.With().Str("component", name).Logger() }
 
-	awsCfg, err := awsconn.Load(ctx, cfg)
+	// The SDK's own warnings (instance metadata, response bodies) go
+	// through the worker's logger; with LOG_LEVEL=debug also its retries.
+	awsCfg, err := awsconn.Load(ctx, cfg, awsconfig.WithLogger(logbridge.AWS(component("aws-sdk"))),
+		awsconfig.WithClientLogMode(clientLogMode(cfg.LogLevel)))
 	if err != nil {
-		return err
+		return startError(err)
+	}
+	if err := awsconn.CheckCredentials(ctx, awsCfg); err != nil {
+		return startError(err)
 	}
 	sqsClient := awsconn.SQS(awsCfg, cfg)
 	urls := map[string]string{}
@@ -105,15 +133,19 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			return &ConfigError{Var: q.env, Err: err}
 		}
 		if err != nil {
-			return err
+			return startError(awsconn.Explain(err, cfg))
 		}
 		urls[q.env] = u
 	}
 
-	hs, err := health.Listen(cfg.HealthAddr)
+	hs, err := health.Listen(cfg.HealthAddr, component("health"))
 	if err != nil {
 		return &ConfigError{Var: "HEALTH_ADDR", Err: err}
 	}
+	// Ready once Weaviate and the input queue were reached (in this
+	// order: nothing is received before Weaviate answered once).
+	weaviateUp, queueUp := hs.Require("weaviate"), hs.Require("input_queue")
+	queueUp.Waiting("receiving starts once weaviate is reached")
 
 	var (
 		st       pipeline.Store = o.Store
@@ -128,12 +160,6 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			return fmt.Errorf("weaviate store: %w", err)
 		}
 		defer weaviate.Close()
-		readyCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := weaviate.Ready(readyCtx); err != nil {
-			// Not fatal: the breaker pauses receiving until Weaviate answers.
-			log.Warn().Err(err).Str("weaviate_url", cfg.WeaviateURL).Msg("weaviate is not ready yet; receiving waits for it")
-		}
-		cancel()
 		st = weaviate
 	}
 
@@ -175,7 +201,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	cons, err := consumer.New(sqsClient, consumer.Config{
 		QueueURL: urls["INPUT_QUEUE"], Receivers: cfg.Receivers, MaxInFlight: cfg.MaxInFlight,
 		VisibilityTimeout: cfg.VisibilityTimeout, ShutdownTimeout: drain, FinalFlushTimeout: budget.Acks,
-		Gate: brk, Logger: component("consumer"),
+		Gate: afterGate{first: weaviateUp.Reached(), then: brk}, Reached: queueUp.Reach, Logger: component("consumer"),
 	})
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
@@ -200,7 +226,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		}
 		return v
 	})
-	hs.SetDetail(func() map[string]any { return map[string]any{"weaviate": brk.State().String()} })
+	hs.SetDetail(func() map[string]any { return map[string]any{"breaker": brk.State().String()} })
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -210,19 +236,37 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	})
 	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { _ = agg.Run(metricsCtx) })
+	wg.Go(func() { awaitWeaviate(ctx, st, weaviateUp, component("store"), cfg.WeaviateURL) })
+	defer context.AfterFunc(ctx, hs.Stop)() // SIGTERM: not ready from now on
 
-	hs.SetReady(true)
 	log.Info().Str("input_queue", cfg.InputQueue).Str("response_queue", cfg.ResponseQueue).
 		Int("pool_size", cfg.PoolSize).Int("max_in_flight", cfg.MaxInFlight).Int("receivers", cfg.Receivers).
 		Str("health_addr", hs.Addr()).Bool("metrics", cfg.MetricsEnabled).Str("version", o.Version).
 		Str("weaviate_search", searchPath(weaviate)).
-		Msg("worker consuming")
-	if o.Ready != nil {
-		o.Ready(hs.Addr())
+		Msg("worker started")
+	if o.Started != nil {
+		o.Started(hs.Addr())
 	}
+	wg.Go(func() {
+		select {
+		case <-weaviateUp.Reached():
+			queueUp.Waiting("no ReceiveMessage has succeeded yet (the consumer logs why)")
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-queueUp.Reached():
+			log.Info().Str("health_addr", hs.Addr()).Float64("waited_ms", float64(time.Since(started).Microseconds())/1000).
+				Msg("worker consuming")
+			if o.Ready != nil {
+				o.Ready(hs.Addr())
+			}
+		case <-ctx.Done():
+		}
+	})
 
 	runErr := cons.Run(ctx, h)
-	hs.SetReady(false)
+	hs.Stop()
 	if errors.Is(runErr, consumer.ErrShutdownTimeout) {
 		// The messages cut off were released to the queue: nothing is lost,
 		// another worker takes them; this is still a clean stop.

@@ -39,33 +39,52 @@ type worker struct {
 }
 
 // startWorker runs the worker with cfg until the test ends (or stop), and
-// waits until it consumes.
+// waits until it is ready (it consumes).
 func startWorker(t *testing.T, cfg config.Config, o app.Options) *worker {
+	t.Helper()
+	ready := make(chan string, 1)
+	o.Ready = func(addr string) { ready <- addr }
+	w := launch(t, cfg, o)
+	select {
+	case <-ready:
+	case err := <-w.done:
+		w.done <- err
+		t.Fatalf("worker did not start: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("worker not consuming after a minute")
+	}
+	return w
+}
+
+// launch runs the worker with cfg until the test ends (or stop), and waits
+// only until its health endpoint listens.
+func launch(t *testing.T, cfg config.Config, o app.Options) *worker {
 	t.Helper()
 	w := &worker{logs: apptest.NewLogs(), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	ready := make(chan string, 1)
+	started := make(chan string, 1)
 	o.Stdout = w.logs
-	o.Ready = func(addr string) { ready <- addr }
+	o.Started = func(addr string) { started <- addr }
 	go func() { w.done <- app.Run(ctx, cfg, o) }()
 	t.Cleanup(func() {
 		if err := w.stop(); err != nil && !errors.Is(err, errStopped) {
 			t.Errorf("worker: %v", err)
 		}
 		// Every line the worker wrote, whatever the test did to it, is one
-		// JSON object with each key once.
+		// JSON object with each key once, and names its durations *_ms.
 		for _, l := range w.logs.Malformed() {
 			t.Errorf("log line is not one JSON object with each key once (%v): %s", l.Err, l.Raw)
 		}
+		apptest.CheckDurationKeys(t, w.logs.Lines())
 	})
 	select {
-	case w.health = <-ready:
+	case w.health = <-started:
 	case err := <-w.done:
 		w.done <- err
 		t.Fatalf("worker did not start: %v", err)
 	case <-time.After(time.Minute):
-		t.Fatal("worker not consuming after a minute")
+		t.Fatal("worker's health endpoint not listening after a minute")
 	}
 	return w
 }

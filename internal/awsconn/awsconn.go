@@ -6,6 +6,7 @@ package awsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,8 +29,11 @@ const MaxConnsPerHost = 64
 // Load returns the aws.Config for cfg: region, endpoint (AWS_ENDPOINT_URL,
 // or the flag that overrides it; the SDK's AWS_ENDPOINT_URL_<SERVICE>
 // variables override it per service) and a pooled HTTP client. Credentials
-// come from the SDK's default chain (environment, ECS task role, …).
-func Load(ctx context.Context, cfg config.Config) (aws.Config, error) {
+// come from the SDK's default chain (environment, ECS task role, …). More
+// SDK load options may follow, such as the SDK's logger
+// (awsconfig.WithLogger): it must be given here, since the credential chain
+// (and its instance-metadata client, which warns) is built while loading.
+func Load(ctx context.Context, cfg config.Config, more ...func(*awsconfig.LoadOptions) error) (aws.Config, error) {
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = 4 * MaxConnsPerHost
 		t.MaxIdleConnsPerHost = MaxConnsPerHost
@@ -40,7 +44,13 @@ func Load(ctx context.Context, cfg config.Config) (aws.Config, error) {
 		awsconfig.WithRegion(cfg.Region),
 		awsconfig.WithHTTPClient(httpClient),
 	}
+	opts = append(opts, more...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	var noProfile awsconfig.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return aws.Config{}, &SetupError{Var: "AWS_PROFILE", Err: err,
+			Advice: fmt.Sprintf("the profile %q is in none of the shared config files: set AWS_PROFILE to one that is, or unset it", noProfile.Profile)}
+	}
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}

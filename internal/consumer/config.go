@@ -27,6 +27,11 @@ const (
 	DefaultCallTimeout       = 10 * time.Second
 )
 
+// FirstWaitTime is the long-poll wait before the queue was reached once:
+// the shortest SQS allows, since a wait of 0 is not sent at all and the
+// queue's own ReceiveMessageWaitTimeSeconds would apply.
+const FirstWaitTime = time.Second
+
 // SQS limits the consumer works within.
 const (
 	// MaxBatch is the most messages one ReceiveMessage returns.
@@ -87,6 +92,11 @@ type Config struct {
 	CallTimeout time.Duration
 	// Gate, when set, pauses receiving while it blocks.
 	Gate Gate
+	// Reached, when set, is called once, after the first ReceiveMessage
+	// that succeeded: the worker has reached its input queue (its
+	// readiness). Until then each poll waits at most FirstWaitTime, so an
+	// empty queue is reached at once rather than after a whole long poll.
+	Reached func()
 	// Logger is the consumer's logger, as given: the caller names the
 	// component. The zero Logger logs nothing.
 	Logger zerolog.Logger

@@ -53,6 +53,7 @@ type Consumer struct {
 	log     zerolog.Logger
 	stats   counters
 	running atomic.Bool
+	reached atomic.Bool // a ReceiveMessage succeeded
 }
 
 // New returns a Consumer of cfg.QueueURL that calls api. cfg is completed

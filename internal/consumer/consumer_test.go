@@ -391,6 +391,46 @@ func TestGatePausesReceiving(t *testing.T) {
 	}
 }
 
+// Reached is called once, after the first receive that succeeded, which
+// comes after the gate opened and waits FirstWaitTime, not the whole long
+// poll: an empty queue is reached at once.
+func TestReachedOnFirstReceive(t *testing.T) {
+	t.Parallel()
+	api := client(emu.URL)
+	input := newQueue(t, api, false)
+	g := &gate{open: make(chan struct{}), waiting: make(chan struct{})}
+	var calls atomic.Int32
+	reached := make(chan struct{})
+	c := newConsumer(t, api, input, consumer.Config{Gate: g, WaitTime: consumer.MaxWaitTime, Reached: func() {
+		if calls.Add(1) == 1 {
+			close(reached)
+		}
+	}})
+	var handled atomic.Int32
+	run := start(t, c, handler.HandlerFunc(func(context.Context, *handler.Message) error {
+		handled.Add(1)
+		return nil
+	}))
+	<-g.waiting
+	if n := calls.Load(); n != 0 || c.Stats().Calls.ReceiveMessage != 0 {
+		t.Fatalf("gate closed: Reached called %d times, %d receives", n, c.Stats().Calls.ReceiveMessage)
+	}
+	close(g.open)
+	select {
+	case <-reached:
+	case <-time.After(consumer.MaxWaitTime / 2):
+		t.Fatalf("not reached %v after the gate opened: the first poll waits the whole long poll", consumer.MaxWaitTime/2)
+	}
+	send(t, api, input, bodies("reached-%d", 3), 1)
+	waitFor(t, 10*time.Second, "the messages", func() bool { return c.Stats().Deleted == 3 })
+	if _, err := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := calls.Load(); n != 1 || handled.Load() != 3 {
+		t.Errorf("Reached called %d times, %d handled; want once and 3", n, handled.Load())
+	}
+}
+
 // A failed message is not deleted: it comes back after a back-off that is
 // much shorter than the visibility timeout, with its receive count grown.
 func TestFailureBackoff(t *testing.T) {
@@ -639,10 +679,12 @@ func TestLateLongPollKeepsLease(t *testing.T) {
 		time.Sleep(3 * time.Second) // the work: longer than one lease
 		return nil
 	}))
-	waitFor(t, 5*time.Second, "the first long poll", func() bool { return c.Stats().Calls.ReceiveMessage == 1 })
+	// The first poll (FirstWaitTime) reaches the queue; the second is the
+	// first long poll.
+	waitFor(t, 5*time.Second, "the first long poll", func() bool { return c.Stats().Calls.ReceiveMessage == 2 })
 	time.Sleep(3 * time.Second) // the poll waits past the visibility timeout
-	if n := c.Stats().Calls.ReceiveMessage; n != 1 {
-		t.Fatalf("%d polls; want the first one still waiting", n)
+	if n := c.Stats().Calls.ReceiveMessage; n != 2 {
+		t.Fatalf("%d polls; want the first long one still waiting", n)
 	}
 	send(t, api, input, bodies("late-%d", 1), 1)
 	waitFor(t, 15*time.Second, "the message to finish", func() bool { return c.Stats().Deleted == 1 })

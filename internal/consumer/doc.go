@@ -13,7 +13,9 @@
 // (MaxNumberOfMessages = min(10, room)); with too little room it does not
 // poll at all, so no message waits in memory for a slot while its
 // visibility timeout runs. Before each poll it waits on Config.Gate, the
-// pause signal (a circuit breaker that is open).
+// pause signal (a circuit breaker that is open, or a dependency not reached
+// yet). The first poll that succeeds calls Config.Reached (readiness);
+// until then polls wait at most FirstWaitTime.
 //
 // Each received message gets a lease (internal/lease), extended by the one
 // heartbeat while the message waits or runs. Messages start at once, up to

@@ -78,6 +78,9 @@ func (r *run) receive(ctx, pollCtx context.Context, id int) {
 			continue
 		}
 		failures = 0
+		if !r.c.reached.Swap(true) && r.cfg.Reached != nil {
+			r.cfg.Reached()
+		}
 		r.slots.release(n - len(msgs))
 		if len(msgs) > 0 {
 			r.accept(msgs, leaseStart(start, time.Now()))
@@ -85,12 +88,17 @@ func (r *run) receive(ctx, pollCtx context.Context, id int) {
 	}
 }
 
-// receiveMessages asks for up to n messages with a long poll.
+// receiveMessages asks for up to n messages with a long poll (of
+// FirstWaitTime until the queue was reached once).
 func (r *run) receiveMessages(ctx context.Context, n int) ([]types.Message, error) {
+	wait := r.cfg.pollWait()
+	if !r.c.reached.Load() {
+		wait = min(wait, FirstWaitTime)
+	}
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:              aws.String(r.cfg.QueueURL),
 		MaxNumberOfMessages:   int32(n),
-		WaitTimeSeconds:       int32(r.cfg.pollWait() / time.Second),
+		WaitTimeSeconds:       int32(wait / time.Second),
 		VisibilityTimeout:     int32(r.cfg.VisibilityTimeout / time.Second),
 		MessageAttributeNames: []string{"All"},
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
@@ -105,7 +113,7 @@ func (r *run) receiveMessages(ctx context.Context, n int) ([]types.Message, erro
 		// instead of leaving them invisible for a visibility timeout.
 		in.ReceiveRequestAttemptId = aws.String(fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()))
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.pollWait()+r.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, wait+r.cfg.CallTimeout)
 	defer cancel()
 	r.c.stats.callsRecv.Add(1)
 	out, err := r.c.api.ReceiveMessage(ctx, in)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,11 @@ type Fault struct {
 	Code   string
 	// Drop closes the connection without an answer (a connection reset).
 	Drop bool
+	// Truncate forwards the call and sends the answer cut short: its
+	// Content-Length promises more than the body holds, then the connection
+	// closes (a connection lost while the client reads the rest of an answer
+	// it has already parsed).
+	Truncate bool
 }
 
 // awsProxy sits between the worker and kumo. It forwards every call and
@@ -143,8 +149,10 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 	p.mu.Lock()
 	faultF := p.faultF
 	p.mu.Unlock()
+	var f Fault
 	if faultF != nil && faults {
-		if f := faultF(api); f.Drop {
+		f = faultF(api)
+		if f.Drop {
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
 					conn.Close()
@@ -201,6 +209,11 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 		if k != "Content-Length" {
 			w.Header()[k] = v
 		}
+	}
+	if f.Truncate {
+		// net/http closes a connection whose answer is shorter than its
+		// Content-Length once the handler returns.
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)+512))
 	}
 	w.WriteHeader(resp.StatusCode)
 	w.Write(out) //nolint:errcheck // the client went away
@@ -314,7 +327,8 @@ func (a *AWS) Stranded() int64 { return a.proxy.stranded.Load() }
 func (a *AWS) UnfaultedURL() string { return "http://" + a.proxy.unfaultedLn.Addr().String() }
 
 // SetFault makes the endpoint answer calls with f(api) instead of
-// forwarding them while f returns a non-zero Fault; nil forwards everything.
+// forwarding them (or, with Truncate, forward them and cut the answer
+// short) while f returns a non-zero Fault; nil forwards everything.
 func (a *AWS) SetFault(f func(api string) Fault) {
 	a.proxy.mu.Lock()
 	a.proxy.faultF = f

@@ -2,6 +2,9 @@ package devstack_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -9,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/chatprep/chatprep/internal/devstack"
 )
@@ -119,5 +123,43 @@ func TestAWSProxyUnfaultedURL(t *testing.T) {
 	}
 	if n := a.Calls()["SQS.SendMessage"]; n != 2 {
 		t.Errorf("SendMessage calls = %d, want 2 (both endpoints count)", n)
+	}
+}
+
+// TestAWSProxyTruncate: an answer cut short fails its call (the SDK cannot
+// deserialize it) and the SDK warns through its logger that it could not
+// read the rest of the body; the next call goes through.
+func TestAWSProxyTruncate(t *testing.T) {
+	t.Parallel()
+	a, err := devstack.StartAWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	var warnings []string
+	logger := logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		if c == logging.Warn {
+			warnings = append(warnings, fmt.Sprintf(format, v...))
+		}
+	})
+	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""),
+		Logger: logger}, func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	if _, err := api.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String("truncate-test")}); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	a.SetFault(func(api string) devstack.Fault {
+		return devstack.Fault{Truncate: api == "SQS.GetQueueUrl" && calls.Add(1) == 1}
+	})
+	in := &sqs.GetQueueUrlInput{QueueName: aws.String("truncate-test")}
+	if _, err := api.GetQueueUrl(t.Context(), in); !errors.As(err, new(*smithy.DeserializationError)) {
+		t.Errorf("GetQueueUrl through a truncated answer: %v, want a deserialization error", err)
+	}
+	out, err := api.GetQueueUrl(t.Context(), in)
+	if err != nil || !strings.HasSuffix(aws.ToString(out.QueueUrl), "/truncate-test") {
+		t.Fatalf("GetQueueUrl after the fault: %v %v", out, err)
+	}
+	if calls.Load() != 2 || len(warnings) != 1 || !strings.Contains(warnings[0], "failed to discard remaining HTTP response body") {
+		t.Errorf("%d calls, SDK warnings %q; want 2 calls and the warning about the rest of the body", calls.Load(), warnings)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/sivchari/kumo"
 )
@@ -19,9 +20,16 @@ type AWS struct {
 	proxy *awsProxy
 }
 
-// StartAWS starts kumo and its proxy on free loopback ports.
+// kumoStart serializes kumo.NewServer: it wires process-wide state, so two
+// servers created at once (parallel tests) race.
+var kumoStart sync.Mutex
+
+// StartAWS starts kumo and its proxy on free loopback ports. It is safe to
+// call from parallel tests.
 func StartAWS() (*AWS, error) {
+	kumoStart.Lock()
 	srv := kumo.NewServer()
+	kumoStart.Unlock()
 	p, err := startAWSProxy(srv.URL)
 	if err != nil {
 		srv.Close()

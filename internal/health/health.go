@@ -1,10 +1,16 @@
 // Package health serves the worker's health endpoint: /healthz (the process
-// is alive) and /readyz (the worker is consuming). `worker healthcheck` and
-// ECS container health checks ask /readyz.
+// is alive), /readyz (the worker consumes) and /debug/vars. `worker
+// healthcheck` and ECS container health checks ask /readyz.
 //
-// Readiness deliberately ignores Weaviate's state: when Weaviate is away the
-// worker pauses receiving and recovers by itself, and replacing the task
-// would not bring Weaviate back. The body says what is degraded instead.
+// Readiness (CONTRACT.md, Health) is answered from the dependencies the
+// worker must have reached once since it started (Require: for the worker,
+// Weaviate and the input queue, which it reaches with a ReceiveMessage that
+// succeeds, so it then consumes), until Stop (SIGTERM). It is 200 only when
+// every dependency was reached and the worker is not stopping; otherwise
+// 503, with a body that names what is not reached yet and why, or says
+// "stopping". A dependency that was reached stays reached:
+// a later outage pauses the worker, which resumes by itself, and replacing
+// the task would not bring the dependency back.
 package health
 
 import (
@@ -12,24 +18,41 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/chatprep/chatprep/internal/logbridge"
+)
+
+// Status values of a /readyz body.
+const (
+	StatusReady    = "ready"
+	StatusNotReady = "not ready"
+	StatusStopping = "stopping"
 )
 
 // Server is the health endpoint.
 type Server struct {
-	mux    *http.ServeMux
-	ready  atomic.Bool
-	detail atomic.Pointer[func() map[string]any]
-	srv    *http.Server
-	ln     net.Listener
+	mux      *http.ServeMux
+	stopping atomic.Bool
+	detail   atomic.Pointer[func() map[string]any]
+	srv      *http.Server
+	ln       net.Listener
+
+	mu   sync.Mutex
+	deps []*Dependency
 }
 
-// Listen binds addr (host:port; port 0 picks a free one). The server answers
-// not ready until SetReady(true).
-func Listen(addr string) (*Server, error) {
+// Listen binds addr (host:port; port 0 picks a free one). The server
+// answers not ready until every Require'd dependency is reached (with none,
+// it is ready at once). The HTTP server's own errors go to log at warn.
+func Listen(addr string, log zerolog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("health endpoint on %s: %w", addr, err)
@@ -40,7 +63,8 @@ func Listen(addr string) (*Server, error) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "alive"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: stdlog.New(logbridge.Writer(log, zerolog.WarnLevel), "", 0)}
 	return s, nil
 }
 
@@ -69,13 +93,67 @@ func (s *Server) HandleVars(vars func() map[string]any) {
 	})
 }
 
-// SetReady says whether the worker is consuming.
-func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+// Stop makes /readyz answer 503 "stopping" from now on (SIGTERM: the
+// worker drains and exits).
+func (s *Server) Stop() { s.stopping.Store(true) }
 
 // SetDetail sets a function whose result is shown in /readyz answers (for
 // example the circuit breaker's state).
 func (s *Server) SetDetail(f func() map[string]any) { s.detail.Store(&f) }
 
+// Require adds a dependency readiness waits for, under name (its key in
+// the /readyz body). Call before Serve.
+func (s *Server) Require(name string) *Dependency {
+	d := &Dependency{name: name, reached: make(chan struct{})}
+	s.mu.Lock()
+	s.deps = append(s.deps, d)
+	s.mu.Unlock()
+	return d
+}
+
+// Dependency is something the worker must have reached once since it
+// started before it is ready. Safe for concurrent use.
+type Dependency struct {
+	name    string
+	once    sync.Once
+	reached chan struct{}
+	why     atomic.Pointer[string]
+}
+
+// Reach marks the dependency reached, for good.
+func (d *Dependency) Reach() { d.once.Do(func() { close(d.reached) }) }
+
+// Reached is closed once the dependency is reached.
+func (d *Dependency) Reached() <-chan struct{} { return d.reached }
+
+// IsReached tells whether the dependency was reached.
+func (d *Dependency) IsReached() bool {
+	select {
+	case <-d.reached:
+		return true
+	default:
+		return false
+	}
+}
+
+// Waiting says why the dependency is not reached yet (the last error of a
+// try, or what it waits for); /readyz shows it until Reach.
+func (d *Dependency) Waiting(why string) { d.why.Store(&why) }
+
+func (d *Dependency) state() map[string]any {
+	if d.IsReached() {
+		return map[string]any{"reached": true}
+	}
+	st := map[string]any{"reached": false}
+	if why := d.why.Load(); why != nil {
+		st["waiting"] = *why
+	}
+	return st
+}
+
+// readyz answers 200 {"status":"ready", …} or 503 with status "not ready"
+// (and not_reached, the names of the dependencies not reached yet) or
+// "stopping"; each dependency's state under its name, and the detail.
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	body := map[string]any{}
 	if f := s.detail.Load(); f != nil {
@@ -83,13 +161,28 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 			body[k] = v
 		}
 	}
-	if !s.ready.Load() {
-		body["status"] = "not ready"
-		writeJSON(w, http.StatusServiceUnavailable, body)
+	s.mu.Lock()
+	deps := s.deps
+	s.mu.Unlock()
+	notReached := []string{}
+	for _, d := range deps {
+		body[d.name] = d.state()
+		if !d.IsReached() {
+			notReached = append(notReached, d.name)
+		}
+	}
+	switch {
+	case s.stopping.Load():
+		body["status"] = StatusStopping
+	case len(notReached) > 0:
+		body["status"] = StatusNotReady
+		body["not_reached"] = notReached
+	default:
+		body["status"] = StatusReady
+		writeJSON(w, http.StatusOK, body)
 		return
 	}
-	body["status"] = "ready"
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusServiceUnavailable, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

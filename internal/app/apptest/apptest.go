@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,6 +296,53 @@ func checkValue(dec *json.Decoder) error {
 		return err
 	}
 	return nil
+}
+
+// durationWords are what a key of a duration holds, one way or another.
+var durationWords = regexp.MustCompile(`duration|timeout|took|elapsed|latency|wait|delay|interval|retry_in|_for$|since|uptime|backoff`)
+
+// CheckDurationKeys fails for each duration in the lines that is not named
+// *_ms (CONTRACT.md, Logs): a number under a key that names a duration
+// (took, visibility_timeout, …) without the suffix, or a duration written
+// as text ("30s") under any key. The values of timings_ms are milliseconds
+// by their object's name.
+func CheckDurationKeys(t testing.TB, lines []Line) {
+	t.Helper()
+	for _, l := range lines {
+		for _, bad := range DurationProblems(l.Fields) {
+			t.Errorf("duration %s not in *_ms: %s", bad, l.Raw)
+		}
+	}
+}
+
+// DurationProblems lists the keys of a log line's fields that hold a
+// duration not named *_ms (see CheckDurationKeys).
+func DurationProblems(fields map[string]any) []string { return badDurations(fields, "") }
+
+func badDurations(v any, key string) []string {
+	var bad []string
+	switch v := v.(type) {
+	case map[string]any:
+		if strings.HasSuffix(key, "_ms") {
+			return nil
+		}
+		for k, x := range v {
+			bad = append(bad, badDurations(x, k)...)
+		}
+	case []any:
+		for _, x := range v {
+			bad = append(bad, badDurations(x, key)...)
+		}
+	case float64, json.Number:
+		if durationWords.MatchString(key) && !strings.HasSuffix(key, "_ms") {
+			bad = append(bad, key)
+		}
+	case string:
+		if _, err := time.ParseDuration(v); err == nil && v != "0" {
+			bad = append(bad, fmt.Sprintf("%s=%q", key, v))
+		}
+	}
+	return bad
 }
 
 // Str is a string field ("" when absent or not a string).
