@@ -62,6 +62,7 @@ type cmdEnv struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	getenv func(string) string
 }
 
 func commands() []command {
@@ -107,7 +108,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 
 	fs := flag.NewFlagSet("worker "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	env := &cmdEnv{stdin: stdin, stdout: stdout, stderr: stderr}
+	env := &cmdEnv{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if cmd.flags != nil {
 		env.own = cmd.flags(fs)
 	}

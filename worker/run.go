@@ -35,6 +35,7 @@ exit status 2 when the configuration is the cause.`,
 			// only through process-global hooks: set once, here, before
 			// anything opens a connection.
 			logbridge.SetGlobal(app.Logger(env.cfg, env.stdout, workerID))
+			app.TuneGC(env.getenv)
 			err := app.Run(ctx, env.cfg, app.Options{Stdout: env.stdout, Version: buildVersion(), WorkerID: workerID})
 			if err == nil {
 				return exitOK

@@ -42,6 +42,7 @@ func run(storeKind, cpuProfile, memProfile string) error {
 	if err != nil {
 		return err
 	}
+	app.TuneGC(os.Getenv) // as worker run does
 	opts := app.Options{Stdout: os.Stdout, Version: "bench"}
 	switch storeKind {
 	case "weaviate":
