@@ -183,14 +183,47 @@ func (s *Store) reconcile(ctx context.Context, want, have *models.Class) (*model
 			s.log.Warn().Str("collection", want.Class).Str("property", wp.Name).Msg(warn)
 		}
 	}
-	if len(conflicts) > 0 {
-		return nil, &Error{Kind: KindSchema, Detail: fmt.Sprintf(
-			"collection %s exists with a different schema: %s. Weaviate cannot change this in place: "+
-				"move the data to a collection with chatprep's schema, or delete collection %s "+
-				"(its objects are lost) and run `worker setup` again",
-			want.Class, strings.Join(conflicts, "; "), want.Class)}
+	if err := conflictError(want.Class, conflicts); err != nil {
+		return nil, err
 	}
 	return have, nil
+}
+
+// checkClass is reconcile without changes, for a worker that must not
+// change the schema (Ready): a property missing is an error that says to run
+// `worker setup`, which adds it. Weaviate's auto-schema would otherwise add
+// it on the first write, with its own tokenization and indexes.
+func checkClass(want, have *models.Class) error {
+	var missing, conflicts []string
+	for _, wp := range want.Properties {
+		hp := findProperty(have, wp.Name)
+		if hp == nil {
+			missing = append(missing, wp.Name)
+			continue
+		}
+		if c, _ := compareProperty(wp, hp); c != "" {
+			conflicts = append(conflicts, c)
+		}
+	}
+	if len(missing) > 0 {
+		return &Error{Kind: KindSchema, Detail: fmt.Sprintf(
+			"collection %s lacks properties this version writes (%s); run `worker setup`, which adds them",
+			want.Class, strings.Join(missing, ", "))}
+	}
+	return conflictError(want.Class, conflicts)
+}
+
+// conflictError is the KindSchema error for properties Weaviate cannot change
+// in place; nil without conflicts.
+func conflictError(class string, conflicts []string) error {
+	if len(conflicts) == 0 {
+		return nil
+	}
+	return &Error{Kind: KindSchema, Detail: fmt.Sprintf(
+		"collection %s exists with a different schema: %s. Weaviate cannot change this in place: "+
+			"move the data to a collection with chatprep's schema, or delete collection %s "+
+			"(its objects are lost) and run `worker setup` again",
+		class, strings.Join(conflicts, "; "), class)}
 }
 
 // addProperty adds p to the class. When another process added it first, it

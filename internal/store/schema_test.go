@@ -126,9 +126,21 @@ func TestEnsureSchema(t *testing.T) {
 		dropAll(t)
 		ctx := testCtx(t, 30*time.Second)
 		old := MessagesClass()
-		old.Properties = slicesDelete(old.Properties, propUserID, propChannel)
+		old.Properties = slicesDelete(old.Properties, propUserID, propChatTerms)
 		if err := a.client.Schema().ClassCreator().WithClass(old).Do(ctx); err != nil {
 			t.Fatal(err)
+		}
+		// A worker of this version does not start on the old collection:
+		// its first write would have Weaviate's auto-schema add chat_terms
+		// with the wrong tokenization.
+		err := a.Ready(ctx)
+		if KindOf(err) != KindSchema {
+			t.Fatalf("Ready on a collection without %s: %v, want KindSchema", propChatTerms, err)
+		}
+		for _, want := range []string{propUserID, propChatTerms, "worker setup"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("Ready: %q does not say %q", err, want)
+			}
 		}
 		// Two stores race to add the same properties.
 		var wg sync.WaitGroup
@@ -145,6 +157,9 @@ func TestEnsureSchema(t *testing.T) {
 			}
 		}
 		checkSchema(t, a)
+		if err := a.Ready(ctx); err != nil {
+			t.Errorf("Ready after EnsureSchema added the properties: %v", err)
+		}
 	})
 
 	conflicts := []struct {
@@ -172,6 +187,9 @@ func TestEnsureSchema(t *testing.T) {
 			}
 			if err := a.client.Schema().ClassCreator().WithClass(bad).Do(ctx); err != nil {
 				t.Fatal(err)
+			}
+			if err := a.Ready(ctx); KindOf(err) != KindSchema || !strings.Contains(err.Error(), c.expect) {
+				t.Errorf("Ready: %v, want a KindSchema error saying %q", err, c.expect)
 			}
 			err := a.EnsureSchema(ctx)
 			var se *Error

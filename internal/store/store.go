@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/rs/zerolog"
 	"github.com/weaviate/weaviate-go-client/v4/weaviate"
+	"github.com/weaviate/weaviate/entities/models"
 )
 
 // Collection names. Weaviate capitalises class names; these are exactly what
@@ -197,8 +199,9 @@ func (s *Store) closedError() *Error {
 
 // Ready tells whether the store can work: Weaviate answers an authenticated
 // call (so a refused API key makes it not ready), the messages collection
-// exists, and the gRPC connection, when used, is not failing. One small REST
-// call (the collection's schema); meant for the health endpoint.
+// exists with every property this version writes (checkClass), and the gRPC
+// connection, when used, is not failing. One small REST call (the
+// collection's schema); app calls it until it succeeds before receiving.
 func (s *Store) Ready(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("weaviate ready: %w", s.closedError())
@@ -213,7 +216,12 @@ func (s *Store) Ready(ctx context.Context) error {
 	case status != http.StatusOK:
 		err = s.statusError(status, body)
 	default:
-		err = s.path.ready()
+		var have models.Class
+		if err = json.Unmarshal(body, &have); err != nil {
+			err = &Error{Kind: KindRejected, Status: status, Detail: "unreadable schema of " + MessagesCollection, Err: err}
+		} else if err = checkClass(MessagesClass(), &have); err == nil {
+			err = s.path.ready()
+		}
 	}
 	if err != nil {
 		s.calls.failed.Add(1)
