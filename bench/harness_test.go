@@ -144,6 +144,16 @@ func seedChats(chats int) func(context.Context, *store.Store) error {
 
 // seed stores every chat's seed messages through the batched Put.
 func seed(ctx context.Context, st *store.Store, chats int) error {
+	ids, sizes := make([]string, chats), make([]int, chats)
+	for c := range chats {
+		ids[c], sizes[c] = workload.ChatID(c), workload.SeedMessages
+	}
+	return seedN(ctx, st, ids, sizes)
+}
+
+// seedN stores sizes[i] seed messages of chat ids[i], for every i, from 64
+// goroutines sharing the store's batches.
+func seedN(ctx context.Context, st *store.Store, ids []string, sizes []int) error {
 	const workers = 64
 	var next atomic.Int64
 	errs := make(chan error, workers)
@@ -152,10 +162,10 @@ func seed(ctx context.Context, st *store.Store, chats int) error {
 		wg.Go(func() {
 			for {
 				c := int(next.Add(1)) - 1
-				if c >= chats {
+				if c >= len(ids) {
 					return
 				}
-				for _, ev := range workload.Seed(workload.ChatID(c)) {
+				for _, ev := range workload.SeedN(ids[c], sizes[c]) {
 					if err := st.Put(ctx, ev); err != nil {
 						errs <- err
 						return

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/chatprep/chatprep/bench/workload"
@@ -29,7 +27,6 @@ func lengthChat(n, i int) string { return fmt.Sprintf("bench:len%d-%03d", n, i) 
 
 // seedLengths stores every length's chats in p's Weaviate.
 func seedLengths(ctx context.Context, st *store.Store) error {
-	const workers = 64
 	var chats []string
 	var sizes []int
 	for _, l := range chatLengths {
@@ -37,28 +34,7 @@ func seedLengths(ctx context.Context, st *store.Store) error {
 			chats, sizes = append(chats, lengthChat(l.messages, i)), append(sizes, l.messages)
 		}
 	}
-	var next atomic.Int64
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				c := int(next.Add(1)) - 1
-				if c >= len(chats) {
-					return
-				}
-				for _, ev := range workload.SeedN(chats[c], sizes[c]) {
-					if err := st.Put(ctx, ev); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return seedN(ctx, st, chats, sizes)
 }
 
 // lengths runs the worker's mix for each length's chats, concurrency loops
