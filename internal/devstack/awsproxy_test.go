@@ -22,14 +22,9 @@ import (
 // calls are counted by API, and injected faults reach the SDK as API errors.
 func TestAWSProxyAnswersLikeSQS(t *testing.T) {
 	t.Parallel()
-	a, err := devstack.StartAWS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop()
+	a := startAWS(t)
 	ctx := t.Context()
-	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
-		func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	api := sqsClient(a.URL)
 	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("proxy-test.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,17 +80,9 @@ func TestAWSProxyAnswersLikeSQS(t *testing.T) {
 // messages sent through either endpoint.
 func TestAWSProxyUnfaultedURL(t *testing.T) {
 	t.Parallel()
-	a, err := devstack.StartAWS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop()
+	a := startAWS(t)
 	ctx := t.Context()
-	client := func(url string) *sqs.Client {
-		return sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
-			func(o *sqs.Options) { o.BaseEndpoint = aws.String(url) })
-	}
-	faulted, clean := client(a.URL), client(a.UnfaultedURL())
+	faulted, clean := sqsClient(a.URL), sqsClient(a.UnfaultedURL())
 	if a.UnfaultedURL() == a.URL {
 		t.Fatalf("UnfaultedURL is URL (%s)", a.URL)
 	}
@@ -131,11 +118,7 @@ func TestAWSProxyUnfaultedURL(t *testing.T) {
 // read the rest of the body; the next call goes through.
 func TestAWSProxyTruncate(t *testing.T) {
 	t.Parallel()
-	a, err := devstack.StartAWS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop()
+	a := startAWS(t)
 	var warnings []string
 	logger := logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
 		if c == logging.Warn {
@@ -162,4 +145,22 @@ func TestAWSProxyTruncate(t *testing.T) {
 	if calls.Load() != 2 || len(warnings) != 1 || !strings.Contains(warnings[0], "failed to discard remaining HTTP response body") {
 		t.Errorf("%d calls, SDK warnings %q; want 2 calls and the warning about the rest of the body", calls.Load(), warnings)
 	}
+}
+
+// startAWS starts the embedded SQS/CloudWatch (kumo behind the proxy) for t.
+func startAWS(t *testing.T) *devstack.AWS {
+	t.Helper()
+	a, err := devstack.StartAWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Stop)
+	return a
+}
+
+// sqsClient is an SQS client of url that does not retry, so that a fault
+// reaches the test as it was injected.
+func sqsClient(url string) *sqs.Client {
+	return sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
+		func(o *sqs.Options) { o.BaseEndpoint = aws.String(url) })
 }

@@ -8,11 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
-	"github.com/chatprep/chatprep/internal/devstack"
 )
 
 // TestAWSProxyLongPollReturnsWhenAMessageBecomesReceivable: on SQS a long
@@ -22,14 +19,9 @@ import (
 // the whole poll then). Not parallel: kumo.NewServer races with itself
 // across parallel tests (its state is process-wide).
 func TestAWSProxyLongPollReturnsWhenAMessageBecomesReceivable(t *testing.T) {
-	a, err := devstack.StartAWS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop()
+	a := startAWS(t)
 	ctx := t.Context()
-	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
-		func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	api := sqsClient(a.URL)
 	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("long-poll.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
 	if err != nil {
 		t.Fatal(err)
@@ -110,14 +102,9 @@ func TestAWSProxyLongPollReturnsWhenAMessageBecomesReceivable(t *testing.T) {
 // one of its messages failed) come back in the order they were sent, as on
 // SQS; kumo alone puts them back in map order. Not parallel (see above).
 func TestAWSProxyKeepsFIFOGroupOrder(t *testing.T) {
-	a, err := devstack.StartAWS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop()
+	a := startAWS(t)
 	ctx := t.Context()
-	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
-		func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	api := sqsClient(a.URL)
 	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("group-order.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
 	if err != nil {
 		t.Fatal(err)
@@ -166,14 +153,9 @@ func TestAWSProxyKeepsFIFOGroupOrder(t *testing.T) {
 // visibility timeout, then back with one receive more. Not parallel (kumo's
 // state is process-wide).
 func TestAWSProxyCancelledLongPollStrandsWhatArrives(t *testing.T) {
-	a, err := devstack.StartAWS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop()
+	a := startAWS(t)
 	ctx := t.Context()
-	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
-		func(o *sqs.Options) { o.BaseEndpoint = aws.String(a.URL) })
+	api := sqsClient(a.URL)
 	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("stranded")})
 	if err != nil {
 		t.Fatal(err)
