@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,12 +168,17 @@ func Defaults() Config {
 	return c
 }
 
-// Flags registers one flag per variable on fs (INPUT_QUEUE becomes
-// --input-queue) and returns a function that builds the Config from the
-// environment, overridden by the flags that were set. Call it after fs.Parse.
-func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
+// Flags registers one flag per named variable on fs (INPUT_QUEUE becomes
+// --input-queue; every variable when names is empty) and returns a function
+// that builds the Config from those variables in the environment,
+// overridden by the flags that were set (LoadVars). Call it after fs.Parse.
+func Flags(fs *flag.FlagSet, getenv func(string) string, names ...string) func() (Config, error) {
+	read := selected(names)
 	values := make(map[string]*string, len(settings))
 	for _, s := range settings {
+		if !read(s.env) {
+			continue
+		}
 		v := new(string)
 		values[s.env] = v
 		def := s.def
@@ -185,12 +191,12 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 	return func() (Config, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		return Load(func(env string) string {
+		return LoadVars(func(env string) string {
 			if set[FlagName(env)] {
 				return *values[env]
 			}
 			return getenv(env)
-		})
+		}, names)
 	}
 }
 
@@ -202,10 +208,21 @@ func FlagName(env string) string {
 // Load builds the Config from getenv (os.Getenv in production); unset or empty
 // variables take their defaults. All problems are reported together in one
 // line, each naming its variable.
-func Load(getenv func(string) string) (Config, error) {
-	var c Config
+func Load(getenv func(string) string) (Config, error) { return LoadVars(getenv, nil) }
+
+// LoadVars is Load for a command that reads only the named variables (every
+// variable when names is empty): those are read and checked, with the rules
+// between them; every other field holds its default, and a bad value in a
+// variable the command does not read does not stop it. An unknown name
+// panics: it is the program's mistake.
+func LoadVars(getenv func(string) string, names []string) (Config, error) {
+	read := selected(names)
+	c := Defaults()
 	var errs []string
 	for _, s := range settings {
+		if !read(s.env) {
+			continue
+		}
 		v, explicit := getenv(s.env), true
 		if v == "" {
 			v, explicit = s.def, false
@@ -222,28 +239,48 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 		}
 	}
-	errs = append(errs, c.crossCheck()...)
+	errs = append(errs, c.crossCheck(read)...)
 	if len(errs) > 0 {
 		return Config{}, &Error{Problems: errs}
 	}
 	return c, nil
 }
 
-// crossCheck reports rules that involve more than one variable.
-func (c *Config) crossCheck() []string {
+// selected is the set of names as a function; every variable when names is
+// empty.
+func selected(names []string) func(string) bool {
+	if len(names) == 0 {
+		return func(string) bool { return true }
+	}
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		if !slices.ContainsFunc(settings, func(s setting) bool { return s.env == n }) {
+			panic("config: unknown variable " + n)
+		}
+		set[n] = true
+	}
+	return func(n string) bool { return set[n] }
+}
+
+// crossCheck reports rules that involve more than one variable, among the
+// variables read.
+func (c *Config) crossCheck(read func(string) bool) []string {
 	var errs []string
-	if IsFIFO(c.InputQueue) != IsFIFO(c.DLQQueue) {
+	if read("INPUT_QUEUE") && read("DLQ_QUEUE") && IsFIFO(c.InputQueue) != IsFIFO(c.DLQQueue) {
 		errs = append(errs, fmt.Sprintf("DLQ_QUEUE=%q: a dead-letter queue must be FIFO exactly when INPUT_QUEUE (%q) is", c.DLQQueue, c.InputQueue))
 	}
 	names := map[string]string{}
 	for _, q := range []struct{ env, v string }{{"INPUT_QUEUE", c.InputQueue}, {"DLQ_QUEUE", c.DLQQueue}, {"RESPONSE_QUEUE", c.ResponseQueue}} {
+		if !read(q.env) {
+			continue
+		}
 		n := QueueName(q.v)
 		if other, dup := names[n]; dup {
 			errs = append(errs, fmt.Sprintf("%s=%q: same queue as %s; the three queues must differ", q.env, q.v, other))
 		}
 		names[n] = q.env
 	}
-	if c.Receivers > c.MaxInFlight {
+	if read("RECEIVERS") && read("MAX_IN_FLIGHT") && c.Receivers > c.MaxInFlight {
 		errs = append(errs, fmt.Sprintf("RECEIVERS=%d: more long-poll loops than MAX_IN_FLIGHT (%d) can use", c.Receivers, c.MaxInFlight))
 	}
 	return errs
@@ -258,11 +295,15 @@ func (e *Error) Error() string {
 	return "invalid configuration: " + strings.Join(e.Problems, "; ")
 }
 
-// Env lists the variables with their defaults, for --help.
-func Env() [][3]string {
+// Env lists the named variables (every variable when names is empty) with
+// their defaults and meanings, in CONTRACT.md's order, for --help.
+func Env(names ...string) [][3]string {
+	read := selected(names)
 	out := make([][3]string, 0, len(settings))
 	for _, s := range settings {
-		out = append(out, [3]string{s.env, s.def, s.help})
+		if read(s.env) {
+			out = append(out, [3]string{s.env, s.def, s.help})
+		}
 	}
 	return out
 }

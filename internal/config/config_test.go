@@ -190,3 +190,33 @@ func TestWeaviateGRPCAddr(t *testing.T) {
 		t.Errorf("a gRPC address without a port: %v, want an error naming the variable", err)
 	}
 }
+
+// TestLoadVarsReadsOnlyTheNamedVariables: a command reads and checks its
+// own variables; a bad value elsewhere does not stop it, and the fields it
+// does not read hold their defaults.
+func TestLoadVarsReadsOnlyTheNamedVariables(t *testing.T) {
+	t.Parallel()
+	bad := env(map[string]string{"POOL_SIZE": "many", "RESPONSE_QUEUE": "in.fifo", "INPUT_QUEUE": "in.fifo", "DLQ_QUEUE": "dlq.fifo", "HEALTH_ADDR": "127.0.0.1:9"})
+	c, err := config.LoadVars(bad, []string{"INPUT_QUEUE", "DLQ_QUEUE", "HEALTH_ADDR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InputQueue != "in.fifo" || c.HealthAddr != "127.0.0.1:9" || c.PoolSize != 64 || c.ResponseQueue != "chat-context.fifo" {
+		t.Errorf("got %+v", c)
+	}
+	if _, err := config.LoadVars(bad, []string{"INPUT_QUEUE", "RESPONSE_QUEUE"}); err == nil || !strings.Contains(err.Error(), "must differ") {
+		t.Errorf("two read queues the same: err %v", err)
+	}
+	if _, err := config.LoadVars(bad, []string{"POOL_SIZE"}); err == nil || !strings.Contains(err.Error(), "POOL_SIZE") {
+		t.Errorf("a read bad value: err %v", err)
+	}
+	if got := config.Env("HEALTH_ADDR", "AWS_REGION"); len(got) != 2 || got[0][0] != "AWS_REGION" || got[1][0] != "HEALTH_ADDR" {
+		t.Errorf("Env in contract order: %v", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("an unknown variable name did not panic")
+		}
+	}()
+	_, _ = config.LoadVars(bad, []string{"NO_SUCH_VARIABLE"})
+}
