@@ -1,12 +1,18 @@
 // Package dlq is the input queue's dead-letter queue as chatprep uses it:
-// poison messages go in with the reason (Put); operators list them and move
-// them back (`worker dlq list` and `worker dlq redrive`).
+// poison messages go in with the reason (Put); operators list them (List,
+// `worker dlq list`) and move them back (Redriver, `worker dlq redrive`).
 //
 // A message moved here by the worker keeps its body untouched and its
 // message attributes, and gains two: error_code (machine-readable, like
 // not_json) and error (what is wrong, at most MaxErrorAttrLen bytes). A
 // message moved here by the queue's redrive policy (MAX_RECEIVE_COUNT
 // receives) has neither.
+//
+// Listing and redriving read the queue through package peek: what they do
+// not move they give back, receivable again at once. SQS's own redrive
+// (StartMessageMoveTask) is not used: it moves the whole queue with no
+// filter, so it would send invalid events straight back, and emulators may
+// lack it.
 package dlq
 
 import (
