@@ -58,7 +58,7 @@ func runEnqueue(ctx context.Context, env *cmdEnv) int {
 		fmt.Fprintf(env.stderr, "worker enqueue: %v\n", err)
 		return exitFailed
 	}
-	rep, err := enqueue.NewSender(api, url, config.IsFIFO(env.cfg.InputQueue), env.stderr).Send(ctx, in)
+	rep, err := enqueue.NewSender(api, url, config.IsFIFO(env.cfg.InputQueue), enqueue.Config{Rejects: env.stderr}).Send(ctx, in)
 	fmt.Fprintf(env.stdout, "sent %d, rejected %d\n", rep.Sent, rep.Rejected)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "worker enqueue: stopped: %v\n", err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -68,22 +69,32 @@ func (c *countingAPI) SendMessageBatch(ctx context.Context, in *sqs.SendMessageB
 	return c.API.SendMessageBatch(ctx, in, opts...)
 }
 
+// drain receives and deletes want messages, failing when none comes for
+// 20 s. Each receive hides its messages for 2 s only: should an answer be
+// lost on the way (the proxy's connection to kumo reset under load), its
+// messages, and the FIFO groups they lock, come back soon.
 func drain(t *testing.T, api *sqs.Client, url string, want int) []types.Message {
 	t.Helper()
 	var got []types.Message
+	seen := map[string]bool{}
+	last := time.Now()
 	for len(got) < want {
 		out, err := api.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 2,
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(out.Messages) == 0 {
+		if len(out.Messages) == 0 && time.Since(last) > 20*time.Second {
 			t.Fatalf("queue drained after %d messages, want %d", len(got), want)
 		}
 		for _, m := range out.Messages {
-			got = append(got, m)
+			last = time.Now()
+			if !seen[aws.ToString(m.MessageId)] {
+				seen[aws.ToString(m.MessageId)] = true
+				got = append(got, m)
+			}
 			if _, err := api.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +149,7 @@ func TestEnqueueRejectsEachInvalidLineAndSendsTheRest(t *testing.T) {
 	input = append(input, "", "   ") // blank lines are skipped, not rejected
 	var rejects strings.Builder
 	capi := &countingAPI{API: api}
-	rep, err := enqueue.NewSender(capi, url, true, &rejects).Send(t.Context(), strings.NewReader(strings.Join(input, "\n")))
+	rep, err := enqueue.NewSender(capi, url, true, enqueue.Config{Rejects: &rejects}).Send(t.Context(), strings.NewReader(strings.Join(input, "\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +165,8 @@ func TestEnqueueRejectsEachInvalidLineAndSendsTheRest(t *testing.T) {
 	if got := capi.largest.Load(); got > 10 {
 		t.Errorf("a batch of %d entries", got)
 	}
-	if got, want := capi.calls.Load(), int64((len(lines)+9)/10); got != want {
-		t.Errorf("%d SendMessageBatch calls, want %d", got, want)
+	if got := capi.calls.Load(); got > int64(len(lines)/2) {
+		t.Errorf("%d SendMessageBatch calls for %d lines: not sent in batches", got, len(lines))
 	}
 	msgs := drain(t, api, url, len(lines))
 	for _, m := range msgs {
@@ -181,7 +192,7 @@ func TestEnqueueStandardQueueHasNoFIFOAttributes(t *testing.T) {
 	api := client()
 	url := queue(t, api, false)
 	in := `{"event_id":"e-1","chat_id":"c-1","type":"mute"}` + "\r\n" + `{"event_id":"e-2","chat_id":"c-1","type":"unmute"}`
-	rep, err := enqueue.NewSender(api, url, false, os.Stderr).Send(t.Context(), strings.NewReader(in))
+	rep, err := enqueue.NewSender(api, url, false, enqueue.Config{Rejects: os.Stderr}).Send(t.Context(), strings.NewReader(in))
 	if err != nil || rep.Sent != 2 || rep.Rejected != 0 {
 		t.Fatalf("report %+v, err %v", rep, err)
 	}
@@ -199,7 +210,7 @@ func TestEnqueueStopsWhenSQSIsUnreachable(t *testing.T) {
 	t.Parallel()
 	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
 		func(o *sqs.Options) { o.BaseEndpoint = aws.String("http://127.0.0.1:1") })
-	rep, err := enqueue.NewSender(api, "http://127.0.0.1:1/000000000000/q", false, os.Stderr).Send(t.Context(),
+	rep, err := enqueue.NewSender(api, "http://127.0.0.1:1/000000000000/q", false, enqueue.Config{Rejects: os.Stderr}).Send(t.Context(),
 		strings.NewReader(`{"event_id":"e-1","chat_id":"c-1","type":"mute"}`))
 	if err == nil || rep.Sent != 0 || !strings.Contains(err.Error(), "send lines 1-1") {
 		t.Fatalf("report %+v, err %v", rep, err)
@@ -246,7 +257,7 @@ func TestEntryNotAnsweredIsNotCountedAsSent(t *testing.T) {
 {"event_id":"e-3","chat_id":"c-3","type":"mute"}
 `
 	var rejects strings.Builder
-	rep, err := enqueue.NewSender(&forgettingAPI{API: api, forget: "e-forgotten"}, url, true, &rejects).Send(t.Context(), strings.NewReader(in))
+	rep, err := enqueue.NewSender(&forgettingAPI{API: api, forget: "e-forgotten"}, url, true, enqueue.Config{Rejects: &rejects}).Send(t.Context(), strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
