@@ -3,69 +3,101 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/chatprep/chatprep/internal/awsconn"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/enqueue"
-	"github.com/chatprep/chatprep/internal/queues"
 )
 
 func enqueueCommand() command {
 	return command{
-		name: "enqueue", args: "[FILE]", summary: "send chat events to the input queue",
-		needsConfig: true,
+		name: "enqueue", args: "[FILE]", maxArgs: 1, summary: "send chat events (JSON lines) from FILE or stdin to the input queue",
+		vars: vars(awsVars, []string{"INPUT_QUEUE"}),
 		help: `Reads chat events as JSON lines from FILE (or stdin when FILE is absent or -),
 validates each with the worker's own decoder, and sends the valid ones to
-INPUT_QUEUE with SendMessageBatch, ten per call, in file order. On a FIFO queue
-MessageGroupId is the chat_id and MessageDeduplicationId the event_id.
-Prints "sent N, rejected M"; each rejected line is reported on stderr with its
-line number and reason. Exit status 1 if any line was rejected.`,
+INPUT_QUEUE with SendMessageBatch, ten per call, --concurrency calls at once.
+On a FIFO queue MessageGroupId is the chat_id and MessageDeduplicationId the
+event_id; each chat's events are sent in file order (a chat's batches go one
+at a time).
+
+Prints "sent N, rejected M". Each rejected line is reported on stderr with
+its line number and reason, the first 100 of them, then how many more there
+were; an event_id already seen earlier in the input is rejected, naming the
+line it was first on. Progress (sent, rejected, events/s) goes to stderr once
+a second: one line a second, or one line rewritten in place on a terminal.
+Exit status 1 if any line was rejected or sending stopped; 2 if FILE is not
+a file of JSON lines (a directory, a binary file), before anything is sent.`,
+		flags: func(fs *flag.FlagSet) any {
+			return fs.Int("concurrency", enqueue.DefaultConcurrency, "send at most `N` batches at once")
+		},
 		run: runEnqueue,
 	}
 }
 
 func runEnqueue(ctx context.Context, env *cmdEnv) int {
-	if len(env.args) > 1 {
-		fmt.Fprintf(env.stderr, "worker enqueue: one FILE at most, got %d arguments\n", len(env.args))
+	concurrency := *env.own.(*int)
+	if concurrency < 1 {
+		fmt.Fprintf(env.stderr, "worker enqueue: --concurrency %d: want at least 1\n", concurrency)
 		return exitUsage
 	}
 	var in io.Reader = env.stdin
 	if len(env.args) == 1 && env.args[0] != "-" {
-		f, err := os.Open(env.args[0])
+		name := env.args[0]
+		f, err := os.Open(name)
 		if err != nil {
 			fmt.Fprintf(env.stderr, "worker enqueue: %v\n", err)
 			return exitUsage
 		}
 		defer f.Close()
-		in = f
-	}
-	awsCfg, err := awsconn.Load(ctx, env.cfg)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker enqueue: %v\n", err)
-		return exitFailed
-	}
-	api := awsconn.SQS(awsCfg, env.cfg)
-	url, err := queues.URL(ctx, api, env.cfg.InputQueue)
-	if err != nil {
-		var nf *queues.NotFoundError
-		if errors.As(err, &nf) {
-			fmt.Fprintf(env.stderr, "worker enqueue: INPUT_QUEUE: %v\n", err)
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			fmt.Fprintf(env.stderr, "worker enqueue: %s is a directory; give a file of JSON lines (or - for stdin)\n", name)
 			return exitUsage
 		}
+		in = f
+	}
+	api, err := sqsClient(ctx, env)
+	if err != nil {
 		fmt.Fprintf(env.stderr, "worker enqueue: %v\n", err)
 		return exitFailed
 	}
-	rep, err := enqueue.NewSender(api, url, config.IsFIFO(env.cfg.InputQueue), enqueue.Config{Rejects: env.stderr}).Send(ctx, in)
+	url, code := queueURL(ctx, env, api, "INPUT_QUEUE", env.cfg.InputQueue)
+	if code != exitOK {
+		return code
+	}
+	cfg := enqueue.Config{Concurrency: concurrency, Rejects: env.stderr, Progress: env.stderr, Terminal: isTerminal(env.stderr)}
+	rep, err := enqueue.NewSender(api, url, config.IsFIFO(env.cfg.InputQueue), cfg).Send(ctx, in)
+	var inputErr *enqueue.InputError
+	if errors.As(err, &inputErr) {
+		fmt.Fprintf(env.stderr, "worker enqueue: %s: %v\n", inputName(env.args), err)
+		return exitUsage
+	}
 	fmt.Fprintf(env.stdout, "sent %d, rejected %d\n", rep.Sent, rep.Rejected)
 	if err != nil {
-		fmt.Fprintf(env.stderr, "worker enqueue: stopped: %v\n", err)
+		fmt.Fprintf(env.stderr, "worker enqueue: stopped: %v (%d valid lines read were not sent)\n", err, rep.Unsent)
 		return exitFailed
 	}
 	if rep.Rejected > 0 {
 		return exitFailed
 	}
 	return exitOK
+}
+
+func inputName(args []string) string {
+	if len(args) == 1 && args[0] != "-" {
+		return args[0]
+	}
+	return "stdin"
+}
+
+// isTerminal tells whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -12,7 +12,7 @@ import (
 func healthcheckCommand() command {
 	return command{
 		name: "healthcheck", summary: "exit 0 if the worker's health endpoint answers ready",
-		needsConfig: true,
+		vars: []string{"HEALTH_ADDR"},
 		help: `Asks the worker's health endpoint (HEALTH_ADDR) for /readyz and exits 0 if it
 answers 200, else 1 with the reason on stderr (the /readyz body: what the
 worker has not reached yet, or that it is stopping). Meant for ECS container health

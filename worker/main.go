@@ -1,15 +1,19 @@
 // Command worker is chatprep's one binary: the queue-driven preprocessing
 // worker of a chat assistant, and the tools that go with it.
 //
-//	worker [run]            consume the input queue until SIGINT/SIGTERM
-//	worker setup            create the queues and Weaviate collections (idempotent)
-//	worker enqueue [FILE]   send chat events (JSON lines) to the input queue
-//	worker healthcheck      exit 0 if the worker's health endpoint answers ready
-//	worker version          print the version
+//	worker [run]               consume the input queue until SIGINT/SIGTERM
+//	worker setup               create the queues and Weaviate collections (idempotent)
+//	worker enqueue [FILE]      send chat events (JSON lines) to the input queue
+//	worker results             print results from the response queue, leaving them there
+//	worker dlq list            print dead letters, leaving them there
+//	worker dlq redrive         move dead letters back to the input queue
+//	worker healthcheck         exit 0 if the worker's health endpoint answers ready
+//	worker version             print the version (also worker --version)
 //
-// Configuration comes from the environment (CONTRACT.md); every variable has
-// a flag that overrides it (INPUT_QUEUE → --input-queue). Run `worker --help`
-// or `worker COMMAND --help` for the details.
+// Configuration comes from the environment (CONTRACT.md); each variable a
+// command reads has a flag that overrides it (INPUT_QUEUE → --input-queue).
+// `worker COMMAND --help` lists a command's own flags and the variables it
+// reads, with their defaults.
 package main
 
 import (
@@ -45,19 +49,28 @@ func main() {
 
 // command is one subcommand.
 type command struct {
-	name, args, summary, help string
+	// name is how it is called: "setup", or "dlq list" for a command of a group.
+	name string
+	// args shows its positional arguments in the usage line, e.g. "[FILE]";
+	// maxArgs is how many it takes (more is a usage error).
+	args    string
+	maxArgs int
+	summary string
+	help    string
+	// vars are the configuration variables it reads, in CONTRACT.md's
+	// order; nil for a command that reads none.
+	vars []string
 	// flags registers the command's own flags; may be nil.
 	flags func(fs *flag.FlagSet) any
 	// run runs the command with its validated configuration.
 	run func(ctx context.Context, env *cmdEnv) int
-	// needsConfig is false for commands that run without configuration.
-	needsConfig bool
 }
 
 // cmdEnv is what a command gets to work with.
 type cmdEnv struct {
+	name   string // the command's name, for messages
 	cfg    config.Config
-	args   []string // positional arguments after the flags
+	args   []string // positional arguments
 	own    any      // the command's own flag values
 	stdin  io.Reader
 	stdout io.Writer
@@ -65,14 +78,41 @@ type cmdEnv struct {
 	getenv func(string) string
 }
 
+// Variables the commands read, by what they talk to.
+var (
+	// awsVars are read by every command that calls SQS.
+	awsVars = []string{"AWS_REGION", "AWS_ENDPOINT_URL", "SQS_VERIFY_CHECKSUMS"}
+	// allVars are every variable: `worker run` reads them all.
+	allVars = func() []string {
+		var out []string
+		for _, v := range config.Env() {
+			out = append(out, v[0])
+		}
+		return out
+	}()
+)
+
+// vars joins variable lists.
+func vars(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
 func commands() []command {
 	return []command{
 		runCommand(),
 		setupCommand(),
 		enqueueCommand(),
+		resultsCommand(),
+		dlqListCommand(),
+		dlqRedriveCommand(),
 		healthcheckCommand(),
 		{
-			name: "version", summary: "print the version",
+			name: "version", summary: "print the version (also: worker --version)",
+			help: "Prints the version of this binary: the git revision it was built from.",
 			run: func(_ context.Context, env *cmdEnv) int {
 				fmt.Fprintln(env.stdout, "chatprep worker", buildVersion())
 				return exitOK
@@ -81,18 +121,37 @@ func commands() []command {
 	}
 }
 
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
 // Main runs the command line args and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 {
+		switch {
+		case args[0] == "--version" || args[0] == "-version":
+			args = append([]string{"version"}, args[1:]...)
+		case isHelp(args[0]) && len(args) == 1:
+			usage(stdout)
+			return exitOK
+		case args[0] == "help": // worker help COMMAND
+			args = append(args[1:], "--help")
+		}
+	}
 	name := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
-	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
-		usage(stdout)
-		return exitOK
 	}
-	if name == "help" {
-		usage(stdout)
-		return exitOK
+	if name == "dlq" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			if len(args) > 0 && isHelp(args[0]) {
+				groupUsage(stdout, "dlq")
+				return exitOK
+			}
+			fmt.Fprintln(stderr, "worker dlq: want a subcommand, list or redrive (see worker dlq --help)")
+			return exitUsage
+		}
+		name, args = "dlq "+args[0], args[1:]
 	}
 	var cmd *command
 	for _, c := range commands() {
@@ -102,21 +161,22 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 		}
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "worker: unknown command %q (commands: run, setup, enqueue, healthcheck, version; see worker --help)\n", name)
+		fmt.Fprintf(stderr, "worker: unknown command %q (commands: %s; see worker --help)\n", name, strings.Join(commandNames(), ", "))
 		return exitUsage
 	}
 
 	fs := flag.NewFlagSet("worker "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	env := &cmdEnv{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	env := &cmdEnv{name: cmd.name, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if cmd.flags != nil {
 		env.own = cmd.flags(fs)
 	}
 	var load func() (config.Config, error)
-	if cmd.needsConfig {
-		load = config.Flags(fs, getenv)
+	if cmd.vars != nil {
+		load = config.Flags(fs, getenv, cmd.vars...)
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			commandUsage(stdout, cmd, fs)
 			return exitOK
@@ -124,7 +184,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 		fmt.Fprintf(stderr, "worker %s: %v (see worker %s --help)\n", cmd.name, err, cmd.name)
 		return exitUsage
 	}
-	env.args = fs.Args()
+	if len(pos) > cmd.maxArgs {
+		extra := pos[cmd.maxArgs:]
+		fmt.Fprintf(stderr, "worker %s: unexpected argument %q (see worker %s --help)\n", cmd.name, strings.Join(extra, " "), cmd.name)
+		return exitUsage
+	}
+	env.args = pos
 	if load != nil {
 		cfg, err := load()
 		if err != nil {
@@ -137,6 +202,40 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 	ctx, stop := signalContext()
 	defer stop()
 	return cmd.run(ctx, env)
+}
+
+// parse parses flags wherever they are among the arguments (`enqueue FILE
+// --concurrency 4` as well as `enqueue --concurrency 4 FILE`) and returns
+// the positional arguments. After "--" every argument is positional.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		rest := args
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if consumed := rest[:len(rest)-len(args)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(pos, args...), nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+func commandNames() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range commands() {
+		n, _, _ := strings.Cut(c.name, " ")
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM; a second one
@@ -176,66 +275,97 @@ detection) in parallel on one shared pool, and publishes the assembled context
 to a response queue. Its timings go to CloudWatch in batched PutMetricData calls.
 
 Usage:
-  worker [run] [flags]          consume the input queue until SIGINT/SIGTERM, then drain and exit 0
-  worker setup [flags]          create the queues and Weaviate collections (idempotent, safe while workers run)
-  worker enqueue [flags] [FILE] send chat events (JSON lines) from FILE or stdin to the input queue
-  worker healthcheck [flags]    exit 0 if the worker's health endpoint answers ready (for ECS)
-  worker version                print the version
-
-Configuration comes from the environment; each variable has a flag that
-overrides it (INPUT_QUEUE → --input-queue). A bad value stops the command at
-start with exit status 2 and one line naming the variable.
-
 `)
-	envTable(w)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	for _, c := range commands() {
+		call := "worker " + c.name
+		if c.name == "run" {
+			call = "worker [run]"
+		}
+		if c.args != "" {
+			call += " " + c.args
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", call, c.summary)
+	}
+	tw.Flush()
 	fmt.Fprint(w, `
-Run 'worker COMMAND --help' for a command's details.
+Configuration comes from the environment; each variable a command reads has
+a flag that overrides it (INPUT_QUEUE → --input-queue). A bad value stops the
+command at start with exit status 2 and one line naming the variable.
+'worker COMMAND --help' lists a command's flags and the variables it reads.
+
+All variables (worker run reads every one):
 `)
+	envTable(w, allVars, false)
 }
 
-func envTable(w io.Writer) {
+func groupUsage(w io.Writer, group string) {
+	fmt.Fprintf(w, "Usage: worker %s COMMAND [flags]\n\nCommands:\n", group)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
-	for _, v := range config.Env() {
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, group+" ") {
+			fmt.Fprintf(tw, "  worker %s\t%s\n", c.name, c.summary)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nRun 'worker %s COMMAND --help' for a command's flags and variables.\n", group)
+}
+
+// envTable lists variables with their defaults (and flags, withFlags).
+func envTable(w io.Writer, names []string, withFlags bool) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	if withFlags {
+		fmt.Fprintln(tw, "  FLAG\tVARIABLE\tDEFAULT\tMEANING")
+	} else {
+		fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
+	}
+	for _, v := range config.Env(names...) {
 		def := v[1]
 		if def == "" {
 			def = "(unset)"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v[0], def, v[2])
+		if withFlags {
+			fmt.Fprintf(tw, "  --%s\t%s\t%s\t%s\n", config.FlagName(v[0]), v[0], def, v[2])
+		} else {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", v[0], def, v[2])
+		}
 	}
 	tw.Flush()
 }
 
 func commandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: worker %s [flags] %s\n\n%s\n", cmd.name, cmd.args, strings.TrimSpace(cmd.help))
-	if cmd.help == "" {
-		fmt.Fprintln(w, cmd.summary)
+	call := "worker " + cmd.name + " [flags]"
+	if cmd.args != "" {
+		call += " " + cmd.args
 	}
-	own := []*flag.Flag{}
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", call, strings.TrimSpace(cmd.help))
+	isVar := map[string]bool{}
+	for _, v := range cmd.vars {
+		isVar[config.FlagName(v)] = true
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "\nFlags:")
 	fs.VisitAll(func(f *flag.Flag) {
-		if !isConfigFlag(f.Name) {
-			own = append(own, f)
+		if isVar[f.Name] {
+			return
 		}
+		arg, use := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + arg
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			use += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(tw, "  --%s%s\t%s\n", f.Name, arg, use)
 	})
-	if len(own) > 0 {
-		fmt.Fprintln(w, "\nFlags:")
-		for _, f := range own {
-			fmt.Fprintf(w, "  --%s\t%s\n", f.Name, f.Usage)
-		}
+	fmt.Fprintf(tw, "  --help\t%s\n", "show this help")
+	tw.Flush()
+	if len(cmd.vars) > 0 {
+		fmt.Fprintln(w, "\nVariables it reads (each from the environment; its flag overrides it):")
+		envTable(w, cmd.vars, true)
+	} else {
+		fmt.Fprintln(w, "\nIt reads no configuration variables.")
 	}
-	if cmd.needsConfig {
-		fmt.Fprintln(w, "\nConfiguration (environment variable, or --flag-name to override, e.g. --input-queue):")
-		envTable(w)
-	}
-}
-
-func isConfigFlag(name string) bool {
-	for _, v := range config.Env() {
-		if config.FlagName(v[0]) == name {
-			return true
-		}
-	}
-	return false
 }
 
 func buildVersion() string {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,34 +62,49 @@ func worker(t *testing.T, env []string, stdin string, args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
-// TestBadConfigurationExits2 checks every command refuses a bad value at
-// start with one line naming the variable, and exit status 2.
+// TestBadConfigurationExits2 checks every command refuses a bad value of a
+// variable it reads at start with one line naming the variable, and exit
+// status 2; a variable it does not read does not stop it.
 func TestBadConfigurationExits2(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"run", "setup", "enqueue", "healthcheck"} {
-		for _, tc := range []struct{ env, name string }{
-			{"POOL_SIZE=many", "POOL_SIZE"},
-			{"VISIBILITY_TIMEOUT=30", "VISIBILITY_TIMEOUT"},
-			{"INPUT_QUEUE=no spaces allowed", "INPUT_QUEUE"},
-			{"LOG_LEVEL=chatty", "LOG_LEVEL"},
-		} {
-			t.Run(cmd+"/"+tc.name, func(t *testing.T) {
+	for _, tc := range []struct {
+		cmd  []string
+		envs []string
+	}{
+		{[]string{"run"}, []string{"POOL_SIZE=many", "VISIBILITY_TIMEOUT=30", "INPUT_QUEUE=no spaces allowed", "LOG_LEVEL=chatty"}},
+		{[]string{"setup"}, []string{"VISIBILITY_TIMEOUT=30", "INPUT_QUEUE=no spaces allowed", "AWS_REGION=Mars"}},
+		{[]string{"enqueue"}, []string{"INPUT_QUEUE=no spaces allowed", "AWS_ENDPOINT_URL=localhost"}},
+		{[]string{"healthcheck"}, []string{"HEALTH_ADDR=8081"}},
+		{[]string{"results"}, []string{"RESPONSE_QUEUE=no spaces allowed"}},
+		{[]string{"dlq", "list"}, []string{"DLQ_QUEUE=no spaces allowed"}},
+		{[]string{"dlq", "redrive"}, []string{"INPUT_QUEUE=no spaces allowed", "DLQ_QUEUE=dlq-not-fifo"}},
+	} {
+		for _, kv := range tc.envs {
+			name, _, _ := strings.Cut(kv, "=")
+			t.Run(strings.Join(tc.cmd, "-")+"/"+name, func(t *testing.T) {
 				t.Parallel()
-				r := worker(t, []string{tc.env}, "", cmd)
+				r := worker(t, []string{kv}, "", tc.cmd...)
 				if r.code != 2 {
 					t.Errorf("exit %d, want 2 (stderr %q)", r.code, r.stderr)
 				}
 				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-				if len(lines) != 1 || !strings.Contains(lines[0], tc.name) {
-					t.Errorf("stderr %q: want one line naming %s", r.stderr, tc.name)
+				if len(lines) != 1 || !strings.Contains(lines[0], name) {
+					t.Errorf("stderr %q: want one line naming %s", r.stderr, name)
 				}
 			})
 		}
 	}
+	t.Run("a variable the command does not read", func(t *testing.T) {
+		t.Parallel()
+		r := worker(t, []string{"POOL_SIZE=many", "HEALTH_ADDR=127.0.0.1:1"}, "", "healthcheck")
+		if r.code != 1 || strings.Contains(r.stderr, "POOL_SIZE") {
+			t.Errorf("healthcheck with a bad POOL_SIZE and nothing listening: exit %d, stderr %q; want 1, about the endpoint", r.code, r.stderr)
+		}
+	})
 	t.Run("flag overrides a good environment with a bad value", func(t *testing.T) {
 		t.Parallel()
-		r := worker(t, nil, "", "setup", "--task-timeout", "soon")
-		if r.code != 2 || !strings.Contains(r.stderr, "TASK_TIMEOUT") {
+		r := worker(t, nil, "", "setup", "--visibility-timeout", "soon")
+		if r.code != 2 || !strings.Contains(r.stderr, "VISIBILITY_TIMEOUT") {
 			t.Errorf("exit %d stderr %q", r.code, r.stderr)
 		}
 	})
@@ -113,22 +130,86 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("--help exit %d", r.code)
 	}
-	for _, want := range []string{"run", "setup", "enqueue", "healthcheck", "version", "INPUT_QUEUE", "POOL_SIZE", "ROUTES_FILE"} {
+	for _, want := range []string{"run", "setup", "enqueue", "results", "dlq list", "dlq redrive", "healthcheck", "version", "INPUT_QUEUE", "POOL_SIZE", "ROUTES_FILE"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("--help lacks %q", want)
-		}
-	}
-	for _, cmd := range []string{"run", "setup", "enqueue", "healthcheck"} {
-		r := worker(t, nil, "", cmd, "--help")
-		if r.code != 0 || !strings.Contains(r.stdout, "Usage: worker "+cmd) || !strings.Contains(r.stdout, "--input-queue") && !strings.Contains(r.stdout, "INPUT_QUEUE") {
-			t.Errorf("%s --help: exit %d\n%s", cmd, r.code, r.stdout)
 		}
 	}
 	if r := worker(t, []string{"WEAVIATE_API_KEY=hunter2"}, "", "run", "--help"); strings.Contains(r.stdout+r.stderr, "hunter2") {
 		t.Error("--help shows the API key")
 	}
-	if r := worker(t, nil, "", "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "chatprep worker ") {
-		t.Errorf("version: %d %q", r.code, r.stdout)
+}
+
+// TestEachCommandsHelpListsItsFlagsAndOnlyItsVariables: `worker CMD
+// --help` shows the command's own flags with their defaults, and the
+// variables it reads (flag, variable, default) and no other.
+func TestEachCommandsHelpListsItsFlagsAndOnlyItsVariables(t *testing.T) {
+	t.Parallel()
+	sqs := []string{"AWS_REGION", "AWS_ENDPOINT_URL", "SQS_VERIFY_CHECKSUMS"}
+	all := []string{"AWS_REGION", "AWS_ENDPOINT_URL", "INPUT_QUEUE", "DLQ_QUEUE", "RESPONSE_QUEUE", "MAX_RECEIVE_COUNT",
+		"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR", "POOL_SIZE", "MAX_IN_FLIGHT", "RECEIVERS", "VISIBILITY_TIMEOUT",
+		"TASK_TIMEOUT", "SHUTDOWN_TIMEOUT", "HISTORY_LIMIT", "RELEVANCE_LIMIT", "METRICS_NAMESPACE", "METRICS_ENABLED",
+		"METRICS_FLUSH_INTERVAL", "METRICS_TIMESTAMPS", "SQS_VERIFY_CHECKSUMS", "HEALTH_ADDR", "LOG_LEVEL", "ROUTES_FILE"}
+	for _, tc := range []struct {
+		cmd   []string
+		flags []string // as shown, with their defaults
+		vars  []string
+	}{
+		{[]string{"run"}, nil, all},
+		{[]string{"setup"}, nil, append([]string{"INPUT_QUEUE", "DLQ_QUEUE", "RESPONSE_QUEUE", "MAX_RECEIVE_COUNT", "VISIBILITY_TIMEOUT",
+			"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}, sqs...)},
+		{[]string{"enqueue"}, []string{"--concurrency N", "(default 8)"}, append([]string{"INPUT_QUEUE"}, sqs...)},
+		{[]string{"results"}, []string{"--max N", "(default 10)", "--wait D", "(default 5s)", "--delete"}, append([]string{"RESPONSE_QUEUE"}, sqs...)},
+		{[]string{"dlq", "list"}, []string{"--max N", "(default 10)"}, append([]string{"DLQ_QUEUE"}, sqs...)},
+		{[]string{"dlq", "redrive"}, []string{"--max N", "--dry-run", "--all"}, append([]string{"INPUT_QUEUE", "DLQ_QUEUE"}, sqs...)},
+		{[]string{"healthcheck"}, nil, []string{"HEALTH_ADDR"}},
+		{[]string{"version"}, nil, nil},
+	} {
+		t.Run(strings.Join(tc.cmd, "-"), func(t *testing.T) {
+			t.Parallel()
+			r := worker(t, nil, "", append(tc.cmd, "--help")...)
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: worker "+strings.Join(tc.cmd, " ")) {
+				t.Fatalf("exit %d\n%s", r.code, r.stdout)
+			}
+			for _, f := range tc.flags {
+				if !strings.Contains(r.stdout, f) {
+					t.Errorf("lacks %q:\n%s", f, r.stdout)
+				}
+			}
+			for _, v := range all {
+				want := slices.Contains(tc.vars, v)
+				row := regexp.MustCompile(`(?m)^  --` + strings.ToLower(strings.ReplaceAll(v, "_", "-")) + ` +` + v + ` `)
+				if row.MatchString(r.stdout) != want {
+					t.Errorf("lists %s: %v, want %v:\n%s", v, !want, want, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestVersionAndArguments: --version and version print the version;
+// unexpected arguments are a usage error (exit 2) for every command.
+func TestVersionAndArguments(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--version"}, {"version"}, {"-version"}} {
+		if r := worker(t, nil, "", args...); r.code != 0 || !strings.HasPrefix(r.stdout, "chatprep worker ") {
+			t.Errorf("%v: exit %d %q %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, args := range [][]string{{"setup", "extra"}, {"version", "extra"}, {"run", "extra"}, {"healthcheck", "x"},
+		{"results", "x"}, {"dlq", "list", "x"}, {"dlq", "redrive", "x"}, {"enqueue", "a.jsonl", "b.jsonl"}} {
+		r := worker(t, nil, "", args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "unexpected argument") || r.stdout != "" {
+			t.Errorf("%v: exit %d stdout %q stderr %q; want 2 and unexpected argument", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, args := range [][]string{{"dlq"}, {"dlq", "purge"}} {
+		if r := worker(t, nil, "", args...); r.code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, r.code)
+		}
+	}
+	if r := worker(t, nil, "", "dlq", "--help"); r.code != 0 || !strings.Contains(r.stdout, "worker dlq redrive") {
+		t.Errorf("dlq --help: exit %d\n%s", r.code, r.stdout)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 func runCommand() command {
 	return command{
 		name: "run", summary: "consume the input queue until SIGINT/SIGTERM",
-		needsConfig: true,
+		vars: allVars,
 		help: `Consumes INPUT_QUEUE: each chat event is preprocessed on the shared pool
 (recent history, relevance search and muted state from Weaviate, route
 detection, storing the message) and a user message's context is published to

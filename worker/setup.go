@@ -12,7 +12,8 @@ import (
 func setupCommand() command {
 	return command{
 		name: "setup", summary: "create the queues and Weaviate collections",
-		needsConfig: true,
+		vars: vars(awsVars, []string{"INPUT_QUEUE", "DLQ_QUEUE", "RESPONSE_QUEUE", "MAX_RECEIVE_COUNT",
+			"VISIBILITY_TIMEOUT", "WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}),
 		help: `Creates, or brings up to date, everything the worker uses:
   - DLQ_QUEUE, the dead-letter queue (FIFO when its name ends in .fifo);
   - INPUT_QUEUE, with a redrive policy to DLQ_QUEUE after MAX_RECEIVE_COUNT receives,

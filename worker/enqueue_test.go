@@ -1,0 +1,93 @@
+package main_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+)
+
+// TestEnqueueLongInput sends 20,000 events through the binary: all sent,
+// progress on stderr at most once a second (sent, rejected, rate), and
+// nothing else there.
+func TestEnqueueLongInput(t *testing.T) {
+	t.Parallel()
+	e := stacktest.New(t)
+	const n = 20000
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"event_id":"e-%d","chat_id":"%s","text":"hello %d","sent_at":"2026-11-28T10:00:00Z"}`+"\n", i, e.ChatID(fmt.Sprint(i%500)), i)
+	}
+	file := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := worker(t, e.Environ(), "", "enqueue", file)
+	took := time.Since(start)
+	t.Logf("enqueue of %d events took %v (%.0f events/s)", n, took, n/took.Seconds())
+	if r.code != 0 || r.stdout != fmt.Sprintf("sent %d, rejected 0\n", n) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if r.stderr == "" {
+		lines = nil
+	}
+	progress := regexp.MustCompile(`^progress: sent \d+, rejected 0, \d+ events/s$`)
+	for _, l := range lines {
+		if !progress.MatchString(l) {
+			t.Errorf("stderr line %q is not a progress line", l)
+		}
+	}
+	if len(lines) > int(took/time.Second)+1 || took >= 2*time.Second && len(lines) == 0 {
+		t.Errorf("%d progress lines in %v, want one a second", len(lines), took)
+	}
+	if got := apptest.QueueDepth(t, e, e.InputURL); got != n {
+		t.Errorf("input queue holds %d, want %d", got, n)
+	}
+}
+
+// TestEnqueueCapsRejectsAndReportsDuplicates: at most 100 rejected lines
+// shown, then how many more; a repeated event_id names the first line.
+func TestEnqueueCapsRejectsAndReportsDuplicates(t *testing.T) {
+	t.Parallel()
+	e := stacktest.New(t)
+	chat := e.ChatID("c")
+	in := fmt.Sprintf(`{"event_id":"e-1","chat_id":"%s","type":"mute"}`+"\n", chat) + strings.Repeat("not json\n", 150) +
+		fmt.Sprintf(`{"event_id":"e-1","chat_id":"%s","type":"unmute"}`+"\n", chat)
+	r := worker(t, e.Environ(), in, "enqueue")
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if r.code != 1 || r.stdout != "sent 1, rejected 151\n" || len(lines) != 101 ||
+		!strings.HasPrefix(lines[0], "line 2: invalid_json") || lines[100] != "… and 51 more rejected lines not shown (151 rejected in all)" {
+		t.Errorf("exit %d, stdout %q, %d stderr lines, first %q, last %q", r.code, r.stdout, len(lines), lines[0], lines[len(lines)-1])
+	}
+
+	r = worker(t, e.Environ(), fmt.Sprintf(`{"event_id":"d-1","chat_id":"%s","type":"mute"}`+"\n", chat)+
+		fmt.Sprintf(`{"event_id":"d-1","chat_id":"%s","type":"unmute"}`+"\n", chat), "enqueue", "-")
+	if r.code != 1 || r.stdout != "sent 1, rejected 1\n" || r.stderr != "line 2: duplicate_event_id: event_id \"d-1\" is on line 1 already\n" {
+		t.Errorf("duplicate: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestEnqueueRefusesWhatIsNotJSONLines: a directory and a binary file (the
+// worker itself) are refused with one line and exit 2 before anything is
+// sent or counted.
+func TestEnqueueRefusesWhatIsNotJSONLines(t *testing.T) {
+	t.Parallel()
+	e := stacktest.New(t)
+	for name, arg := range map[string]string{"directory": t.TempDir(), "binary": workerBin} {
+		r := worker(t, e.Environ(), "", "enqueue", arg)
+		if r.code != 2 || r.stdout != "" || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, arg) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want one line naming it and exit 2", name, r.code, r.stdout, r.stderr)
+		}
+	}
+	if n := apptest.QueueDepth(t, e, e.InputURL); n != 0 {
+		t.Errorf("%d messages sent", n)
+	}
+}

@@ -1,0 +1,126 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/event"
+)
+
+// resultLines decodes `worker results` output: one result object a line,
+// with the contract's keys.
+func resultLines(t *testing.T, out string) []event.Result {
+	t.Helper()
+	var rs []event.Result
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		fields, err := apptest.DecodeStrict(sc.Text())
+		if err != nil {
+			t.Fatalf("results line %q: %v", sc.Text(), err)
+		}
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if !slices.Equal(keys, slices.Sorted(slices.Values(apptest.ContractKeys))) {
+			t.Errorf("result keys %v", keys)
+		}
+		var r event.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func eventIDs(rs []event.Result) []string {
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.EventID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestResults: `worker results` waits for the first result, prints what
+// the worker published one object a line, and gives every one back, so a
+// second run (and the real consumer) sees them all again; --max bounds it;
+// with --delete they are gone afterwards; on an empty queue it waits about
+// --wait and prints nothing.
+func TestResults(t *testing.T) {
+	t.Parallel()
+	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info"))
+	var want []string
+	var msgs []apptest.Msg
+	for c := range 2 {
+		for i := range 3 {
+			id := fmt.Sprintf("c%d-e%d", c, i)
+			msgs = append(msgs, userEvent(e.ChatID(fmt.Sprintf("c%d", c)), id, i))
+			want = append(want, id)
+		}
+	}
+	slices.Sort(want)
+
+	// Started before there is anything to read: it waits for the first.
+	waiting := exec.Command(workerBin, "results", "--wait", "1m", "--max", "1")
+	waiting.Env = e.Environ()
+	var waitOut, waitErr bytes.Buffer
+	waiting.Stdout, waiting.Stderr = &waitOut, &waitErr
+	wp, err := devstack.StartProcess(waiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if wp.ExitCode() == -1 {
+			wp.Kill()
+		}
+	})
+	_, logs, _ := runWorker(t, e)
+	apptest.Send(t, e, msgs...)
+	select {
+	case <-wp.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("results --wait 1m still waiting 2 minutes later")
+	}
+	if code := wp.ExitCode(); code != 0 || len(resultLines(t, waitOut.String())) != 1 {
+		t.Fatalf("results waiting for the first: exit %d\n%s%s", code, waitOut.String(), waitErr.String())
+	}
+	logs.Wait(t, time.Minute, "every result published", func(ls []apptest.Line) bool {
+		return apptest.Count(ls, apptest.LogPreprocessed, "") == len(msgs)
+	})
+
+	for run := range 2 {
+		r := worker(t, e.Environ(), "", "results")
+		if got := eventIDs(resultLines(t, r.stdout)); r.code != 0 || !slices.Equal(got, want) {
+			t.Fatalf("results run %d: exit %d, results %v, want %v\n%s", run, r.code, got, want, r.stderr)
+		}
+	}
+	if r := worker(t, e.Environ(), "", "results", "--max", "2"); r.code != 0 || len(resultLines(t, r.stdout)) != 2 {
+		t.Errorf("--max 2: exit %d\n%s", r.code, r.stdout)
+	}
+	r := worker(t, e.Environ(), "", "results", "--delete", "--max", "100")
+	if got := eventIDs(resultLines(t, r.stdout)); r.code != 0 || !slices.Equal(got, want) {
+		t.Fatalf("results --delete: exit %d, results %v\n%s", r.code, got, r.stderr)
+	}
+	if n := apptest.QueueDepth(t, e, e.ResponseURL); n != 0 {
+		t.Errorf("%d results left after --delete", n)
+	}
+	start := time.Now()
+	r = worker(t, e.Environ(), "", "results", "--wait", "2s")
+	if took := time.Since(start); r.code != 0 || r.stdout != "" || took < 1500*time.Millisecond || took > 30*time.Second {
+		t.Errorf("results on an empty queue: exit %d in %v, stdout %q; want nothing after about 2s", r.code, took, r.stdout)
+	}
+}
