@@ -3,7 +3,8 @@
 // Go installed.
 //
 //	devstack up     start the stack, create the queues and collections, print
-//	                the environment for a worker, wait for Ctrl-C
+//	                the environment for a worker and write it to a file to
+//	                source in other shells (tmp/devstack.env), wait for Ctrl-C
 //	devstack demo   the main job end to end: stack, `worker setup`, a worker,
 //	                the sample events enqueued, every result printed as it
 //	                arrives, a summary, and a clean stop
@@ -33,7 +34,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `devstack — chatprep on the embedded local stack (no Docker needed).
 
 Usage:
-  devstack up [--worker PATH]                  start the stack and print its environment; Ctrl-C stops it
+  devstack up [--worker PATH] [--env-file F]   start the stack, print its environment and write it to F
+                                               (default tmp/devstack.env, to source); Ctrl-C stops it
   devstack demo [--worker PATH] [--events F]   run the main job end to end on the sample events
 
 The stack: kumo (SQS and CloudWatch) in this process on a free loopback port,
@@ -61,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	worker := fs.String("worker", filepath.Join(root, "bin", "worker"), "the worker binary (make build puts it in bin/)")
 	events := fs.String("events", filepath.Join(root, "samples", "events.jsonl"), "chat events to enqueue (demo)")
 	verbose := fs.Bool("v", false, "show the worker's own log lines (demo)")
+	envFile := fs.String("env-file", filepath.Join(root, "tmp", "devstack.env"), "where up writes the environment, to source in other shells (removed on stop)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -73,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := options{root: root, worker: *worker, events: *events, verbose: *verbose, out: stdout, errOut: stderr}
+	opts := options{root: root, worker: *worker, events: *events, envFile: *envFile, verbose: *verbose, out: stdout, errOut: stderr}
 	switch cmd {
 	case "up":
 		err = up(ctx, opts)
@@ -92,9 +95,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type options struct {
-	root, worker, events string
-	verbose              bool
-	out, errOut          io.Writer
+	root, worker, events, envFile string
+	verbose                       bool
+	out, errOut                   io.Writer
 }
 
 func repoRoot() (string, error) {

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
+	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
 )
 
@@ -28,10 +30,17 @@ func startStack(ctx context.Context, o options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	health, err := freeAddr()
+	if err != nil {
+		st.Stop()
+		return nil, err
+	}
 	s := &session{stack: st, env: append(st.Env(),
 		"PATH="+os.Getenv("PATH"),
 		"HOME="+os.Getenv("HOME"),
-		"HEALTH_ADDR=127.0.0.1:0", // a free port: never collide with another worker
+		// A port free now, printed as it is: worker run serves on it and
+		// worker healthcheck asks it.
+		"HEALTH_ADDR="+health,
 	)}
 	fmt.Fprintln(o.out, "worker setup:")
 	cmd := exec.CommandContext(ctx, o.worker, "setup")
@@ -60,32 +69,97 @@ func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") + "\n"
 }
 
+// freeAddr is a loopback address whose port is free now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port for HEALTH_ADDR: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 func up(ctx context.Context, o options) error {
 	s, err := startStack(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer s.stop(o)
+	env := exportable(s.env)
+	if err := writeEnvFile(o.envFile, env); err != nil {
+		return err
+	}
+	defer os.Remove(o.envFile)
+	shown := o.envFile
+	if rel, err := filepath.Rel(o.root, o.envFile); err == nil && !strings.HasPrefix(rel, "..") {
+		shown = rel
+	}
+	cfg := config.Defaults()
 	fmt.Fprintf(o.out, `
-chatprep's local stack is up. In another shell, from the repository:
+chatprep's local stack is up. Its environment is in %[1]s; in each other
+shell, from the repository:
 
-  export %s
-  bin/worker run                              # consume (Ctrl-C drains and exits)
-  bin/worker enqueue samples/events.jsonl     # send the sample events
+  . %[1]s
+  bin/worker run                               # one shell: consume (Ctrl-C drains and exits)
+  bin/worker enqueue samples/events.jsonl      # another: send the sample events
+  bin/worker results --max 100                 # read the results (they stay on the queue)
+  bin/worker dlq list                          # the invalid events, in the dead-letter queue
+  bin/worker healthcheck                       # is the worker ready?
 
-Ctrl-C here stops the stack (Weaviate pid %d) and removes its data.
-`, strings.Join(exportable(s.env), " \\\n         "), s.stack.Weaviate.Pid())
+The environment, to export by hand instead:
+
+  export %[2]s
+
+Queues: %[3]s (input), %[4]s (dead letters), %[5]s (results).
+With the AWS CLI, pass --endpoint-url "$AWS_ENDPOINT_URL" (not every CLI
+version reads the variable); it takes the region from AWS_DEFAULT_REGION.
+kumo's queue URLs say localhost:4566, but the calls go to that endpoint:
+  aws --endpoint-url "$AWS_ENDPOINT_URL" sqs get-queue-attributes --attribute-names All \
+    --queue-url "$(aws --endpoint-url "$AWS_ENDPOINT_URL" sqs get-queue-url --queue-name %[5]s --query QueueUrl --output text)"
+
+Ctrl-C here stops the stack (Weaviate pid %[6]d), removes its data and %[1]s.
+`, shown, strings.Join(env, " \\\n         "), cfg.InputQueue, cfg.DLQQueue, cfg.ResponseQueue, s.stack.Weaviate.Pid())
 	<-ctx.Done()
 	fmt.Fprintln(o.out, "\nstopping…")
 	return nil
 }
 
-// exportable drops PATH and HOME from env.
+// writeEnvFile writes env as a shell file of export lines, to source.
+func writeEnvFile(path string, env []string) error {
+	var b strings.Builder
+	b.WriteString("# chatprep's local stack (devstack up); removed when it stops. Source it in a shell: . " + path + "\n")
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write the environment file: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write the environment file: %w", err)
+	}
+	return nil
+}
+
+// shellQuote quotes v for a POSIX shell when it needs it.
+func shellQuote(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@=+,") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// exportable is env without PATH and HOME, with AWS_DEFAULT_REGION (the
+// AWS CLI's region variable) next to AWS_REGION.
 func exportable(env []string) []string {
 	var out []string
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "HOME=") {
-			out = append(out, kv)
+		if strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "HOME=") {
+			continue
+		}
+		out = append(out, kv)
+		if v, ok := strings.CutPrefix(kv, "AWS_REGION="); ok {
+			out = append(out, "AWS_DEFAULT_REGION="+v)
 		}
 	}
 	return out
