@@ -29,7 +29,7 @@ func failThroughRedrivePolicy(t *testing.T, e *stacktest.Env) {
 		if time.Now().After(deadline) {
 			t.Fatal("the redrive policy did not move the messages to the dead-letter queue within a minute")
 		}
-		out, err := e.SQS.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.InputURL), MaxNumberOfMessages: 1, VisibilityTimeout: 30})
+		out, err := e.SQS.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.InputURL), MaxNumberOfMessages: 1, VisibilityTimeout: 30, WaitTimeSeconds: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,8 @@ func resultsCommand() command {
 		vars: vars(awsVars, []string{"RESPONSE_QUEUE"}),
 		help: `Prints up to --max results from RESPONSE_QUEUE, one JSON object a line (the
 result exactly as the worker published it), waiting at most --wait for the
-first; later results are read while they keep coming.
+first (at least a second: SQS counts whole seconds, and takes 0 as the queue's
+own 20 s); later results are read while they keep coming.
 
 Without --delete every result is given back at once (visibility 0), so the
 real consumer still gets it; each read counts towards the message's

@@ -84,8 +84,10 @@ func New(api API, url string, hold time.Duration) *Reader {
 }
 
 // Receive makes one ReceiveMessage call for up to limit messages (at most
-// 10) that waits at most wait for them (whole seconds, rounded, at most
-// MaxWait; 0 is a short poll). It returns the messages this Reader had not
+// 10) that waits at most wait for them, in whole seconds (rounded) from 1 to
+// MaxWait: SQS takes a wait of 0, which the SDK leaves out of the request,
+// as the queue's own ReceiveMessageWaitTimeSeconds (20 s on the queues
+// `worker setup` makes), so there is no shorter poll. It returns the messages this Reader had not
 // received before, with every message and system attribute, and how many
 // the call received in all; every message received, new or not, is held
 // until Release or Delete.
@@ -98,7 +100,7 @@ func (r *Reader) Receive(ctx context.Context, limit int, wait time.Duration) (fr
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	seconds := int32(min(wait, MaxWait).Round(time.Second) / time.Second)
+	seconds := int32(min(max(wait, time.Second), MaxWait).Round(time.Second) / time.Second)
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(r.url),
 		MaxNumberOfMessages:         int32(min(max(limit, 1), sqsbatch.MaxEntries)),
@@ -131,8 +133,9 @@ func (r *Reader) Receive(ctx context.Context, limit int, wait time.Duration) (fr
 
 // Read receives up to limit messages this Reader had not received before
 // and hands each receive's new messages to each, in the order SQS returned
-// them. It waits at most firstWait for the first message, then reads on
-// while receives that wait DrainWait bring new ones. Every message stays
+// them. It waits at most firstWait for the first message (at least a
+// second, see Receive), then reads on while receives that wait DrainWait
+// bring new ones. Every message stays
 // held. An error of each ends the read with it.
 func (r *Reader) Read(ctx context.Context, limit int, firstWait time.Duration, each func([]types.Message) error) error {
 	deadline := time.Now().Add(firstWait)
@@ -151,7 +154,7 @@ func (r *Reader) Read(ctx context.Context, limit int, firstWait time.Duration, e
 		if err != nil {
 			return err
 		}
-		if len(msgs) == 0 && (got > 0 || wait < time.Second/2 || time.Until(deadline) < time.Second/2) {
+		if len(msgs) == 0 && (got > 0 || time.Until(deadline) < time.Second/2) {
 			return nil // nothing new in the last wait
 		}
 	}
