@@ -123,4 +123,10 @@ func TestResults(t *testing.T) {
 	if took := time.Since(start); r.code != 0 || r.stdout != "" || took < 1500*time.Millisecond || took > 30*time.Second {
 		t.Errorf("results on an empty queue: exit %d in %v, stdout %q; want nothing after about 2s", r.code, took, r.stdout)
 	}
+	// --wait 0 is the shortest poll there is (a second), not the queue's 20 s.
+	start = time.Now()
+	r = worker(t, e.Environ(), "", "results", "--wait", "0")
+	if took := time.Since(start); r.code != 0 || r.stdout != "" || took > 10*time.Second {
+		t.Errorf("results --wait 0 on an empty queue: exit %d in %v, stdout %q, stderr %q", r.code, took, r.stdout, r.stderr)
+	}
 }
