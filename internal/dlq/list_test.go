@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/dlq"
 	"github.com/chatprep/chatprep/internal/peek"
 )
@@ -18,7 +19,7 @@ import (
 func TestListLeavesTheQueueAsItWas(t *testing.T) {
 	t.Parallel()
 	api := client()
-	url := newQueue(t, api, "dlq", true)
+	url := kumotest.Queue(t, api, true)
 	from := time.Now().Add(-time.Second)
 	body := `{"event_id":"e-1","text":"<b>&</b>"}`
 	put(t, api, url, true, invalid("{not json", "a"), letter{body: body, group: "b"}, valid("v", "c"))
@@ -67,7 +68,7 @@ func TestListLeavesTheQueueAsItWas(t *testing.T) {
 func TestListStopsAtMax(t *testing.T) {
 	t.Parallel()
 	api := client()
-	url := newQueue(t, api, "dlq", false)
+	url := kumotest.Queue(t, api, false)
 	put(t, api, url, false, valid("1", ""), valid("2", ""), valid("3", ""), valid("4", ""))
 	var out strings.Builder
 	if n, err := dlq.List(t.Context(), peek.New(api, url, 0), 2, &out); err != nil || n != 2 || strings.Count(out.String(), "\n") != 2 {

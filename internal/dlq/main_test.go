@@ -3,75 +3,19 @@ package dlq_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"os"
-	"regexp"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"go.uber.org/goleak"
 
-	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
-// emu is kumo behind the devstack proxy, which returns the FIFO system
-// attributes on ReceiveMessage as SQS does.
-var (
-	emu       *devstack.AWS
-	transport = &http.Transport{MaxIdleConnsPerHost: 16}
-)
+func TestMain(m *testing.M) { kumotest.Main(m) }
 
-func TestMain(m *testing.M) {
-	var err error
-	if emu, err = devstack.StartAWS(); err != nil {
-		fmt.Fprintln(os.Stderr, "start kumo:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	emu.Stop()
-	transport.CloseIdleConnections()
-	if code == 0 {
-		// kumo's DynamoDB emulator starts a process-wide reaper at init.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func client() *sqs.Client {
-	return sqs.NewFromConfig(aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-		HTTPClient:  &http.Client{Transport: transport},
-	}, func(o *sqs.Options) {
-		o.BaseEndpoint = aws.String(emu.URL)
-		o.DisableMessageChecksumValidation = true // kumo and re-sent deduplication ids (LOCAL-STACK.md)
-	})
-}
-
-var unsafe = regexp.MustCompile(`[^A-Za-z0-9-]+`)
-
-// newQueue creates a queue named after the test.
-func newQueue(t *testing.T, api *sqs.Client, suffix string, fifo bool) string {
-	t.Helper()
-	name := fmt.Sprintf("%.40s-%s-%06x", unsafe.ReplaceAllString(t.Name(), "-"), suffix, rand.Uint32()&0xffffff)
-	attrs := map[string]string{}
-	if fifo {
-		name += ".fifo"
-		attrs["FifoQueue"] = "true"
-	}
-	out, err := api.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(out.QueueUrl)
-}
+func client() *sqs.Client { return kumotest.Client() }
 
 // letter is a dead letter to put in a test's dead-letter queue.
 type letter struct {

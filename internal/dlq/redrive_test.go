@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/dlq"
 	"github.com/chatprep/chatprep/internal/peek"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
@@ -50,7 +51,7 @@ func byGroup(msgs []got) map[string][]string {
 func TestRedriveFIFO(t *testing.T) {
 	t.Parallel()
 	api := client()
-	dlqURL, inURL := newQueue(t, api, "dlq", true), newQueue(t, api, "in", true)
+	dlqURL, inURL := kumotest.Queue(t, api, true), kumotest.Queue(t, api, true)
 	letters := []letter{valid("a1", "a"), invalid("a-bad", "a"), valid("a2", "a"), invalid("b-bad", "b"), valid("b1", "b"), invalid("c-bad", "c")}
 	var wantC []string
 	for i := range 15 {
@@ -95,7 +96,7 @@ func TestRedriveFIFO(t *testing.T) {
 func TestRedriveAllStripsTheReason(t *testing.T) {
 	t.Parallel()
 	api := client()
-	dlqURL, inURL := newQueue(t, api, "dlq", false), newQueue(t, api, "in", false)
+	dlqURL, inURL := kumotest.Queue(t, api, false), kumotest.Queue(t, api, false)
 	put(t, api, dlqURL, false, invalid("bad", ""), valid("good", ""))
 	if rep := redrive(t, api, dlqURL, inURL, false, dlq.RedriveOptions{All: true}); rep.Redriven != 2 || rep.Skipped != 0 {
 		t.Errorf("report %+v", rep)
@@ -116,7 +117,7 @@ func TestRedriveAllStripsTheReason(t *testing.T) {
 func TestRedriveDryRunAndMax(t *testing.T) {
 	t.Parallel()
 	api := client()
-	dlqURL, inURL := newQueue(t, api, "dlq", true), newQueue(t, api, "in", true)
+	dlqURL, inURL := kumotest.Queue(t, api, true), kumotest.Queue(t, api, true)
 	put(t, api, dlqURL, true, valid("x1", "x"), valid("x2", "x"), valid("x3", "x"), invalid("bad", "x"), valid("x4", "x"))
 
 	if rep := redrive(t, api, dlqURL, inURL, true, dlq.RedriveOptions{DryRun: true}); rep.Redriven != 4 || rep.Skipped != 1 {
@@ -148,7 +149,7 @@ func TestRedriveDryRunAndMax(t *testing.T) {
 func TestRedriveLeavesWhatCameBack(t *testing.T) {
 	t.Parallel()
 	api := client()
-	dlqURL, inURL := newQueue(t, api, "dlq", false), newQueue(t, api, "in", false)
+	dlqURL, inURL := kumotest.Queue(t, api, false), kumotest.Queue(t, api, false)
 	back := letter{body: "again", attrs: map[string]string{dlq.AttrRedriveRun: "run-7", dlq.AttrErrorCode: "invalid_json"}}
 	older := letter{body: "older run", attrs: map[string]string{dlq.AttrRedriveRun: "run-6"}}
 	put(t, api, dlqURL, false, back, older)
@@ -187,7 +188,7 @@ func TestRedriveNeverLosesAMessage(t *testing.T) {
 	api := client()
 	t.Run("send refused", func(t *testing.T) {
 		t.Parallel()
-		dlqURL := newQueue(t, api, "dlq", false)
+		dlqURL := kumotest.Queue(t, api, false)
 		put(t, api, dlqURL, false, valid("keep", ""))
 		rep, err := dlq.NewRedriver(peek.New(api, dlqURL, 0), failingSender{}, false, dlq.RedriveOptions{}).Run(t.Context())
 		if err == nil || rep.Redriven != 0 || !strings.Contains(err.Error(), "stays in the dead-letter queue") {
@@ -199,7 +200,7 @@ func TestRedriveNeverLosesAMessage(t *testing.T) {
 	})
 	t.Run("delete refused", func(t *testing.T) {
 		t.Parallel()
-		dlqURL, inURL := newQueue(t, api, "dlq", false), newQueue(t, api, "in", false)
+		dlqURL, inURL := kumotest.Queue(t, api, false), kumotest.Queue(t, api, false)
 		put(t, api, dlqURL, false, valid("both", ""))
 		r := peek.New(noDelete{api}, dlqURL, 0)
 		rep, err := dlq.NewRedriver(r, sqsbatch.NewSender(api, inURL, sqsbatch.Config{}), false, dlq.RedriveOptions{}).Run(t.Context())

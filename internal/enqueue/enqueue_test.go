@@ -3,7 +3,6 @@ package enqueue_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -15,45 +14,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/enqueue"
 )
 
-var endpoint string
+func TestMain(m *testing.M) { kumotest.Main(m) }
 
-// TestMain runs kumo behind the devstack proxy, which makes ReceiveMessage
-// return the FIFO attributes as SQS does (kumo leaves them out).
-func TestMain(m *testing.M) {
-	aws, err := devstack.StartAWS()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	endpoint = aws.URL
-	code := m.Run()
-	aws.Stop()
-	os.Exit(code)
-}
+func client() *sqs.Client { return kumotest.Client() }
 
-func client() *sqs.Client {
-	return sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", "")},
-		func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
-}
-
-func queue(t *testing.T, api *sqs.Client, fifo bool) string {
-	t.Helper()
-	name := fmt.Sprintf("enq%d", rand.Uint32())
-	attrs := map[string]string{}
-	if fifo {
-		name += ".fifo"
-		attrs["FifoQueue"] = "true"
-	}
-	out, err := api.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(out.QueueUrl)
-}
+func queue(t *testing.T, api *sqs.Client, fifo bool) string { return kumotest.Queue(t, api, fifo) }
 
 // countingAPI counts SendMessageBatch calls and their largest batch.
 type countingAPI struct {
