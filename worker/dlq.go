@@ -42,12 +42,7 @@ func runDLQList(ctx context.Context, env *cmdEnv) int {
 		fmt.Fprintf(env.stderr, "worker dlq list: --max %d: want at least 1\n", max)
 		return exitUsage
 	}
-	api, err := sqsClient(ctx, env)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker dlq list: %v\n", err)
-		return exitFailed
-	}
-	url, code := queueURL(ctx, env, api, "DLQ_QUEUE", env.cfg.DLQQueue)
+	api, url, code := openQueue(ctx, env, "DLQ_QUEUE", env.cfg.DLQQueue)
 	if code != exitOK {
 		return code
 	}
@@ -102,12 +97,7 @@ func runDLQRedrive(ctx context.Context, env *cmdEnv) int {
 		fmt.Fprintf(env.stderr, "worker dlq redrive: --max %d: want 0 (every message) or more\n", f.max)
 		return exitUsage
 	}
-	api, err := sqsClient(ctx, env)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker dlq redrive: %v\n", err)
-		return exitFailed
-	}
-	dlqURL, code := queueURL(ctx, env, api, "DLQ_QUEUE", env.cfg.DLQQueue)
+	api, dlqURL, code := openQueue(ctx, env, "DLQ_QUEUE", env.cfg.DLQQueue)
 	if code != exitOK {
 		return code
 	}

@@ -58,12 +58,7 @@ func runEnqueue(ctx context.Context, env *cmdEnv) int {
 		}
 		in = f
 	}
-	api, err := sqsClient(ctx, env)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker enqueue: %v\n", err)
-		return exitFailed
-	}
-	url, code := queueURL(ctx, env, api, "INPUT_QUEUE", env.cfg.InputQueue)
+	api, url, code := openQueue(ctx, env, "INPUT_QUEUE", env.cfg.InputQueue)
 	if code != exitOK {
 		return code
 	}

@@ -49,12 +49,7 @@ func runResults(ctx context.Context, env *cmdEnv) int {
 		fmt.Fprintf(env.stderr, "worker results: --max %d --wait %v: want --max at least 1 and --wait not negative\n", f.max, f.wait)
 		return exitUsage
 	}
-	api, err := sqsClient(ctx, env)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker results: %v\n", err)
-		return exitFailed
-	}
-	url, code := queueURL(ctx, env, api, "RESPONSE_QUEUE", env.cfg.ResponseQueue)
+	api, url, code := openQueue(ctx, env, "RESPONSE_QUEUE", env.cfg.ResponseQueue)
 	if code != exitOK {
 		return code
 	}

@@ -27,13 +27,18 @@ func storeConfig(cfg config.Config, log zerolog.Logger) store.Config {
 
 func nopLogger() zerolog.Logger { return zerolog.Nop() }
 
-// sqsClient is the SQS client for a command's configuration.
-func sqsClient(ctx context.Context, env *cmdEnv) (*sqs.Client, error) {
+// openQueue returns the SQS client of a command's configuration and the
+// URL of the queue that variable names (value is its setting). On failure
+// it says so on stderr and returns the exit code (see queueURL).
+func openQueue(ctx context.Context, env *cmdEnv, variable, value string) (*sqs.Client, string, int) {
 	awsCfg, err := awsconn.Load(ctx, env.cfg)
 	if err != nil {
-		return nil, err
+		fmt.Fprintf(env.stderr, "worker %s: %v\n", env.name, err)
+		return nil, "", exitFailed
 	}
-	return awsconn.SQS(awsCfg, env.cfg), nil
+	api := awsconn.SQS(awsCfg, env.cfg)
+	url, code := queueURL(ctx, env, api, variable, value)
+	return api, url, code
 }
 
 // queueURL resolves the queue that variable names (value is its setting).
