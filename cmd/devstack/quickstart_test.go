@@ -23,9 +23,7 @@ func quickstart(t *testing.T, readme string) map[string][]string {
 	blocks := map[string][]string{}
 	re := regexp.MustCompile("(?s)<!-- quickstart: ([a-z]+) -->\n```sh\n(.*?)```")
 	for _, m := range re.FindAllStringSubmatch(readme, -1) {
-		for _, l := range strings.Split(strings.TrimSpace(m[2]), "\n") {
-			blocks[m[1]] = append(blocks[m[1]], l)
-		}
+		blocks[m[1]] = append(blocks[m[1]], strings.Split(strings.TrimSpace(m[2]), "\n")...)
 	}
 	for _, name := range []string{"stack", "worker", "tools"} {
 		if len(blocks[name]) == 0 {

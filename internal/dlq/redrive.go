@@ -100,9 +100,6 @@ type Redriver struct {
 	input Sender
 	fifo  bool
 	opts  RedriveOptions
-	// guard bounds the receives in a row that bring nothing new, should
-	// the holds run out during a very long run.
-	guard int
 }
 
 // NewRedriver returns a Redriver from the dead-letter queue dlq reads to
@@ -152,6 +149,10 @@ func (d *Redriver) Run(ctx context.Context) (rep RedriveReport, err error) {
 			continue
 		}
 		if len(msgs) == 0 {
+			// Only messages received before: after a release, the skipped
+			// coming back; in a run longer than the hold, messages whose
+			// hold ran out. More such receives in a row than it takes to
+			// receive everything held again end the run.
 			if stale++; stale > d.dlq.Held()/sqsbatch.MaxEntries+2 {
 				return rep, nil
 			}
