@@ -10,7 +10,9 @@
 //   - task-policy.json: the task role, exactly what `worker run` calls.
 //   - execution-policy.json: the execution role (image pull, logs, the
 //     API-key secret). setup-policy.json: what `worker setup` needs, for
-//     the operator who runs it. trust-policy.json: both roles' trust.
+//     the operator who runs it; operator-policy.json: what enqueue,
+//     results, dlq list and dlq redrive need. trust-policy.json: both
+//     roles' trust.
 //   - cluster.json, service.json: CreateCluster (Container Insights on) and
 //     CreateService inputs.
 //   - scalable-target.json, autoscaling.json: Application Auto Scaling

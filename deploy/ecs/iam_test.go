@@ -17,9 +17,12 @@ import (
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/dlq"
+	"github.com/chatprep/chatprep/internal/enqueue"
 	"github.com/chatprep/chatprep/internal/metrics"
+	"github.com/chatprep/chatprep/internal/peek"
 	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/queues"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
 // runAPIs are the SDK interfaces `worker run` calls AWS through. Each
@@ -36,6 +39,15 @@ var runAPIs = []reflect.Type{
 // setupAPIs are the SDK interfaces `worker setup` calls SQS through.
 var setupAPIs = []reflect.Type{
 	reflect.TypeFor[queues.API](),
+}
+
+// operatorAPIs are the SDK interfaces the operator's commands call SQS
+// through: enqueue, results, dlq list and dlq redrive.
+var operatorAPIs = []reflect.Type{
+	reflect.TypeFor[queues.Resolver](),
+	reflect.TypeFor[enqueue.API](),      // enqueue, to the input queue
+	reflect.TypeFor[sqsbatch.SendAPI](), // redrive's sqsbatch.Sender, to the input queue
+	reflect.TypeFor[peek.API](),         // results, dlq list and redrive, on their queues
 }
 
 // target is what an IAM grant is on.
@@ -77,6 +89,19 @@ var setupPermissions = map[string]permission{
 	"queues.API.GetQueueAttributes": {"sqs:GetQueueAttributes", allQueues},
 	"queues.API.CreateQueue":        {"sqs:CreateQueue", allQueues},
 	"queues.API.SetQueueAttributes": {"sqs:SetQueueAttributes", allQueues},
+}
+
+// operatorPermissions does the same for operatorAPIs. `worker results`
+// (--delete) and `worker dlq redrive` delete, and every reader gives
+// messages back with a visibility change.
+var operatorPermissions = map[string]permission{
+	"queues.Resolver.GetQueueUrl":           {"sqs:GetQueueUrl", allQueues},
+	"queues.Resolver.GetQueueAttributes":    {"sqs:GetQueueAttributes", allQueues},
+	"enqueue.API.SendMessageBatch":          {"sqs:SendMessage", []target{inputQueue}},
+	"sqsbatch.SendAPI.SendMessageBatch":     {"sqs:SendMessage", []target{inputQueue}},
+	"peek.API.ReceiveMessage":               {"sqs:ReceiveMessage", []target{dlqQueue, responseQueue}},
+	"peek.API.DeleteMessageBatch":           {"sqs:DeleteMessage", []target{dlqQueue, responseQueue}},
+	"peek.API.ChangeMessageVisibilityBatch": {"sqs:ChangeMessageVisibility", []target{dlqQueue, responseQueue}},
 }
 
 // grant is one (action, resource, condition) triple a policy allows.
@@ -275,6 +300,18 @@ func TestSetupPolicyIsWhatSetupCalls(t *testing.T) {
 				t.Errorf("the task role would allow %s, which only setup needs", g)
 			}
 		}
+	}
+}
+
+// TestOperatorPolicyIsWhatTheToolsCall does the same for the operator's
+// commands (operator-policy.json), derived from the interfaces they call
+// through: they never read the input queue, nor write to the response or
+// dead-letter queue.
+func TestOperatorPolicyIsWhatTheToolsCall(t *testing.T) {
+	t.Parallel()
+	want := derive(t, operatorAPIs, operatorPermissions)
+	for _, bad := range checkPolicy(readPolicy(t, "operator-policy.json"), want) {
+		t.Error("operator-policy.json: " + bad)
 	}
 }
 
