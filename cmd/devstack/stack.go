@@ -102,9 +102,10 @@ shell, from the repository:
   . %[1]s
   bin/worker run                               # one shell: consume (Ctrl-C drains and exits)
   bin/worker enqueue samples/events.jsonl      # another: send the sample events
-  bin/worker results --max 100                 # read the results (they stay on the queue)
-  bin/worker dlq list                          # the invalid events, in the dead-letter queue
   bin/worker healthcheck                       # is the worker ready?
+  bin/worker results                           # the first results, left on the queue
+  bin/worker results --max 100 --delete        # every result, taken off the queue
+  bin/worker dlq list                          # dead letters, left in the queue
 
 The environment, to export by hand instead:
 
