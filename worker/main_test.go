@@ -302,3 +302,28 @@ func TestEnqueueToAMissingQueueSaysRunSetup(t *testing.T) {
 		t.Errorf("exit %d stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestToolsStartupErrorsNameTheVariable: the operator's commands explain
+// an endpoint nothing answers at, or missing credentials, as worker run
+// does: one line naming the variable to fix, exit 2, nothing else done.
+func TestToolsStartupErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	creds := []string{"AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=y", "AWS_EC2_METADATA_DISABLED=true", "HOME=" + t.TempDir()}
+	for _, cmd := range [][]string{{"results"}, {"dlq", "list"}, {"dlq", "redrive"}, {"enqueue"}} {
+		for _, tc := range []struct {
+			env  []string
+			name string
+		}{
+			{append([]string{"AWS_ENDPOINT_URL=http://127.0.0.1:1"}, creds...), "AWS_ENDPOINT_URL"},
+			{[]string{"AWS_EC2_METADATA_DISABLED=true", "HOME=" + t.TempDir()}, "AWS_ACCESS_KEY_ID"},
+		} {
+			t.Run(strings.Join(cmd, "-")+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				r := worker(t, tc.env, `{"event_id":"e","chat_id":"c","type":"mute"}`, cmd...)
+				if r.code != 2 || r.stdout != "" || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, ": "+tc.name+": ") {
+					t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming %s", r.code, r.stdout, r.stderr, tc.name)
+				}
+			})
+		}
+	}
+}

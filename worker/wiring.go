@@ -29,12 +29,15 @@ func nopLogger() zerolog.Logger { return zerolog.Nop() }
 
 // openQueue returns the SQS client of a command's configuration and the
 // URL of the queue that variable names (value is its setting). On failure
-// it says so on stderr and returns the exit code (see queueURL).
+// it says so on stderr and returns the exit code (see queueURL); missing
+// credentials are the configuration's fault (exitUsage).
 func openQueue(ctx context.Context, env *cmdEnv, variable, value string) (*sqs.Client, string, int) {
 	awsCfg, err := awsconn.Load(ctx, env.cfg)
+	if err == nil {
+		err = awsconn.CheckCredentials(ctx, awsCfg)
+	}
 	if err != nil {
-		fmt.Fprintf(env.stderr, "worker %s: %v\n", env.name, err)
-		return nil, "", exitFailed
+		return nil, "", startFailure(env, err)
 	}
 	api := awsconn.SQS(awsCfg, env.cfg)
 	url, code := queueURL(ctx, env, api, variable, value)
@@ -43,8 +46,9 @@ func openQueue(ctx context.Context, env *cmdEnv, variable, value string) (*sqs.C
 
 // queueURL resolves the queue that variable names (value is its setting).
 // On failure it says so on stderr and returns the exit code: exitUsage when
-// the queue does not exist (the configuration is wrong, or setup was not
-// run), exitFailed otherwise.
+// the configuration is the cause (the queue does not exist, or setup was
+// not run; the endpoint, region or credentials are wrong: awsconn.Explain),
+// exitFailed otherwise.
 func queueURL(ctx context.Context, env *cmdEnv, api queues.Resolver, variable, value string) (string, int) {
 	url, err := queues.URL(ctx, api, value)
 	if err == nil {
@@ -55,6 +59,17 @@ func queueURL(ctx context.Context, env *cmdEnv, api queues.Resolver, variable, v
 		fmt.Fprintf(env.stderr, "worker %s: %s: %v\n", env.name, variable, err)
 		return "", exitUsage
 	}
+	return "", startFailure(env, awsconn.Explain(err, env.cfg))
+}
+
+// startFailure says why a command could not start and returns its exit
+// code: exitUsage, naming the variable, when a setting is the cause.
+func startFailure(env *cmdEnv, err error) int {
+	var se *awsconn.SetupError
+	if errors.As(err, &se) {
+		fmt.Fprintf(env.stderr, "worker %s: %s: %v\n", env.name, se.Var, err)
+		return exitUsage
+	}
 	fmt.Fprintf(env.stderr, "worker %s: %v\n", env.name, err)
-	return "", exitFailed
+	return exitFailed
 }
