@@ -78,12 +78,16 @@ func TestHeldLeaseOutlivesItsVisibility(t *testing.T) {
 			t.Fatalf("lease lost: %s", why)
 		}
 	}
-	ran := false
-	if !k.End(l, func() { ran = true }) || !ran {
-		t.Error("End of a held lease did not run its action")
+	// The third extension may still be in flight (the fake reports it
+	// before answering): then End holds the action back until it returns,
+	// and that extension is not counted, the lease having ended.
+	ran := make(chan struct{})
+	if !k.End(l, func() { close(ran) }) {
+		t.Fatal("End reported a held lease lost")
 	}
-	if s := k.Stats(); s.Extended < 3 || s.Lost != 0 {
-		t.Errorf("stats %+v", s)
+	<-ran
+	if s := k.Stats(); s.Extended < 2 || s.Lost != 0 {
+		t.Errorf("stats %+v, want at least the first two extensions counted and nothing lost", s)
 	}
 }
 
