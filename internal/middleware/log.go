@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chatprep/chatprep/internal/handler"
 )
@@ -21,7 +22,8 @@ const (
 
 // Log writes one line per handled message: at info when it is finished
 // (the handler's summary and fields, then message_id, receive_count and
-// duration_ms from its receipt to the end of its work), at warn with the error when it is left for
+// duration_ms from its receipt to the end of its work, and trace_id when ctx
+// has a span), at warn with the error when it is left for
 // redelivery (rate-limited: a burst of 20 a second). It records the
 // message's queue wait and counts failures for metrics. obs may be nil.
 func Log(log zerolog.Logger, obs Observer) handler.Middleware {
@@ -56,6 +58,9 @@ func Log(log zerolog.Logger, obs Observer) handler.Middleware {
 			received := m.ReceivedAt
 			if received.IsZero() {
 				received = end
+			}
+			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+				e.Str("trace_id", sc.TraceID().String())
 			}
 			e.Str("message_id", m.ID).Int("receive_count", m.ReceiveCount).
 				Float64("duration_ms", ms(end.Sub(received))).Msg(summary)

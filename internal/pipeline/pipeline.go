@@ -12,11 +12,15 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/panics"
 	"github.com/chatprep/chatprep/internal/pool"
+	"github.com/chatprep/chatprep/internal/tracing"
 )
 
 // Store is what the pipeline needs of Weaviate (store.Store implements it).
@@ -78,6 +82,14 @@ const (
 	// context messages were dropped (relevant first, then the oldest
 	// history) until it fit.
 	TaskResultSize = "result_size"
+)
+
+// Names of the other tasks' spans (they are never degraded: a failed store
+// fails the message).
+const (
+	TaskStore    = "store"
+	TaskSetMuted = "set_muted"
+	TaskRoute    = "route"
 )
 
 // Summaries of an event's log line.
@@ -150,6 +162,10 @@ type Deps struct {
 	Router    Router    // required
 	// Metrics, when set, receives the contract's metrics.
 	Metrics Metrics
+	// Tracer, when set, makes a span per task under the event's span (see
+	// internal/tracing); the handler also adds its attributes to the span
+	// it finds in its context.
+	Tracer trace.Tracer
 }
 
 // WorkerID is a worker id for results: the host name and four random hex
@@ -172,6 +188,7 @@ type Handler struct {
 	pool    Pool
 	router  Router
 	metrics Metrics
+	tracer  trace.Tracer
 	log     zerolog.Logger
 }
 
@@ -199,10 +216,14 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		pool:    d.Pool,
 		router:  d.Router,
 		metrics: d.Metrics,
+		tracer:  d.Tracer,
 		log:     cfg.Logger,
 	}
 	if h.metrics == nil {
 		h.metrics = noMetrics{}
+	}
+	if h.tracer == nil {
+		h.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return h, nil
 }
@@ -231,6 +252,8 @@ func (h *Handler) Handle(ctx context.Context, m *handler.Message) error {
 		return handler.Poison(code, err)
 	}
 	handler.Describe(ctx, "", func(e *zerolog.Event) { e.Str("event_id", ev.EventID).Str("chat_id", ev.ChatID) })
+	trace.SpanFromContext(ctx).SetAttributes(tracing.EventID.String(ev.EventID), tracing.ChatID.String(ev.ChatID),
+		tracing.EventType.String(string(ev.Type)))
 	switch {
 	case ev.Type == event.TypeMessage && ev.Role == event.RoleUser:
 		return h.userMessage(ctx, ev, received)
@@ -245,12 +268,19 @@ func (h *Handler) Handle(ctx context.Context, m *handler.Message) error {
 // (for its timeout and panic safety). There is no result.
 func (h *Handler) write(ctx context.Context, ev event.Event, received time.Time, fn func(context.Context, event.Event) error) error {
 	start := h.cfg.Now()
-	task := h.pool.Go(ctx, func(ctx context.Context) error { return fn(ctx, ev) })
-	<-task.Done() // the pool answers at the latest when ctx ends or the task times out
-	if err := task.Err(); err != nil {
-		return taskFailed(err, "%s of event %s of chat %s", ev.Type, ev.EventID, ev.ChatID)
+	name := TaskStore
+	if ev.Type != event.TypeMessage {
+		name = TaskSetMuted
 	}
+	s := h.submit(ctx, name, func(ctx context.Context) error { return fn(ctx, ev) })
+	<-s.task.Done() // the pool answers at the latest when ctx ends or the task times out
 	end := h.cfg.Now()
+	if err := s.task.Err(); err != nil {
+		err = taskFailed(err, "%s of event %s of chat %s", ev.Type, ev.EventID, ev.ChatID)
+		s.endSpan(end, err.Error())
+		return err
+	}
+	s.endSpan(end, "")
 	timings := event.Timings{Store: ms(end.Sub(start)), Total: ms(end.Sub(received))}
 	handler.Describe(ctx, SummaryHandled, func(e *zerolog.Event) {
 		e.Str("type", string(ev.Type))
@@ -267,11 +297,28 @@ func (h *Handler) write(ctx context.Context, ev event.Event, received time.Time,
 	return nil
 }
 
-// step is one submitted task and when its answer was seen.
+// step is one submitted task, its span, and when its answer was seen.
 type step struct {
 	name string
 	task *pool.Task
+	span trace.Span
 	end  time.Time
+}
+
+// submit starts the task's span under ctx's and submits fn to the pool
+// with it: the span, like the result's timings, counts from here.
+func (h *Handler) submit(ctx context.Context, name string, fn pool.Func) *step {
+	ctx, span := h.tracer.Start(ctx, name)
+	return &step{name: name, task: h.pool.Go(ctx, fn), span: span}
+}
+
+// endSpan ends the step's span at its answer: status error with reason
+// when reason is not empty.
+func (s *step) endSpan(end time.Time, reason string) {
+	if reason != "" {
+		s.span.SetStatus(codes.Error, reason)
+	}
+	s.span.End(trace.WithTimestamp(end))
 }
 
 func (s *step) pending() <-chan struct{} {
@@ -295,31 +342,34 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 	)
 	// Each function writes only its own variable, read below only when its
 	// task succeeded (see pool.Task.Err).
-	userStep := &step{name: TaskUserHistory, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
+	userStep := h.submit(retrieval, TaskUserHistory, func(ctx context.Context) (err error) {
 		users, err = h.store.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, lim+1)
 		return err
-	})}
-	assistantStep := &step{name: TaskAssistantHistory, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
+	})
+	assistantStep := h.submit(retrieval, TaskAssistantHistory, func(ctx context.Context) (err error) {
 		assistants, err = h.store.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, lim+1)
 		return err
-	})}
+	})
 	var relevanceStep *step
 	if !h.cfg.NoRelevance {
-		relevanceStep = &step{name: TaskRelevanceSearch, task: h.pool.Go(retrieval, func(ctx context.Context) (err error) {
+		relevanceStep = h.submit(retrieval, TaskRelevanceSearch, func(ctx context.Context) (err error) {
 			relevant, err = h.store.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, h.cfg.RelevanceLimit+2*lim+1)
 			return err
-		})}
+		})
 	}
-	mutedStep := &step{name: TaskMutedStatus, task: h.pool.Go(ctx, func(ctx context.Context) (err error) {
+	mutedStep := h.submit(ctx, TaskMutedStatus, func(ctx context.Context) (err error) {
 		muted, err = h.store.Muted(ctx, ev.ChatID, ev.SentAt)
 		return err
-	})}
-	storeStep := &step{name: "store", task: h.pool.Go(ctx, func(ctx context.Context) error {
+	})
+	storeStep := h.submit(ctx, TaskStore, func(ctx context.Context) error {
 		return h.store.Put(ctx, ev)
-	})}
+	})
 
 	// Inline while the tasks run (see the package documentation).
+	_, routeSpan := h.tracer.Start(ctx, TaskRoute)
 	routeName := h.router.Detect(ev.Text, ev.RouteHint)
+	routeSpan.SetAttributes(tracing.Route.String(routeName))
+	routeSpan.End()
 
 	// Note each answer as it comes; the pool answers a task at the latest at
 	// its timeout or when its context is cancelled.
@@ -344,9 +394,18 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 		}
 		s.end = h.cfg.Now()
 	}
+	mutedStep.span.SetAttributes(tracing.Muted.Bool(isMuted))
 	if err := storeStep.task.Err(); err != nil {
-		return taskFailed(err, "store message %s of chat %s", ev.EventID, ev.ChatID)
+		err = taskFailed(err, "store message %s of chat %s", ev.EventID, ev.ChatID)
+		storeStep.endSpan(storeStep.end, err.Error())
+		for _, s := range []*step{userStep, assistantStep, relevanceStep, mutedStep} {
+			if s != nil {
+				s.endSpan(s.end, errText(s.task.Err()))
+			}
+		}
+		return err
 	}
+	storeStep.endSpan(storeStep.end, "")
 
 	res := &event.Result{
 		EventID:  ev.EventID,
@@ -358,13 +417,17 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 		Degraded: []event.Degradation{},
 		Worker:   h.cfg.Worker,
 	}
+	// degrade lists a failed task in degraded and ends its span with the
+	// same reason; it tells whether the task failed.
 	degrade := func(s *step) bool {
 		err := s.task.Err()
-		if err == nil {
-			return false
+		reason := ""
+		if err != nil {
+			reason = h.describe(ev, s.name, err)
+			res.Degraded = append(res.Degraded, event.Degradation{Task: s.name, Error: reason})
 		}
-		res.Degraded = append(res.Degraded, event.Degradation{Task: s.name, Error: h.describe(ev, s.name, err)})
-		return true
+		s.endSpan(s.end, reason)
+		return err != nil
 	}
 	if !isMuted {
 		if !degrade(userStep) {
@@ -376,6 +439,20 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 		sortBySentAt(res.History)
 		if relevanceStep != nil && !degrade(relevanceStep) {
 			res.Relevant = mostRelevant(relevant, ev.EventID, res.History, h.cfg.RelevanceLimit)
+		}
+	} else {
+		// Not needed: cancelled, or answered before the muted state was.
+		for _, s := range []*step{userStep, assistantStep, relevanceStep} {
+			if s == nil {
+				continue
+			}
+			err := s.task.Err()
+			cancelled := errors.Is(err, context.Canceled)
+			s.span.SetAttributes(tracing.Cancelled.Bool(cancelled))
+			if cancelled {
+				err = nil
+			}
+			s.endSpan(s.end, errText(err))
 		}
 	}
 	degrade(mutedStep) // unknown muted state: handled as not muted
@@ -394,7 +471,10 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 	res.TimingsMS.Total = ms(now.Sub(received))
 	res.ProcessedAt = now.UTC()
 
-	if err := h.publish(ctx, res); err != nil {
+	err := h.publish(ctx, res)
+	trace.SpanFromContext(ctx).SetAttributes(tracing.Route.String(routeName), tracing.Muted.Bool(isMuted),
+		tracing.Degraded.Int(len(res.Degraded)))
+	if err != nil {
 		return err
 	}
 	end := h.cfg.Now()
@@ -480,6 +560,14 @@ func (h *Handler) describe(ev event.Event, task string, err error) string {
 		h.log.Error().Str("event_id", ev.EventID).Str("chat_id", ev.ChatID).Str("task", task).
 			Str("panic", fmt.Sprint(pe.Value)).Str("stack", string(pe.Stack)).Msg("preprocessing task panicked")
 		return pe.Short()
+	}
+	return err.Error()
+}
+
+// errText is err's text, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
 	}
 	return err.Error()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/breaker"
@@ -25,6 +26,7 @@ import (
 	"github.com/chatprep/chatprep/internal/route"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/tracing"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,6 +45,7 @@ type bundle struct {
 type options struct {
 	cfg         pipeline.Config
 	taskTimeout time.Duration
+	tracer      trace.Tracer // set: the chain starts with the event span
 }
 
 func setup(t testing.TB, o options) bundle {
@@ -63,12 +66,15 @@ func setup(t testing.TB, o options) bundle {
 		cfg.Worker = "test-worker"
 	}
 	b.h, err = pipeline.New(cfg, pipeline.Deps{
-		Store: b.store, Publisher: b.pub, Pool: p, Router: route.Builtin(), Metrics: b.metrics,
+		Store: b.store, Publisher: b.pub, Pool: p, Router: route.Builtin(), Metrics: b.metrics, Tracer: o.tracer,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.chain = handler.Chain(b.h, middleware.Log(cfg.Logger, nil), middleware.Recover())
+	if o.tracer != nil {
+		b.chain = tracing.Middleware(o.tracer, "in.fifo")(b.chain)
+	}
 	return b
 }
 

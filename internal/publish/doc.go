@@ -18,7 +18,8 @@
 // chat is in flight at a time: a later result of the same chat waits until
 // the earlier one is accepted or failed, so results of a chat leave in the
 // order Publish was called. Every entry carries the message attributes
-// event_id, chat_id and route (String).
+// event_id, chat_id and route (String), and the W3C traceparent (and
+// tracestate) of the caller's span (internal/tracing).
 //
 // Batches are formed by internal/batcher and sent by internal/sqsbatch,
 // the worker's one SQS batch mechanism: the Failed list of every answer is

@@ -12,6 +12,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/chatprep/chatprep/internal/backoff"
 	"github.com/chatprep/chatprep/internal/batcher"
@@ -19,6 +23,7 @@ import (
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/fifo"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
+	"github.com/chatprep/chatprep/internal/tracing"
 )
 
 // Limits of one SendMessageBatch call.
@@ -79,6 +84,9 @@ type Config struct {
 	MaxAttempts int
 	// AttemptTimeout bounds one call. Default DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
+	// Tracer, when set, makes a span "send <queue>" per Publish call, a
+	// child of the caller's span, until SQS accepted or failed the result.
+	Tracer trace.Tracer
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -148,6 +156,10 @@ type Publisher struct {
 	fifo  bool
 	batch *batcher.Batcher[*entry]
 
+	tracer    trace.Tracer
+	spanName  string
+	spanAttrs []trace.SpanStartOption
+
 	mu  sync.Mutex
 	seq fifo.Sequencer[*entry] // FIFO: per chat, the entry in flight and those waiting for it
 
@@ -181,7 +193,15 @@ func New(api SQSAPI, cfg Config) (*Publisher, error) {
 			MaxAttempts: cfg.MaxAttempts,
 			CallTimeout: cfg.AttemptTimeout,
 		}),
-		fifo: config.IsFIFO(cfg.QueueURL),
+		fifo:     config.IsFIFO(cfg.QueueURL),
+		tracer:   cfg.Tracer,
+		spanName: "send " + config.QueueName(cfg.QueueURL),
+		spanAttrs: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+			semconv.MessagingSystemAWSSQS, semconv.MessagingOperationTypeSend,
+			semconv.MessagingDestinationName(config.QueueName(cfg.QueueURL)))},
+	}
+	if p.tracer == nil {
+		p.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	var err error
 	p.batch, err = batcher.New(batcher.Config{
@@ -202,11 +222,25 @@ func New(api SQSAPI, cfg Config) (*Publisher, error) {
 // On a FIFO queue the results of one chat go one at a time, in the order
 // Publish was called: a later one waits until the earlier is accepted or
 // failed.
+//
+// The result's traceparent (and tracestate) attribute names ctx's span,
+// the caller's; the publisher's own span is its child, so that the next
+// stage continues the caller's trace from the caller's span.
 func (p *Publisher) Publish(ctx context.Context, r *event.Result) error {
 	e, err := p.newEntry(ctx, r)
-	if err != nil {
-		return err
+	_, span := p.tracer.Start(ctx, p.spanName, p.spanAttrs...)
+	if err == nil {
+		err = p.publish(ctx, e, r)
 	}
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.SetAttributes(tracing.EventID.String(r.EventID))
+	span.End()
+	return err
+}
+
+func (p *Publisher) publish(ctx context.Context, e *entry, r *event.Result) error {
 	if p.fifo {
 		p.mu.Lock()
 		head := p.seq.Add(e.group, e)
@@ -252,11 +286,15 @@ func (p *Publisher) newEntry(ctx context.Context, r *event.Result) (*entry, erro
 	}
 	e := &entry{ctx: ctx, id: r.EventID, group: r.ChatID, turn: make(chan struct{}), done: make(chan error, 1)}
 	e.msg = sqsbatch.Message{Body: string(body), Attributes: map[string]types.MessageAttributeValue{}, Context: ctx}
-	for name, v := range map[string]string{AttrEventID: r.EventID, AttrChatID: r.ChatID, AttrRoute: r.Route} {
+	set := func(name, v string) {
 		if v != "" { // SQS refuses empty attribute values
 			e.msg.Attributes[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 		}
 	}
+	set(AttrEventID, r.EventID)
+	set(AttrChatID, r.ChatID)
+	set(AttrRoute, r.Route)
+	tracing.Inject(ctx, set) // traceparent, tracestate
 	if p.fifo {
 		e.msg.GroupID, e.msg.DeduplicationID = r.ChatID, r.EventID
 	}
