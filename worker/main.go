@@ -290,8 +290,10 @@ Usage:
 	tw.Flush()
 	fmt.Fprint(w, `
 Configuration comes from the environment; each variable a command reads has
-a flag that overrides it (INPUT_QUEUE → --input-queue). A bad value stops the
-command at start with exit status 2 and one line naming the variable.
+a flag that overrides it (INPUT_QUEUE → --input-queue), but for OTEL_*:
+OpenTelemetry's SDK reads those (and its other OTEL_* variables) from the
+environment itself. A bad value stops the command at start with exit status
+2 and one line naming the variable.
 'worker COMMAND --help' lists a command's flags and the variables it reads.
 
 All variables (worker run reads every one):
@@ -325,7 +327,11 @@ func envTable(w io.Writer, names []string, withFlags bool) {
 			def = "(unset)"
 		}
 		if withFlags {
-			fmt.Fprintf(tw, "  --%s\t%s\t%s\t%s\n", config.FlagName(v[0]), v[0], def, v[2])
+			flagName := "(no flag)"
+			if config.HasFlag(v[0]) {
+				flagName = "--" + config.FlagName(v[0])
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", flagName, v[0], def, v[2])
 		} else {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", v[0], def, v[2])
 		}

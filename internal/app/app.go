@@ -8,8 +8,8 @@
 //  1. the consumer stops receiving, drains in-flight messages within
 //     SHUTDOWN_TIMEOUT and flushes its acknowledgements;
 //  2. the publisher flushes what is pending, the pool and the store close;
-//  3. the metrics aggregator sends what it holds, on a context that outlived
-//     receiving.
+//  3. the metrics aggregator sends what it holds, and the tracer provider
+//     the spans it still queues, on a context that outlived receiving.
 package app
 
 import (
@@ -43,6 +43,7 @@ import (
 	"github.com/chatprep/chatprep/internal/route"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/tracing"
 )
 
 // Options are what differs between the worker and its benchmarks.
@@ -175,11 +176,18 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		}
 	}
 
+	traces, err := tracing.New(ctx, tracing.Config{Export: cfg.TracesEndpoint != "", ServiceVersion: o.Version,
+		InstanceID: workerID, Logger: component("tracing")})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	tracer := traces.Tracer()
+
 	tasks, err := pool.New(pool.Config{Size: cfg.PoolSize, TaskTimeout: cfg.TaskTimeout})
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
-	pub, err := publish.New(sqsClient, publish.Config{QueueURL: urls["RESPONSE_QUEUE"]})
+	pub, err := publish.New(sqsClient, publish.Config{QueueURL: urls["RESPONSE_QUEUE"], Tracer: tracer})
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}
@@ -190,7 +198,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	pl, err := pipeline.New(pipeline.Config{
 		HistoryLimit: cfg.HistoryLimit, RelevanceLimit: max(cfg.RelevanceLimit, 1), NoRelevance: cfg.RelevanceLimit == 0,
 		Worker: workerID, Logger: component("pipeline"),
-	}, pipeline.Deps{Store: GuardStore(st, brk), Publisher: pub, Pool: tasks, Router: router, Metrics: agg})
+	}, pipeline.Deps{Store: GuardStore(st, brk), Publisher: pub, Pool: tasks, Router: router, Metrics: agg, Tracer: tracer})
 	if err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
@@ -208,7 +216,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	}
 	deadLetters := dlq.New(sqsbatch.NewSender(dlq.SQSAPI(sqsClient), urls["DLQ_QUEUE"], sqsbatch.Config{}), config.IsFIFO(cfg.DLQQueue))
 	out := &outcomes{metrics: agg}
-	h := chain(pl, ctx, deadLetters, brk, out, component)
+	h := chain(pl, ctx, deadLetters, brk, out, component, tracing.Middleware(tracer, config.QueueName(cfg.InputQueue)))
 
 	started := time.Now()
 	hs.HandleVars(func() map[string]any {
@@ -220,6 +228,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			"consumer": cons.Stats(), "handling": out.stats(),
 			"publisher": pub.Stats(), "pool": tasks.Stats(),
 			"metrics": agg.Stats(), "breaker": brk.State().String(),
+			"traces": traces.Stats(),
 		}
 		if weaviate != nil {
 			v["store"] = weaviate.Stats()
@@ -241,7 +250,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 
 	log.Info().Str("input_queue", cfg.InputQueue).Str("response_queue", cfg.ResponseQueue).
 		Int("pool_size", cfg.PoolSize).Int("max_in_flight", cfg.MaxInFlight).Int("receivers", cfg.Receivers).
-		Str("health_addr", hs.Addr()).Bool("metrics", cfg.MetricsEnabled).Str("version", o.Version).
+		Str("health_addr", hs.Addr()).Bool("metrics", cfg.MetricsEnabled).Bool("traces", cfg.TracesEndpoint != "").Str("version", o.Version).
 		Str("weaviate_search", searchPath(weaviate)).
 		Msg("worker started")
 	if o.Started != nil {
@@ -287,6 +296,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	}
 	cancel()
 	stopMetrics() // Run sends what it holds, within budget.Flush
+	flushCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), budget.flushBy(stop, time.Now()))
+	if err := traces.Shutdown(flushCtx); err != nil { // meanwhile, the last metrics
+		log.Warn().Err(err).Msg("traces not all exported")
+	}
+	cancel()
 	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), stop.Add(budget.Total()))
 	_ = hs.Shutdown(shutdownCtx)
 	cancel()
@@ -301,12 +315,14 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 
 // chain is the handler chain of every message, the one place the
 // middlewares are composed (see internal/middleware for why in this order):
-// the event's log line, panics recovered, poison to the dead-letter queue,
+// the event's span (outermost, so that the log line has its trace id), the
+// event's log line, panics recovered, poison to the dead-letter queue,
 // a dependency's failure held in place until the stop, the breaker's pause,
 // then the pipeline.
 func chain(pl handler.Handler, stop context.Context, deadLetters middleware.DeadLetters, gate middleware.Gate,
-	out *outcomes, component func(string) zerolog.Logger) handler.Handler {
+	out *outcomes, component func(string) zerolog.Logger, span handler.Middleware) handler.Handler {
 	return handler.Chain(pl,
+		span,
 		middleware.Log(component("pipeline"), out),
 		middleware.Recover(),
 		middleware.DeadLetter(deadLetters, out),

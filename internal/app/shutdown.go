@@ -39,6 +39,15 @@ func ShutdownBudget(d time.Duration) Shutdown {
 // Total is the longest a worker takes from SIGTERM to its exit.
 func (s Shutdown) Total() time.Duration { return s.Drain + s.Acks + s.Close + s.Flush }
 
+// flushBy is when the last trace export started at now must end: within
+// Flush of its start, as the last PutMetricData, and by Total.
+func (s Shutdown) flushBy(stop, now time.Time) time.Time {
+	if end := stop.Add(s.Total()); end.Before(now.Add(s.Flush)) {
+		return end
+	}
+	return now.Add(s.Flush)
+}
+
 // closeBy is when, counted from the stop, the publisher and the pool must
 // be closed.
 func (s Shutdown) closeBy(stop time.Time) time.Time { return stop.Add(s.Drain + s.Acks + s.Close) }

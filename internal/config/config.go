@@ -44,6 +44,11 @@ type Config struct {
 	HealthAddr           string        // HEALTH_ADDR, default 127.0.0.1:8081
 	LogLevel             zerolog.Level // LOG_LEVEL, default info
 	RoutesFile           string        // ROUTES_FILE, default unset (built-in rules)
+	// TracesEndpoint is where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+	// else OTEL_EXPORTER_OTLP_ENDPOINT; default unset (no export). The
+	// OTEL_* variables are read again by the OpenTelemetry SDK itself, from
+	// the process environment (internal/tracing); they have no flags.
+	TracesEndpoint string
 }
 
 // setting is one variable of the contract: its name, default, help and how it
@@ -152,6 +157,55 @@ var settings = []setting{
 	}},
 }
 
+// otelSettings are OpenTelemetry's own variables of the contract. Its Go SDK
+// reads them (and the other OTEL_* variables) itself, from the process
+// environment (see internal/tracing), so they have no flags: a flag could
+// not reach the SDK. Load checks them, so that a bad value stops the worker
+// at start instead of being one SDK warning, and notes the endpoint.
+var otelSettings = []setting{
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP base URL for traces (/v1/traces is appended), e.g. http://127.0.0.1:4318 (unset: no export)", traceURL},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "OTLP/HTTP URL for traces, used as it is; wins over OTEL_EXPORTER_OTLP_ENDPOINT", traceURL},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "OTLP encoding: http/protobuf or http/json (no gRPC exporter)", func(_ *Config, v string) error {
+		if v != "http/protobuf" && v != "http/json" {
+			return errors.New("must be http/protobuf or http/json: this worker exports OTLP over HTTP only (a collector's port 4318)")
+		}
+		return nil
+	}},
+	{"OTEL_SERVICE_NAME", "chatprep", "service.name of the spans", func(*Config, string) error { return nil }},
+	{"OTEL_TRACES_SAMPLER", "parentbased_always_on", "which events are traced: " + strings.Join(samplers, ", "), func(_ *Config, v string) error {
+		if !slices.Contains(samplers, strings.ToLower(strings.TrimSpace(v))) {
+			return errors.New("must be one of " + strings.Join(samplers, ", "))
+		}
+		return nil
+	}},
+	{"OTEL_TRACES_SAMPLER_ARG", "", "the ratio of a traceidratio sampler, 0 to 1 (unset: 1)", func(_ *Config, v string) error {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); v != "" && (err != nil || f < 0 || f > 1) {
+			return errors.New("must be a number from 0 to 1")
+		}
+		return nil
+	}},
+}
+
+// samplers are the OTEL_TRACES_SAMPLER values the Go SDK knows.
+var samplers = []string{"always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"}
+
+// traceURL checks an OTLP endpoint and notes it: applied in order, the
+// traces endpoint wins when both are set.
+func traceURL(c *Config, v string) error {
+	if v == "" {
+		return nil
+	}
+	if err := httpURL(v); err != nil {
+		return err
+	}
+	c.TracesEndpoint = v
+	return nil
+}
+
+// allSettings are every variable Load reads: the contract's, then
+// OpenTelemetry's.
+func allSettings() []setting { return slices.Concat(settings, otelSettings) }
+
 var (
 	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
@@ -160,7 +214,7 @@ var (
 // Defaults returns the configuration with every default of the contract.
 func Defaults() Config {
 	var c Config
-	for _, s := range settings {
+	for _, s := range allSettings() {
 		if err := s.set(&c, s.def); err != nil {
 			panic(fmt.Sprintf("config: default of %s is invalid: %v", s.env, err))
 		}
@@ -169,7 +223,8 @@ func Defaults() Config {
 }
 
 // Flags registers one flag per named variable on fs (INPUT_QUEUE becomes
-// --input-queue; every variable when names is empty) and returns a function
+// --input-queue; every variable when names is empty; OpenTelemetry's OTEL_*
+// have none: a flag could not reach the SDK) and returns a function
 // that builds the Config from those variables in the environment,
 // overridden by the flags that were set (LoadVars). Call it after fs.Parse.
 func Flags(fs *flag.FlagSet, getenv func(string) string, names ...string) func() (Config, error) {
@@ -200,6 +255,12 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, names ...string) func()
 	}
 }
 
+// HasFlag tells whether Flags gives the variable a flag: every variable but
+// OpenTelemetry's, which its SDK reads from the environment itself.
+func HasFlag(env string) bool {
+	return slices.ContainsFunc(settings, func(s setting) bool { return s.env == env })
+}
+
 // FlagName is the flag that overrides an environment variable.
 func FlagName(env string) string {
 	return strings.ReplaceAll(strings.ToLower(env), "_", "-")
@@ -219,7 +280,7 @@ func LoadVars(getenv func(string) string, names []string) (Config, error) {
 	read := selected(names)
 	c := Defaults()
 	var errs []string
-	for _, s := range settings {
+	for _, s := range allSettings() {
 		if !read(s.env) {
 			continue
 		}
@@ -254,7 +315,7 @@ func selected(names []string) func(string) bool {
 	}
 	set := make(map[string]bool, len(names))
 	for _, n := range names {
-		if !slices.ContainsFunc(settings, func(s setting) bool { return s.env == n }) {
+		if !slices.ContainsFunc(allSettings(), func(s setting) bool { return s.env == n }) {
 			panic("config: unknown variable " + n)
 		}
 		set[n] = true
@@ -299,8 +360,9 @@ func (e *Error) Error() string {
 // their defaults and meanings, in CONTRACT.md's order, for --help.
 func Env(names ...string) [][3]string {
 	read := selected(names)
-	out := make([][3]string, 0, len(settings))
-	for _, s := range settings {
+	all := allSettings()
+	out := make([][3]string, 0, len(all))
+	for _, s := range all {
 		if read(s.env) {
 			out = append(out, [3]string{s.env, s.def, s.help})
 		}

@@ -80,6 +80,11 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"MAX_RECEIVE_COUNT", "0", "out of range"},
 		{"ROUTES_FILE", "/does/not/exist.json", "cannot read"},
 		{"METRICS_NAMESPACE", "AWS/SQS", "AWS/"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "http(s) URL"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://collector:4317", "http(s) URL"},
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "OTLP over HTTP only"},
+		{"OTEL_TRACES_SAMPLER", "xray", "one of"},
+		{"OTEL_TRACES_SAMPLER_ARG", "1.5", "0 to 1"},
 	} {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
 			t.Parallel()
@@ -142,6 +147,38 @@ func TestFlagsOverrideTheEnvironment(t *testing.T) {
 	}
 	if c.PoolSize != 16 || c.Receivers != 3 {
 		t.Errorf("PoolSize=%d Receivers=%d, want 16 (flag) and 3 (env)", c.PoolSize, c.Receivers)
+	}
+}
+
+// TestTracing: the traces endpoint wins over the base one; the OTEL_*
+// variables are checked but have no flags (the SDK reads the environment).
+func TestTracing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, "http://collector:4318"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://traces.example.com/v1/traces"}, "https://traces.example.com/v1/traces"},
+		{map[string]string{"OTEL_TRACES_SAMPLER": "ParentBased_TraceIDRatio", "OTEL_TRACES_SAMPLER_ARG": "0.1",
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, ""},
+	} {
+		c, err := config.Load(env(tc.env))
+		if err != nil || c.TracesEndpoint != tc.want {
+			t.Errorf("%v: TracesEndpoint %q, error %v; want %q", tc.env, c.TracesEndpoint, err, tc.want)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	_ = config.Flags(fs, env(nil))
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "otel-") {
+			t.Errorf("flag --%s: the OpenTelemetry SDK could not see it", f.Name)
+		}
+	})
+	if config.HasFlag("OTEL_SERVICE_NAME") || !config.HasFlag("POOL_SIZE") {
+		t.Error("HasFlag: want no flag for OTEL_SERVICE_NAME, one for POOL_SIZE")
 	}
 }
 

@@ -45,6 +45,9 @@ import (
 type Msg struct {
 	Body         string
 	Group, Dedup string
+	// Attributes are sent as String message attributes (a producer's
+	// traceparent).
+	Attributes map[string]string
 }
 
 // Event makes the Msg `worker enqueue` would send for ev: the JSON body,
@@ -67,6 +70,12 @@ func Send(t testing.TB, e *stacktest.Env, msgs ...Msg) {
 	out := make([]sqsbatch.Message, len(msgs))
 	for i, m := range msgs {
 		out[i].Body = m.Body
+		if len(m.Attributes) > 0 {
+			out[i].Attributes = map[string]types.MessageAttributeValue{}
+			for k, v := range m.Attributes {
+				out[i].Attributes[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+			}
+		}
 		if fifo {
 			out[i].GroupID, out[i].DeduplicationID = m.Group, m.Dedup
 		}
@@ -717,9 +726,10 @@ var ContractTimings = []string{"message_history", "relevance_search", "muted_sta
 
 // CheckEnvelope checks what every result carries whatever its content: the
 // contract's keys and no others, arrays never null, the timings, the
-// message attributes and (on a FIFO queue) MessageGroupId = chat_id and
-// MessageDeduplicationId = event_id, and a processed_at in [from, its
-// receipt].
+// message attributes (event_id, chat_id, route, a W3C traceparent, and
+// tracestate when there is one) and (on a FIFO queue) MessageGroupId =
+// chat_id and MessageDeduplicationId = event_id, and a processed_at in
+// [from, its receipt].
 func CheckEnvelope(t testing.TB, r Result, fifo bool, from time.Time) {
 	t.Helper()
 	id := r.EventID
@@ -765,12 +775,32 @@ func CheckEnvelope(t testing.TB, r Result, fifo bool, from time.Time) {
 		}
 	}
 	wantAttrs := map[string]string{"event_id": r.EventID, "chat_id": r.ChatID, "route": r.Route}
+	for _, k := range []string{"traceparent", "tracestate"} {
+		if v, ok := r.Attributes[k]; ok {
+			wantAttrs[k] = v
+		}
+	}
+	if _, _, ok := TraceParent(r.Attributes["traceparent"]); !ok {
+		t.Errorf("%s: traceparent %q, want a W3C traceparent (00-<trace id>-<span id>-<flags>)", id, r.Attributes["traceparent"])
+	}
 	if !mapsEqual(r.Attributes, wantAttrs) {
 		t.Errorf("%s: message attributes %v, want %v", id, r.Attributes, wantAttrs)
 	}
 	if fifo && (r.GroupID != r.ChatID || r.DedupID != r.EventID) {
 		t.Errorf("%s: MessageGroupId %q, MessageDeduplicationId %q; want the chat id and the event id", id, r.GroupID, r.DedupID)
 	}
+}
+
+var traceParentRE = regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$`)
+
+// TraceParent splits a W3C traceparent (version 00) into its trace and span
+// ids; ok is false when tp is not one, or either id is all zeros.
+func TraceParent(tp string) (traceID, spanID string, ok bool) {
+	m := traceParentRE.FindStringSubmatch(tp)
+	if m == nil || strings.Trim(m[1], "0") == "" || strings.Trim(m[2], "0") == "" {
+		return "", "", false
+	}
+	return m[1], m[2], true
 }
 
 func mapsEqual(a, b map[string]string) bool {
@@ -853,7 +883,8 @@ func IDs(msgs []event.ContextMessage) []string {
 
 // CheckEventLines checks the per-event log lines: exactly one per event; a
 // user message's with event_id, chat_id, route, muted, degraded (count),
-// duration_ms and timings_ms agreeing with its result.
+// duration_ms, timings_ms and trace_id agreeing with its result (its
+// traceparent's trace).
 func CheckEventLines(t testing.TB, lines []Line, events []event.Event, results map[string]Result) {
 	t.Helper()
 	for _, ev := range events {
@@ -887,6 +918,9 @@ func CheckEventLines(t testing.TB, lines []Line, events []event.Event, results m
 			}
 		}
 		dur, _ := l.Fields["duration_ms"].(float64)
+		if traceID, _, _ := TraceParent(r.Attributes["traceparent"]); l.Str("trace_id") != traceID {
+			t.Errorf("%s: log line trace_id %q, its result's traceparent %q", r.EventID, l.Str("trace_id"), r.Attributes["traceparent"])
+		}
 		if l.Level() != "info" || l.Str("chat_id") != r.ChatID || l.Str("route") != r.Route ||
 			l.Fields["muted"] != r.Muted || l.Fields["degraded"] != float64(len(r.Degraded)) ||
 			dur < r.TimingsMS.Preprocessing || tm["preprocessing"] != r.TimingsMS.Preprocessing || l.Str("worker") != r.Worker {
