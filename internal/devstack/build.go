@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,20 +20,31 @@ const WeaviateBinaryName = "weaviate-server"
 // progress. Concurrent callers — parallel test binaries — wait for one build
 // under a file lock instead of building twice.
 func EnsureWeaviateBinary(ctx context.Context, binDir string, progress io.Writer) (string, error) {
-	bin := filepath.Join(binDir, WeaviateBinaryName)
+	return ensureBinary(ctx, binDir, WeaviateBinaryName, "Weaviate server "+WeaviateVersion, progress, func(absBin string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, "go", "install", WeaviateModule+"@"+WeaviateVersion)
+		cmd.Env = append(os.Environ(), "GOBIN="+absBin)
+		return cmd
+	})
+}
+
+// ensureBinary returns binDir/name, running build (given binDir's absolute
+// path) first when it is missing, under a file lock in binDir: concurrent
+// callers wait for one build. what names it in the progress lines.
+func ensureBinary(ctx context.Context, binDir, name, what string, progress io.Writer, build func(absBin string) *exec.Cmd) (string, error) {
+	bin := filepath.Join(binDir, name)
 	if isExecutable(bin) {
 		return bin, nil
 	}
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", fmt.Errorf("build weaviate: %w", err)
+		return "", fmt.Errorf("build %s: %w", name, err)
 	}
-	lock, err := os.OpenFile(filepath.Join(binDir, ".weaviate-build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(filepath.Join(binDir, "."+name+"-build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return "", fmt.Errorf("build weaviate: lock: %w", err)
+		return "", fmt.Errorf("build %s: lock: %w", name, err)
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("build weaviate: lock: %w", err)
+		return "", fmt.Errorf("build %s: lock: %w", name, err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it too
 	// Another process may have built it while we waited for the lock.
@@ -44,17 +54,16 @@ func EnsureWeaviateBinary(ctx context.Context, binDir string, progress io.Writer
 
 	absBin, err := filepath.Abs(binDir)
 	if err != nil {
-		return "", fmt.Errorf("build weaviate: %w", err)
+		return "", fmt.Errorf("build %s: %w", name, err)
 	}
-	fmt.Fprintf(progress, "building Weaviate server %s into %s (first run only; takes a few minutes)\n", WeaviateVersion, binDir)
-	cmd := exec.CommandContext(ctx, "go", "install", WeaviateModule+"@"+WeaviateVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+absBin)
-	out, err := runWithProgress(cmd, progress, "building Weaviate server")
+	fmt.Fprintf(progress, "building %s into %s (first run only; takes a few minutes)\n", what, binDir)
+	cmd := build(absBin)
+	out, err := runWithProgress(cmd, progress, "building "+what)
 	if err != nil {
-		return "", fmt.Errorf("build weaviate server (%s@%s): %w\n%s", WeaviateModule, WeaviateVersion, err, out)
+		return "", fmt.Errorf("build %s: %w\n%s", what, err, out)
 	}
 	if !isExecutable(bin) {
-		return "", errors.New("build weaviate server: go install finished but " + bin + " is missing")
+		return "", fmt.Errorf("build %s: the build finished but %s is missing", what, bin)
 	}
 	fmt.Fprintf(progress, "built %s\n", bin)
 	return bin, nil

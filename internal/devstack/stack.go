@@ -53,12 +53,17 @@ type Options struct {
 	Progress io.Writer
 	// WeaviateAPIKey, when set, makes Weaviate require this API key.
 	WeaviateAPIKey string
+	// Tracing also starts a Jaeger (built into BinDir when missing) and
+	// points the workers' OTLP endpoint at it.
+	Tracing bool
 }
 
-// Stack is a running local stack: kumo and a Weaviate server.
+// Stack is a running local stack: kumo and a Weaviate server, and Jaeger
+// with Options.Tracing.
 type Stack struct {
 	AWS      *AWS
 	Weaviate *Weaviate
+	Jaeger   *Jaeger // nil without tracing
 }
 
 // Start starts kumo and a Weaviate server, building Weaviate first if needed.
@@ -83,7 +88,27 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	fmt.Fprintf(opts.Progress, "Weaviate ready at %s (pid %d); SQS and CloudWatch (kumo) at %s\n", w.URL, w.Pid(), a.URL)
-	return &Stack{AWS: a, Weaviate: w}, nil
+	s := &Stack{AWS: a, Weaviate: w}
+	if opts.Tracing {
+		if s.Jaeger, err = startJaeger(ctx, opts); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func startJaeger(ctx context.Context, opts Options) (*Jaeger, error) {
+	bin, err := EnsureJaegerBinary(ctx, opts.BinDir, opts.Progress)
+	if err != nil {
+		return nil, err
+	}
+	j, err := StartJaeger(ctx, JaegerOptions{Binary: bin})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opts.Progress, "Jaeger ready (pid %d): OTLP/HTTP at %s, query API at %s\n", j.Pid(), j.OTLPURL, j.QueryURL)
+	return j, nil
 }
 
 // Env is the environment a worker needs to use this stack, as KEY=VALUE
@@ -106,14 +131,21 @@ func (s *Stack) Env() []string {
 	if s.Weaviate.opts.APIKey != "" {
 		env = append(env, "WEAVIATE_API_KEY="+s.Weaviate.opts.APIKey)
 	}
+	if s.Jaeger != nil {
+		env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+s.Jaeger.OTLPURL)
+	}
 	return env
 }
 
-// Stop ends Weaviate (by pid) and kumo and removes the data directories.
+// Stop ends Weaviate and Jaeger (by pid) and kumo and removes the data
+// directories.
 func (s *Stack) Stop() error {
 	var errs []error
 	if s.Weaviate != nil {
 		errs = append(errs, s.Weaviate.Stop())
+	}
+	if s.Jaeger != nil {
+		errs = append(errs, s.Jaeger.Stop())
 	}
 	if s.AWS != nil {
 		s.AWS.Stop()

@@ -80,18 +80,12 @@ func StartWeaviate(ctx context.Context, opts WeaviateOptions) (*Weaviate, error)
 	}
 	w := &Weaviate{opts: opts}
 	if opts.DataDir == "" {
-		sweepStale()
-		dir, err := os.MkdirTemp("", tempPrefix+"*")
+		sweepStale(tempPrefix)
+		dir, err := ownedTempDir(tempPrefix)
 		if err != nil {
 			return nil, fmt.Errorf("start weaviate: create data directory: %w", err)
 		}
 		w.opts.DataDir, w.ownDir = dir, true
-		// Who owns the directory, so a later stack can remove it if this
-		// process dies without stopping (SIGKILL).
-		if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-			w.removeDir()
-			return nil, fmt.Errorf("start weaviate: %w", err)
-		}
 	}
 	// A free port can be taken by another process between freePorts and
 	// Weaviate binding it (parallel test binaries start stacks at once):
@@ -323,11 +317,26 @@ const (
 	ownerFile  = "owner.pid"
 )
 
-// sweepStale removes data directories of earlier stacks whose owning
-// process is gone (killed before it could stop its stack). Their Weaviate
-// died with them (Pdeathsig); only the directory was left.
-func sweepStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*"))
+// ownedTempDir creates a temporary directory named prefix* and writes in it
+// who owns it, so that a later stack can remove it if this process dies
+// without stopping (SIGKILL).
+func ownedTempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix+"*")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// sweepStale removes the directories of earlier stacks (prefix*) whose
+// owning process is gone (killed before it could stop its stack). Their
+// processes died with them (Pdeathsig); only the directory was left.
+func sweepStale(prefix string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, ownerFile))
 		if err != nil {

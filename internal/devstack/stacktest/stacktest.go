@@ -88,6 +88,38 @@ func progress() io.Writer {
 	return io.Discard
 }
 
+// Jaeger starts a Jaeger of the test's own (free ports, memory storage),
+// built into the repository's bin/ first when missing, and stops it by pid
+// when the test ends. Point a worker at it with
+// With("OTEL_EXPORTER_OTLP_ENDPOINT", j.OTLPURL).
+func Jaeger(t testing.TB) *devstack.Jaeger {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := devstack.RepoRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	bin, err := devstack.EnsureJaegerBinary(ctx, filepath.Join(root, "bin"), progress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := devstack.StartJaeger(ctx, devstack.JaegerOptions{Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := j.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return j
+}
+
 // Env is one test's namespace on the shared stack.
 type Env struct {
 	Stack *devstack.Stack
