@@ -1,13 +1,16 @@
 # chatprep — `make help` lists the targets.
 #
-# Nothing but Go is needed: the Weaviate server and the linters are built from
-# the Go module proxy into bin/ the first time (Weaviate takes a few minutes)
-# and reused afterwards.
+# Nothing but Go is needed: the Weaviate server, Jaeger and the linters are
+# built from the Go module proxy into bin/ the first time (Weaviate and Jaeger
+# take a few minutes each) and reused afterwards.
 
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 WEAVIATE_VERSION := v1.35.2
+# Jaeger is pinned in tools/go.mod, a module of its own (its dependencies stay
+# out of ours); this is for the messages.
+JAEGER_VERSION := v1.76.0
 STATICCHECK_VERSION := v0.8.2
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
@@ -33,19 +36,29 @@ $(BIN)/weaviate-server:
 	@echo "building Weaviate server $(WEAVIATE_VERSION) into bin/ (first run only; takes a few minutes)…"
 	GOBIN=$(BIN) $(GO) install github.com/weaviate/weaviate/cmd/weaviate-server@$(WEAVIATE_VERSION)
 
+$(BIN)/jaeger:
+	@echo "building Jaeger $(JAEGER_VERSION) into bin/ from tools/go.mod (first run only; takes a few minutes)…"
+	cd tools && $(GO) build -o $(BIN)/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: weaviate
 weaviate: $(BIN)/weaviate-server ## build the Weaviate server into bin/ (once)
 
+.PHONY: jaeger
+jaeger: $(BIN)/jaeger ## build Jaeger, the local tracing backend, into bin/ (once)
+
+# TRACING=1: make up and make demo also run Jaeger and send the worker's traces to it.
+TRACING_FLAG := $(if $(filter-out 0 false,$(TRACING)),--tracing)
+
 .PHONY: demo
-demo: build $(BIN)/weaviate-server ## run the main job on the embedded local stack: samples in, contexts out
-	$(BIN)/devstack demo
+demo: build $(BIN)/weaviate-server $(if $(TRACING_FLAG),$(BIN)/jaeger) ## run the main job on the embedded local stack: samples in, contexts out (TRACING=1: and one message's trace)
+	$(BIN)/devstack demo $(TRACING_FLAG)
 
 .PHONY: up
-up: build $(BIN)/weaviate-server ## start the embedded local stack and print its environment; Ctrl-C stops it
-	$(BIN)/devstack up
+up: build $(BIN)/weaviate-server $(if $(TRACING_FLAG),$(BIN)/jaeger) ## start the embedded local stack and print its environment; Ctrl-C stops it (TRACING=1: with Jaeger)
+	$(BIN)/devstack up $(TRACING_FLAG)
 
 .PHONY: lint
 lint: $(BIN)/staticcheck ## gofmt, go mod tidy, go vet and staticcheck
@@ -55,11 +68,11 @@ lint: $(BIN)/staticcheck ## gofmt, go mod tidy, go vet and staticcheck
 	$(BIN)/staticcheck ./...
 
 .PHONY: test
-test: lint $(BIN)/weaviate-server ## lint, then every test with -race, against kumo and a real Weaviate
+test: lint $(BIN)/weaviate-server $(BIN)/jaeger ## lint, then every test with -race, against kumo, a real Weaviate and a real Jaeger
 	$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: bench
-bench: $(BIN)/weaviate-server ## the benchmark's five rows on the embedded stack (~10 min); writes bench/results/LATEST.md
+bench: $(BIN)/weaviate-server $(BIN)/jaeger ## the benchmark's five rows on the embedded stack (~10 min); writes bench/results/LATEST.md
 	$(GO) test -run '^$$' -bench Chatprep -benchtime 1x -timeout 40m ./bench/ -args -results $(CURDIR)/bench/results
 
 .PHONY: chaos
@@ -75,7 +88,7 @@ fuzz: ## fuzz the event decoder for a minute
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/event
 
 .PHONY: clean
-clean: ## remove built binaries (keeps bin/weaviate-server: it takes minutes to build)
+clean: ## remove built binaries (keeps bin/weaviate-server and bin/jaeger: they take minutes to build)
 	rm -f $(BIN)/worker $(BIN)/devstack
 
 .PHONY: FORCE

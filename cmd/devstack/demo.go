@@ -121,10 +121,17 @@ func demo(ctx context.Context, o options) error {
 	}
 	fmt.Fprintf(o.out, "\nworker started (pid %d): POOL_SIZE=%d MAX_IN_FLIGHT=%d RECEIVERS=%d\n", proc.Pid(), cfg.PoolSize, cfg.MaxInFlight, cfg.Receivers)
 	logLines := make(chan string, 1024)
+	preprocessed := make(chan string, 1) // the first user message's line, for its trace
 	go func() {
 		sc := bufio.NewScanner(logs)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
+			if strings.Contains(sc.Text(), `"message preprocessed"`) {
+				select {
+				case preprocessed <- sc.Text():
+				default:
+				}
+			}
 			logLines <- sc.Text()
 		}
 		close(logLines)
@@ -189,6 +196,14 @@ func demo(ctx context.Context, o options) error {
 	}
 	metrics := listMetrics(ctx, awsCfg, vars["AWS_ENDPOINT_URL"], cfg.MetricsNamespace)
 	summary(o.out, smp, results, dead, metrics, example, cfg)
+	if s.stack.Jaeger != nil {
+		select {
+		case l := <-preprocessed:
+			showTrace(ctx, o, s.stack.Jaeger, l)
+		default:
+			fmt.Fprintln(o.out, "  trace      (no user message was preprocessed)")
+		}
+	}
 	if len(results) < smp.users || len(dead) < len(smp.invalid) {
 		return fmt.Errorf("incomplete: %d of %d results, %d of %d dead letters", len(results), smp.users, len(dead), len(smp.invalid))
 	}
@@ -353,6 +368,24 @@ func summary(w io.Writer, smp *sample, results []event.Result, dead []deadLetter
 	fmt.Fprintf(w, "  metrics    CloudWatch namespace %s: %s\n", cfg.MetricsNamespace, strings.Join(metrics, ", "))
 	if example != "" {
 		fmt.Fprintf(w, "  log line   (one per event, the successor of the Lambda's [TIMING] lines)\n    %s\n", example)
+	}
+}
+
+// showTrace draws the trace of a user message's event, from its log line:
+// the worker has stopped, so its last spans were sent at its shutdown.
+func showTrace(ctx context.Context, o options, j *devstack.Jaeger, logLine string) {
+	var line struct {
+		TraceID string `json:"trace_id"`
+		EventID string `json:"event_id"`
+	}
+	if json.Unmarshal([]byte(logLine), &line) != nil || line.TraceID == "" {
+		fmt.Fprintln(o.out, "  trace      (no log line with a trace id)")
+		return
+	}
+	fmt.Fprintf(o.out, "\ntrace of %s, from Jaeger's query API (%s/api/traces/%s, until the demo ends;\n"+
+		"with make up TRACING=1: bin/devstack trace --jaeger URL TRACE_ID):\n\n", line.EventID, j.QueryURL, line.TraceID)
+	if err := drawTrace(ctx, o.out, j.QueryURL, line.TraceID); err != nil {
+		fmt.Fprintln(o.errOut, "devstack:", err)
 	}
 }
 

@@ -8,6 +8,11 @@
 //	devstack demo   the main job end to end: stack, `worker setup`, a worker,
 //	                the sample events enqueued, every result printed as it
 //	                arrives, a summary, and a clean stop
+//	devstack trace  draw one trace from a Jaeger's query API as a waterfall
+//
+// With --tracing, up and demo also run Jaeger (built into bin/ the first
+// time) and send the worker's traces to it; the demo ends with one message's
+// trace.
 //
 // The worker runs as its own process (bin/worker), configured only through
 // its environment, exactly as in production. Everything started is stopped by
@@ -34,13 +39,18 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `devstack — chatprep on the embedded local stack (no Docker needed).
 
 Usage:
-  devstack up [--worker PATH] [--env-file F]   start the stack, print its environment and write it to F
-                                               (default tmp/devstack.env, to source); Ctrl-C stops it
-  devstack demo [--worker PATH] [--events F]   run the main job end to end on the sample events
+  devstack up [--worker PATH] [--env-file F] [--tracing]   start the stack, print its environment and write it to F
+                                                         (default tmp/devstack.env, to source); Ctrl-C stops it
+  devstack demo [--worker PATH] [--events F] [--tracing]   run the main job end to end on the sample events
+  devstack trace --jaeger URL TRACE                        draw a trace (its id, or a traceparent) from Jaeger's query API
 
 The stack: kumo (SQS and CloudWatch) in this process on a free loopback port,
 and a Weaviate server process on free ports with a temporary data directory.
 The first run builds the Weaviate server into bin/ (a few minutes).
+--tracing adds Jaeger (OTLP/HTTP in, its query API out, memory storage) and
+points the worker's OTEL_EXPORTER_OTLP_ENDPOINT at it; the first run builds
+it into bin/ (a few minutes). This Jaeger has no web UI (a module build
+cannot embed it): devstack trace draws a trace in the terminal instead.
 `)
 }
 
@@ -64,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	events := fs.String("events", filepath.Join(root, "samples", "events.jsonl"), "chat events to enqueue (demo)")
 	verbose := fs.Bool("v", false, "show the worker's own log lines (demo)")
 	envFile := fs.String("env-file", filepath.Join(root, "tmp", "devstack.env"), "where up writes the environment, to source in other shells (removed on stop)")
+	tracing := fs.Bool("tracing", false, "also run Jaeger and send the worker's traces to it (up, demo)")
+	jaeger := fs.String("jaeger", "", "the query API of a Jaeger, as devstack up --tracing prints it (trace)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -76,12 +88,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := options{root: root, worker: *worker, events: *events, envFile: *envFile, verbose: *verbose, out: stdout, errOut: stderr}
+	opts := options{root: root, worker: *worker, events: *events, envFile: *envFile, verbose: *verbose, tracing: *tracing, out: stdout, errOut: stderr}
 	switch cmd {
 	case "up":
 		err = up(ctx, opts)
 	case "demo":
 		err = demo(ctx, opts)
+	case "trace":
+		if *jaeger == "" || fs.NArg() != 1 {
+			fmt.Fprintln(stderr, "usage: devstack trace --jaeger URL TRACE_ID_OR_TRACEPARENT")
+			return 2
+		}
+		err = drawTrace(ctx, stdout, *jaeger, fs.Arg(0))
 	default:
 		fmt.Fprintf(stderr, "devstack: unknown command %q\n\n", cmd)
 		usage(stderr)
@@ -96,7 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 type options struct {
 	root, worker, events, envFile string
-	verbose                       bool
+	verbose, tracing              bool
 	out, errOut                   io.Writer
 }
 

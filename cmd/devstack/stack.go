@@ -26,7 +26,7 @@ func startStack(ctx context.Context, o options) (*session, error) {
 	if _, err := os.Stat(o.worker); err != nil {
 		return nil, fmt.Errorf("worker binary %s: %w (run make build)", o.worker, err)
 	}
-	st, err := devstack.Start(ctx, devstack.Options{BinDir: filepath.Join(o.root, "bin"), Progress: o.out})
+	st, err := devstack.Start(ctx, devstack.Options{BinDir: filepath.Join(o.root, "bin"), Progress: o.out, Tracing: o.tracing})
 	if err != nil {
 		return nil, err
 	}
@@ -118,11 +118,26 @@ kumo's queue URLs say localhost:4566, but the calls go to that endpoint:
   aws --endpoint-url "$AWS_ENDPOINT_URL" sqs get-queue-attributes --attribute-names All \
     --queue-url "$(aws --endpoint-url "$AWS_ENDPOINT_URL" sqs get-queue-url --queue-name %[5]s --query QueueUrl --output text)"
 
-Ctrl-C here stops the stack (Weaviate pid %[6]d), removes its data and %[1]s.
-`, shown, strings.Join(env, " \\\n         "), cfg.InputQueue, cfg.DLQQueue, cfg.ResponseQueue, s.stack.Weaviate.Pid())
+%[7]sCtrl-C here stops the stack (Weaviate pid %[6]d), removes its data and %[1]s.
+`, shown, strings.Join(env, " \\\n         "), cfg.InputQueue, cfg.DLQQueue, cfg.ResponseQueue, s.stack.Weaviate.Pid(), tracingHelp(s.stack))
 	<-ctx.Done()
 	fmt.Fprintln(o.out, "\nstopping…")
 	return nil
+}
+
+// tracingHelp says where the traces are, with --tracing.
+func tracingHelp(st *devstack.Stack) string {
+	if st.Jaeger == nil {
+		return ""
+	}
+	return fmt.Sprintf(`Traces go to Jaeger (pid %d): OTLP/HTTP at %s, query API at %s.
+This Jaeger has no web UI (a module build cannot embed it); draw a trace with
+
+  bin/devstack trace --jaeger %s TRACE_ID
+
+where TRACE_ID is the trace_id of an event's log line, or a result's traceparent.
+
+`, st.Jaeger.Pid(), st.Jaeger.OTLPURL, st.Jaeger.QueryURL, st.Jaeger.QueryURL)
 }
 
 // writeEnvFile writes env as a shell file of export lines, to source.

@@ -42,7 +42,9 @@ func (t *TraceData) Waterfall(w io.Writer, width int) {
 			roots = append(roots, s)
 		}
 	}
-	byStart := func(a, b SpanData) int { return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Operation, b.Operation)) }
+	byStart := func(a, b SpanData) int {
+		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Operation, b.Operation))
+	}
 	slices.SortFunc(roots, byStart)
 
 	from, to := roots[0].Start, roots[0].Start
