@@ -72,7 +72,7 @@ test: lint $(BIN)/weaviate-server $(BIN)/jaeger ## lint, then every test with -r
 	$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: bench
-bench: $(BIN)/weaviate-server $(BIN)/jaeger ## the benchmark's five rows on the embedded stack (~10 min); writes bench/results/LATEST.md
+bench: $(BIN)/weaviate-server $(BIN)/jaeger ## the benchmark's six rows on the embedded stack (~10 min); writes bench/results/LATEST.md
 	$(GO) test -run '^$$' -bench Chatprep -benchtime 1x -timeout 40m ./bench/ -args -results $(CURDIR)/bench/results
 
 .PHONY: chaos

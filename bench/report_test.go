@@ -50,6 +50,7 @@ type report struct {
 	lengths  []lengthResult
 	overhead *runResult
 	scaling  []scalingResult
+	tracing  *tracingResult
 	took     time.Duration
 	commit   string
 	dirty    bool
@@ -74,7 +75,7 @@ func (r *report) start(sz sizes) {
 
 func (r *report) complete() bool {
 	return r.row1 != nil && r.limit != nil && len(r.seedRows) == len(seedDelays) && len(r.lengths) == len(chatLengths) &&
-		r.overhead != nil && len(r.scaling) > 0
+		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil
 }
 
 func cpuModel() string {
@@ -323,6 +324,10 @@ func (r *report) markdown() string {
 				dur(percentile(s.inWorker, 95)), dur(s.perEvent(s.workerCPU)), mb(s.maxRSS), weaviatePerEvent(&s.runResult))
 		}
 		p("\n")
+	}
+
+	if r.tracing != nil {
+		r.tracing.markdown(p)
 	}
 
 	if r.row1 != nil && r.limit != nil {
