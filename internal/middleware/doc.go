@@ -10,9 +10,10 @@
 //	Pause       wait while the Weaviate circuit breaker is open
 //	(pipeline)  the preprocessing itself
 //
-// Log is outermost so that it sees every outcome, a recovered panic
-// included; Recover is inside it so that it also catches a panic of the
-// middlewares below. DeadLetter is outside Hold: a poison body is never
+// Only the event's span (tracing.Middleware, internal/tracing) is outside
+// them, so that the log line can name its trace. Log is outermost here so
+// that it sees every outcome, a recovered panic included; Recover is inside
+// it so that it also catches a panic of the middlewares below. DeadLetter is outside Hold: a poison body is never
 // retried. Pause is inside Hold, so every retry waits for the breaker too.
 package middleware
 
