@@ -100,6 +100,26 @@ func isExecutable(path string) bool {
 // repository that holds the working directory (where tests and benchmarks
 // run).
 func RepoWeaviateBinary(ctx context.Context, progress io.Writer) (string, error) {
+	dir, err := repoBinDir()
+	if err != nil {
+		return "", err
+	}
+	return EnsureWeaviateBinary(ctx, dir, progress)
+}
+
+// RepoJaegerBinary is EnsureJaegerBinary for the bin/ directory of the
+// repository that holds the working directory.
+func RepoJaegerBinary(ctx context.Context, progress io.Writer) (string, error) {
+	dir, err := repoBinDir()
+	if err != nil {
+		return "", err
+	}
+	return EnsureJaegerBinary(ctx, dir, progress)
+}
+
+// repoBinDir is the bin/ directory of the repository that holds the
+// working directory.
+func repoBinDir() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -108,7 +128,7 @@ func RepoWeaviateBinary(ctx context.Context, progress io.Writer) (string, error)
 	if err != nil {
 		return "", err
 	}
-	return EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), progress)
+	return filepath.Join(root, "bin"), nil
 }
 
 // RepoRoot walks up from dir to the directory that holds chatprep's go.mod.

@@ -94,17 +94,9 @@ func progress() io.Writer {
 // With("OTEL_EXPORTER_OTLP_ENDPOINT", j.OTLPURL).
 func Jaeger(t testing.TB) *devstack.Jaeger {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := devstack.RepoRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin, err := devstack.EnsureJaegerBinary(ctx, filepath.Join(root, "bin"), progress())
+	bin, err := devstack.RepoJaegerBinary(ctx, progress())
 	if err != nil {
 		t.Fatal(err)
 	}
