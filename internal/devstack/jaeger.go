@@ -64,7 +64,6 @@ type Jaeger struct {
 
 	opts      JaegerOptions
 	dir, conf string
-	args      []string
 
 	mu   sync.Mutex
 	proc *Process
