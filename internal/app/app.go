@@ -181,6 +181,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
+	defer func() { // a no-op after the stop's own, for the error returns on the way there
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FlushTimeout)
+		defer cancel()
+		_ = traces.Shutdown(ctx)
+	}()
 	tracer := traces.Tracer()
 
 	tasks, err := pool.New(pool.Config{Size: cfg.PoolSize, TaskTimeout: cfg.TaskTimeout})

@@ -44,10 +44,10 @@ func TestJaeger(t *testing.T) {
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "test"))))
 	tr := tp.Tracer("test")
 	pctx, parent := tr.Start(ctx, "process in.fifo")
-	parent.SetAttributes(attribute.String("event.id", "e-1"), attribute.Float64("queue_wait_ms", 3))
+	parent.SetAttributes(attribute.String("event.id", "e-1"), attribute.Float64("queue_wait_ms", 1))
 	_, child := tr.Start(pctx, "muted_status")
 	child.SetStatus(codes.Error, "timeout after 2s")
-	time.Sleep(2 * time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // longer than the queue wait: the time line shows both
 	child.End()
 	parent.End()
 	if err := tp.Shutdown(ctx); err != nil {
@@ -82,7 +82,7 @@ func TestJaeger(t *testing.T) {
 			t.Errorf("span %q", s.Operation)
 		}
 	}
-	for _, want := range []string{"trace " + id, "process in.fifo", "  muted_status", "ERROR timeout after 2s", "queue wait 3.00 ms", "░", "█"} {
+	for _, want := range []string{"trace " + id, "process in.fifo", "  muted_status", "ERROR timeout after 2s", "queue wait 1.00 ms", "░", "█"} {
 		if !strings.Contains(picture.String(), want) {
 			t.Errorf("waterfall lacks %q", want)
 		}
