@@ -3,11 +3,13 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/chatprep/chatprep/bench/workload"
@@ -19,14 +21,16 @@ import (
 // all there is to see and tracing's share of it is at its largest), with
 // tracing off (the default: no endpoint; spans are still made, for their
 // ids, and dropped) and with export on (every event sampled, OTLP/HTTP to a
-// real Jaeger on loopback), in alternating runs of fresh workers.
+// real Jaeger on loopback). The two workers run side by side, each on its
+// own queues and events, so that whatever else loads the machine loads
+// both alike; CPU is each process's own.
 const (
-	tracingRounds   = 2  // off, on, off, on
-	tracingPerChat  = 16 // events per chat per run: 8,000 over the 500 chats
+	tracingRounds   = 2
+	tracingPerChat  = 16 // events per chat per worker and round: 8,000 over the 500 chats
 	goalTracingCost = 1.15
 )
 
-// tracingRun is one run of row 6.
+// tracingRun is one worker's run in row 6.
 type tracingRun struct {
 	export bool
 	runResult
@@ -36,7 +40,7 @@ type tracingRun struct {
 // tracingResult is row 6.
 type tracingResult struct {
 	perChat int
-	runs    []tracingRun
+	runs    []tracingRun // per round: off, then export on
 }
 
 // tracingRow runs row 6 on its own Jaeger.
@@ -53,34 +57,41 @@ func tracingRow(ctx context.Context, e *env, chats, perChat int) (*tracingResult
 	p := &phase{e: e, stack: &devstack.Stack{AWS: e.aws, Weaviate: &devstack.Weaviate{}}}
 	res := &tracingResult{perChat: perChat}
 	start := workload.EventBase
-	for i := range 2 * tracingRounds {
-		export := i%2 == 1
-		name := fmt.Sprintf("row6-%d", i)
-		extra := map[string]string{"WEAVIATE_URL": "http://127.0.0.1:9", "WEAVIATE_GRPC_ADDR": ""}
-		if export {
-			extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = j.OTLPURL
-			extra["OTEL_TRACES_SAMPLER"] = "always_on"
-			// Room for the bursts of a backlog, so that every span is
-			// exported and paid for, none dropped.
-			extra["OTEL_BSP_MAX_QUEUE_SIZE"] = "262144"
+	for round := range tracingRounds {
+		pair := make([]tracingRun, 2)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, export := range []bool{false, true} {
+			name := fmt.Sprintf("row6-%d-%d", round, i)
+			extra := map[string]string{"WEAVIATE_URL": "http://127.0.0.1:9", "WEAVIATE_GRPC_ADDR": ""}
+			if export {
+				extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = j.OTLPURL
+				extra["OTEL_TRACES_SAMPLER"] = "always_on"
+				// Room for the bursts of a backlog, so that every span is
+				// exported and paid for, none dropped.
+				extra["OTEL_BSP_MAX_QUEUE_SIZE"] = "262144"
+			}
+			args := []string{"-store", "memory"}
+			if *flagProfile != "" {
+				args = profileArgs(name, "memory")
+			}
+			wr := workerRun{name: name, bin: e.benchWorker, args: args, extra: extra,
+				events: workload.Events(name, chats, perChat, start)}
+			wg.Go(func() {
+				pair[i].export = export
+				pair[i].runResult, errs[i] = p.run(ctx, wr)
+			})
 		}
-		evs := workload.Events(name, chats, perChat, start)
+		wg.Wait()
 		start = start.Add(time.Duration(perChat) * time.Second)
-		args := []string{"-store", "memory"}
-		if *flagProfile != "" {
-			args = profileArgs(name, "memory")
-		}
-		r, err := p.run(ctx, workerRun{name: name, bin: e.benchWorker, args: args, extra: extra, events: evs})
-		if err != nil {
+		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
-		tr := tracingRun{export: export, runResult: r}
-		if export {
-			if tr.traces, tr.spans, err = jaegerHolds(ctx, j.QueryURL, "process bench-"+name+"-in.fifo"); err != nil {
-				return nil, err
-			}
+		name := fmt.Sprintf("row6-%d-1", round)
+		if pair[1].traces, pair[1].spans, err = jaegerHolds(ctx, j.QueryURL, "process bench-"+name+"-in.fifo"); err != nil {
+			return nil, err
 		}
-		res.runs = append(res.runs, tr)
+		res.runs = append(res.runs, pair...)
 	}
 	return res, nil
 }
@@ -131,17 +142,19 @@ func (t *tracingResult) ratio() float64 {
 func (t *tracingResult) markdown(p func(format string, a ...any)) {
 	p("## 6. Tracing's cost\n\n")
 	p("Row 3's setup (benchworker, the in-memory store: the worker's own CPU is all there is, so tracing's share is at its largest), "+
-		"%s events per run (%d per chat), fresh workers in turn: tracing off (the default, no OTLP endpoint: spans are made for their ids and dropped) "+
-		"and export on (OTEL_TRACES_SAMPLER=always_on, OTLP/HTTP in batches to a Jaeger on loopback; 8 spans per event).\n\n",
+		"two fresh workers side by side in each round, each on its own queues with %s events (%d per chat), so that whatever else loads the machine loads both: "+
+		"tracing off (the default, no OTLP endpoint: spans are made for their ids and dropped) "+
+		"and export on (OTEL_TRACES_SAMPLER=always_on, OTLP/HTTP in batches to a Jaeger on loopback; 8 spans per event). "+
+		"Events/s are of two workers sharing the cores.\n\n",
 		groupThousands(fmt.Sprint(t.runs[0].n)), t.perChat)
-	p("| run | tracing | events/s | worker CPU / event | peak RSS | in Jaeger afterwards |\n| ---: | --- | ---: | ---: | ---: | ---: |\n")
+	p("| round | tracing | events/s | worker CPU / event | peak RSS | in Jaeger afterwards |\n| ---: | --- | ---: | ---: | ---: | ---: |\n")
 	for i, r := range t.runs {
 		mode, spans := "off", "—"
 		if r.export {
 			mode = "export on"
 			spans = fmt.Sprintf("%s traces, %s spans", groupThousands(fmt.Sprint(r.traces)), groupThousands(fmt.Sprint(r.spans)))
 		}
-		p("| %d | %s | %s | %s | %s | %s |\n", i+1, mode, num(r.eventsPerSec()), dur(r.perEvent(r.workerCPU)), mb(r.maxRSS), spans)
+		p("| %d | %s | %s | %s | %s | %s |\n", i/2+1, mode, num(r.eventsPerSec()), dur(r.perEvent(r.workerCPU)), mb(r.maxRSS), spans)
 	}
 	p("\n**Export on: worker CPU per event %s against %s off, ×%.2f** (goal ≤ ×%.2f: %s).\n\n",
 		dur(t.cpuPerEvent(true)), dur(t.cpuPerEvent(false)), t.ratio(), goalTracingCost, check(t.ratio() <= goalTracingCost))

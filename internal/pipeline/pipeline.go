@@ -368,8 +368,7 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 	// Inline while the tasks run (see the package documentation).
 	_, routeSpan := h.tracer.Start(ctx, TaskRoute)
 	routeName := h.router.Detect(ev.Text, ev.RouteHint)
-	routeSpan.SetAttributes(tracing.Route.String(routeName))
-	routeSpan.End()
+	routeSpan.End() // the route is the event span's attribute
 
 	// Note each answer as it comes; the pool answers a task at the latest at
 	// its timeout or when its context is cancelled.
@@ -394,7 +393,6 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 		}
 		s.end = h.cfg.Now()
 	}
-	mutedStep.span.SetAttributes(tracing.Muted.Bool(isMuted))
 	if err := storeStep.task.Err(); err != nil {
 		err = taskFailed(err, "store message %s of chat %s", ev.EventID, ev.ChatID)
 		storeStep.endSpan(storeStep.end, err.Error())

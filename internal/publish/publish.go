@@ -197,8 +197,7 @@ func New(api SQSAPI, cfg Config) (*Publisher, error) {
 		tracer:   cfg.Tracer,
 		spanName: "send " + config.QueueName(cfg.QueueURL),
 		spanAttrs: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
-			semconv.MessagingSystemAWSSQS, semconv.MessagingOperationTypeSend,
-			semconv.MessagingDestinationName(config.QueueName(cfg.QueueURL)))},
+			semconv.MessagingSystemAWSSQS, semconv.MessagingDestinationName(config.QueueName(cfg.QueueURL)))},
 	}
 	if p.tracer == nil {
 		p.tracer = noop.NewTracerProvider().Tracer("")
@@ -235,7 +234,6 @@ func (p *Publisher) Publish(ctx context.Context, r *event.Result) error {
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
-	span.SetAttributes(tracing.EventID.String(r.EventID))
 	span.End()
 	return err
 }

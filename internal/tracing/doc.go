@@ -17,7 +17,10 @@
 //	                           receive_count, messaging.*; the pipeline adds
 //	                           event.id, chat.id, event.type, and for a user
 //	                           message route, muted and degraded (the number
-//	                           of degraded tasks)
+//	                           of degraded tasks). The children carry no
+//	                           attributes of their own beyond their status:
+//	                           each costs CPU per exported span, and the
+//	                           event span has the outcome
 //	  user_history, assistant_history, relevance_search, muted_status, store
 //	                           one per preprocessing task, from its
 //	                           submission to the pool to its answer (the

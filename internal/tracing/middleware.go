@@ -50,8 +50,7 @@ func Middleware(tracer trace.Tracer, queue string) handler.Middleware {
 			ctx, span := tracer.Start(Extract(ctx, m), name,
 				trace.WithSpanKind(trace.SpanKindConsumer), trace.WithTimestamp(start),
 				trace.WithAttributes(
-					semconv.MessagingSystemAWSSQS, semconv.MessagingOperationTypeProcess,
-					semconv.MessagingDestinationName(queue), semconv.MessagingMessageID(m.ID),
+					semconv.MessagingSystemAWSSQS, semconv.MessagingDestinationName(queue), semconv.MessagingMessageID(m.ID),
 					ReceiveCount.Int(m.ReceiveCount), QueueWaitMS.Float64(ms(m.QueueWait())),
 				))
 			err := next.Handle(ctx, m)
