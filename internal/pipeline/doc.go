@@ -51,6 +51,12 @@
 // handler logs only what it handles itself: a panic in a retrieval task,
 // with its stack, at error.
 //
+// Traces (internal/tracing): the handler adds the event's attributes to the
+// span in its context (the event span) and makes a child span per task,
+// from its submission to its answer like its timing, with the degraded
+// reason as its error; a muted chat's cancelled retrievals are marked
+// cancelled, not failed.
+//
 // Timings: each task's timing is the wall time from the start of
 // preprocessing until its answer was known (pool queueing included);
 // preprocessing ends when the result is combined; total runs from the

@@ -445,9 +445,8 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 				continue
 			}
 			err := s.task.Err()
-			cancelled := errors.Is(err, context.Canceled)
-			s.span.SetAttributes(tracing.Cancelled.Bool(cancelled))
-			if cancelled {
+			if errors.Is(err, context.Canceled) {
+				s.span.SetAttributes(tracing.Cancelled.Bool(true))
 				err = nil
 			}
 			s.endSpan(s.end, errText(err))
