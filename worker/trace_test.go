@@ -316,7 +316,7 @@ func TestJaegerStopsMidRun(t *testing.T) {
 	}
 	complained := false
 	for _, l := range logs.Lines() {
-		complained = complained || strings.HasPrefix(l.Msg(), "OpenTelemetry SDK") && l.Str("component") == "tracing"
+		complained = complained || strings.HasPrefix(l.Msg(), "OpenTelemetry SDK") && l.Str("component") == "otel"
 	}
 	if !complained {
 		t.Error("no log line of the failed exports")

@@ -9,7 +9,9 @@
 //   - grpc logs through the process-global grpclog (GRPC);
 //   - the Weaviate client and net/http's servers write to a standard
 //     library log.Logger, the package's global one unless given another
-//     (Writer).
+//     (Writer);
+//   - OpenTelemetry's SDK reports through its process-global error handler
+//     and logr logger (SetOTel).
 //
 // Each line becomes one event of the given logger, which carries the
 // component field, at a level mapped from the library's own. Bursts are
@@ -17,8 +19,9 @@
 // otherwise flood the stream during an outage that the worker already
 // reports once.
 //
-// Only grpclog and the standard log package leave no choice but a global
-// hook; SetGlobal sets both, and only the process's main command calls it.
+// Only grpclog, the standard log package and OpenTelemetry leave no choice
+// but a global hook; SetGlobal sets them, and only the process's main
+// command calls it.
 package logbridge
 
 import (
@@ -128,9 +131,9 @@ func (g grpcLogger) Fatalf(f string, args ...any)   { g.at(grpcFatal, fmt.Sprint
 func (g grpcLogger) V(l int) bool { return l <= 0 || g.log.GetLevel() <= zerolog.TraceLevel }
 
 // SetGlobal points the process-global log hooks at log: grpclog (component
-// grpc) and the standard library's log package (component stdlog, at warn:
-// the Weaviate client writes its warnings there). These two libraries offer
-// no other hook. Call it once, first thing in the process, before any gRPC
+// grpc), the standard library's log package (component stdlog, at warn:
+// the Weaviate client writes its warnings there) and OpenTelemetry's
+// (component otel, see SetOTel). These libraries offer no other hook. Call it once, first thing in the process, before any gRPC
 // connection or Weaviate client exists: grpclog.SetLoggerV2 must not run
 // concurrently with gRPC. That is why `worker run` calls it and app.Run,
 // which tests run many times at once in one process, does not.
@@ -139,4 +142,5 @@ func SetGlobal(log zerolog.Logger) {
 	stdlog.SetFlags(0)
 	stdlog.SetPrefix("")
 	stdlog.SetOutput(Writer(log.With().Str("component", "stdlog").Logger(), zerolog.WarnLevel))
+	SetOTel(log.With().Str("component", "otel").Logger())
 }

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/rs/zerolog"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -34,8 +31,8 @@ type Config struct {
 	ServiceVersion string
 	// InstanceID is service.instance.id (the worker id of the results).
 	InstanceID string
-	// Logger receives the SDK's errors (a failed export, rate-limited) and
-	// warnings. The zero Logger discards them.
+	// Logger receives what New itself has to say (an unreadable
+	// OTEL_RESOURCE_ATTRIBUTES). The zero Logger discards it.
 	Logger zerolog.Logger
 }
 
@@ -61,13 +58,11 @@ type Stats struct {
 // not connect anywhere: an exporter whose endpoint is down fails its
 // exports later (logged), never New.
 //
-// It also points OpenTelemetry's process-wide error handler and logger at
-// cfg.Logger, the one place chatprep sets OpenTelemetry globals: the SDK
-// reports a failed export or a bad variable only through them (with no
-// per-provider hook), and by default they print plain text on stderr,
-// where the contract wants one JSON log.
+// The SDK reports a failed export or a bad variable only through
+// OpenTelemetry's process-wide error handler and logger, which the worker's
+// main command points at its logger (logbridge.SetOTel): New sets no
+// global.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	logSDK(cfg.Logger)
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName(DefaultServiceName),
 			semconv.ServiceVersion(cfg.ServiceVersion), semconv.ServiceInstanceID(cfg.InstanceID)),
@@ -151,31 +146,3 @@ func (c countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.Read
 	}
 	return err
 }
-
-func logSDK(log zerolog.Logger) {
-	// A collector that is down fails every batch, every few seconds.
-	errs := log.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute})
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		errs.Warn().Err(err).Msg("OpenTelemetry SDK error; traces may be lost, events are not")
-	}))
-	otel.SetLogger(logr.New(&logSink{log: log}))
-}
-
-// logSink passes the SDK's log calls to zerolog: its warnings (V(1)) and
-// errors; its info and debug lines (V(4), V(8)) are dropped. Only the
-// message and the error are kept, never the key-value pairs: they may hold
-// a header value (an exporter's API key).
-type logSink struct{ log zerolog.Logger }
-
-var _ logr.LogSink = (*logSink)(nil)
-
-func (*logSink) Init(logr.RuntimeInfo)  {}
-func (*logSink) Enabled(level int) bool { return level <= 1 }
-func (s *logSink) Info(_ int, msg string, _ ...any) {
-	s.log.Warn().Msg("OpenTelemetry SDK: " + msg)
-}
-func (s *logSink) Error(err error, msg string, _ ...any) {
-	s.log.Error().Err(err).Msg("OpenTelemetry SDK: " + msg)
-}
-func (s *logSink) WithValues(...any) logr.LogSink { return s }
-func (s *logSink) WithName(string) logr.LogSink   { return s }

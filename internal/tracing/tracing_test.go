@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/handler"
+	"github.com/chatprep/chatprep/internal/logbridge"
 	"github.com/chatprep/chatprep/internal/tracing"
 )
 
@@ -225,9 +226,10 @@ func TestExport(t *testing.T) {
 	}
 }
 
-// TestExporterDown (not parallel: it sets the SDK's own variables): with
-// the endpoint refusing connections, spans end at once, Shutdown returns
-// at its deadline, and the SDK's errors are JSON lines of the logger.
+// TestExporterDown (not parallel: it sets the SDK's own variables and
+// OpenTelemetry's log hooks): with the endpoint refusing connections, spans
+// end at once, Shutdown returns at its deadline, and the SDK's errors are
+// JSON lines of the logger the hooks point at.
 func TestExporterDown(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
@@ -240,7 +242,8 @@ func TestExporterDown(t *testing.T) {
 	t.Setenv("OTEL_BSP_EXPORT_TIMEOUT", "300")
 	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "300")
 	var out logs
-	p, err := tracing.New(context.Background(), tracing.Config{Export: true, Logger: zerolog.New(&out)})
+	logbridge.SetOTel(zerolog.New(&out)) // as worker run does
+	p, err := tracing.New(context.Background(), tracing.Config{Export: true})
 	if err != nil {
 		t.Fatal(err)
 	}
