@@ -14,7 +14,7 @@ import (
 
 var (
 	flagResults = flag.String("results", "", "also write the table to DIR/LATEST.md and DIR/YYYY-MM-DD-<commit>.md")
-	flagProfile = flag.String("profile", "", "run rows 1, 3 and 6's workers with CPU and allocation profiles written to DIR (then the CPU figures include the profiler)")
+	flagProfile = flag.String("profile", "", "run rows 1, 4 and 6's workers with CPU and allocation profiles written to DIR (then the CPU figures include the profiler)")
 	flagLogs    = flag.String("logs", "", "keep each worker's whole log in DIR/<row>.log")
 	flagQuick   = flag.Bool("quick", false, "a tenth of the events, for trying the harness out; not for results")
 )
@@ -182,7 +182,7 @@ func BenchmarkChatprep(b *testing.B) {
 
 	b.Run("6_tracing", func(b *testing.B) {
 		for range b.N {
-			r, err := tracingRow(ctx, e, sz.chats, tracingPerChat)
+			r, err := tracingRow(ctx, e, sz.chats)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -5,8 +5,9 @@
 // bench_test.go runs every row on the embedded local stack and prints one
 // table; `make bench` also writes it to bench/results/.
 //
-// Rows: 1 end to end, 2 the limit, 3 the worker's overhead, 4 the old designs,
-// 5 scaling, 6 tracing's cost (tracing_test.go). Run it with
+// Rows: 1 throughput against the limit, 2 the seed's table, 3 chat length,
+// 4 the worker's overhead, 5 scaling, 6 tracing's cost (tracing_test.go).
+// Run it with
 //
 //	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 40m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]
 //

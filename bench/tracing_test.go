@@ -17,7 +17,7 @@ import (
 )
 
 // Row 6: what tracing costs the worker. The worker's own overhead setup
-// (row 3: benchworker with the in-memory store, so that the worker's CPU is
+// (row 4: benchworker with the in-memory store, so that the worker's CPU is
 // all there is to see and tracing's share of it is at its largest), with
 // tracing off (the default: no endpoint; spans are still made, for their
 // ids, and dropped) and with export on (every event sampled, OTLP/HTTP to a
@@ -26,7 +26,7 @@ import (
 // both alike; CPU is each process's own.
 const (
 	tracingRounds   = 2
-	tracingPerChat  = 16 // events per chat per worker and round: 8,000 over the 500 chats
+	tracingEvents   = 8000 // per worker and round (-quick: a tenth)
 	goalTracingCost = 1.15
 )
 
@@ -43,8 +43,13 @@ type tracingResult struct {
 	runs    []tracingRun // per round: off, then export on
 }
 
-// tracingRow runs row 6 on its own Jaeger.
-func tracingRow(ctx context.Context, e *env, chats, perChat int) (*tracingResult, error) {
+// tracingRow runs row 6 on its own Jaeger, each worker's events spread over
+// chats.
+func tracingRow(ctx context.Context, e *env, chats int) (*tracingResult, error) {
+	perChat := tracingEvents / chats
+	if *flagQuick {
+		perChat = max(1, perChat/10)
+	}
 	bin, err := devstack.EnsureJaegerBinary(ctx, filepath.Join(e.root, "bin"), os.Stderr)
 	if err != nil {
 		return nil, err
@@ -63,7 +68,7 @@ func tracingRow(ctx context.Context, e *env, chats, perChat int) (*tracingResult
 		var wg sync.WaitGroup
 		for i, export := range []bool{false, true} {
 			name := fmt.Sprintf("row6-%d-%d", round, i)
-			extra := map[string]string{"WEAVIATE_URL": "http://127.0.0.1:9", "WEAVIATE_GRPC_ADDR": ""}
+			extra := map[string]string{"WEAVIATE_URL": "http://127.0.0.1:9", "WEAVIATE_GRPC_ADDR": "off"}
 			if export {
 				extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = j.OTLPURL
 				extra["OTEL_TRACES_SAMPLER"] = "always_on"
@@ -141,7 +146,7 @@ func (t *tracingResult) ratio() float64 {
 
 func (t *tracingResult) markdown(p func(format string, a ...any)) {
 	p("## 6. Tracing's cost\n\n")
-	p("Row 3's setup (benchworker, the in-memory store: the worker's own CPU is all there is, so tracing's share is at its largest), "+
+	p("Row 4's setup (benchworker, the in-memory store: the worker's own CPU is all there is, so tracing's share is at its largest), "+
 		"two fresh workers side by side in each round, each on its own queues with %s events (%d per chat), so that whatever else loads the machine loads both: "+
 		"tracing off (the default, no OTLP endpoint: spans are made for their ids and dropped) "+
 		"and export on (OTEL_TRACES_SAMPLER=always_on, OTLP/HTTP in batches to a Jaeger on loopback; 8 spans per event). "+
