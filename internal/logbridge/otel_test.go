@@ -29,7 +29,7 @@ func TestOTel(t *testing.T) {
 	if _, err := otlptracehttp.New(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanLimits(sdktrace.SpanLimits{AttributeCountLimit: 1}))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithRawSpanLimits(sdktrace.SpanLimits{AttributeCountLimit: 1, AttributeValueLengthLimit: -1, EventCountLimit: -1, LinkCountLimit: -1, AttributePerEventCountLimit: -1, AttributePerLinkCountLimit: -1}))
 	_, span := tp.Tracer("x").Start(context.Background(), "s")
 	span.SetAttributes(attribute.Int("a", 1), attribute.Int("b", 2))
 	span.End()
