@@ -132,6 +132,7 @@ func TestTracesInJaeger(t *testing.T) {
 		return apptest.Event(map[string]any{"event_id": id, "chat_id": chat, "role": role, "text": text,
 			"sent_at": day.Add(time.Duration(minute) * time.Minute).Format(time.RFC3339)})
 	}
+	p, logs, stderr := runWorker(t, e) // first: the producer's spans end as the events are sent
 	const secret = "my card number is 4111 1111 1111 1111"
 	chat, mutedChat := e.ChatID("traced"), e.ChatID("muted")
 	traced, tracedSpan := prod.send(ev(chat, "t-3", "user", "Where is order S00042? "+secret, 3))
@@ -146,7 +147,6 @@ func TestTracesInJaeger(t *testing.T) {
 	}
 	producers := map[string]trace.SpanContext{"t-3": tracedSpan, "d-1": degradedSpan, "m-2": mutedSpan}
 
-	p, logs, stderr := runWorker(t, e)
 	apptest.Send(t, e, msgs...)
 	results := map[string]apptest.Result{}
 	for _, r := range apptest.Results(t, e, 4, 2*time.Minute) {
