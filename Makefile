@@ -80,7 +80,7 @@ chaos: $(BIN)/weaviate-server ## the fault suite's long form: real workers kille
 	$(GO) test -v -count=1 -timeout 60m ./chaos -chaos.full
 
 .PHONY: soak
-soak: $(BIN)/weaviate-server ## two workers for 10 minutes at a steady rate; prints goroutines, RSS, connections
+soak: $(BIN)/weaviate-server ## two workers for 10 minutes at a steady rate; prints goroutines, live heap, RSS, connections
 	$(GO) test -v -count=1 -timeout 30m -run TestSoak ./chaos -chaos.soak
 
 .PHONY: fuzz

@@ -158,11 +158,15 @@ func form() string {
 }
 
 func raceNote() string {
-	if *full || *soak {
+	if !raceBuilt() {
 		return "built without -race"
 	}
 	return "built with -race"
 }
+
+// raceBuilt tells whether the workers are built with -race: in the short
+// form, not in the long ones.
+func raceBuilt() bool { return !*full && !*soak }
 
 // setFault makes the workers' AWS endpoint answer with f, counting the
 // calls it refuses.

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	workerBin = filepath.Join(binDir, "worker")
-	if err := build(workerBin, "github.com/chatprep/chatprep/worker", !*full && !*soak); err != nil {
+	if err := build(workerBin, "github.com/chatprep/chatprep/worker", raceBuilt()); err != nil {
 		os.RemoveAll(binDir)
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

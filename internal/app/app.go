@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,10 +228,15 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	hs.HandleVars(func() map[string]any {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
+		live := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		rtmetrics.Read(live)
 		v := map[string]any{
 			"worker": workerID, "uptime_s": time.Since(started).Seconds(),
 			"goroutines": runtime.NumGoroutine(), "heap_alloc": ms.HeapAlloc, "sys": ms.Sys,
-			"consumer": cons.Stats(), "handling": out.stats(),
+			// What the last collection found reachable: the heap a leak
+			// grows, whatever GOGC lets heap_alloc and sys grow to.
+			"heap_live": live[0].Value.Uint64(),
+			"consumer":  cons.Stats(), "handling": out.stats(),
 			"publisher": pub.Stats(), "pool": tasks.Stats(),
 			"metrics": agg.Stats(), "breaker": brk.State().String(),
 			"traces": traces.Stats(),
