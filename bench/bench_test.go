@@ -40,7 +40,7 @@ type scaling struct {
 func benchSizes() sizes {
 	s := sizes{
 		chats: benchChats, perChat: 20,
-		sweepLevels: []int{4, 8, 16, 32, 64, 128}, sweepSlice: 2 * time.Second,
+		sweepLevels: []int{4, 8, 16, 32, 64, 128}, sweepSlice: 4 * time.Second,
 		kindSlice: 1500 * time.Millisecond, kindLoops: 32,
 		seedPerDelay: map[time.Duration]int{20 * time.Millisecond: 30, 100 * time.Millisecond: 12},
 		lengthSlice:  3 * time.Second, lengthLoops: 32,
@@ -77,10 +77,10 @@ func BenchmarkChatprep(b *testing.B) {
 			// alike and settled, on the same events.
 			p := e.startPhase(b, seedChats(sz.chats))
 			rep.seed, rep.settle = p.seed, p.settled
-			sw := workload.Events("sweep", sz.chats, 400, workload.EventBase)
+			sw := workload.Events("sweep", sz.chats, 800, workload.EventBase)
 			var best limitResult
 			var err error
-			if rep.sweep, best, err = sweep(ctx, p, sw, sz.sweepLevels, sz.sweepSlice); err != nil {
+			if rep.warm, rep.sweep, best, err = sweep(ctx, p, sw, sz.sweepLevels, sz.sweepSlice); err != nil {
 				b.Fatal(err)
 			}
 			settle(ctx, p.stack.Weaviate.Pid()) // the sweep's writes flushed
