@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,24 +249,9 @@ func (f *fleet) sum(section, name string) float64 {
 }
 
 // vars is a worker's /debug/vars.
-type vars map[string]any
+type vars = map[string]any
 
-func debugVars(addr string) (vars, error) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + addr + "/debug/vars")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("/debug/vars: status %d", resp.StatusCode)
-	}
-	var v vars
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return nil, fmt.Errorf("/debug/vars: %w", err)
-	}
-	return v, nil
-}
+func debugVars(addr string) (vars, error) { return apptest.DebugVars(addr) }
 
 // logSink takes a worker's stdout and stderr (each through its own
 // stream, so their lines never mix): it keeps every line in a file, checks

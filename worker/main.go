@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/rs/zerolog"
+
 	"github.com/chatprep/chatprep/internal/config"
 )
 
@@ -64,6 +66,10 @@ type command struct {
 	flags func(fs *flag.FlagSet) any
 	// run runs the command with its validated configuration.
 	run func(ctx context.Context, env *cmdEnv) int
+	// jsonLines: everything the command writes is JSON lines (worker run,
+	// whose output goes to a log service), also a configuration that does
+	// not load and the second signal.
+	jsonLines bool
 }
 
 // cmdEnv is what a command gets to work with.
@@ -193,13 +199,30 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 	if load != nil {
 		cfg, err := load()
 		if err != nil {
+			if cmd.jsonLines {
+				l := zerolog.New(stderr).With().Timestamp().Logger()
+				line := l.Error().Err(err)
+				var ce *config.Error
+				if errors.As(err, &ce) {
+					line = line.Strs("problems", ce.Problems)
+				}
+				line.Msg("worker cannot start: fix the configuration")
+				return exitUsage
+			}
 			fmt.Fprintf(stderr, "worker %s: %v\n", cmd.name, err)
 			return exitUsage
 		}
 		env.cfg = cfg
 	}
 
-	ctx, stop := signalContext()
+	second := func(s os.Signal) { fmt.Fprintf(stderr, "worker: second %v, exiting at once\n", s) }
+	if cmd.jsonLines {
+		second = func(s os.Signal) {
+			l := zerolog.New(stderr).With().Timestamp().Logger()
+			l.Warn().Str("signal", s.String()).Msg("second signal: exiting at once, without draining")
+		}
+	}
+	ctx, stop := signalContext(second)
 	defer stop()
 	return cmd.run(ctx, env)
 }
@@ -239,8 +262,8 @@ func commandNames() []string {
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM; a second one
-// ends the process at once with status 1.
-func signalContext() (context.Context, func()) {
+// is reported to second and ends the process at once with status 1.
+func signalContext(second func(os.Signal)) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -254,7 +277,7 @@ func signalContext() (context.Context, func()) {
 		}
 		select {
 		case s := <-sigs:
-			fmt.Fprintf(os.Stderr, "worker: second %v, exiting at once\n", s)
+			second(s)
 			os.Exit(exitFailed)
 		case <-done:
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 )
 
@@ -90,6 +91,18 @@ func TestBadConfigurationExits2(t *testing.T) {
 				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 				if len(lines) != 1 || !strings.Contains(lines[0], name) {
 					t.Errorf("stderr %q: want one line naming %s", r.stderr, name)
+				}
+				if tc.cmd[0] != "run" {
+					return
+				}
+				// worker run writes only JSON lines, this one too.
+				m, err := apptest.DecodeStrict(lines[0])
+				if err != nil {
+					t.Fatalf("worker run's configuration error %q: %v", lines[0], err)
+				}
+				problems, _ := m["problems"].([]any)
+				if m["level"] != "error" || len(problems) != 1 || !strings.Contains(fmt.Sprint(problems[0]), name) {
+					t.Errorf("worker run's configuration error %v: want level error and problems naming %s", m, name)
 				}
 			})
 		}

@@ -12,7 +12,7 @@ import (
 func runCommand() command {
 	return command{
 		name: "run", summary: "consume the input queue until SIGINT/SIGTERM",
-		vars: allVars,
+		vars: allVars, jsonLines: true,
 		help: `Consumes INPUT_QUEUE: each chat event is preprocessed on the shared pool
 (recent history, relevance search and muted state from Weaviate, route
 detection, storing the message) and a user message's context is published to
@@ -23,12 +23,13 @@ stdout; metrics to CloudWatch every METRICS_FLUSH_INTERVAL; /healthz and
 /readyz answers ready once the worker reached Weaviate and INPUT_QUEUE; until
 Weaviate answers it receives nothing, and tries again in the background.
 
-SIGTERM or SIGINT: stop receiving, finish in-flight messages within
+SIGTERM or SIGINT: no new long poll (the one in flight runs to its end:
+SQS would deliver into a cancelled one), finish what was received within
 SHUTDOWN_TIMEOUT, release the rest to the queue, flush, exit 0. A second
 signal exits at once with status 1.
 
-A start-up failure is one JSON line on stderr naming the variable to fix;
-exit status 2 when the configuration is the cause.`,
+Everything it writes is JSON lines. A start-up failure is one JSON line on
+stderr naming what to fix; exit status 2 when the configuration is the cause.`,
 		run: func(ctx context.Context, env *cmdEnv) int {
 			workerID := pipeline.WorkerID()
 			// grpc and the standard log package (the Weaviate client's) log

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func startRun(t *testing.T, env []string, until string) (*devstack.Process, *app
 			p.Kill()
 		}
 	})
+	go func() { <-p.Done(); logs.Write(nil) }() // wakes the Wait below if it exits silently
 	logs.Wait(t, time.Minute, until, func(ls []apptest.Line) bool {
 		return apptest.Count(ls, until, "") == 1 || p.ExitCode() != -1
 	})
@@ -307,4 +309,58 @@ func TestRunMetricsExact(t *testing.T) {
 // nanoseconds) is the value v that was cut to the microsecond.
 func withinMicro(metric, v float64) bool {
 	return metric >= v-1e-9 && metric < v+0.001+1e-9
+}
+
+// TestSecondSignalExitsAtOnce: SIGTERM starts the drain (logged), a second
+// signal during it ends the worker at once with status 1 and one JSON line
+// on stderr. The drain is held open by a message whose Weaviate calls hang
+// (Weaviate behind a proxy that delays everything by a minute).
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := stacktest.New(t)
+	slow, err := devstack.StartTCPProxy(strings.TrimPrefix(e.Config.WeaviateURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	env := append(e.Environ(), "WEAVIATE_URL="+slow.URL(), "WEAVIATE_GRPC_ADDR=off", "TASK_TIMEOUT=5m", "SHUTDOWN_TIMEOUT=5m", "LOG_LEVEL=info")
+	p, logs, stderr := startRun(t, env, "worker consuming")
+	var addr string
+	for _, l := range logs.Lines() {
+		if l.Msg() == "worker consuming" {
+			addr = l.Str("health_addr")
+		}
+	}
+	slow.SetDelay(time.Minute)
+	apptest.Send(t, e, apptest.Event(map[string]any{"event_id": "held", "chat_id": e.ChatID("c"), "text": "hello", "sent_at": "2026-11-28T08:00:00Z"}))
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for deadline, received := time.Now().Add(time.Minute), 0.0; received < 1; <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker did not receive the message within a minute")
+		}
+		v, err := apptest.DebugVars(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := v["consumer"].(map[string]any)
+		received, _ = c["Received"].(float64)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	logs.Wait(t, time.Minute, "the drain's first line", func(ls []apptest.Line) bool {
+		return apptest.Count(ls, "stopping: no new polls; finishing what was received", "") == 1
+	})
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if code := p.ExitCode(); code != 1 {
+		t.Fatalf("exit %d after the second signal, want 1; stderr %q", code, stderr)
+	}
+	lines := strictLines(t, "stderr", stderr.String())
+	if len(lines) != 1 || lines[0].Level() != "warn" || lines[0].Str("signal") != "interrupt" || !strings.Contains(lines[0].Msg(), "second signal") {
+		t.Errorf("stderr %q: want one warn line naming the second signal", stderr)
+	}
 }

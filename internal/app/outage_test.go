@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,14 +51,9 @@ func ownWeaviate(t *testing.T) *devstack.Weaviate {
 // vars reads the worker's /debug/vars.
 func (w *worker) vars(t *testing.T) map[string]any {
 	t.Helper()
-	resp, err := http.Get("http://" + w.health + "/debug/vars")
+	v, err := apptest.DebugVars(w.health)
 	if err != nil {
 		t.Fatalf("worker's health endpoint: %v", err)
-	}
-	defer resp.Body.Close()
-	var v map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatal(err)
 	}
 	return v
 }

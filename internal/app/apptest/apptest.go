@@ -944,3 +944,21 @@ func CheckNoText(t testing.TB, lines []Line, texts []string) {
 		}
 	}
 }
+
+// DebugVars reads a worker's /debug/vars at addr (its HEALTH_ADDR).
+func DebugVars(addr string) (map[string]any, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + addr + "/debug/vars")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/debug/vars: status %d", resp.StatusCode)
+	}
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return nil, fmt.Errorf("/debug/vars: %w", err)
+	}
+	return v, nil
+}
