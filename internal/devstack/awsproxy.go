@@ -38,6 +38,9 @@ type Fault struct {
 //     becomes receivable by a delete (the next of its FIFO group) or by its
 //     visibility timeout ending; the proxy long-polls for the client, so a
 //     ReceiveMessage returns as soon as a message is receivable, as on SQS;
+//   - kumo forgets a FIFO deduplication id once its message is deleted; the
+//     proxy keeps each for DedupWindow and answers a repeated send itself,
+//     as SQS does (see dedup);
 //
 // It also counts calls by API (X-Amz-Target, or the CBOR operation path) and
 // can inject faults.
@@ -57,6 +60,7 @@ type awsProxy struct {
 	quit     chan struct{} // closed by close: orphaned polls end
 	closed   bool          // guarded by mu: no new orphan
 	sending  sync.RWMutex  // read-held by sends until their attributes are remembered
+	dedup    dedup         // FIFO deduplication ids sent within DedupWindow
 
 	mu     sync.Mutex
 	fifo   map[string]fifoAttrs // SQS MessageId → its FIFO attributes
@@ -183,7 +187,11 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 		// Held until the send is remembered: a receive that got the message
 		// meanwhile waits for its FIFO attributes (see receive).
 		p.sending.RLock()
-		resp, err = p.forward(r, body)
+		if api == "SQS.SendMessage" {
+			resp, err = p.sendOne(r, body)
+		} else {
+			resp, err = p.sendBatch(r, body)
+		}
 		if err == nil && resp.StatusCode == http.StatusOK && api == "SQS.SendMessage" {
 			p.rememberSend(body, resp.body)
 		} else if err == nil && resp.StatusCode == http.StatusOK {

@@ -3,6 +3,7 @@ package devstack_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -163,4 +164,68 @@ func startAWS(t *testing.T) *devstack.AWS {
 func sqsClient(url string) *sqs.Client {
 	return sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
 		func(o *sqs.Options) { o.BaseEndpoint = aws.String(url) })
+}
+
+// TestAWSProxyDeduplicatesLikeSQS: a FIFO message sent again with the same
+// deduplication id within five minutes is accepted and dropped, also after
+// the first copy was deleted (kumo alone delivers it again), by SendMessage
+// and by SendMessageBatch, where the other entries of the batch still go.
+// The answer is the first copy's MessageId and the MD5 of the body sent
+// now, which the SDK checks.
+func TestAWSProxyDeduplicatesLikeSQS(t *testing.T) {
+	t.Parallel()
+	a := startAWS(t)
+	ctx := t.Context()
+	api := sqsClient(a.URL)
+	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("dedup.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("result, first timings"),
+		MessageGroupId: aws.String("chat"), MessageDeduplicationId: aws.String("e1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10})
+	if err != nil || len(got.Messages) != 1 {
+		t.Fatalf("receive: %v, %d messages", err, len(got.Messages))
+	}
+	if _, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: got.Messages[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+
+	again, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("result, other timings"),
+		MessageGroupId: aws.String("chat"), MessageDeduplicationId: aws.String("e1")})
+	if err != nil {
+		t.Fatalf("send again (the SDK checks the MD5 of this body): %v", err)
+	}
+	if aws.ToString(again.MessageId) != aws.ToString(first.MessageId) {
+		t.Errorf("send again: MessageId %s, want the first copy's %s", aws.ToString(again.MessageId), aws.ToString(first.MessageId))
+	}
+	batch, err := api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: q.QueueUrl, Entries: []types.SendMessageBatchRequestEntry{
+		{Id: aws.String("0"), MessageBody: aws.String("e1 once more"), MessageGroupId: aws.String("chat"), MessageDeduplicationId: aws.String("e1")},
+		{Id: aws.String("1"), MessageBody: aws.String("e2"), MessageGroupId: aws.String("chat"), MessageDeduplicationId: aws.String("e2")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch.Successful) != 2 || len(batch.Failed) != 0 {
+		t.Fatalf("batch: %d successful, %d failed; want 2, 0", len(batch.Successful), len(batch.Failed))
+	}
+	for _, s := range batch.Successful {
+		if aws.ToString(s.Id) == "0" && aws.ToString(s.MessageId) != aws.ToString(first.MessageId) {
+			t.Errorf("batch entry 0: MessageId %s, want the first copy's", aws.ToString(s.MessageId))
+		}
+	}
+	got, err = api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, m := range got.Messages {
+		bodies = append(bodies, aws.ToString(m.Body))
+	}
+	if !slices.Equal(bodies, []string{"e2"}) {
+		t.Errorf("queue holds %q, want only e2: the copies of e1 are duplicates", bodies)
+	}
 }
