@@ -283,13 +283,16 @@ func (k *Keeper) extend(ctx context.Context, due []extension) {
 			}
 			continue
 		}
-		var te interface{ Transient() bool }
+		// Only SQS refusing this receipt handle loses the lease now. A
+		// call that failed (even for good: expired credentials, access
+		// denied) judged no entry: the lease is retried until its deadline.
+		var re interface{ Refused() bool }
 		switch err := errs[i]; {
 		case err == nil:
 			k.extended.Add(1)
 			l.deadline = start.Add(e.vis)
 			l.next = l.deadline.Add(-k.margin)
-		case errors.As(err, &te) && !te.Transient():
+		case errors.As(err, &re) && re.Refused():
 			l.state = lost
 			losses, why = append(losses, l), append(why, "receipt handle refused: "+err.Error())
 			continue

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/aws/smithy-go"
 	"github.com/chatprep/chatprep/internal/lease"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
@@ -137,24 +138,34 @@ func TestRefusedReceiptLosesTheLease(t *testing.T) {
 	}
 }
 
-// TestFailingExtensionsLoseTheLeaseAtItsDeadline: transient failures are
-// retried until the deadline, then the lease is lost, not before.
+// TestFailingExtensionsLoseTheLeaseAtItsDeadline: failures that are not
+// SQS refusing the receipt handle — an entry failed on SQS's side, or the
+// whole call failed, even for a reason that will not pass by itself
+// (expired credentials) — are retried until the deadline, then the lease is
+// lost, not before.
 func TestFailingExtensionsLoseTheLeaseAtItsDeadline(t *testing.T) {
 	t.Parallel()
-	ext := &extender{answer: func(int, sqsbatch.Visibility) error {
-		return &sqsbatch.Error{Op: "ChangeMessageVisibilityBatch", Code: "InternalError"}
-	}}
-	k := run(t, ext)
-	lost := make(chan string, 1)
-	start := time.Now()
-	k.Hold("r-1", start, func(why string) { lost <- why })
-	<-lost
-	if since := time.Since(start); since < time.Second {
-		t.Errorf("lost after %v, before its deadline", since)
-	}
-	ext.mu.Lock()
-	defer ext.mu.Unlock()
-	if ext.calls < 2 {
-		t.Errorf("%d extension calls: not retried", ext.calls)
+	for name, fail := range map[string]error{
+		"entry failed on SQS's side": &sqsbatch.Error{Op: "ChangeMessageVisibilityBatch", Code: "InternalError"},
+		"call failed for good": &sqsbatch.Error{Op: "ChangeMessageVisibilityBatch",
+			Err: &smithy.GenericAPIError{Code: "ExpiredToken", Message: "the security token expired", Fault: smithy.FaultClient}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ext := &extender{answer: func(int, sqsbatch.Visibility) error { return fail }}
+			k := run(t, ext)
+			lost := make(chan string, 1)
+			start := time.Now()
+			k.Hold("r-1", start, func(why string) { lost <- why })
+			why := <-lost
+			if since := time.Since(start); since < time.Second {
+				t.Errorf("lost after %v (%s), before its deadline", since, why)
+			}
+			ext.mu.Lock()
+			defer ext.mu.Unlock()
+			if ext.calls < 2 {
+				t.Errorf("%d extension calls: not retried", ext.calls)
+			}
+		})
 	}
 }

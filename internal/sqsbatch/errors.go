@@ -66,6 +66,12 @@ func (e *Error) Transient() bool {
 	return !e.SenderFault
 }
 
+// Refused tells whether SQS judged this entry and refused it for good (an
+// invalid or stale receipt handle, a message it does not take): unlike a
+// failed call, where no entry was judged, even one that will not pass by
+// itself (expired credentials, access denied).
+func (e *Error) Refused() bool { return e.Code != "" && !e.Transient() }
+
 // throttleCodes are the codes of throttling: sender faults worth a retry.
 var throttleCodes = func() map[string]struct{} {
 	m := map[string]struct{}{

@@ -311,17 +311,16 @@ func chunk[E any](ctx context.Context, q *queue, op string, entries []E, pending
 		ok, failed, err := call(cctx, batch)
 		cancel()
 
+		// An entry to retry holds its own last error in errs meanwhile.
 		var retry []int
-		var last *Error
 		if err != nil {
-			last = q.chunkError(op, attempt)
-			last.Err = err
+			e := q.chunkError(op, attempt)
+			e.Err = err
+			for _, i := range live {
+				errs[i] = e
+			}
 			if ctx.Err() == nil && Retryable(err) {
 				retry = live
-			} else {
-				for _, i := range live {
-					errs[i] = last
-				}
 			}
 		} else {
 			done := make([]bool, len(live))
@@ -339,17 +338,17 @@ func chunk[E any](ctx context.Context, q *queue, op string, entries []E, pending
 				done[j] = true
 				e := q.chunkError(op, attempt)
 				e.Code, e.Message, e.SenderFault = aws.ToString(f.Code), aws.ToString(f.Message), f.SenderFault
+				errs[live[j]] = e
 				if e.Transient() {
-					retry, last = append(retry, live[j]), e
-				} else {
-					errs[live[j]] = e
+					retry = append(retry, live[j])
 				}
 			}
 			for j, i := range live {
 				if !done[j] {
 					e := q.chunkError(op, attempt)
 					e.Code, e.Message = CodeNotAnswered, "SQS's answer mentioned the entry in neither Successful nor Failed"
-					retry, last = append(retry, i), e
+					errs[i] = e
+					retry = append(retry, i)
 				}
 			}
 		}
@@ -357,11 +356,10 @@ func chunk[E any](ctx context.Context, q *queue, op string, entries []E, pending
 			return
 		}
 		if attempt >= q.cfg.MaxAttempts || !backoff.Sleep(ctx, q.cfg.Backoff.Delay(attempt-1)) {
-			if ctx.Err() != nil && last.Err == nil {
-				last.Err = ctx.Err()
-			}
 			for _, i := range retry {
-				errs[i] = last
+				if e, ok := errs[i].(*Error); ok && ctx.Err() != nil && e.Err == nil {
+					e.Err = ctx.Err()
+				}
 			}
 			return
 		}

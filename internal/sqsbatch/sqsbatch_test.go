@@ -222,3 +222,29 @@ func TestEntryContext(t *testing.T) {
 		t.Errorf("calls %v, want only b01 sent", api.calls)
 	}
 }
+
+// TestEachEntryKeepsItsOwnError: entries that keep failing for different
+// reasons until the attempts run out each report their own reason, not the
+// last one seen in the call.
+func TestEachEntryKeepsItsOwnError(t *testing.T) {
+	api := &scripted{answer: func(_ int, body string) (bool, *types.BatchResultErrorEntry) {
+		switch body {
+		case "b00":
+			return false, &types.BatchResultErrorEntry{Code: aws.String("InternalError"), Message: aws.String("b00's")}
+		case "b01":
+			return false, nil // not answered
+		}
+		return true, nil
+	}}
+	errs := sqsbatch.NewSender(api, "https://sqs.example/1/q.fifo", fast()).Send(t.Context(), messages(3))
+	var e0, e1 *sqsbatch.Error
+	if !errors.As(errs[0], &e0) || e0.Code != "InternalError" || e0.Attempts != 4 {
+		t.Errorf("entry 0: %v, want its own InternalError after 4 attempts", errs[0])
+	}
+	if !errors.As(errs[1], &e1) || e1.Code != sqsbatch.CodeNotAnswered {
+		t.Errorf("entry 1: %v, want %s", errs[1], sqsbatch.CodeNotAnswered)
+	}
+	if errs[2] != nil {
+		t.Errorf("entry 2: %v, want sent", errs[2])
+	}
+}
