@@ -124,8 +124,10 @@ func newDelivery(m types.Message, now time.Time) *delivery {
 		}
 		if d.Attributes == nil {
 			d.Attributes = make(map[string]string, len(m.MessageAttributes))
+			d.AttributeTypes = make(map[string]string, len(m.MessageAttributes))
 		}
 		d.Attributes[k] = *v.StringValue
+		d.AttributeTypes[k] = aws.ToString(v.DataType)
 	}
 	return d
 }

@@ -3,7 +3,9 @@
 // `worker dlq list`) and move them back (Redriver, `worker dlq redrive`).
 //
 // A message moved here by the worker keeps its body untouched and its
-// message attributes, and gains two: error_code (machine-readable, like
+// string and number message attributes, with their types (binary ones are
+// not kept; of more than eight, those first in name order, with the trace
+// context first of all: SQS takes ten), and gains two: error_code (machine-readable, like
 // not_json) and error (what is wrong, at most MaxErrorAttrLen bytes). A
 // message moved here by the queue's redrive policy (MAX_RECEIVE_COUNT
 // receives) has neither.
@@ -19,6 +21,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -72,8 +76,9 @@ func (d *Queue) Put(ctx context.Context, m *handler.Message, code, reason string
 		if k == AttrErrorCode || k == AttrError || v == "" {
 			continue
 		}
-		attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		attrs[k] = types.MessageAttributeValue{DataType: aws.String(cmp.Or(m.AttributeTypes[k], "String")), StringValue: aws.String(v)}
 	}
+	attrs = capAttributes(attrs, 2)
 	attrs[AttrErrorCode] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(code)}
 	attrs[AttrError] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(reason)}
 	msg := sqsbatch.Message{Body: m.Body, Attributes: attrs}
@@ -111,4 +116,36 @@ func AttrText(s string, limit int) string {
 		i--
 	}
 	return s[:i] + ellipsis
+}
+
+// maxAttributes is SQS's limit of message attributes per message.
+const maxAttributes = 10
+
+// keptFirst are the attributes a copy keeps before any other: the trace
+// context, which ties the copy to the original's trace.
+var keptFirst = []string{"traceparent", "tracestate"}
+
+// capAttributes returns attrs with at most maxAttributes-room of them: the
+// trace context first, then the others in name order.
+func capAttributes(attrs map[string]types.MessageAttributeValue, room int) map[string]types.MessageAttributeValue {
+	limit := maxAttributes - room
+	if len(attrs) <= limit {
+		return attrs
+	}
+	names := slices.Sorted(maps.Keys(attrs))
+	slices.SortStableFunc(names, func(a, b string) int {
+		return cmp.Compare(boolInt(!slices.Contains(keptFirst, a)), boolInt(!slices.Contains(keptFirst, b)))
+	})
+	out := make(map[string]types.MessageAttributeValue, limit+room)
+	for _, n := range names[:limit] {
+		out[n] = attrs[n]
+	}
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

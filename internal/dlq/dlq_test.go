@@ -2,6 +2,8 @@ package dlq_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -55,5 +57,37 @@ func TestPut(t *testing.T) {
 	if got.Body != "not json" || got.GroupID != dlq.DefaultGroupID || got.DeduplicationID != "m-1" ||
 		attr(dlq.AttrErrorCode) != "not_json" || attr(dlq.AttrError) != "invalid character" || attr("traceparent") != "00-abc" {
 		t.Errorf("sent %+v", got)
+	}
+}
+
+// TestPutKeepsWithinSQSAttributeLimit: a poison message with more
+// attributes than SQS takes besides the two Put adds keeps the trace
+// context and the first others by name, with their types; error_code and
+// error are always there.
+func TestPutKeepsWithinSQSAttributeLimit(t *testing.T) {
+	t.Parallel()
+	s := &sender{}
+	q := dlq.New(s, false)
+	attrs := map[string]string{"traceparent": "00-abc", "tracestate": "k=v"}
+	types := map[string]string{"a00": "Number"}
+	for i := range 10 {
+		attrs[fmt.Sprintf("a%02d", i)] = fmt.Sprint(i)
+	}
+	m := &handler.Message{ID: "m-1", Body: "{}", Attributes: attrs, AttributeTypes: types}
+	if err := q.Put(t.Context(), m, "invalid_field", "role"); err != nil {
+		t.Fatal(err)
+	}
+	got := s.sent[0].Attributes
+	var names []string
+	for k := range got {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	want := []string{"a00", "a01", "a02", "a03", "a04", "a05", dlq.AttrError, dlq.AttrErrorCode, "traceparent", "tracestate"}
+	if !slices.Equal(names, want) {
+		t.Errorf("attributes %v, want %v (SQS takes 10)", names, want)
+	}
+	if dt := aws.ToString(got["a00"].DataType); dt != "Number" {
+		t.Errorf("a00 has DataType %q, want its own Number", dt)
 	}
 }

@@ -35,9 +35,6 @@ const DeduplicationPrefix = "redrive-"
 // soon.
 const RedriveHold = 5 * time.Minute
 
-// maxAttributes is SQS's limit of message attributes per message.
-const maxAttributes = 10
-
 // RedriveOptions say what a redrive does.
 type RedriveOptions struct {
 	// Max bounds the messages moved back; 0 is no bound (every dead letter).
@@ -241,12 +238,12 @@ func (d *Redriver) redriven(m types.Message) sqsbatch.Message {
 	attrs := maps.Clone(m.MessageAttributes)
 	delete(attrs, AttrErrorCode)
 	delete(attrs, AttrError)
-	if _, ok := attrs[AttrRedriveRun]; ok || len(attrs) < maxAttributes {
-		if attrs == nil {
-			attrs = map[string]types.MessageAttributeValue{}
-		}
-		attrs[AttrRedriveRun] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(d.opts.RunID)}
+	delete(attrs, AttrRedriveRun)
+	attrs = capAttributes(attrs, 1)
+	if attrs == nil {
+		attrs = map[string]types.MessageAttributeValue{}
 	}
+	attrs[AttrRedriveRun] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(d.opts.RunID)}
 	msg := sqsbatch.Message{Body: aws.ToString(m.Body), Attributes: attrs}
 	if d.fifo {
 		msg.GroupID = cmp.Or(m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)], DefaultGroupID)

@@ -36,6 +36,10 @@ type Message struct {
 	SentAt       time.Time         // SentTimestamp
 	ReceivedAt   time.Time         // when this worker received it
 	Attributes   map[string]string // string (and number) message attributes
+	// AttributeTypes is each of Attributes' SQS DataType ("String",
+	// "Number", "Number.price", …), so that a copy of the message keeps
+	// them. Binary attributes are in neither.
+	AttributeTypes map[string]string
 	// SystemAttributes are the SQS system attributes received with it
 	// (AWSTraceHeader, SentTimestamp, …).
 	SystemAttributes map[string]string
