@@ -247,7 +247,7 @@ func BenchmarkMuted(b *testing.B) {
 		name string
 		get  func(ctx context.Context, chatID string) (chatState, error)
 	}{
-		{"grpc-search-by-id", st.path.(*grpcPath).muted},
+		{"grpc-search-by-id", st.path().(*grpcPath).muted},
 		{"rest-get-by-id", st.mutedREST},
 		{"graphql-where-chat", graphQLPath{st}.muted},
 	}

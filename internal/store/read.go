@@ -48,13 +48,13 @@ func (s *Store) History(ctx context.Context, chatID string, role event.Role, bef
 		return []event.ContextMessage{}, nil
 	}
 	s.calls.history.Add(1)
-	msgs, err := s.path.history(ctx, chatID, role, time.Time{}, limit+historySlack)
+	msgs, err := s.path().history(ctx, chatID, role, time.Time{}, limit+historySlack)
 	if err == nil {
 		kept := notAfter(msgs, before)
 		if len(kept) < limit && len(msgs) == limit+historySlack { // newer ones crowded the answer
 			s.calls.history.Add(1)
 			s.calls.refetched.Add(1)
-			kept, err = s.path.history(ctx, chatID, role, before, limit)
+			kept, err = s.path().history(ctx, chatID, role, before, limit)
 		}
 		msgs = kept[:min(len(kept), limit)]
 	}
@@ -108,13 +108,13 @@ func (s *Store) Relevant(ctx context.Context, chatID, text string, before time.T
 		}
 	}
 	s.calls.relevant.Add(1)
-	msgs, err := s.path.relevant(ctx, chatID, search, vi, time.Time{}, limit)
+	msgs, err := s.path().relevant(ctx, chatID, search, vi, time.Time{}, limit)
 	if err == nil {
 		kept := notAfter(msgs, before)
 		if len(kept) < len(msgs) && len(msgs) == limit { // newer ones took places of older matches
 			s.calls.relevant.Add(1)
 			s.calls.refetched.Add(1)
-			kept, err = s.path.relevant(ctx, chatID, search, vi, before, limit)
+			kept, err = s.path().relevant(ctx, chatID, search, vi, before, limit)
 		}
 		msgs = kept
 	}

@@ -63,7 +63,11 @@ type Store struct {
 	restBase  string // URL + "/v1"
 	auth      string // "Bearer <key>" or empty; never logged
 
-	path path // gRPC, or GraphQL and REST: chosen by New
+	// paths is the search path in use: gRPC, or GraphQL and REST. New
+	// chooses it; when Weaviate was down then, the first Ready that
+	// reaches its REST endpoint decides (decideGRPC).
+	paths    atomic.Pointer[chosenPath]
+	decideMu sync.Mutex
 
 	batcher *writes
 	vectors atomic.Pointer[vectorInfo] // nil until learned
@@ -128,14 +132,13 @@ func New(cfg Config) (*Store, error) {
 		ConnectionClient: s.http,
 		Headers:          headers,
 	})
-	s.path = graphQLPath{s}
+	s.paths.Store(&chosenPath{path: graphQLPath{s}})
 	if cfg.GRPCAddr != "" {
 		g, err := dialGRPC(s, u.Scheme == "https")
 		if err != nil {
 			s.closeIdle()
 			return nil, err
 		}
-		s.path = g
 		s.chooseGRPC(g)
 	}
 	s.batcher = newBatcher(batcherConfig{
@@ -147,26 +150,66 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// chosenPath is the search path in use; pending while Weaviate has not been
+// reached, so whether gRPC answers where REST does is not known yet.
+type chosenPath struct {
+	path
+	pending *grpcPath
+}
+
+func (s *Store) path() path { return s.paths.Load().path }
+
 // chooseGRPC keeps the gRPC path if its endpoint answers within
-// DialTimeout, or if Weaviate is not reachable at all yet (it comes up with
-// both). If only the REST endpoint answers, the address is wrong or blocked:
-// one warning naming WEAVIATE_GRPC_ADDR, and the searches go over GraphQL
-// for the life of the Store.
+// DialTimeout. If Weaviate is not reachable at all yet (it comes up with
+// both), gRPC is used and the choice is pending until the first Ready that
+// reaches the REST endpoint. If only the REST endpoint answers, the address
+// is wrong or blocked: see useGraphQL.
 func (s *Store) chooseGRPC(g *grpcPath) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
 	defer cancel()
 	if g.reachable(ctx) {
+		s.paths.Store(&chosenPath{path: g})
 		return
 	}
 	restCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DialTimeout)
 	defer cancel()
 	if _, _, err := s.rest(restCtx, http.MethodGet, "/.well-known/live"); err != nil {
 		s.log.Info().Str("grpc_addr", g.addr).Str("weaviate_url", s.cfg.URL).
-			Msg("Weaviate not reachable yet over REST nor gRPC: searches will use gRPC once it is up")
+			Msg("Weaviate not reachable yet over REST nor gRPC: the first call that reaches it decides between gRPC and GraphQL")
+		s.paths.Store(&chosenPath{path: g, pending: g})
 		return
 	}
+	s.useGraphQL(g)
+}
+
+// decideGRPC settles a pending choice once Weaviate's REST endpoint has
+// answered (Ready): gRPC if it answers within DialTimeout, else GraphQL.
+func (s *Store) decideGRPC(ctx context.Context) {
+	s.decideMu.Lock()
+	defer s.decideMu.Unlock()
+	g := s.paths.Load().pending
+	if g == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	if g.reachable(ctx) {
+		s.paths.Store(&chosenPath{path: g})
+		return
+	}
+	if ctx.Err() != nil && context.Cause(ctx) != context.DeadlineExceeded {
+		return // the caller gave up: still pending
+	}
+	s.useGraphQL(g)
+}
+
+// useGraphQL gives up the gRPC path g whose endpoint does not answer while
+// Weaviate's REST endpoint does (a wrong or blocked address): one warning
+// naming WEAVIATE_GRPC_ADDR, and the searches go over GraphQL for the life
+// of the Store.
+func (s *Store) useGraphQL(g *grpcPath) {
+	s.paths.Store(&chosenPath{path: graphQLPath{s}})
 	g.close()
-	s.path = graphQLPath{s}
 	s.log.Warn().Str("grpc_addr", g.addr).Float64("waited_ms", float64(s.cfg.DialTimeout.Milliseconds())).
 		Msg("WEAVIATE_GRPC_ADDR: Weaviate's gRPC endpoint does not answer while its REST endpoint does; " +
 			"searches use GraphQL (slower, more Weaviate CPU). Fix the address, open the port, or set WEAVIATE_GRPC_ADDR=off")
@@ -179,7 +222,7 @@ func (s *Store) closeIdle() {
 }
 
 // SearchPath names how searches reach Weaviate: "grpc" or "graphql".
-func (s *Store) SearchPath() string { return s.path.name() }
+func (s *Store) SearchPath() string { return s.path().name() }
 
 // Close sends the objects Put and SetMuted are still holding, waits for
 // batches in flight, and closes the connections. Calls after Close fail with
@@ -188,7 +231,7 @@ func (s *Store) Close() {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.batcher.close()
-		s.path.close()
+		s.path().close()
 		s.closeIdle()
 	})
 }
@@ -220,7 +263,8 @@ func (s *Store) Ready(ctx context.Context) error {
 		if err = json.Unmarshal(body, &have); err != nil {
 			err = &Error{Kind: KindRejected, Status: status, Detail: "unreadable schema of " + MessagesCollection, Err: err}
 		} else if err = checkClass(MessagesClass(), &have); err == nil {
-			err = s.path.ready()
+			s.decideGRPC(ctx)
+			err = s.path().ready()
 		}
 	}
 	if err != nil {

@@ -105,7 +105,7 @@ func (s *Store) sendBatch(ctx context.Context, items []*batchItem) {
 	s.calls.objects.Add(uint64(len(items)))
 	var errs []error
 	var err error
-	errs, err = s.path.batch(ctx, items)
+	errs, err = s.path().batch(ctx, items)
 	if err != nil {
 		s.calls.failed.Add(1)
 	}
