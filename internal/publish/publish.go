@@ -47,8 +47,10 @@ const (
 	DefaultRetryBase = 50 * time.Millisecond
 	// DefaultRetryMax caps the back-off.
 	DefaultRetryMax = 2 * time.Second
-	// DefaultMaxAttempts bounds the calls made for one entry.
-	DefaultMaxAttempts = 8
+	// DefaultMaxAttempts bounds the calls made for one entry: about 9 s of
+	// SQS failing with the back-off above (the calls make no retries of
+	// their own), before the message is given back to be tried again.
+	DefaultMaxAttempts = 10
 	// DefaultAttemptTimeout bounds one SendMessageBatch call.
 	DefaultAttemptTimeout = 10 * time.Second
 )

@@ -26,7 +26,10 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultMaxAttempts = 5
+	// DefaultMaxAttempts with DefaultBackoff retries an entry for about 7 s
+	// of SQS failing: the calls make no retries of their own
+	// (noSDKRetries).
+	DefaultMaxAttempts = 8
 	DefaultCallTimeout = 10 * time.Second
 )
 
@@ -85,6 +88,12 @@ type queue struct {
 func newQueue(url string, cfg Config) queue {
 	return queue{url: url, name: url[lastSlash(url)+1:], cfg: cfg.WithDefaults()}
 }
+
+// noSDKRetries turns the SDK's own retries off for a batch call: chunk
+// retries the call and each failed entry under Config's policy, and a
+// retryer beneath it would multiply the attempts (3 × MaxAttempts) and
+// draw on the SDK's retry quota.
+func noSDKRetries(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 // Sender sends messages to one queue in batches. It is safe for concurrent
 // use.
@@ -193,7 +202,7 @@ func (q *Sender) Send(ctx context.Context, msgs []Message) []error {
 				}
 			}
 			q.calls.send.Add(1)
-			out, err := q.api.SendMessageBatch(ctx, in)
+			out, err := q.api.SendMessageBatch(ctx, in, noSDKRetries)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -211,7 +220,7 @@ func (q *Receipts) Delete(ctx context.Context, receipts []string) []error {
 				in.Entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: r}
 			}
 			q.calls.delete.Add(1)
-			out, err := q.api.DeleteMessageBatch(ctx, in)
+			out, err := q.api.DeleteMessageBatch(ctx, in, noSDKRetries)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -232,7 +241,7 @@ func (q *Receipts) ChangeVisibility(ctx context.Context, changes []Visibility) [
 				}
 			}
 			q.calls.change.Add(1)
-			out, err := q.api.ChangeMessageVisibilityBatch(ctx, in)
+			out, err := q.api.ChangeMessageVisibilityBatch(ctx, in, noSDKRetries)
 			if err != nil {
 				return nil, nil, err
 			}

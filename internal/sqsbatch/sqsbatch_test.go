@@ -248,3 +248,62 @@ func TestEachEntryKeepsItsOwnError(t *testing.T) {
 		t.Errorf("entry 2: %v, want sent", errs[2])
 	}
 }
+
+// optionsAPI records the RetryMaxAttempts each call's options set.
+type optionsAPI struct {
+	mu       sync.Mutex
+	attempts []int
+}
+
+func (o *optionsAPI) record(opts []func(*sqs.Options)) {
+	var so sqs.Options
+	for _, f := range opts {
+		f(&so)
+	}
+	o.mu.Lock()
+	o.attempts = append(o.attempts, so.RetryMaxAttempts)
+	o.mu.Unlock()
+}
+
+func (o *optionsAPI) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	o.record(opts)
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String("m")})
+	}
+	return out, nil
+}
+
+func (o *optionsAPI) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	o.record(opts)
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, types.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
+}
+
+func (o *optionsAPI) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	o.record(opts)
+	out := &sqs.ChangeMessageVisibilityBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, types.ChangeMessageVisibilityBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
+}
+
+// TestBatchCallsTurnTheSDKRetriesOff: sqsbatch retries under its own
+// policy, so each of its calls asks the SDK for one attempt only; with the
+// SDK's default retryer beneath, a send could make 3 × MaxAttempts calls.
+func TestBatchCallsTurnTheSDKRetriesOff(t *testing.T) {
+	api := &optionsAPI{}
+	ctx := t.Context()
+	const url = "https://sqs.example/1/q"
+	sqsbatch.NewSender(api, url, fast()).Send(ctx, messages(1))
+	r := sqsbatch.NewReceipts(api, url, fast())
+	r.Delete(ctx, []string{"h"})
+	r.ChangeVisibility(ctx, []sqsbatch.Visibility{{Receipt: "h", Timeout: time.Second}})
+	if !slices.Equal(api.attempts, []int{1, 1, 1}) {
+		t.Errorf("RetryMaxAttempts of the send, delete and visibility calls: %v, want 1 each", api.attempts)
+	}
+}
