@@ -42,8 +42,10 @@ func leaseStart(sent, answered time.Time) time.Time {
 // in flight then goes on under pollCtx, which outlives ctx: cancelling a
 // long poll does not stop SQS from delivering into it, and what it
 // delivered would stay invisible for VISIBILITY_TIMEOUT and, on a FIFO
-// queue, block its chats. What the poll returns after the stop is released
-// at once. pollCtx ends at the drain bound (see Config.pollWait).
+// queue, block its chats. What the poll returns after the stop is handled
+// within the drain like every message received before it (see accept);
+// what is unfinished at the drain bound is released. pollCtx ends at the
+// drain bound (see Config.pollWait).
 func (r *run) receive(ctx, pollCtx context.Context, id int) {
 	log := r.log.With().Int("receiver", id).Logger()
 	failures := 0
