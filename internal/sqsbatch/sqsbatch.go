@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -184,7 +185,7 @@ type Visibility struct {
 
 // Send sends msgs and returns one outcome per message, in order.
 func (q *Sender) Send(ctx context.Context, msgs []Message) []error {
-	return run(ctx, &q.queue, "SendMessageBatch", msgs,
+	return run(ctx, &q.queue, "SendMessageBatch", 1, msgs,
 		func(m *Message) context.Context { return m.Context },
 		func(m *Message) int { return m.Size() },
 		func(ctx context.Context, batch []*Message) ([]string, []types.BatchResultErrorEntry, error) {
@@ -213,7 +214,7 @@ func (q *Sender) Send(ctx context.Context, msgs []Message) []error {
 // Delete deletes the messages of the receipt handles and returns one
 // outcome per handle, in order.
 func (q *Receipts) Delete(ctx context.Context, receipts []string) []error {
-	return run(ctx, &q.queue, "DeleteMessageBatch", receipts, nil, nil,
+	return run(ctx, &q.queue, "DeleteMessageBatch", receiptChunks, receipts, nil, nil,
 		func(ctx context.Context, batch []*string) ([]string, []types.BatchResultErrorEntry, error) {
 			in := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.url), Entries: make([]types.DeleteMessageBatchRequestEntry, len(batch))}
 			for i, r := range batch {
@@ -231,7 +232,7 @@ func (q *Receipts) Delete(ctx context.Context, receipts []string) []error {
 // ChangeVisibility changes the visibility of received messages and returns
 // one outcome per change, in order.
 func (q *Receipts) ChangeVisibility(ctx context.Context, changes []Visibility) []error {
-	return run(ctx, &q.queue, "ChangeMessageVisibilityBatch", changes, nil, nil,
+	return run(ctx, &q.queue, "ChangeMessageVisibilityBatch", receiptChunks, changes, nil, nil,
 		func(ctx context.Context, batch []*Visibility) ([]string, []types.BatchResultErrorEntry, error) {
 			in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: make([]types.ChangeMessageVisibilityBatchRequestEntry, len(batch))}
 			for i, v := range batch {
@@ -262,12 +263,21 @@ func ids[T any](entries []T, id func(T) *string) []string {
 // "1", …: it returns the ids SQS accepted and the entries it failed.
 type callFunc[E any] func(ctx context.Context, batch []*E) (ok []string, failed []types.BatchResultErrorEntry, err error)
 
+// receiptChunks is how many delete or visibility calls of one Delete or
+// ChangeVisibility may be in flight: their order does not matter, and a
+// heartbeat extending hundreds of leases must not wait for each call in
+// turn.
+const receiptChunks = 4
+
 // run is the one batch loop: chunks of at most MaxEntries (and MaxBytes by
 // size, when given), each entry answered exactly once, retryable entries
-// retried under the back-off policy.
-func run[E any](ctx context.Context, q *queue, op string, entries []E,
+// retried under the back-off policy. Up to parallel chunks are in flight;
+// with 1 each chunk waits for the one before, so sends keep their order.
+func run[E any](ctx context.Context, q *queue, op string, parallel int, entries []E,
 	entryCtx func(*E) context.Context, size func(*E) int, call callFunc[E]) []error {
 	errs := make([]error, len(entries))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, parallel)
 	for start := 0; start < len(entries); {
 		end, bytes := start, 0
 		for end < len(entries) && end-start < MaxEntries {
@@ -284,9 +294,18 @@ func run[E any](ctx context.Context, q *queue, op string, entries []E,
 		for i := range idx {
 			idx[i] = start + i
 		}
-		chunk(ctx, q, op, entries, idx, errs, entryCtx, call)
 		start = end
+		if parallel <= 1 {
+			chunk(ctx, q, op, entries, idx, errs, entryCtx, call)
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			chunk(ctx, q, op, entries, idx, errs, entryCtx, call) // disjoint indexes of errs
+		})
 	}
+	wg.Wait()
 	return errs
 }
 

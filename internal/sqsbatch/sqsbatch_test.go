@@ -307,3 +307,44 @@ func TestBatchCallsTurnTheSDKRetriesOff(t *testing.T) {
 		t.Errorf("RetryMaxAttempts of the send, delete and visibility calls: %v, want 1 each", api.attempts)
 	}
 }
+
+// overlapAPI's delete calls wait until two are in flight at once.
+type overlapAPI struct {
+	optionsAPI
+	mu    sync.Mutex
+	calls int
+	both  chan struct{} // closed by the second call
+}
+
+func (o *overlapAPI) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	o.mu.Lock()
+	o.calls++
+	if o.calls == 2 {
+		close(o.both)
+	}
+	o.mu.Unlock()
+	select {
+	case <-o.both:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return o.optionsAPI.DeleteMessageBatch(ctx, in, opts...)
+}
+
+// TestReceiptChunksOverlap: the chunks of one Delete are in flight
+// together (order does not matter for receipts); a sequential loop would
+// leave the first call waiting for a second that never comes.
+func TestReceiptChunksOverlap(t *testing.T) {
+	api := &overlapAPI{both: make(chan struct{})}
+	handles := make([]string, 20)
+	for i := range handles {
+		handles[i] = fmt.Sprint("h", i)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for i, err := range sqsbatch.NewReceipts(api, "https://sqs.example/1/q", fast()).Delete(ctx, handles) {
+		if err != nil {
+			t.Fatalf("handle %d: %v", i, err)
+		}
+	}
+}
