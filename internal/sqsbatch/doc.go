@@ -18,6 +18,16 @@
 //     timeout); otherwise every entry of it fails.
 //
 // Retries wait under one back-off policy (internal/backoff), at most
-// Config.MaxAttempts calls per entry, and never past the caller's context.
-// Errors are classified by their types (errors.As), never by their text.
+// Config.MaxAttempts calls per entry, and never past the caller's context;
+// the calls themselves make no SDK retries. Errors are classified by their
+// types (errors.As), never by their text.
+//
+// Order on FIFO queues: a send's chunks go one after another, so entries
+// reach the queue in the caller's order, with one exception SQS gives no
+// way around. When SQS fails one entry of a call on its side and accepts
+// later entries of the same message group, the failed one, sent again,
+// lands after them. Callers that must keep a group's order under that
+// (the publisher) put at most one entry per group in flight; enqueue and
+// the redrive accept it, as SQS reports such failures rarely and only for
+// its own errors (not throttling, which fails the whole call).
 package sqsbatch
