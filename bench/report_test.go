@@ -221,9 +221,9 @@ func (r *report) markdown() string {
 	if r.limit != nil && r.row1 != nil {
 		l, x := r.limit, r.row1
 		p("## 1. Throughput: the worker against the limit\n\n")
-		p("The limit is a closed-loop generator in the bench process making exactly the worker's Weaviate calls per event, at once as the pipeline does: " +
-			"two history searches and the relevance search over gRPC, the muted lookup by the state's object id, and the store through the batched writes, " +
-			"through the same store package. No queue, no pool, no SQS. The sweep raises the loops until a level gains less than 5%%: " +
+		p("The limit is a closed-loop generator in the bench process making exactly the worker's Weaviate calls per event, at once as the pipeline does: "+
+			"two history searches and the relevance search over gRPC, the muted lookup by the state's object id, and the store through the batched writes, "+
+			"through the same store package. No queue, no pool, no SQS. The sweep raises the loops until a level gains less than 5%%: "+
 			"past that knee Weaviate is saturated and more loops only queue. Each level runs %s, after a warm-up slice at the first level "+
 			"(the first writes and BM25 searches after the seed run several times slower than the next: here %s events/s at %s of Weaviate CPU each).\n\n",
 			dur(r.sz.sweepSlice), num(r.warm.eventsPerSec()), dur(r.warm.weaviatePerEvent()))
