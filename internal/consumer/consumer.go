@@ -145,23 +145,27 @@ func (r *run) run(ctx context.Context) error {
 	if shutdown == 0 {
 		r.cut() // no drain: what waits is released at once
 	}
-	r.log.Info().Int("running", r.runningCount()).Msg("stopping: no new polls; finishing what was received")
+	running, live := r.counts()
+	r.log.Info().Int("running", running).Int("received", live).Msg("stopping: no new polls; finishing what was received")
 	receivers.Wait() // the polls in flight return; what they bring is handled too
 	r.pollsDone()
 	var err error
 	if !waitUntil(r.idle, stopAt.Add(shutdown)) {
-		r.log.Warn().Int("running", r.runningCount()).Float64("shutdown_timeout_ms", ms(shutdown)).
+		running, _ = r.counts()
+		r.log.Warn().Int("running", running).Float64("shutdown_timeout_ms", ms(shutdown)).
 			Msg("shutdown timeout ran out: cancelling running handlers, releasing waiting messages")
 		r.cut()
 		workCancel(ErrShutdownTimeout)
 		if !waitUntil(r.idle, hardDeadline) {
+			running, _ = r.counts()
 			err = fmt.Errorf("drain %s: %d handlers ignored cancellation: %w",
-				config.QueueName(cfg.QueueURL), r.runningCount(), ErrShutdownTimeout)
+				config.QueueName(cfg.QueueURL), running, ErrShutdownTimeout)
 		}
 	}
 	if err == nil && !waitUntil(r.drained, hardDeadline) {
+		_, live = r.counts()
 		err = fmt.Errorf("drain %s: %d messages not acknowledged: %w",
-			config.QueueName(cfg.QueueURL), r.liveCount(), ErrShutdownTimeout)
+			config.QueueName(cfg.QueueURL), live, ErrShutdownTimeout)
 	}
 	hbCancel()
 	heartbeat.Wait()

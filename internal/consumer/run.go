@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"time"
 
@@ -103,35 +102,6 @@ func newRun(c *Consumer, h handler.Handler) (*run, error) {
 	return r, err
 }
 
-// newDelivery reads an SQS message.
-func newDelivery(m types.Message, now time.Time) *delivery {
-	d := &delivery{Message: handler.Message{
-		ID:               aws.ToString(m.MessageId),
-		Body:             aws.ToString(m.Body),
-		ReceivedAt:       now,
-		SystemAttributes: m.Attributes,
-	}}
-	if v, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil {
-		d.ReceiveCount = v
-	}
-	if ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
-		d.SentAt = time.UnixMilli(ms)
-	}
-	d.GroupID = m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
-	for k, v := range m.MessageAttributes {
-		if v.StringValue == nil {
-			continue // binary
-		}
-		if d.Attributes == nil {
-			d.Attributes = make(map[string]string, len(m.MessageAttributes))
-			d.AttributeTypes = make(map[string]string, len(m.MessageAttributes))
-		}
-		d.Attributes[k] = *v.StringValue
-		d.AttributeTypes[k] = aws.ToString(v.DataType)
-	}
-	return d
-}
-
 // accept takes the messages of one receive, whose leases began at
 // leaseStart: they are queued and started as room allows, also after the
 // stop (a poll in flight then ran to its end); past the drain bound they are
@@ -144,7 +114,7 @@ func (r *run) accept(msgs []types.Message, leaseStart time.Time) {
 	r.mu.Lock()
 	r.live += len(msgs)
 	for _, m := range msgs {
-		d := newDelivery(m, now)
+		d := &delivery{Message: handler.FromSQS(m, now)}
 		d.lease = r.leases.Hold(aws.ToString(m.ReceiptHandle), leaseStart, func(why string) { r.lose(d, why) })
 		if r.cutoff {
 			acts = append(acts, r.settleLocked(d, doRelease))
@@ -388,16 +358,12 @@ func (r *run) checkDrainedLocked() {
 	}
 }
 
-func (r *run) runningCount() int {
+// counts is how many handlers run and how many messages are received and
+// not yet settled.
+func (r *run) counts() (running, live int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.running
-}
-
-func (r *run) liveCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.live
+	return r.running, r.live
 }
 
 // runAll runs the deferred actions, skipping nil ones.

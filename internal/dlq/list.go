@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/peek"
 )
 
@@ -37,15 +37,15 @@ type Letter struct {
 
 // LetterOf reads a received dead letter.
 func LetterOf(m types.Message) Letter {
-	l := Letter{
-		MessageID: aws.ToString(m.MessageId),
-		ErrorCode: attr(m, AttrErrorCode),
-		Error:     attr(m, AttrError),
-		Body:      aws.ToString(m.Body),
-		SentAt:    sentAt(m),
+	msg := handler.FromSQS(m, time.Time{})
+	return Letter{
+		MessageID:    msg.ID,
+		ErrorCode:    msg.Attributes[AttrErrorCode],
+		Error:        msg.Attributes[AttrError],
+		ReceiveCount: msg.ReceiveCount,
+		SentAt:       msg.SentAt,
+		Body:         msg.Body,
 	}
-	l.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-	return l
 }
 
 // List prints up to max dead letters of the queue r reads to out, one JSON
@@ -74,13 +74,4 @@ func List(ctx context.Context, r *peek.Reader, max int, out io.Writer) (int, err
 
 func attr(m types.Message, name string) string {
 	return aws.ToString(m.MessageAttributes[name].StringValue)
-}
-
-// sentAt is a received message's SentTimestamp (zero when SQS gave none).
-func sentAt(m types.Message) time.Time {
-	ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms).UTC()
 }

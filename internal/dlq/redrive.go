@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/peek"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
@@ -157,7 +158,7 @@ func (d *Redriver) Run(ctx context.Context) (rep RedriveReport, err error) {
 		}
 		stale = 0
 		if !d.fifo {
-			slices.SortStableFunc(msgs, func(a, b types.Message) int { return sentAt(a).Compare(sentAt(b)) })
+			slices.SortStableFunc(msgs, func(a, b types.Message) int { return handler.SentAt(a).Compare(handler.SentAt(b)) })
 		}
 		left := len(msgs)
 		if d.opts.Max > 0 {

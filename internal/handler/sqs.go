@@ -1,0 +1,45 @@
+package handler
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// FromSQS reads a message SQS delivered at receivedAt (asked for with all
+// system and message attributes). Binary message attributes are dropped.
+func FromSQS(m types.Message, receivedAt time.Time) Message {
+	msg := Message{
+		ID:               aws.ToString(m.MessageId),
+		Body:             aws.ToString(m.Body),
+		GroupID:          m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)],
+		SentAt:           SentAt(m),
+		ReceivedAt:       receivedAt,
+		SystemAttributes: m.Attributes,
+	}
+	msg.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	for k, v := range m.MessageAttributes {
+		if v.StringValue == nil {
+			continue // binary
+		}
+		if msg.Attributes == nil {
+			msg.Attributes = make(map[string]string, len(m.MessageAttributes))
+			msg.AttributeTypes = make(map[string]string, len(m.MessageAttributes))
+		}
+		msg.Attributes[k] = *v.StringValue
+		msg.AttributeTypes[k] = aws.ToString(v.DataType)
+	}
+	return msg
+}
+
+// SentAt is a received message's SentTimestamp, in UTC (zero when SQS gave
+// none).
+func SentAt(m types.Message) time.Time {
+	ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
