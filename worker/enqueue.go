@@ -58,12 +58,17 @@ func runEnqueue(ctx context.Context, env *cmdEnv) int {
 		}
 		in = f
 	}
+	input := enqueue.NewInput(in)
+	if err := enqueue.Check(input); err != nil {
+		fmt.Fprintf(env.stderr, "worker enqueue: %s: %v\n", inputName(env.args), err)
+		return exitUsage
+	}
 	api, url, code := openQueue(ctx, env, "INPUT_QUEUE", env.cfg.InputQueue)
 	if code != exitOK {
 		return code
 	}
 	cfg := enqueue.Config{Concurrency: concurrency, Rejects: env.stderr, Progress: env.stderr, Terminal: isTerminal(env.stderr)}
-	rep, err := enqueue.NewSender(api, url, config.IsFIFO(env.cfg.InputQueue), cfg).Send(ctx, in)
+	rep, err := enqueue.NewSender(api, url, config.IsFIFO(env.cfg.InputQueue), cfg).Send(ctx, input)
 	var inputErr *enqueue.InputError
 	if errors.As(err, &inputErr) {
 		fmt.Fprintf(env.stderr, "worker enqueue: %s: %v\n", inputName(env.args), err)

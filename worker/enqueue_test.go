@@ -91,3 +91,14 @@ func TestEnqueueRefusesWhatIsNotJSONLines(t *testing.T) {
 		t.Errorf("%d messages sent", n)
 	}
 }
+
+// TestEnqueueChecksItsInputBeforeConnecting: with no credentials and no
+// endpoint at all, a binary file is still refused for what it is, not for
+// the missing credentials: the input is checked before SQS is reached.
+func TestEnqueueChecksItsInputBeforeConnecting(t *testing.T) {
+	t.Parallel()
+	r := worker(t, []string{"AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL=http://127.0.0.1:1"}, "", "enqueue", workerBin)
+	if r.code != 2 || !strings.Contains(r.stderr, "a NUL byte") || strings.Contains(r.stderr, "AWS_") {
+		t.Errorf("exit %d, stderr %q; want exit 2 and the binary input named, nothing about AWS", r.code, r.stderr)
+	}
+}

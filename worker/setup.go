@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/chatprep/chatprep/internal/awsconn"
 	"github.com/chatprep/chatprep/internal/setup"
 	"github.com/chatprep/chatprep/internal/store"
 )
@@ -27,10 +26,9 @@ changes nothing that is already right. One line per resource says what it did.`,
 }
 
 func runSetup(ctx context.Context, env *cmdEnv) int {
-	awsCfg, err := awsconn.Load(ctx, env.cfg)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker setup: %v\n", err)
-		return exitFailed
+	api, code := openSQS(ctx, env)
+	if code != exitOK {
+		return code
 	}
 	st, err := store.New(storeConfig(env.cfg, nopLogger()))
 	if err != nil {
@@ -38,7 +36,7 @@ func runSetup(ctx context.Context, env *cmdEnv) int {
 		return exitFailed
 	}
 	defer st.Close()
-	if err := setup.Run(ctx, awsconn.SQS(awsCfg, env.cfg), st, env.cfg, env.stdout); err != nil {
+	if err := setup.Run(ctx, api, st, env.cfg, env.stdout); err != nil {
 		fmt.Fprintf(env.stderr, "worker setup: %v\n", err)
 		return exitFailed
 	}

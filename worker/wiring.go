@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/logging"
 	"github.com/rs/zerolog"
 
 	"github.com/chatprep/chatprep/internal/awsconn"
 	"github.com/chatprep/chatprep/internal/config"
+	"github.com/chatprep/chatprep/internal/logbridge"
 	"github.com/chatprep/chatprep/internal/queues"
 	"github.com/chatprep/chatprep/internal/store"
 )
@@ -32,16 +35,36 @@ func nopLogger() zerolog.Logger { return zerolog.Nop() }
 // it says so on stderr and returns the exit code (see queueURL); missing
 // credentials are the configuration's fault (exitUsage).
 func openQueue(ctx context.Context, env *cmdEnv, variable, value string) (*sqs.Client, string, int) {
-	awsCfg, err := awsconn.Load(ctx, env.cfg)
+	api, code := openSQS(ctx, env)
+	if code != exitOK {
+		return nil, "", code
+	}
+	url, code := queueURL(ctx, env, api, variable, value)
+	return api, url, code
+}
+
+// openSQS returns the SQS client of a command's configuration once its
+// credentials were found. On failure it says so on stderr and returns the
+// exit code (see startFailure).
+func openSQS(ctx context.Context, env *cmdEnv) (*sqs.Client, int) {
+	awsCfg, err := awsconn.Load(ctx, env.cfg, awsconfig.WithLogger(sdkLogger(env)))
 	if err == nil {
 		err = awsconn.CheckCredentials(ctx, awsCfg)
 	}
 	if err != nil {
-		return nil, "", startFailure(env, err)
+		return nil, startFailure(env, err)
 	}
-	api := awsconn.SQS(awsCfg, env.cfg)
-	url, code := queueURL(ctx, env, api, variable, value)
-	return api, url, code
+	return awsconn.SQS(awsCfg, env.cfg), exitOK
+}
+
+// sdkLogger puts the AWS SDK's warnings (its IMDS fallback when it looks
+// for credentials, for one) on a command's stderr in the command's own
+// form, "worker NAME: aws sdk: …", instead of the SDK's default log lines;
+// its debug lines are dropped. `worker run` logs them as JSON instead.
+func sdkLogger(env *cmdEnv) logging.Logger {
+	w := zerolog.ConsoleWriter{Out: env.stderr, NoColor: true, PartsOrder: []string{zerolog.MessageFieldName},
+		FormatMessage: func(m any) string { return fmt.Sprintf("worker %s: aws sdk: %s", env.name, m) }}
+	return logbridge.AWS(zerolog.New(w).Level(zerolog.WarnLevel))
 }
 
 // queueURL resolves the queue that variable names (value is its setting).

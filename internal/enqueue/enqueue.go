@@ -178,8 +178,8 @@ func (r *run) stop(err error) {
 // error means sending stopped (SQS unreachable, ctx cancelled), and the
 // report counts what was sent before.
 func (s *Sender) Send(ctx context.Context, in io.Reader) (Report, error) {
-	r := bufio.NewReaderSize(in, 64*1024)
-	if err := sniff(r); err != nil {
+	r := NewInput(in)
+	if err := Check(r); err != nil {
 		return Report{}, err
 	}
 	rn := &run{s: s, start: time.Now(), out: &console{cfg: s.cfg}}
@@ -216,9 +216,16 @@ func (s *Sender) Send(ctx context.Context, in io.Reader) (Report, error) {
 	return rn.report(), nil
 }
 
-// sniff refuses input whose first read holds a NUL byte: no JSON text has
-// one, every binary file does.
-func sniff(r *bufio.Reader) error {
+// NewInput buffers in for Check and Send: Send reads a reader NewInput
+// made without buffering it again, so what Check read is not lost.
+func NewInput(in io.Reader) *bufio.Reader { return bufio.NewReaderSize(in, inputBuffer) }
+
+const inputBuffer = 64 * 1024
+
+// Check refuses input whose first read holds a NUL byte (no JSON text has
+// one, every binary file does) with an *InputError, consuming nothing: a
+// command can check its input before it connects to SQS.
+func Check(r *bufio.Reader) error {
 	if _, err := r.Peek(1); err != nil && !errors.Is(err, io.EOF) {
 		return &InputError{Reason: "cannot read the input", Err: err}
 	}
