@@ -154,16 +154,7 @@ func (a *Aggregator) Duration(name, route string, d time.Duration) {
 		return
 	}
 	ns := int64(min(max(d, 0), MaxDuration))
-	stream := m*a.nroute + a.routeIndex(m, route)
-	s, w := a.lock(a.now())
-	sr := w[stream]
-	if sr == nil {
-		sr = &series{}
-		w[stream] = sr
-	}
-	sr.addDuration(ns)
-	s.recorded++
-	s.mu.Unlock()
+	a.record(m, route, func(sr *series) { sr.addDuration(ns) })
 }
 
 // Count adds n to the count metric name (usually n = 1). route is as for
@@ -177,6 +168,12 @@ func (a *Aggregator) Count(name, route string, n float64) {
 		a.invalid.Add(1)
 		return
 	}
+	a.record(m, route, func(sr *series) { sr.addCount(n) })
+}
+
+// record adds one value to metric m's series for route in the current
+// window: add runs under the shard's lock.
+func (a *Aggregator) record(m int, route string, add func(*series)) {
 	stream := m*a.nroute + a.routeIndex(m, route)
 	s, w := a.lock(a.now())
 	sr := w[stream]
@@ -184,7 +181,7 @@ func (a *Aggregator) Count(name, route string, n float64) {
 		sr = &series{}
 		w[stream] = sr
 	}
-	sr.addCount(n)
+	add(sr)
 	s.recorded++
 	s.mu.Unlock()
 }
