@@ -267,35 +267,41 @@ func (p *awsProxy) rememberBatch(req, resp []byte) {
 }
 
 func (p *awsProxy) addFIFOAttributes(resp []byte) []byte {
+	return editMessages(resp, func(msgs []map[string]any) bool {
+		changed := false
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, m := range msgs {
+			id, _ := m["MessageId"].(string)
+			a, ok := p.fifo[id]
+			if !ok {
+				continue
+			}
+			attrs, _ := m["Attributes"].(map[string]any)
+			if attrs == nil {
+				attrs = map[string]any{}
+				m["Attributes"] = attrs
+			}
+			attrs["MessageGroupId"] = a.group
+			if a.dedup != "" {
+				attrs["MessageDeduplicationId"] = a.dedup
+			}
+			changed = true
+		}
+		return changed
+	})
+}
+
+// editMessages lets edit change the messages of a ReceiveMessage answer in
+// place (it reports whether it did) and returns the answer re-encoded, or
+// resp as it was when nothing changed or it is not such an answer.
+func editMessages(resp []byte, edit func(msgs []map[string]any) bool) []byte {
 	var out map[string]json.RawMessage
-	if json.Unmarshal(resp, &out) != nil || out["Messages"] == nil {
-		return resp
-	}
 	var msgs []map[string]any
-	if json.Unmarshal(out["Messages"], &msgs) != nil {
+	if json.Unmarshal(resp, &out) != nil || out["Messages"] == nil || json.Unmarshal(out["Messages"], &msgs) != nil {
 		return resp
 	}
-	changed := false
-	p.mu.Lock()
-	for _, m := range msgs {
-		id, _ := m["MessageId"].(string)
-		a, ok := p.fifo[id]
-		if !ok {
-			continue
-		}
-		attrs, _ := m["Attributes"].(map[string]any)
-		if attrs == nil {
-			attrs = map[string]any{}
-			m["Attributes"] = attrs
-		}
-		attrs["MessageGroupId"] = a.group
-		if a.dedup != "" {
-			attrs["MessageDeduplicationId"] = a.dedup
-		}
-		changed = true
-	}
-	p.mu.Unlock()
-	if !changed {
+	if !edit(msgs) {
 		return resp
 	}
 	b, err := json.Marshal(msgs)
@@ -303,8 +309,7 @@ func (p *awsProxy) addFIFOAttributes(resp []byte) []byte {
 		return resp
 	}
 	out["Messages"] = b
-	b, err = json.Marshal(out)
-	if err != nil {
+	if b, err = json.Marshal(out); err != nil {
 		return resp
 	}
 	return b

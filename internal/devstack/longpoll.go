@@ -142,47 +142,36 @@ func (p *awsProxy) orphan(r *http.Request, body []byte, deadline time.Time) {
 // failed message's group was released (or a lease lost), its messages could
 // come back shuffled.
 func (p *awsProxy) groupOrder(resp []byte) []byte {
-	var out map[string]json.RawMessage
-	var msgs []map[string]any
-	if json.Unmarshal(resp, &out) != nil || json.Unmarshal(out["Messages"], &msgs) != nil || len(msgs) < 2 {
-		return resp
-	}
-	slots := map[string][]int{} // group → its messages' places in the answer
-	p.mu.Lock()
-	for i, m := range msgs {
-		id, _ := m["MessageId"].(string)
-		if a, ok := p.fifo[id]; ok {
-			slots[a.group] = append(slots[a.group], i)
+	return editMessages(resp, func(msgs []map[string]any) bool {
+		if len(msgs) < 2 {
+			return false
 		}
-	}
-	p.mu.Unlock()
-	changed := false
-	sorted := slices.Clone(msgs)
-	for _, idx := range slots {
-		group := make([]map[string]any, len(idx))
-		for j, i := range idx {
-			group[j] = msgs[i]
-		}
-		slices.SortStableFunc(group, func(a, b map[string]any) int { return compareSeq(seq(a), seq(b)) })
-		for j, i := range idx {
-			if sorted[i]["MessageId"] != group[j]["MessageId"] {
-				changed = true
+		slots := map[string][]int{} // group → its messages' places in the answer
+		p.mu.Lock()
+		for i, m := range msgs {
+			id, _ := m["MessageId"].(string)
+			if a, ok := p.fifo[id]; ok {
+				slots[a.group] = append(slots[a.group], i)
 			}
-			sorted[i] = group[j]
 		}
-	}
-	if !changed {
-		return resp
-	}
-	b, err := json.Marshal(sorted)
-	if err != nil {
-		return resp
-	}
-	out["Messages"] = b
-	if b, err = json.Marshal(out); err != nil {
-		return resp
-	}
-	return b
+		p.mu.Unlock()
+		changed := false
+		orig := slices.Clone(msgs)
+		for _, idx := range slots {
+			group := make([]map[string]any, len(idx))
+			for j, i := range idx {
+				group[j] = orig[i]
+			}
+			slices.SortStableFunc(group, func(a, b map[string]any) int { return compareSeq(seq(a), seq(b)) })
+			for j, i := range idx {
+				if msgs[i]["MessageId"] != group[j]["MessageId"] {
+					changed = true
+				}
+				msgs[i] = group[j]
+			}
+		}
+		return changed
+	})
 }
 
 // seq is a FIFO message's sequence number (kumo answers it next to the
