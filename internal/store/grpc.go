@@ -145,7 +145,7 @@ func and(fs ...*pb.Filters) *pb.Filters {
 }
 
 func (g *grpcPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
-	reply, err := g.api.Search(ctx, &pb.SearchRequest{
+	reply, err := g.search(ctx, &pb.SearchRequest{
 		Collection:  MessagesCollection,
 		Properties:  &pb.PropertiesRequest{NonRefProperties: historyProps},
 		Metadata:    &pb.MetadataRequest{},
@@ -157,9 +157,9 @@ func (g *grpcPath) history(ctx context.Context, chatID string, role event.Role, 
 	if err != nil {
 		return nil, g.s.grpcError(ctx, err)
 	}
-	msgs := make([]event.ContextMessage, len(reply.Results))
-	for i, r := range reply.Results {
-		msgs[i] = messageFromGRPC(r)
+	msgs := make([]event.ContextMessage, len(reply.results))
+	for i := range reply.results {
+		msgs[i] = messageFromGRPC(&reply.results[i])
 		msgs[i].Role = role
 	}
 	return msgs, nil
@@ -187,15 +187,16 @@ func (g *grpcPath) relevant(ctx context.Context, chatID string, q relevanceQuery
 	} else {
 		req.Bm25Search = &pb.BM25{Query: q.query, Properties: []string{q.prop}}
 	}
-	reply, err := g.api.Search(ctx, req)
+	reply, err := g.search(ctx, req)
 	if err != nil {
 		return nil, g.s.grpcError(ctx, err)
 	}
-	msgs := make([]event.ContextMessage, len(reply.Results))
-	for i, r := range reply.Results {
+	msgs := make([]event.ContextMessage, len(reply.results))
+	for i := range reply.results {
+		r := &reply.results[i]
 		msgs[i] = messageFromGRPC(r)
-		if md := r.GetMetadata(); md != nil && md.GetScorePresent() {
-			score := float64(md.GetScore())
+		if r.scorePresent {
+			score := float64(r.score)
 			msgs[i].Score = &score
 		}
 	}
@@ -203,7 +204,7 @@ func (g *grpcPath) relevant(ctx context.Context, chatID string, q relevanceQuery
 }
 
 func (g *grpcPath) muted(ctx context.Context, chatID string) (chatState, error) {
-	reply, err := g.api.Search(ctx, &pb.SearchRequest{
+	reply, err := g.search(ctx, &pb.SearchRequest{
 		Collection: StateCollection,
 		Properties: &pb.PropertiesRequest{NonRefProperties: stateProps},
 		Metadata:   &pb.MetadataRequest{},
@@ -218,25 +219,33 @@ func (g *grpcPath) muted(ctx context.Context, chatID string) (chatState, error) 
 	if err != nil {
 		return chatState{}, g.s.grpcError(ctx, err)
 	}
-	if len(reply.Results) == 0 {
+	if len(reply.results) == 0 {
 		return chatState{}, nil
 	}
-	fields := reply.Results[0].GetProperties().GetNonRefProps().GetFields()
-	st := chatState{muted: fields[propMuted].GetBoolValue()}
-	if until, ok := parseDate(fields[propUntil].GetDateValue()); ok {
+	r := &reply.results[0]
+	st := chatState{muted: r.boolean(propMuted)}
+	if until, ok := parseDate(r.text(propUntil)); ok {
 		st.until = &until
 	}
 	return st, nil
 }
 
-func messageFromGRPC(r *pb.SearchResult) event.ContextMessage {
-	fields := r.GetProperties().GetNonRefProps().GetFields()
-	m := event.ContextMessage{
-		EventID: fields[propEventID].GetTextValue(),
-		Role:    event.Role(fields[propRole].GetTextValue()),
-		Text:    fields[propText].GetTextValue(),
+// search runs a Search call, its reply decoded by replyCodec.
+func (g *grpcPath) search(ctx context.Context, req *pb.SearchRequest) (*searchReply, error) {
+	var reply searchReply
+	if err := g.conn.Invoke(ctx, searchMethod, req, &reply, searchCall); err != nil {
+		return nil, err
 	}
-	m.SentAt, _ = parseDate(fields[propSentAt].GetDateValue())
+	return &reply, nil
+}
+
+func messageFromGRPC(r *searchHit) event.ContextMessage {
+	m := event.ContextMessage{
+		EventID: r.text(propEventID),
+		Role:    event.Role(r.text(propRole)),
+		Text:    r.text(propText),
+	}
+	m.SentAt, _ = parseDate(r.text(propSentAt))
 	return m
 }
 

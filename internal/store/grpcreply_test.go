@@ -1,0 +1,121 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestSearchReplyDecodesLikeProtobuf: replyCodec reads the fields the
+// worker uses exactly as the generated code of the pinned Weaviate module
+// encodes them, whatever else the reply holds (other value kinds, nested
+// objects, group-by results, generative fields).
+func TestSearchReplyDecodesLikeProtobuf(t *testing.T) {
+	text := func(s string) *pb.Value { return &pb.Value{Kind: &pb.Value_TextValue{TextValue: s}} }
+	date := func(s string) *pb.Value { return &pb.Value{Kind: &pb.Value_DateValue{DateValue: s}} }
+	reply := &pb.SearchReply{
+		Took: 1.5,
+		Results: []*pb.SearchResult{
+			{
+				Properties: &pb.PropertiesResult{
+					TargetCollection: MessagesCollection,
+					NonRefProps: &pb.Properties{Fields: map[string]*pb.Value{
+						propEventID: text("e-1"),
+						propRole:    text("user"),
+						propText:    text("Hola, ¿dónde está mi pedido? ✓"),
+						propSentAt:  date("2026-12-01T10:00:00.123Z"),
+						"count":     {Kind: &pb.Value_IntValue{IntValue: 7}},
+						"nested":    {Kind: &pb.Value_ObjectValue{ObjectValue: &pb.Properties{Fields: map[string]*pb.Value{propText: text("not me")}}}},
+						"list":      {Kind: &pb.Value_ListValue{ListValue: &pb.ListValue{Kind: &pb.ListValue_TextValues{TextValues: &pb.TextValues{Values: []string{"a"}}}}}},
+					}},
+					Metadata: &pb.MetadataResult{Id: "ignored"},
+				},
+				Metadata: &pb.MetadataResult{Id: "id-1", Score: 0.75, ScorePresent: true, Distance: 0.1, DistancePresent: true},
+			},
+			{
+				Properties: &pb.PropertiesResult{NonRefProps: &pb.Properties{Fields: map[string]*pb.Value{
+					propMuted: {Kind: &pb.Value_BoolValue{BoolValue: true}},
+					propUntil: date("2026-12-02T00:00:00Z"),
+				}}},
+				Metadata: &pb.MetadataResult{},
+			},
+			{}, // a result with nothing in it
+		},
+		GroupByResults: []*pb.GroupByResult{{Name: "g", MinDistance: 0.5}},
+	}
+	b, err := proto.Marshal(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got searchReply
+	if err := (replyCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.results) != 3 {
+		t.Fatalf("%d results, want 3", len(got.results))
+	}
+	r := &got.results[0]
+	for name, want := range map[string]string{propEventID: "e-1", propRole: "user", propText: "Hola, ¿dónde está mi pedido? ✓", propSentAt: "2026-12-01T10:00:00.123Z", "absent": ""} {
+		if v := r.text(name); v != want {
+			t.Errorf("result 0 %s = %q, want %q", name, v, want)
+		}
+	}
+	if !r.scorePresent || r.score != 0.75 {
+		t.Errorf("result 0 score %v present %v, want 0.75", r.score, r.scorePresent)
+	}
+	s := &got.results[1]
+	if !s.boolean(propMuted) || s.text(propUntil) != "2026-12-02T00:00:00Z" || s.scorePresent {
+		t.Errorf("result 1 = %+v", *s)
+	}
+	if e := &got.results[2]; len(e.props) != 0 || e.scorePresent {
+		t.Errorf("empty result decoded as %+v", *e)
+	}
+	if m := messageFromGRPC(r); m.EventID != "e-1" || m.Text != r.text(propText) || !m.SentAt.Equal(time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC)) {
+		t.Errorf("messageFromGRPC = %+v", m)
+	}
+
+	// A reply cut short is an error, not a shorter answer.
+	var bad searchReply
+	if err := (replyCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b[:len(b)/2])}, &bad); err == nil {
+		t.Error("half a reply decoded without an error")
+	}
+}
+
+func BenchmarkSearchReplyDecode(b *testing.B) {
+	results := make([]*pb.SearchResult, 10)
+	for i := range results {
+		results[i] = &pb.SearchResult{
+			Properties: &pb.PropertiesResult{NonRefProps: &pb.Properties{Fields: map[string]*pb.Value{
+				propEventID: {Kind: &pb.Value_TextValue{TextValue: "wa-1001-0000"}},
+				propText:    {Kind: &pb.Value_TextValue{TextValue: "I ordered the blue chair last week and it has not arrived; order SO-1042."}},
+				propSentAt:  {Kind: &pb.Value_DateValue{DateValue: "2026-12-01T10:00:00.123Z"}},
+			}}},
+			Metadata: &pb.MetadataResult{},
+		}
+	}
+	data, err := proto.Marshal(&pb.SearchReply{Results: results})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("generated", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r pb.SearchReply
+			if err := proto.Unmarshal(data, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("replyCodec", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r searchReply
+			if err := (replyCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(data)}, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
