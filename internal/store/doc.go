@@ -42,7 +42,9 @@
 //     gives up never fails the others.
 //
 // Searches, the muted lookup and batch writes use gRPC when Config.GRPCAddr is
-// set, else GraphQL and REST. Every GraphQL answer's Errors are checked: a
+// set, else GraphQL and REST. The gRPC search replies are decoded straight
+// from the wire into the few fields a result uses (grpcreply.go), not
+// through the generated types' reflection. Every GraphQL answer's Errors are checked: a
 // GraphQL error (also "429 Too many requests") comes with HTTP 200.
 //
 // # Errors
