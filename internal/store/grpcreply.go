@@ -1,8 +1,10 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -43,9 +45,10 @@ type hitProp struct {
 	boolean bool
 }
 
-// text is the text or date property name, "" when absent.
+// text is the text or date property name, "" when absent. Of a name given
+// twice the last counts, as in protobuf's map decoding.
 func (h *searchHit) text(name string) string {
-	for i := range h.props {
+	for i := len(h.props) - 1; i >= 0; i-- {
 		if h.props[i].name == name {
 			return h.props[i].text
 		}
@@ -53,9 +56,10 @@ func (h *searchHit) text(name string) string {
 	return ""
 }
 
-// boolean is the boolean property name, false when absent.
+// boolean is the boolean property name, false when absent (the last of a
+// name given twice).
 func (h *searchHit) boolean(name string) bool {
-	for i := range h.props {
+	for i := len(h.props) - 1; i >= 0; i-- {
 		if h.props[i].name == name {
 			return h.props[i].boolean
 		}
@@ -78,6 +82,10 @@ const (
 	fieldMetaScore        = 11 // MetadataResult.score (fixed32)
 	fieldMetaScorePresent = 12 // MetadataResult.score_present
 )
+
+// errInvalidUTF8 refuses a string that is not UTF-8, as protobuf-go does
+// for proto3 strings.
+var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
 
 const (
 	searchMethod   = "/weaviate.v1.Weaviate/Search"
@@ -209,11 +217,17 @@ func (h *searchHit) decodeProperties(b []byte) error {
 		err := eachField(entry, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 			switch {
 			case num == fieldEntryKey && typ == protowire.BytesType:
+				if !utf8.Valid(v) {
+					return errInvalidUTF8
+				}
 				p.name = string(v)
 			case num == fieldEntryValue && typ == protowire.BytesType:
 				return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
 					switch {
 					case (num == fieldValueText || num == fieldValueDate) && typ == protowire.BytesType:
+						if !utf8.Valid(v) {
+							return errInvalidUTF8
+						}
 						p.text = string(v)
 					case num == fieldValueBool && typ == protowire.VarintType:
 						p.boolean = n != 0

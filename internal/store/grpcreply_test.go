@@ -6,6 +6,7 @@ import (
 
 	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -118,4 +119,57 @@ func BenchmarkSearchReplyDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSearchReplyEdgeCases: of a property given twice the last counts (as
+// protobuf's own decoding keeps the last map entry), and a string that is
+// not UTF-8 is an error (as protobuf-go refuses it in proto3).
+func TestSearchReplyEdgeCases(t *testing.T) {
+	entry := func(key, text string) []byte {
+		val := protowire.AppendTag(nil, fieldValueText, protowire.BytesType)
+		val = protowire.AppendString(val, text)
+		e := protowire.AppendTag(nil, fieldEntryKey, protowire.BytesType)
+		e = protowire.AppendString(e, key)
+		e = protowire.AppendTag(e, fieldEntryValue, protowire.BytesType)
+		return protowire.AppendBytes(e, val)
+	}
+	reply := func(entries ...[]byte) []byte {
+		var props []byte
+		for _, e := range entries {
+			props = protowire.AppendTag(props, fieldPropertiesFields, protowire.BytesType)
+			props = protowire.AppendBytes(props, e)
+		}
+		pr := protowire.AppendTag(nil, fieldPropsNonRefProps, protowire.BytesType)
+		pr = protowire.AppendBytes(pr, props)
+		res := protowire.AppendTag(nil, fieldResultProperties, protowire.BytesType)
+		res = protowire.AppendBytes(res, pr)
+		out := protowire.AppendTag(nil, fieldReplyResults, protowire.BytesType)
+		return protowire.AppendBytes(out, res)
+	}
+	decode := func(b []byte) (searchReply, error) {
+		var r searchReply
+		return r, (replyCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &r)
+	}
+
+	twice := reply(entry(propText, "first"), entry(propText, "second"))
+	var generated pb.SearchReply
+	if err := proto.Unmarshal(twice, &generated); err != nil {
+		t.Fatal(err)
+	}
+	got, err := decode(twice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := generated.Results[0].GetProperties().GetNonRefProps().GetFields()[propText].GetTextValue()
+	if v := got.results[0].text(propText); v != want || v != "second" {
+		t.Errorf("a property given twice decoded as %q; protobuf gives %q", v, want)
+	}
+
+	bad := reply(entry(propText, "caf\xe9"))
+	if err := proto.Unmarshal(bad, &generated); err == nil {
+		t.Fatal("protobuf-go accepted invalid UTF-8: the test's premise is wrong")
+	}
+	if _, err := decode(bad); err == nil {
+		t.Error("a text that is not UTF-8 decoded without an error")
+	}
 }
