@@ -59,9 +59,15 @@ func runEnqueue(ctx context.Context, env *cmdEnv) int {
 		in = f
 	}
 	input := enqueue.NewInput(in)
-	if err := enqueue.Check(input); err != nil {
-		fmt.Fprintf(env.stderr, "worker enqueue: %s: %v\n", inputName(env.args), err)
-		return exitUsage
+	if in != env.stdin {
+		// A file is checked before SQS is reached, so that a binary file is
+		// named as such whatever else is wrong; stdin is not (its first line
+		// may be a while coming, and a bad configuration should not wait for
+		// it): Send checks it.
+		if err := enqueue.Check(input); err != nil {
+			fmt.Fprintf(env.stderr, "worker enqueue: %s: %v\n", inputName(env.args), err)
+			return exitUsage
+		}
 	}
 	api, url, code := openQueue(ctx, env, "INPUT_QUEUE", env.cfg.InputQueue)
 	if code != exitOK {
