@@ -266,29 +266,40 @@ func (p *awsProxy) rememberBatch(req, resp []byte) {
 	p.mu.Unlock()
 }
 
-func (p *awsProxy) addFIFOAttributes(resp []byte) []byte {
+// addFIFOAttributes gives the messages of a FIFO answer the attributes SQS
+// returns and kumo does not (MessageGroupId, MessageDeduplicationId); it
+// reports whether it changed any. p.mu is held.
+func (p *awsProxy) addFIFOAttributes(msgs []map[string]any) bool {
+	changed := false
+	for _, m := range msgs {
+		id, _ := m["MessageId"].(string)
+		a, ok := p.fifo[id]
+		if !ok {
+			continue
+		}
+		attrs, _ := m["Attributes"].(map[string]any)
+		if attrs == nil {
+			attrs = map[string]any{}
+			m["Attributes"] = attrs
+		}
+		attrs["MessageGroupId"] = a.group
+		if a.dedup != "" {
+			attrs["MessageDeduplicationId"] = a.dedup
+		}
+		changed = true
+	}
+	return changed
+}
+
+// fixAnswer makes a ReceiveMessage answer what SQS would give: each FIFO
+// group's messages in order and with their FIFO attributes, decoded and
+// encoded once.
+func (p *awsProxy) fixAnswer(resp []byte) []byte {
 	return editMessages(resp, func(msgs []map[string]any) bool {
-		changed := false
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		for _, m := range msgs {
-			id, _ := m["MessageId"].(string)
-			a, ok := p.fifo[id]
-			if !ok {
-				continue
-			}
-			attrs, _ := m["Attributes"].(map[string]any)
-			if attrs == nil {
-				attrs = map[string]any{}
-				m["Attributes"] = attrs
-			}
-			attrs["MessageGroupId"] = a.group
-			if a.dedup != "" {
-				attrs["MessageDeduplicationId"] = a.dedup
-			}
-			changed = true
-		}
-		return changed
+		ordered := p.groupOrder(msgs)
+		return p.addFIFOAttributes(msgs) || ordered
 	})
 }
 

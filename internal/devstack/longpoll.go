@@ -87,7 +87,7 @@ func (p *awsProxy) poll(ctx context.Context, r *http.Request, body []byte, deadl
 		if resp.StatusCode != http.StatusOK || left <= 0 || hasMessages(resp.body) {
 			if resp.StatusCode == http.StatusOK {
 				p.sending.Lock() // once the sends in flight are remembered
-				resp.body = p.addFIFOAttributes(p.groupOrder(resp.body))
+				resp.body = p.fixAnswer(resp.body)
 				p.sending.Unlock()
 			}
 			return resp, nil
@@ -140,38 +140,34 @@ func (p *awsProxy) orphan(r *http.Request, body []byte, deadline time.Time) {
 // order they were sent, as SQS hands them out. kumo puts messages whose
 // visibility ended back in front of its queue in map order, so after a
 // failed message's group was released (or a lease lost), its messages could
-// come back shuffled.
-func (p *awsProxy) groupOrder(resp []byte) []byte {
-	return editMessages(resp, func(msgs []map[string]any) bool {
-		if len(msgs) < 2 {
-			return false
+// come back shuffled. It reports whether it moved any; p.mu is held.
+func (p *awsProxy) groupOrder(msgs []map[string]any) bool {
+	if len(msgs) < 2 {
+		return false
+	}
+	slots := map[string][]int{} // group → its messages' places in the answer
+	for i, m := range msgs {
+		id, _ := m["MessageId"].(string)
+		if a, ok := p.fifo[id]; ok {
+			slots[a.group] = append(slots[a.group], i)
 		}
-		slots := map[string][]int{} // group → its messages' places in the answer
-		p.mu.Lock()
-		for i, m := range msgs {
-			id, _ := m["MessageId"].(string)
-			if a, ok := p.fifo[id]; ok {
-				slots[a.group] = append(slots[a.group], i)
-			}
+	}
+	changed := false
+	orig := slices.Clone(msgs)
+	for _, idx := range slots {
+		group := make([]map[string]any, len(idx))
+		for j, i := range idx {
+			group[j] = orig[i]
 		}
-		p.mu.Unlock()
-		changed := false
-		orig := slices.Clone(msgs)
-		for _, idx := range slots {
-			group := make([]map[string]any, len(idx))
-			for j, i := range idx {
-				group[j] = orig[i]
+		slices.SortStableFunc(group, func(a, b map[string]any) int { return compareSeq(seq(a), seq(b)) })
+		for j, i := range idx {
+			if msgs[i]["MessageId"] != group[j]["MessageId"] {
+				changed = true
 			}
-			slices.SortStableFunc(group, func(a, b map[string]any) int { return compareSeq(seq(a), seq(b)) })
-			for j, i := range idx {
-				if msgs[i]["MessageId"] != group[j]["MessageId"] {
-					changed = true
-				}
-				msgs[i] = group[j]
-			}
+			msgs[i] = group[j]
 		}
-		return changed
-	})
+	}
+	return changed
 }
 
 // seq is a FIFO message's sequence number (kumo answers it next to the

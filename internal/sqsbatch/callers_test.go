@@ -23,9 +23,13 @@ func TestBatchCallsHaveOneCaller(t *testing.T) {
 			return err
 		}
 		if d.IsDir() {
-			switch d.Name() {
-			case "bin", "bench", "chaos", "testdata", "node_modules", ".git":
+			rel, _ := filepath.Rel(root, path)
+			switch filepath.ToSlash(rel) {
+			case "bin", "bench", "chaos", "tools", ".git":
 				return filepath.SkipDir // not the worker's code
+			}
+			if d.Name() == "testdata" {
+				return filepath.SkipDir
 			}
 			return nil
 		}
@@ -36,6 +40,9 @@ func TestBatchCallsHaveOneCaller(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		// Direct calls only: without type information a method value
+		// (x.SendMessageBatch passed on) cannot be told from the counters
+		// of the same name in Calls structs; a review catches those.
 		ast.Inspect(f, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
