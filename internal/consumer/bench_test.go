@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/handler"
 )
 
@@ -14,7 +15,7 @@ import (
 // the SQS calls per message by API (the goal: at most 0.35 in all, receive
 // and delete only).
 func BenchmarkConsumerCallsPerMessage(b *testing.B) {
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(b, api, false)
 	send(b, api, input, bodies("%08d", b.N), 4)
 	var (

@@ -17,6 +17,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/backoff"
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/dlq"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/handler"
@@ -87,7 +88,7 @@ func (g *switchGate) waiting() int {
 // valid event towards the dead-letter queue.
 func TestTransientFailureHeldInPlace(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, true)
 	send(t, api, input, []msg{
 		{body: "1", group: "chat", dedup: "1"},
@@ -147,7 +148,7 @@ func TestTransientFailureHeldInPlace(t *testing.T) {
 // can take it), and the stop does not wait out its hold.
 func TestShutdownReleasesHeldMessage(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("held-%d", 1), 1)
 	c := newConsumer(t, api, input, consumer.Config{WaitTime: time.Second, ShutdownTimeout: 20 * time.Second})
@@ -179,7 +180,7 @@ func TestShutdownReleasesHeldMessage(t *testing.T) {
 // back-off, as any failure.
 func TestHoldForBound(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("bound-%d", 1), 1)
 	c := newConsumer(t, api, input, consumer.Config{WaitTime: time.Second, RetryBackoff: time.Hour})
@@ -211,7 +212,7 @@ func (o *countingObserver) MessageFailed()                { o.failed.Add(1) }
 // A panic is that message's failure, not the worker's end.
 func TestPanicIsFailure(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("panic-%d", 1), 1)
 	c := newConsumer(t, api, input, consumer.Config{WaitTime: time.Second, RetryBackoff: time.Second})
@@ -284,7 +285,7 @@ func TestPoisonToDeadLetterQueue(t *testing.T) {
 		t.Run(fmt.Sprintf("fifo=%t", fifo), func(t *testing.T) {
 			t.Parallel()
 			// The invalid UTF-8 body comes back from kumo with another MD5.
-			api := client(emu.URL, func(o *sqs.Options) { o.DisableMessageChecksumValidation = true })
+			api := client(kumotest.URL(), func(o *sqs.Options) { o.DisableMessageChecksumValidation = true })
 			input, dlqURL := newQueue(t, api, fifo), newQueue(t, api, fifo)
 			cases := poisonCases()
 			msgs := make([]msg, len(cases))
@@ -446,7 +447,7 @@ func (o *orderAPI) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessage
 // the send fails, the message stays in the input queue and comes back.
 func TestPoisonNeverLost(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input, dlqURL := newQueue(t, api, false), newQueue(t, api, false)
 	send(t, api, input, []msg{{body: "not json"}}, 1)
 	rec := &orderAPI{Client: api, bodies: map[string]string{},

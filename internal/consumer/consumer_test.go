@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/handler"
 )
 
@@ -25,7 +26,7 @@ import (
 func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 	t.Parallel()
 	const n, maxInFlight = 10_000, 20
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("%05d", n), 4)
 
@@ -89,7 +90,7 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 // message is not delivered again meanwhile, and it is deleted at the end.
 func TestSlowHandlerLeaseExtended(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("slow-%d", 1), 1)
 
@@ -142,7 +143,7 @@ func TestSlowHandlerLeaseExtended(t *testing.T) {
 func TestFIFOOrderPerChatParallelAcrossChats(t *testing.T) {
 	t.Parallel()
 	const chats, events = 50, 40
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, true)
 	var msgs []msg
 	for e := range events {
@@ -223,7 +224,7 @@ func TestFIFOOrderPerChatParallelAcrossChats(t *testing.T) {
 func TestShutdownMidLoad(t *testing.T) {
 	t.Parallel()
 	const n = 300
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("%03d", n), 4)
 
@@ -321,7 +322,7 @@ func (p *pollAfterStopAPI) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMe
 // it brings is handled within the drain, not stranded or given back.
 func TestShutdownFinishesThePollInFlight(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("late-%d", 5), 1)
 	late := &pollAfterStopAPI{SQSAPI: api, raw: api, waiting: make(chan struct{}), resume: make(chan struct{})}
@@ -364,7 +365,7 @@ func (g *gate) Wait(ctx context.Context) error {
 // While the gate is closed nothing is received; once it opens, work goes on.
 func TestGatePausesReceiving(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("gate-%d", 5), 1)
 	g := &gate{open: make(chan struct{}), waiting: make(chan struct{})}
@@ -396,7 +397,7 @@ func TestGatePausesReceiving(t *testing.T) {
 // poll: an empty queue is reached at once.
 func TestReachedOnFirstReceive(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	g := &gate{open: make(chan struct{}), waiting: make(chan struct{})}
 	var calls atomic.Int32
@@ -435,7 +436,7 @@ func TestReachedOnFirstReceive(t *testing.T) {
 // much shorter than the visibility timeout, with its receive count grown.
 func TestFailureBackoff(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("fail-%d", 3), 1)
 	var (
@@ -483,7 +484,7 @@ func TestFailureBackoff(t *testing.T) {
 // back-off instead of stalling for a visibility timeout.
 func TestFIFOFailureReleasesGroup(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, true)
 	send(t, api, input, []msg{
 		{body: "1", group: "chat", dedup: "1"},
@@ -550,7 +551,7 @@ func (h *handleRecorder) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMess
 // context with ErrLeaseLost and nothing is deleted.
 func TestLeaseLostCancelsHandler(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("lease-%d", 1), 1)
 	rec := &handleRecorder{SQSAPI: api, handles: map[string]string{}}
@@ -606,7 +607,7 @@ func TestShutdownTimeout(t *testing.T) {
 	t.Parallel()
 	t.Run("handler honours cancellation", func(t *testing.T) {
 		t.Parallel()
-		api := client(emu.URL)
+		api := client(kumotest.URL())
 		input := newQueue(t, api, false)
 		send(t, api, input, bodies("st-%d", 1), 1)
 		started := make(chan struct{})
@@ -639,7 +640,7 @@ func TestShutdownTimeout(t *testing.T) {
 	})
 	t.Run("handler ignores cancellation", func(t *testing.T) {
 		t.Parallel()
-		api := client(emu.URL)
+		api := client(kumotest.URL())
 		input := newQueue(t, api, false)
 		send(t, api, input, bodies("stuck-%d", 1), 1)
 		started, unblock, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -670,7 +671,7 @@ func TestShutdownTimeout(t *testing.T) {
 // answered, not when the poll was sent.
 func TestLateLongPollKeepsLease(t *testing.T) {
 	t.Parallel()
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	c := newConsumer(t, api, input, consumer.Config{
 		Receivers: 1, VisibilityTimeout: 2 * time.Second, WaitTime: 10 * time.Second,

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/handler"
 )
 
@@ -20,7 +21,7 @@ import (
 // it releases what has not started, waits for running handlers and flushes
 // the deletes, and returns nil.
 func ExampleConsumer_Run() {
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	out, err := api.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("example-in")})
 	if err != nil {
 		fmt.Println(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/handler"
 )
 
@@ -26,7 +27,7 @@ func TestTransientSQSErrors(t *testing.T) {
 	}
 	t.Cleanup(faulty.Stop)
 	const n = 200
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("%03d", n), 4)
 

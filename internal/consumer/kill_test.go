@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/handler"
 )
 
@@ -66,14 +67,14 @@ func childMain() int {
 func TestKilledWorker(t *testing.T) {
 	t.Parallel()
 	const n = 500
-	api := client(emu.URL)
+	api := client(kumotest.URL())
 	input := newQueue(t, api, false)
 	send(t, api, input, bodies("k%03d", n), 4)
 
 	outFile := filepath.Join(t.TempDir(), "handled")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),
-		childEnv+"="+emu.URL, childQueueEnv+"="+input, childOutEnv+"="+outFile)
+		childEnv+"="+kumotest.URL(), childQueueEnv+"="+input, childOutEnv+"="+outFile)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start child: %v", err)

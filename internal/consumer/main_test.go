@@ -17,41 +17,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/consumer"
-	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/handler"
 )
 
-// The test binary runs kumo (behind the devstack proxy, which returns the
-// FIFO system attributes as SQS does) once; every test makes its own queues.
-var (
-	emu       *devstack.AWS
-	transport = &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
-)
+// The test binary runs kumo once (kumotest.Main); every test makes its own
+// queues. Its clients share transport, closed when the tests end.
+var transport = &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
-	var err error
-	emu, err = devstack.StartAWS()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start kumo:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	emu.Stop()
-	transport.CloseIdleConnections()
-	if code == 0 {
-		// kumo's DynamoDB emulator starts a process-wide reaper at init.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	kumotest.Main(m, transport.CloseIdleConnections)
 }
 
 // client is an SQS client of the emulator at endpoint.

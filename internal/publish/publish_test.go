@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,41 +18,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/publish"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
-// The test binary runs kumo (behind the devstack proxy, which returns the
-// FIFO system attributes as SQS does) once; every test makes its own queues.
-var (
-	emu       *devstack.AWS
-	transport = &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
-)
+// The test binary runs kumo once (kumotest.Main); every test makes its own
+// queues. Its clients share transport, closed when the tests end.
+var transport = &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
 
-func TestMain(m *testing.M) {
-	var err error
-	emu, err = devstack.StartAWS()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start kumo:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	emu.Stop()
-	transport.CloseIdleConnections()
-	if code == 0 {
-		// kumo's DynamoDB emulator starts a process-wide reaper at init.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kumotest.Main(m, transport.CloseIdleConnections) }
 
 // client is an SQS client of endpoint. The SDK's own retries are off, so
 // the publisher's retries are the ones tested.
@@ -166,7 +144,7 @@ func receiveAll(t *testing.T, api *sqs.Client, url string, want int) []types.Mes
 // full batches, and every result arrives.
 func TestBatchesFillAcrossMessages(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, false)
 	api := &countingAPI{SQSAPI: sqsc}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: time.Hour}) // only full batches leave
@@ -202,7 +180,7 @@ func TestBatchesFillAcrossMessages(t *testing.T) {
 // TestLingerBoundsTheWait: a lone result leaves after the short bound.
 func TestLingerBoundsTheWait(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, false)
 	p := newPublisher(t, sqsc, publish.Config{QueueURL: url})
 	if err := p.Publish(t.Context(), result("c1", 1)); err != nil {
@@ -218,7 +196,7 @@ func TestLingerBoundsTheWait(t *testing.T) {
 // and route as String attributes.
 func TestFIFOAndMessageAttributes(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, true)
 	p := newPublisher(t, sqsc, publish.Config{QueueURL: url})
 	var wg sync.WaitGroup
@@ -253,7 +231,7 @@ func TestFIFOAndMessageAttributes(t *testing.T) {
 // at once, arrive on the FIFO queue in each chat's order.
 func TestPerChatOrderIsKept(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, true)
 	p := newPublisher(t, sqsc, publish.Config{QueueURL: url})
 	const chats, each = 5, 20
@@ -321,7 +299,7 @@ func (g *groupCheckingAPI) SendMessageBatch(ctx context.Context, in *sqs.SendMes
 // time are sent one at a time, in the order the publisher took them.
 func TestOneEntryPerChatInFlight(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, true)
 	api := &groupCheckingAPI{SQSAPI: sqsc, t: t, inFlight: map[string]bool{}, order: map[string][]string{}}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Senders: 4})
@@ -370,7 +348,7 @@ func (b *breakingAPI) SendMessageBatch(ctx context.Context, in *sqs.SendMessageB
 // SQS refuses fails its own Publish call; the nine others succeed.
 func TestEntryFailureReachesItsCallerOnly(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, true)
 	api := &countingAPI{SQSAPI: &breakingAPI{SQSAPI: sqsc, eventID: "c3-e003"}}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: time.Hour})
@@ -439,7 +417,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 // the batch at once.
 func TestPermanentErrorsAreNotRetried(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	p := newPublisher(t, sqsc, publish.Config{QueueURL: queue(t, sqsc, false) + "-missing"})
 	if err := p.Publish(t.Context(), result("c1", 1)); err == nil || handler.IsTransient(err) {
 		t.Fatalf("Publish to a missing queue: %v", err)
@@ -491,7 +469,7 @@ func TestCallerThatStopsWaitingGetsItsContextError(t *testing.T) {
 // without waiting for the linger bound, and refuses later results.
 func TestCloseFlushesPendingResults(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, false)
 	p, err := publish.New(sqsc, publish.Config{QueueURL: url, Linger: time.Hour})
 	if err != nil {
@@ -527,7 +505,7 @@ func TestCloseFlushesPendingResults(t *testing.T) {
 // above 256 KiB is refused before any call.
 func TestBatchSizeLimit(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, false)
 	api := &countingAPI{SQSAPI: sqsc}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: 50 * time.Millisecond})
@@ -578,14 +556,14 @@ func TestConfig(t *testing.T) {
 // the first body's MD5 (see LOCAL-STACK.md).
 func TestRepublishedResultIsDeduplicated(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, true)
 	lenient := sqs.NewFromConfig(aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
 		HTTPClient:  &http.Client{Transport: transport},
 	}, func(o *sqs.Options) {
-		o.BaseEndpoint = aws.String(emu.URL)
+		o.BaseEndpoint = aws.String(kumotest.URL())
 		o.DisableMessageChecksumValidation = true
 	})
 	p := newPublisher(t, lenient, publish.Config{QueueURL: url})

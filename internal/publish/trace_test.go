@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/publish"
 )
 
@@ -20,7 +21,7 @@ import (
 // SQS cannot take makes an error span.
 func TestTraceParentNamesTheCallersSpan(t *testing.T) {
 	t.Parallel()
-	sqsc := client(emu.URL)
+	sqsc := client(kumotest.URL())
 	url := queue(t, sqsc, false)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))

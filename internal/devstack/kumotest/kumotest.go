@@ -28,9 +28,10 @@ var (
 	transport = &http.Transport{MaxIdleConnsPerHost: 16}
 )
 
-// Main starts the emulator, runs the tests, stops it, checks that no
+// Main starts the emulator, runs the tests, stops it, runs after (a
+// package closing its own clients' idle connections), checks that no
 // goroutine leaked, and exits.
-func Main(m *testing.M) {
+func Main(m *testing.M, after ...func()) {
 	var err error
 	if emu, err = devstack.StartAWS(); err != nil {
 		fmt.Fprintln(os.Stderr, "start kumo:", err)
@@ -39,6 +40,9 @@ func Main(m *testing.M) {
 	code := m.Run()
 	emu.Stop()
 	transport.CloseIdleConnections()
+	for _, f := range after {
+		f()
+	}
 	if code == 0 {
 		// kumo's DynamoDB emulator starts a process-wide reaper at init.
 		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")); err != nil {
