@@ -79,8 +79,8 @@ func (d *Queue) Put(ctx context.Context, m *handler.Message, code, reason string
 		attrs[k] = types.MessageAttributeValue{DataType: aws.String(cmp.Or(m.AttributeTypes[k], "String")), StringValue: aws.String(v)}
 	}
 	attrs = capAttributes(attrs, 2)
-	attrs[AttrErrorCode] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(code)}
-	attrs[AttrError] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(reason)}
+	attrs[AttrErrorCode] = sqsbatch.StringAttribute(code)
+	attrs[AttrError] = sqsbatch.StringAttribute(reason)
 	msg := sqsbatch.Message{Body: m.Body, Attributes: attrs}
 	if d.fifo {
 		msg.GroupID = cmp.Or(m.GroupID, DefaultGroupID)

@@ -31,7 +31,7 @@ func put(t *testing.T, api *sqs.Client, url string, fifo bool, letters ...letter
 		if len(l.attrs) > 0 {
 			msgs[i].Attributes = map[string]types.MessageAttributeValue{}
 			for k, v := range l.attrs {
-				msgs[i].Attributes[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+				msgs[i].Attributes[k] = sqsbatch.StringAttribute(v)
 			}
 		}
 		if fifo {

@@ -244,7 +244,7 @@ func (d *Redriver) redriven(m types.Message) sqsbatch.Message {
 	if attrs == nil {
 		attrs = map[string]types.MessageAttributeValue{}
 	}
-	attrs[AttrRedriveRun] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(d.opts.RunID)}
+	attrs[AttrRedriveRun] = sqsbatch.StringAttribute(d.opts.RunID)
 	msg := sqsbatch.Message{Body: aws.ToString(m.Body), Attributes: attrs}
 	if d.fifo {
 		msg.GroupID = cmp.Or(m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)], DefaultGroupID)

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -288,7 +287,7 @@ func (p *Publisher) newEntry(ctx context.Context, r *event.Result) (*entry, erro
 	e.msg = sqsbatch.Message{Body: string(body), Attributes: map[string]types.MessageAttributeValue{}, Context: ctx}
 	set := func(name, v string) {
 		if v != "" { // SQS refuses empty attribute values
-			e.msg.Attributes[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+			e.msg.Attributes[name] = sqsbatch.StringAttribute(v)
 		}
 	}
 	set(AttrEventID, r.EventID)

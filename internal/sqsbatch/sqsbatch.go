@@ -395,3 +395,8 @@ func chunk[E any](ctx context.Context, q *queue, op string, entries []E, pending
 		pending = retry
 	}
 }
+
+// StringAttribute is a message attribute of SQS type String holding v.
+func StringAttribute(v string) types.MessageAttributeValue {
+	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+}

@@ -73,7 +73,7 @@ func Send(t testing.TB, e *stacktest.Env, msgs ...Msg) {
 		if len(m.Attributes) > 0 {
 			out[i].Attributes = map[string]types.MessageAttributeValue{}
 			for k, v := range m.Attributes {
-				out[i].Attributes[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+				out[i].Attributes[k] = sqsbatch.StringAttribute(v)
 			}
 		}
 		if fifo {
