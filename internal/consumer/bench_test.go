@@ -16,7 +16,7 @@ import (
 // and delete only).
 func BenchmarkConsumerCallsPerMessage(b *testing.B) {
 	api := client(kumotest.URL())
-	input := newQueue(b, api, false)
+	input := kumotest.Queue(b, api, false)
 	send(b, api, input, bodies("%08d", b.N), 4)
 	var (
 		handled atomic.Int64

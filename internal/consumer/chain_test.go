@@ -89,7 +89,7 @@ func (g *switchGate) waiting() int {
 func TestTransientFailureHeldInPlace(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, true)
+	input := kumotest.Queue(t, api, true)
 	send(t, api, input, []msg{
 		{body: "1", group: "chat", dedup: "1"},
 		{body: "2", group: "chat", dedup: "2"},
@@ -149,7 +149,7 @@ func TestTransientFailureHeldInPlace(t *testing.T) {
 func TestShutdownReleasesHeldMessage(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("held-%d", 1), 1)
 	c := newConsumer(t, api, input, consumer.Config{WaitTime: time.Second, ShutdownTimeout: 20 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -181,7 +181,7 @@ func TestShutdownReleasesHeldMessage(t *testing.T) {
 func TestHoldForBound(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("bound-%d", 1), 1)
 	c := newConsumer(t, api, input, consumer.Config{WaitTime: time.Second, RetryBackoff: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -213,7 +213,7 @@ func (o *countingObserver) MessageFailed()                { o.failed.Add(1) }
 func TestPanicIsFailure(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("panic-%d", 1), 1)
 	c := newConsumer(t, api, input, consumer.Config{WaitTime: time.Second, RetryBackoff: time.Second})
 	run := start(t, c, middleware.Recover()(handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
@@ -286,7 +286,7 @@ func TestPoisonToDeadLetterQueue(t *testing.T) {
 			t.Parallel()
 			// The invalid UTF-8 body comes back from kumo with another MD5.
 			api := client(kumotest.URL(), func(o *sqs.Options) { o.DisableMessageChecksumValidation = true })
-			input, dlqURL := newQueue(t, api, fifo), newQueue(t, api, fifo)
+			input, dlqURL := kumotest.Queue(t, api, fifo), kumotest.Queue(t, api, fifo)
 			cases := poisonCases()
 			msgs := make([]msg, len(cases))
 			for i, c := range cases {
@@ -448,7 +448,7 @@ func (o *orderAPI) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessage
 func TestPoisonNeverLost(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input, dlqURL := newQueue(t, api, false), newQueue(t, api, false)
+	input, dlqURL := kumotest.Queue(t, api, false), kumotest.Queue(t, api, false)
 	send(t, api, input, []msg{{body: "not json"}}, 1)
 	rec := &orderAPI{Client: api, bodies: map[string]string{},
 		sendErr: &smithy.GenericAPIError{Code: "KmsAccessDenied", Fault: smithy.FaultClient}}

@@ -27,7 +27,7 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 	t.Parallel()
 	const n, maxInFlight = 10_000, 20
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("%05d", n), 4)
 
 	var (
@@ -91,7 +91,7 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 func TestSlowHandlerLeaseExtended(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("slow-%d", 1), 1)
 
 	var calls atomic.Int32
@@ -144,7 +144,7 @@ func TestFIFOOrderPerChatParallelAcrossChats(t *testing.T) {
 	t.Parallel()
 	const chats, events = 50, 40
 	api := client(kumotest.URL())
-	input := newQueue(t, api, true)
+	input := kumotest.Queue(t, api, true)
 	var msgs []msg
 	for e := range events {
 		for c := range chats {
@@ -225,7 +225,7 @@ func TestShutdownMidLoad(t *testing.T) {
 	t.Parallel()
 	const n = 300
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("%03d", n), 4)
 
 	var (
@@ -323,7 +323,7 @@ func (p *pollAfterStopAPI) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMe
 func TestShutdownFinishesThePollInFlight(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("late-%d", 5), 1)
 	late := &pollAfterStopAPI{SQSAPI: api, raw: api, waiting: make(chan struct{}), resume: make(chan struct{})}
 	c := newConsumer(t, late, input, consumer.Config{Receivers: 1, VisibilityTimeout: 30 * time.Second})
@@ -366,7 +366,7 @@ func (g *gate) Wait(ctx context.Context) error {
 func TestGatePausesReceiving(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("gate-%d", 5), 1)
 	g := &gate{open: make(chan struct{}), waiting: make(chan struct{})}
 	var handled atomic.Int32
@@ -398,7 +398,7 @@ func TestGatePausesReceiving(t *testing.T) {
 func TestReachedOnFirstReceive(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	g := &gate{open: make(chan struct{}), waiting: make(chan struct{})}
 	var calls atomic.Int32
 	reached := make(chan struct{})
@@ -437,7 +437,7 @@ func TestReachedOnFirstReceive(t *testing.T) {
 func TestFailureBackoff(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("fail-%d", 3), 1)
 	var (
 		mu    sync.Mutex
@@ -485,7 +485,7 @@ func TestFailureBackoff(t *testing.T) {
 func TestFIFOFailureReleasesGroup(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, true)
+	input := kumotest.Queue(t, api, true)
 	send(t, api, input, []msg{
 		{body: "1", group: "chat", dedup: "1"},
 		{body: "2", group: "chat", dedup: "2"},
@@ -552,7 +552,7 @@ func (h *handleRecorder) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMess
 func TestLeaseLostCancelsHandler(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("lease-%d", 1), 1)
 	rec := &handleRecorder{SQSAPI: api, handles: map[string]string{}}
 	started := make(chan string, 1)
@@ -608,7 +608,7 @@ func TestShutdownTimeout(t *testing.T) {
 	t.Run("handler honours cancellation", func(t *testing.T) {
 		t.Parallel()
 		api := client(kumotest.URL())
-		input := newQueue(t, api, false)
+		input := kumotest.Queue(t, api, false)
 		send(t, api, input, bodies("st-%d", 1), 1)
 		started := make(chan struct{})
 		cause := make(chan error, 1)
@@ -641,7 +641,7 @@ func TestShutdownTimeout(t *testing.T) {
 	t.Run("handler ignores cancellation", func(t *testing.T) {
 		t.Parallel()
 		api := client(kumotest.URL())
-		input := newQueue(t, api, false)
+		input := kumotest.Queue(t, api, false)
 		send(t, api, input, bodies("stuck-%d", 1), 1)
 		started, unblock, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		cfg := consumer.Config{ShutdownTimeout: 200 * time.Millisecond, FinalFlushTimeout: 300 * time.Millisecond}
@@ -672,7 +672,7 @@ func TestShutdownTimeout(t *testing.T) {
 func TestLateLongPollKeepsLease(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	c := newConsumer(t, api, input, consumer.Config{
 		Receivers: 1, VisibilityTimeout: 2 * time.Second, WaitTime: 10 * time.Second,
 	})

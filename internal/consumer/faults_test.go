@@ -28,7 +28,7 @@ func TestTransientSQSErrors(t *testing.T) {
 	t.Cleanup(faulty.Stop)
 	const n = 200
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("%03d", n), 4)
 
 	// Phase 1: every receive fails for a while.

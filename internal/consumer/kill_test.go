@@ -68,7 +68,7 @@ func TestKilledWorker(t *testing.T) {
 	t.Parallel()
 	const n = 500
 	api := client(kumotest.URL())
-	input := newQueue(t, api, false)
+	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("k%03d", n), 4)
 
 	outFile := filepath.Join(t.TempDir(), "handled")

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
-	"regexp"
 	"strconv"
 	"sync"
 	"testing"
@@ -44,33 +42,6 @@ func client(endpoint string, opts ...func(*sqs.Options)) *sqs.Client {
 	return sqs.NewFromConfig(cfg, append([]func(*sqs.Options){func(o *sqs.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	}}, opts...)...)
-}
-
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9-]+`)
-
-// newQueue creates an input queue with a name no other test uses (kumo's
-// state is process-wide) and returns its URL.
-func newQueue(t testing.TB, api *sqs.Client, fifo bool) string {
-	t.Helper()
-	name := unsafeChars.ReplaceAllString(t.Name(), "-")
-	if len(name) > 50 {
-		name = name[len(name)-50:]
-	}
-	name = fmt.Sprintf("%s-%06x", name, rand.Uint32()&0xffffff)
-	create := func(name string) string {
-		attrs := map[string]string{}
-		if fifo {
-			name += ".fifo"
-			attrs["FifoQueue"] = "true"
-			attrs["ContentBasedDeduplication"] = "false"
-		}
-		out, err := api.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		if err != nil {
-			t.Fatalf("create queue %s: %v", name, err)
-		}
-		return aws.ToString(out.QueueUrl)
-	}
-	return create(name)
 }
 
 // msg is a message to enqueue.

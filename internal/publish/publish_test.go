@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,23 +46,6 @@ func clientVia(endpoint string, tr *http.Transport) *sqs.Client {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.RetryMaxAttempts = 1
 	})
-}
-
-// queue creates a queue with a name unique to the test.
-func queue(t *testing.T, api *sqs.Client, fifo bool) string {
-	t.Helper()
-	name := strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
-	name = fmt.Sprintf("%.50s-%08x", name, rand.Uint32())
-	attrs := map[string]string{}
-	if fifo {
-		name += ".fifo"
-		attrs["FifoQueue"] = "true"
-	}
-	out, err := api.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(out.QueueUrl)
 }
 
 // countingAPI counts calls and remembers each call's entries.
@@ -145,7 +127,7 @@ func receiveAll(t *testing.T, api *sqs.Client, url string, want int) []types.Mes
 func TestBatchesFillAcrossMessages(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, false)
+	url := kumotest.Queue(t, sqsc, false)
 	api := &countingAPI{SQSAPI: sqsc}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: time.Hour}) // only full batches leave
 	var wg sync.WaitGroup
@@ -181,7 +163,7 @@ func TestBatchesFillAcrossMessages(t *testing.T) {
 func TestLingerBoundsTheWait(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, false)
+	url := kumotest.Queue(t, sqsc, false)
 	p := newPublisher(t, sqsc, publish.Config{QueueURL: url})
 	if err := p.Publish(t.Context(), result("c1", 1)); err != nil {
 		t.Fatal(err)
@@ -197,7 +179,7 @@ func TestLingerBoundsTheWait(t *testing.T) {
 func TestFIFOAndMessageAttributes(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, true)
+	url := kumotest.Queue(t, sqsc, true)
 	p := newPublisher(t, sqsc, publish.Config{QueueURL: url})
 	var wg sync.WaitGroup
 	for i := range 6 {
@@ -232,7 +214,7 @@ func TestFIFOAndMessageAttributes(t *testing.T) {
 func TestPerChatOrderIsKept(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, true)
+	url := kumotest.Queue(t, sqsc, true)
 	p := newPublisher(t, sqsc, publish.Config{QueueURL: url})
 	const chats, each = 5, 20
 	var wg sync.WaitGroup
@@ -300,7 +282,7 @@ func (g *groupCheckingAPI) SendMessageBatch(ctx context.Context, in *sqs.SendMes
 func TestOneEntryPerChatInFlight(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, true)
+	url := kumotest.Queue(t, sqsc, true)
 	api := &groupCheckingAPI{SQSAPI: sqsc, t: t, inFlight: map[string]bool{}, order: map[string][]string{}}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Senders: 4})
 	var mu sync.Mutex
@@ -349,7 +331,7 @@ func (b *breakingAPI) SendMessageBatch(ctx context.Context, in *sqs.SendMessageB
 func TestEntryFailureReachesItsCallerOnly(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, true)
+	url := kumotest.Queue(t, sqsc, true)
 	api := &countingAPI{SQSAPI: &breakingAPI{SQSAPI: sqsc, eventID: "c3-e003"}}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: time.Hour})
 	errs := make([]error, 10)
@@ -392,7 +374,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 			tr := &http.Transport{} // dropped connections stay out of the shared pool
 			defer tr.CloseIdleConnections()
 			sqsc := clientVia(own.URL, tr)
-			url := queue(t, sqsc, false)
+			url := kumotest.Queue(t, sqsc, false)
 			var faults atomic.Int64
 			own.SetFault(func(api string) devstack.Fault {
 				if api == "SQS.SendMessageBatch" && faults.Add(1) <= 2 {
@@ -418,7 +400,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 func TestPermanentErrorsAreNotRetried(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	p := newPublisher(t, sqsc, publish.Config{QueueURL: queue(t, sqsc, false) + "-missing"})
+	p := newPublisher(t, sqsc, publish.Config{QueueURL: kumotest.Queue(t, sqsc, false) + "-missing"})
 	if err := p.Publish(t.Context(), result("c1", 1)); err == nil || handler.IsTransient(err) {
 		t.Fatalf("Publish to a missing queue: %v", err)
 	}
@@ -470,7 +452,7 @@ func TestCallerThatStopsWaitingGetsItsContextError(t *testing.T) {
 func TestCloseFlushesPendingResults(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, false)
+	url := kumotest.Queue(t, sqsc, false)
 	p, err := publish.New(sqsc, publish.Config{QueueURL: url, Linger: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -506,7 +488,7 @@ func TestCloseFlushesPendingResults(t *testing.T) {
 func TestBatchSizeLimit(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, false)
+	url := kumotest.Queue(t, sqsc, false)
 	api := &countingAPI{SQSAPI: sqsc}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: 50 * time.Millisecond})
 	big := func(i, kib int) *event.Result {
@@ -557,7 +539,7 @@ func TestConfig(t *testing.T) {
 func TestRepublishedResultIsDeduplicated(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, true)
+	url := kumotest.Queue(t, sqsc, true)
 	lenient := sqs.NewFromConfig(aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),

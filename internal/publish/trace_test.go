@@ -22,7 +22,7 @@ import (
 func TestTraceParentNamesTheCallersSpan(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
-	url := queue(t, sqsc, false)
+	url := kumotest.Queue(t, sqsc, false)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background()) //nolint:errcheck // nothing to flush
