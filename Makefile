@@ -40,6 +40,12 @@ $(BIN)/jaeger:
 	@echo "building Jaeger $(JAEGER_VERSION) into bin/ from tools/go.mod (first run only; takes a few minutes)…"
 	cd tools && $(GO) build -o $(BIN)/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
 
+# Debian's aws-cli 2.9.19 (it speaks SQS's query protocol): the tests run the
+# README's `aws sqs` examples with it. Unpacked into bin/ from the machine's
+# Debian sources, nothing installed system-wide (tools/awscli.sh).
+$(BIN)/aws:
+	tools/awscli.sh $(BIN)
+
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
@@ -48,6 +54,9 @@ weaviate: $(BIN)/weaviate-server ## build the Weaviate server into bin/ (once)
 
 .PHONY: jaeger
 jaeger: $(BIN)/jaeger ## build Jaeger, the local tracing backend, into bin/ (once)
+
+.PHONY: awscli
+awscli: $(BIN)/aws ## put Debian's aws-cli 2.9.19 into bin/ (once; the tests use it)
 
 # TRACING=1: make up and make demo also run Jaeger and send the worker's traces to it.
 TRACING_FLAG := $(if $(filter-out 0 false,$(TRACING)),--tracing)
@@ -68,7 +77,7 @@ lint: $(BIN)/staticcheck ## gofmt, go mod tidy, go vet and staticcheck
 	$(BIN)/staticcheck ./...
 
 .PHONY: test
-test: lint $(BIN)/weaviate-server $(BIN)/jaeger ## lint, then every test with -race, against kumo, a real Weaviate and a real Jaeger
+test: lint $(BIN)/weaviate-server $(BIN)/jaeger $(BIN)/aws ## lint, then every test with -race, against kumo, a real Weaviate, a real Jaeger and Debian's AWS CLI
 	$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: bench

@@ -27,6 +27,35 @@ func EnsureWeaviateBinary(ctx context.Context, binDir string, progress io.Writer
 	})
 }
 
+// AWSCLIName is the file name under bin/ of Debian's AWS CLI, which
+// EnsureAWSCLI puts there.
+const AWSCLIName = "aws"
+
+// AWSCLIVersion is the AWS CLI version EnsureAWSCLI provides: Debian 12's
+// awscli package, a client of SQS's query protocol (the JSON protocol came
+// with 2.13).
+const AWSCLIVersion = "2.9.19"
+
+// EnsureAWSCLI returns binDir/aws, Debian's aws-cli AWSCLIVersion, fetching
+// it first when it is missing: tools/awscli.sh (next to binDir) takes the
+// Debian packages with apt-get download and unpacks them into binDir, a few
+// seconds. The tests run the README's `aws sqs` examples with it.
+func EnsureAWSCLI(ctx context.Context, binDir string, progress io.Writer) (string, error) {
+	return ensureBinary(ctx, binDir, AWSCLIName, "Debian's aws-cli "+AWSCLIVersion, progress, func(absBin string) *exec.Cmd {
+		return exec.CommandContext(ctx, filepath.Join(filepath.Dir(absBin), "tools", "awscli.sh"), absBin)
+	})
+}
+
+// RepoAWSCLI is EnsureAWSCLI for the bin/ directory of the repository that
+// holds the working directory.
+func RepoAWSCLI(ctx context.Context, progress io.Writer) (string, error) {
+	dir, err := repoBinDir()
+	if err != nil {
+		return "", err
+	}
+	return EnsureAWSCLI(ctx, dir, progress)
+}
+
 // ensureBinary returns binDir/name, running build (given binDir's absolute
 // path) first when it is missing, under a file lock in binDir: concurrent
 // callers wait for one build. what names it in the progress lines.
