@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"net"
@@ -28,22 +29,34 @@ type Fault struct {
 	Truncate bool
 }
 
-// awsProxy sits between the worker and kumo. It forwards every call and
-// makes kumo answer like SQS where the worker depends on it:
+// awsProxy sits between SQS's clients and kumo. It forwards every call and
+// makes kumo answer like SQS. Each piece restores one behaviour of SQS's
+// (to carry along should these fixes move to a package of their own):
 //
-//   - kumo does not return the MessageGroupId and MessageDeduplicationId
-//     system attributes on ReceiveMessage; the proxy remembers them from the
-//     sends and adds them, so the worker reads them exactly as from SQS;
-//   - kumo wakes a long poll only when a message is sent, not when one
-//     becomes receivable by a delete (the next of its FIFO group) or by its
-//     visibility timeout ending; the proxy long-polls for the client, so a
-//     ReceiveMessage returns as soon as a message is receivable, as on SQS;
-//   - kumo forgets a FIFO deduplication id once its message is deleted; the
-//     proxy keeps each for DedupWindow and answers a repeated send itself,
-//     as SQS does (see dedup);
+//   - system attributes kept (rememberSend, addSentAttributes, here): kumo
+//     does not return a message's MessageGroupId and MessageDeduplicationId
+//     and drops its AWSTraceHeader; the proxy remembers them from the sends
+//     and adds them on ReceiveMessage;
+//   - long polls (receive, longpoll.go): kumo wakes a long poll only when a
+//     message is sent, not when one becomes receivable by a delete (the next
+//     of its FIFO group) or by its visibility timeout ending; the proxy
+//     long-polls for the client, so a ReceiveMessage returns as soon as a
+//     message is receivable, and a poll whose caller went away still takes
+//     what arrives (as SQS does);
+//   - FIFO order within an answer (groupOrder, longpoll.go): kumo may hand
+//     out a group's released messages shuffled;
+//   - the deduplication window (dedup.go): kumo forgets a FIFO
+//     deduplication id once its message is deleted; the proxy keeps each
+//     for DedupWindow and answers a repeated send itself;
+//   - the attributes asked for, and their MD5s (sqsattrs.go): kumo returns
+//     every attribute whatever was asked, and answers no
+//     MD5OfMessageAttributes;
+//   - the query protocol (sqsquery.go, sqsquery_shapes.go): kumo speaks
+//     only SQS's JSON protocol; the proxy also answers form-encoded
+//     Action=… calls in XML, through all of the above.
 //
-// It also counts calls by API (X-Amz-Target, or the CBOR operation path) and
-// can inject faults.
+// It also counts calls by API (X-Amz-Target, the query Action, or the CBOR
+// operation path) and can inject faults.
 type awsProxy struct {
 	upstream string
 	client   *http.Client
@@ -63,12 +76,29 @@ type awsProxy struct {
 	dedup    dedup         // FIFO deduplication ids sent within DedupWindow
 
 	mu     sync.Mutex
-	fifo   map[string]fifoAttrs // SQS MessageId → its FIFO attributes
+	sent   map[string]sentAttrs // SQS MessageId → the attributes kumo does not keep
 	calls  map[string]*atomic.Int64
 	faultF func(api string) Fault
 }
 
-type fifoAttrs struct{ group, dedup string }
+// sentAttrs are the system attributes of a message sent that kumo does not
+// keep: MessageGroupId and MessageDeduplicationId (FIFO), AWSTraceHeader.
+type sentAttrs struct{ group, dedup, trace string }
+
+// sentMessage is what rememberSend reads of a send or a batch entry.
+type sentMessage struct {
+	Id, MessageGroupId, MessageDeduplicationId string
+	MessageSystemAttributes                    map[string]attrValueJSON
+}
+
+// attrs are m's attributes to remember; ok is false when there are none.
+func (m sentMessage) attrs() (a sentAttrs, ok bool) {
+	a = sentAttrs{group: m.MessageGroupId, dedup: m.MessageDeduplicationId}
+	if t := m.MessageSystemAttributes["AWSTraceHeader"].StringValue; t != nil {
+		a.trace = *t
+	}
+	return a, a.group != "" || a.trace != ""
+}
 
 func startAWSProxy(upstream string) (*awsProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -87,7 +117,7 @@ func startAWSProxy(upstream string) (*awsProxy, error) {
 		}},
 		ln:          ln,
 		unfaultedLn: uln,
-		fifo:        map[string]fifoAttrs{},
+		sent:        map[string]sentAttrs{},
 		calls:       map[string]*atomic.Int64{},
 		quit:        make(chan struct{}),
 	}
@@ -146,8 +176,24 @@ func (p *awsProxy) count(api string) {
 
 func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serve(w, r, true) }
 
-// serve forwards one call; with faults, an injected fault may answer it.
+// serve forwards one call; with faults, an injected fault may answer it. A
+// call in SQS's query protocol is handled as the same call in JSON and
+// answered in XML (see readQuery).
 func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	query, jr, jbody, qerr := readQuery(r, body)
+	switch {
+	case qerr != nil:
+		p.count("SQS." + cmp.Or(qerr.action, "query"))
+		write(w, qerr.xml(""), false)
+		return
+	case query != nil:
+		r, body = jr, jbody
+	}
 	api := apiName(r)
 	p.count(api)
 	p.mu.Lock()
@@ -156,34 +202,27 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 	var f Fault
 	if faultF != nil && faults {
 		f = faultF(api)
-		if f.Drop {
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					conn.Close()
-					return
-				}
-			}
-			w.WriteHeader(http.StatusBadGateway)
-			return
-		} else if f.Status != 0 {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.Header().Set("X-Amzn-Query-Error", f.Code+";Receiver")
-			w.WriteHeader(f.Status)
-			json.NewEncoder(w).Encode(map[string]string{"__type": f.Code, "message": "injected by the devstack AWS proxy"}) //nolint:errcheck
-			return
-		}
-	}
-
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
 	}
 	var resp *answer
-	switch api {
-	case "SQS.ReceiveMessage":
+	switch {
+	case f.Drop:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	case f.Status != 0:
+		h := http.Header{}
+		h.Set("Content-Type", "application/x-amz-json-1.0")
+		h.Set("X-Amzn-Query-Error", f.Code+";Receiver")
+		b, _ := json.Marshal(map[string]string{"__type": f.Code, "message": "injected by the devstack AWS proxy"})
+		resp = &answer{StatusCode: f.Status, Header: h, body: append(b, '\n')}
+	case api == "SQS.ReceiveMessage":
 		resp, err = p.receive(r, body)
-	case "SQS.SendMessage", "SQS.SendMessageBatch":
+	case api == "SQS.SendMessage" || api == "SQS.SendMessageBatch":
 		// Held until the send is remembered: a receive that got the message
 		// meanwhile waits for its FIFO attributes (see receive).
 		p.sending.RLock()
@@ -198,6 +237,9 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 			p.rememberBatch(body, resp.body)
 		}
 		p.sending.RUnlock()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			resp.body = addSendMD5s(api, body, resp.body)
+		}
 	default:
 		resp, err = p.forward(r, body)
 	}
@@ -205,53 +247,60 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	out := resp.body
-	if resp.StatusCode == http.StatusOK {
+	if resp.StatusCode == http.StatusOK && f.Status == 0 {
 		switch api {
 		case "SQS.SendMessage", "SQS.SendMessageBatch", "SQS.DeleteMessage", "SQS.DeleteMessageBatch",
 			"SQS.ChangeMessageVisibility", "SQS.ChangeMessageVisibilityBatch":
 			p.wake.broadcast() // a message may have become receivable
 		}
 	}
+	if query != nil {
+		resp = query.answer(resp)
+	}
+	write(w, resp, f.Truncate)
+}
+
+// write sends the answer resp; truncate cuts it short (see Fault).
+func write(w http.ResponseWriter, resp *answer, truncate bool) {
 	for k, v := range resp.Header {
 		if k != "Content-Length" {
 			w.Header()[k] = v
 		}
 	}
-	if f.Truncate {
+	if truncate {
 		// net/http closes a connection whose answer is shorter than its
 		// Content-Length once the handler returns.
-		w.Header().Set("Content-Length", strconv.Itoa(len(out)+512))
+		w.Header().Set("Content-Length", strconv.Itoa(len(resp.body)+512))
 	}
 	w.WriteHeader(resp.StatusCode)
-	w.Write(out) //nolint:errcheck // the client went away
+	w.Write(resp.body) //nolint:errcheck // the client went away
 }
 
 func (p *awsProxy) rememberSend(req, resp []byte) {
-	var in struct{ MessageGroupId, MessageDeduplicationId string }
+	var in sentMessage
 	var out struct{ MessageId string }
-	if json.Unmarshal(req, &in) != nil || json.Unmarshal(resp, &out) != nil || in.MessageGroupId == "" {
+	if json.Unmarshal(req, &in) != nil || json.Unmarshal(resp, &out) != nil {
 		return
 	}
-	p.mu.Lock()
-	p.fifo[out.MessageId] = fifoAttrs{in.MessageGroupId, in.MessageDeduplicationId}
-	p.mu.Unlock()
+	if a, ok := in.attrs(); ok {
+		p.mu.Lock()
+		p.sent[out.MessageId] = a
+		p.mu.Unlock()
+	}
 }
 
 func (p *awsProxy) rememberBatch(req, resp []byte) {
-	var in struct {
-		Entries []struct{ Id, MessageGroupId, MessageDeduplicationId string }
-	}
+	var in struct{ Entries []sentMessage }
 	var out struct {
 		Successful []struct{ Id, MessageId string }
 	}
 	if json.Unmarshal(req, &in) != nil || json.Unmarshal(resp, &out) != nil {
 		return
 	}
-	byID := make(map[string]fifoAttrs, len(in.Entries))
+	byID := make(map[string]sentAttrs, len(in.Entries))
 	for _, e := range in.Entries {
-		if e.MessageGroupId != "" {
-			byID[e.Id] = fifoAttrs{e.MessageGroupId, e.MessageDeduplicationId}
+		if a, ok := e.attrs(); ok {
+			byID[e.Id] = a
 		}
 	}
 	if len(byID) == 0 {
@@ -260,20 +309,20 @@ func (p *awsProxy) rememberBatch(req, resp []byte) {
 	p.mu.Lock()
 	for _, s := range out.Successful {
 		if a, ok := byID[s.Id]; ok {
-			p.fifo[s.MessageId] = a
+			p.sent[s.MessageId] = a
 		}
 	}
 	p.mu.Unlock()
 }
 
-// addFIFOAttributes gives the messages of a FIFO answer the attributes SQS
-// returns and kumo does not (MessageGroupId, MessageDeduplicationId); it
-// reports whether it changed any. p.mu is held.
-func (p *awsProxy) addFIFOAttributes(msgs []map[string]any) bool {
-	changed := false
+// addSentAttributes gives the messages of an answer the system attributes
+// SQS returns and kumo does not keep (MessageGroupId,
+// MessageDeduplicationId, AWSTraceHeader); selectAttributes then leaves
+// those asked for. p.mu is held.
+func (p *awsProxy) addSentAttributes(msgs []map[string]any) {
 	for _, m := range msgs {
 		id, _ := m["MessageId"].(string)
-		a, ok := p.fifo[id]
+		a, ok := p.sent[id]
 		if !ok {
 			continue
 		}
@@ -282,30 +331,33 @@ func (p *awsProxy) addFIFOAttributes(msgs []map[string]any) bool {
 			attrs = map[string]any{}
 			m["Attributes"] = attrs
 		}
-		attrs["MessageGroupId"] = a.group
-		if a.dedup != "" {
-			attrs["MessageDeduplicationId"] = a.dedup
+		for k, v := range map[string]string{"MessageGroupId": a.group, "MessageDeduplicationId": a.dedup, "AWSTraceHeader": a.trace} {
+			if v != "" {
+				attrs[k] = v
+			}
 		}
-		changed = true
 	}
-	return changed
 }
 
-// fixAnswer makes a ReceiveMessage answer what SQS would give: each FIFO
-// group's messages in order and with their FIFO attributes, decoded and
-// encoded once.
-func (p *awsProxy) fixAnswer(resp []byte) []byte {
+// fixAnswer makes kumo's answer to the ReceiveMessage req what SQS would
+// give: each FIFO group's messages in order, with the system attributes
+// kumo does not keep, and with the attributes asked for and their MD5
+// (selectAttributes); decoded and encoded once.
+func (p *awsProxy) fixAnswer(req, resp []byte) []byte {
 	return editMessages(resp, func(msgs []map[string]any) bool {
 		p.mu.Lock()
-		defer p.mu.Unlock()
-		ordered := p.groupOrder(msgs)
-		return p.addFIFOAttributes(msgs) || ordered
+		p.groupOrder(msgs)
+		p.addSentAttributes(msgs)
+		p.mu.Unlock()
+		selectAttributes(req, msgs)
+		return true
 	})
 }
 
 // editMessages lets edit change the messages of a ReceiveMessage answer in
 // place (it reports whether it did) and returns the answer re-encoded, or
-// resp as it was when nothing changed or it is not such an answer.
+// resp as it was when nothing changed or it is not such an answer (one
+// without messages included).
 func editMessages(resp []byte, edit func(msgs []map[string]any) bool) []byte {
 	var out map[string]json.RawMessage
 	var msgs []map[string]any

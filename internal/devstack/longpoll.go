@@ -87,7 +87,7 @@ func (p *awsProxy) poll(ctx context.Context, r *http.Request, body []byte, deadl
 		if resp.StatusCode != http.StatusOK || left <= 0 || hasMessages(resp.body) {
 			if resp.StatusCode == http.StatusOK {
 				p.sending.Lock() // once the sends in flight are remembered
-				resp.body = p.fixAnswer(resp.body)
+				resp.body = p.fixAnswer(body, resp.body)
 				p.sending.Unlock()
 			}
 			return resp, nil
@@ -148,7 +148,7 @@ func (p *awsProxy) groupOrder(msgs []map[string]any) bool {
 	slots := map[string][]int{} // group → its messages' places in the answer
 	for i, m := range msgs {
 		id, _ := m["MessageId"].(string)
-		if a, ok := p.fifo[id]; ok {
+		if a, ok := p.sent[id]; ok && a.group != "" {
 			slots[a.group] = append(slots[a.group], i)
 		}
 	}
