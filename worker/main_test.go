@@ -172,7 +172,7 @@ func TestEachCommandsHelpListsItsFlagsAndOnlyItsVariables(t *testing.T) {
 		{[]string{"setup"}, nil, append([]string{"INPUT_QUEUE", "DLQ_QUEUE", "RESPONSE_QUEUE", "MAX_RECEIVE_COUNT", "VISIBILITY_TIMEOUT",
 			"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}, sqs...)},
 		{[]string{"enqueue"}, []string{"--concurrency N", "(default 8)"}, append([]string{"INPUT_QUEUE"}, sqs...)},
-		{[]string{"results"}, []string{"--max N", "(default 10)", "--wait D", "(default 5s)", "--delete"}, append([]string{"RESPONSE_QUEUE"}, sqs...)},
+		{[]string{"results"}, []string{"--max N", "(default 10)", "--wait D", "(default 5s)", "--delete", "--attributes"}, append([]string{"RESPONSE_QUEUE"}, sqs...)},
 		{[]string{"dlq", "list"}, []string{"--max N", "(default 10)"}, append([]string{"DLQ_QUEUE"}, sqs...)},
 		{[]string{"dlq", "redrive"}, []string{"--max N", "--dry-run", "--all"}, append([]string{"INPUT_QUEUE", "DLQ_QUEUE"}, sqs...)},
 		{[]string{"healthcheck"}, nil, []string{"HEALTH_ADDR"}},

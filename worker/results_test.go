@@ -111,20 +111,43 @@ func TestResults(t *testing.T) {
 	if r := worker(t, e.Environ(), "", "results", "--max", "2"); r.code != 0 || len(resultLines(t, r.stdout)) != 2 {
 		t.Errorf("--max 2: exit %d\n%s", r.code, r.stdout)
 	}
-	r := worker(t, e.Environ(), "", "results", "--delete", "--max", "100")
+	// --attributes: each result with the attributes the worker gave it.
+	r := worker(t, e.Environ(), "", "results", "--attributes", "--wait", "1")
+	var withAttrs []string
+	for line := range strings.Lines(r.stdout) {
+		var l struct {
+			Body       json.RawMessage
+			Attributes map[string]string
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("results --attributes line %q: %v", line, err)
+		}
+		rs := resultLines(t, string(l.Body)+"\n")
+		if _, _, ok := apptest.TraceParent(l.Attributes["traceparent"]); !ok || len(rs) != 1 || l.Attributes["event_id"] != rs[0].EventID ||
+			l.Attributes["chat_id"] != rs[0].ChatID || l.Attributes["route"] != rs[0].Route {
+			t.Errorf("results --attributes line %s", line)
+		}
+		withAttrs = append(withAttrs, rs[0].EventID)
+	}
+	if slices.Sort(withAttrs); r.code != 0 || !slices.Equal(withAttrs, want) {
+		t.Errorf("results --attributes: exit %d, results %v, want %v\n%s", r.code, withAttrs, want, r.stderr)
+	}
+	r = worker(t, e.Environ(), "", "results", "--delete", "--max", "100")
 	if got := eventIDs(resultLines(t, r.stdout)); r.code != 0 || !slices.Equal(got, want) {
 		t.Fatalf("results --delete: exit %d, results %v\n%s", r.code, got, r.stderr)
 	}
 	if n := apptest.QueueDepth(t, e, e.ResponseURL); n != 0 {
 		t.Errorf("%d results left after --delete", n)
 	}
-	start := time.Now()
-	r = worker(t, e.Environ(), "", "results", "--wait", "2s")
-	if took := time.Since(start); r.code != 0 || r.stdout != "" || took < 1500*time.Millisecond || took > 30*time.Second {
-		t.Errorf("results on an empty queue: exit %d in %v, stdout %q; want nothing after about 2s", r.code, took, r.stdout)
+	for _, wait := range []string{"2s", "2"} { // a duration, or seconds
+		start := time.Now()
+		r = worker(t, e.Environ(), "", "results", "--wait", wait)
+		if took := time.Since(start); r.code != 0 || r.stdout != "" || took < 1500*time.Millisecond || took > 30*time.Second {
+			t.Errorf("results --wait %s on an empty queue: exit %d in %v, stdout %q, stderr %q; want nothing after about 2s", wait, r.code, took, r.stdout, r.stderr)
+		}
 	}
 	// --wait 0 is the shortest poll there is (a second), not the queue's 20 s.
-	start = time.Now()
+	start := time.Now()
 	r = worker(t, e.Environ(), "", "results", "--wait", "0")
 	if took := time.Since(start); r.code != 0 || r.stdout != "" || took > 10*time.Second {
 		t.Errorf("results --wait 0 on an empty queue: exit %d in %v, stdout %q, stderr %q", r.code, took, r.stdout, r.stderr)
