@@ -42,7 +42,9 @@ Usage:
   devstack up [--worker PATH] [--env-file F] [--tracing]   start the stack, print its environment and write it to F
                                                          (default tmp/devstack.env, to source); Ctrl-C stops it
   devstack demo [--worker PATH] [--events F] [--tracing]   run the main job end to end on the sample events
-  devstack trace --jaeger URL TRACE                        draw a trace (its id, or a traceparent) from Jaeger's query API
+  devstack trace [--jaeger URL] TRACE                      draw a trace from Jaeger's query API: TRACE is its id, a
+                                                         traceparent, or - for the first line of worker results
+                                                         --attributes on stdin; URL defaults to $DEVSTACK_JAEGER_URL
 
 The stack: kumo (SQS and CloudWatch) in this process on a free loopback port,
 and a Weaviate server process on free ports with a temporary data directory.
@@ -75,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "show the worker's own log lines (demo)")
 	envFile := fs.String("env-file", filepath.Join(root, "tmp", "devstack.env"), "where up writes the environment, to source in other shells (removed on stop)")
 	tracing := fs.Bool("tracing", false, "also run Jaeger and send the worker's traces to it (up, demo)")
-	jaeger := fs.String("jaeger", "", "the query API of a Jaeger, as devstack up --tracing prints it (trace)")
+	jaeger := fs.String("jaeger", os.Getenv(jaegerURLVar), "the query API of a Jaeger, as devstack up --tracing prints it and writes it to "+jaegerURLVar+" (trace)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -96,10 +98,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demo(ctx, opts)
 	case "trace":
 		if *jaeger == "" || fs.NArg() != 1 {
-			fmt.Fprintln(stderr, "usage: devstack trace --jaeger URL TRACE_ID_OR_TRACEPARENT")
+			fmt.Fprintln(stderr, "usage: devstack trace --jaeger URL TRACE_ID|TRACEPARENT|- (the URL also from "+jaegerURLVar+")")
 			return 2
 		}
-		err = drawTrace(ctx, stdout, *jaeger, fs.Arg(0))
+		id := fs.Arg(0)
+		if id == "-" {
+			if id, err = traceFromResults(os.Stdin); err != nil {
+				fmt.Fprintln(stderr, "devstack:", err)
+				return 1
+			}
+		}
+		err = drawTrace(ctx, stdout, *jaeger, id)
 	default:
 		fmt.Fprintf(stderr, "devstack: unknown command %q\n\n", cmd)
 		usage(stderr)

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,21 +19,40 @@ import (
 	"github.com/chatprep/chatprep/internal/devstack"
 )
 
-// quickstart is the README's local quick start: the shell blocks after
-// each "<!-- quickstart: NAME -->" marker, by NAME.
-func quickstart(t *testing.T, readme string) map[string][]string {
+// quickstart is the README's local quick start: the shell commands after
+// each "<!-- quickstart: NAME -->" marker, by NAME, a command continued
+// with a trailing backslash joined into one.
+func quickstart(t *testing.T, readme string, names ...string) map[string][]string {
 	t.Helper()
 	blocks := map[string][]string{}
-	re := regexp.MustCompile("(?s)<!-- quickstart: ([a-z]+) -->\n```sh\n(.*?)```")
+	re := regexp.MustCompile("(?s)<!-- quickstart: ([a-z-]+) -->\n```sh\n(.*?)```")
 	for _, m := range re.FindAllStringSubmatch(readme, -1) {
-		blocks[m[1]] = append(blocks[m[1]], strings.Split(strings.TrimSpace(m[2]), "\n")...)
+		blocks[m[1]] = append(blocks[m[1]], joinContinued(strings.Split(strings.TrimSpace(m[2]), "\n"))...)
 	}
-	for _, name := range []string{"stack", "worker", "tools"} {
+	for _, name := range names {
 		if len(blocks[name]) == 0 {
 			t.Fatalf("README has no quick start block %q", name)
 		}
 	}
 	return blocks
+}
+
+// joinContinued joins shell lines ending in a backslash with the next.
+func joinContinued(lines []string) []string {
+	var out []string
+	cont := false
+	for _, l := range lines {
+		if cont {
+			out[len(out)-1] += " " + strings.TrimSpace(l)
+		} else {
+			out = append(out, l)
+		}
+		cont = strings.HasSuffix(out[len(out)-1], `\`)
+		if cont {
+			out[len(out)-1] = strings.TrimSpace(strings.TrimSuffix(out[len(out)-1], `\`))
+		}
+	}
+	return out
 }
 
 // command is a quick start line without its comment.
@@ -41,15 +63,31 @@ func command(line string) string {
 	return strings.TrimSpace(line)
 }
 
-// TestReadmeQuickStart runs the README's local quick start as written, one
-// command at a time, each shell its own: `make up` (devstack up, from
-// binaries built for the test, which is what make up runs), the worker
-// in a second shell, and the tools in a third, each sourcing the
-// environment file the stack wrote. Only bin/worker and the file's place
-// are swapped for the test's own. Every tools line must be one the test
-// knows what to expect of, so the README cannot drift from it.
-func TestReadmeQuickStart(t *testing.T) {
-	t.Parallel()
+// want is what a quick start line must do: its exit status and, of its
+// stdout, whatever stdout checks.
+type want struct {
+	code   int
+	stdout func(out string) bool
+	retry  bool // until it passes, as someone typing would see it do
+}
+
+// quick runs the README's quick start as written, each shell its own
+// process: the stack from `devstack up` (what make up runs, from binaries
+// built for the test), the worker, and the tools, each sourcing the
+// environment file the stack wrote. Only bin/worker, bin/devstack and the
+// file's place are swapped for the test's own, `aws` is Debian's aws-cli
+// 2.9.19 (first on PATH), and HOME is a directory of the test's, so the
+// CLI reads no configuration of the machine's.
+type quick struct {
+	t                            *testing.T
+	root                         string
+	worker, stack, envFile, home string
+	env                          []string
+	blocks                       map[string][]string
+}
+
+func newQuick(t *testing.T, names ...string) *quick {
+	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -62,40 +100,86 @@ func TestReadmeQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := quickstart(t, string(readme))
-	if got := strings.Join(blocks["stack"], "\n"); got != "make up" {
-		t.Fatalf("the stack block is %q; this test runs what make up runs", got)
-	}
-
 	dir := t.TempDir()
-	worker, stack, envFile := filepath.Join(dir, "worker"), filepath.Join(dir, "devstack"), filepath.Join(dir, "devstack.env")
-	for bin, pkg := range map[string]string{worker: "./worker", stack: "./cmd/devstack"} {
+	q := &quick{t: t, root: root, blocks: quickstart(t, string(readme), names...),
+		worker: filepath.Join(dir, "worker"), stack: filepath.Join(dir, "devstack"), envFile: filepath.Join(dir, "devstack.env"),
+		home: filepath.Join(dir, "home")}
+	for bin, pkg := range map[string]string{q.worker: "./worker", q.stack: "./cmd/devstack"} {
 		build := exec.Command("go", "build", "-race", "-o", bin, pkg)
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", pkg, err, out)
 		}
 	}
-	shell := func(line string) string {
-		line = strings.ReplaceAll(line, "tmp/devstack.env", envFile)
-		return strings.ReplaceAll(line, "bin/worker", worker)
+	cli, err := devstack.RepoAWSCLI(t.Context(), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	start := func(name string, script string) (*devstack.Process, *apptest.Logs) {
-		cmd := exec.Command("bash", "-c", script)
-		cmd.Dir = root
-		logs := apptest.NewLogs()
-		cmd.Stdout, cmd.Stderr = logs, logs
-		p, err := devstack.StartProcess(cmd)
-		if err != nil {
-			t.Fatal(err)
+	path := filepath.Join(dir, "path")
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(cli, filepath.Join(path, "aws")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(q.home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	q.env = append(os.Environ(), "PATH="+path+":"+os.Getenv("PATH"), "HOME="+q.home)
+	return q
+}
+
+// shell is line as the test runs it.
+func (q *quick) shell(line string) string {
+	line = strings.ReplaceAll(line, "tmp/devstack.env", q.envFile)
+	line = strings.ReplaceAll(line, "bin/devstack", q.stack)
+	return strings.ReplaceAll(line, "bin/worker", q.worker)
+}
+
+// start starts script in a shell of its own.
+func (q *quick) start(script string) (*devstack.Process, *apptest.Logs) {
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir, cmd.Env = q.root, q.env
+	logs := apptest.NewLogs()
+	cmd.Stdout, cmd.Stderr = logs, logs
+	p, err := devstack.StartProcess(cmd)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	q.t.Cleanup(func() {
+		if p.ExitCode() == -1 {
+			_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+			<-p.Done()
 		}
-		t.Cleanup(func() {
-			if p.ExitCode() == -1 {
-				_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
-				<-p.Done()
-			}
-		})
-		return p, logs
+	})
+	return p, logs
+}
+
+// stop sends p Ctrl-C (SIGINT to its process group) and returns its exit
+// status.
+func (q *quick) stop(name string, p *devstack.Process) int {
+	q.t.Helper()
+	if err := syscall.Kill(-p.Pid(), syscall.SIGINT); err != nil {
+		q.t.Fatalf("stop %s: %v", name, err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(time.Minute):
+		q.t.Fatalf("%s still runs a minute after Ctrl-C", name)
+	}
+	return p.ExitCode()
+}
+
+// up starts the stack block (`make up`, or `make up TRACING=1`) as
+// devstack up, and the worker block, and waits until the worker consumes.
+// It returns the stack's output; both are stopped with Ctrl-C at the end
+// of the test, and must exit 0 and leave no environment file.
+func (q *quick) up(stackBlock string) *apptest.Logs {
+	t := q.t
+	args := map[string]string{"make up": "", "make up TRACING=1": " --tracing"}
+	flag, ok := args[strings.Join(q.blocks[stackBlock], "\n")]
+	if !ok {
+		t.Fatalf("the %s block is %q; this test runs what make up runs", stackBlock, q.blocks[stackBlock])
 	}
 	has := func(s string) func([]apptest.Line) bool {
 		return func(ls []apptest.Line) bool {
@@ -107,59 +191,43 @@ func TestReadmeQuickStart(t *testing.T) {
 			return false
 		}
 	}
-	stop := func(name string, p *devstack.Process) int {
-		t.Helper()
-		if err := syscall.Kill(-p.Pid(), syscall.SIGINT); err != nil {
-			t.Fatalf("stop %s: %v", name, err)
-		}
-		select {
-		case <-p.Done():
-		case <-time.After(time.Minute):
-			t.Fatalf("%s still runs a minute after Ctrl-C", name)
-		}
-		return p.ExitCode()
-	}
-
-	// Shell 1: make up.
-	up, upOut := start("make up", fmt.Sprintf("exec %s up --worker %s --env-file %s", stack, worker, envFile))
+	up, upOut := q.start(fmt.Sprintf("exec %s up --worker %s --env-file %s%s", q.stack, q.worker, q.envFile, flag))
 	upOut.Wait(t, 5*time.Minute, "the stack up", has("local stack is up"))
-	if _, err := os.Stat(envFile); err != nil {
+	if _, err := os.Stat(q.envFile); err != nil {
 		t.Fatalf("make up wrote no environment file: %v", err)
 	}
-
-	// Shell 2: the worker.
-	w, wOut := start("worker", shell(strings.Join(blocks["worker"], "\n")))
+	w, wOut := q.start(q.shell(strings.Join(q.blocks["worker"], "\n")))
 	wOut.Wait(t, time.Minute, "the worker consuming", has(`"worker consuming"`))
+	t.Cleanup(func() {
+		if code := q.stop("the worker", w); code != 0 {
+			t.Errorf("the worker exited %d after Ctrl-C", code)
+		}
+		if code := q.stop("make up", up); code != 0 {
+			t.Errorf("devstack up exited %d after Ctrl-C", code)
+		}
+		if _, err := os.Stat(q.envFile); !os.IsNotExist(err) {
+			t.Errorf("the environment file is still there after the stack stopped: %v", err)
+		}
+	})
+	return upOut
+}
 
-	// Shell 3: the tools, line by line.
-	type want struct {
-		code   int
-		stdout func(out string) bool
-		retry  bool // until it passes, as someone typing would see it do
-	}
-	lines := func(n int) func(string) bool {
-		return func(out string) bool { return strings.Count(out, "\n") >= n }
-	}
-	expect := map[string]want{
-		". tmp/devstack.env":                      {stdout: func(out string) bool { return out == "" }},
-		"bin/worker healthcheck":                  {stdout: func(out string) bool { return out == "ready\n" }, retry: true},
-		"bin/worker enqueue samples/events.jsonl": {code: 1, stdout: func(out string) bool { return out == "sent 46, rejected 5\n" }},
-		"bin/worker results --max 5":              {stdout: lines(1)},
-		"bin/worker results --max 100 --delete":   {stdout: lines(1)},
-		"bin/worker dlq list":                     {stdout: func(out string) bool { return out == "" }},
-		"bin/worker dlq redrive --dry-run":        {stdout: func(out string) bool { return out == "redriven 0, skipped 0\n" }},
-	}
-	for _, line := range blocks["tools"] {
+// run runs each line of the tools shell after sourcing the environment
+// file; expect says what each line must do, and every line must be one it
+// knows, so the README cannot drift from the test.
+func (q *quick) run(lines []string, expect func(cmd string) (want, bool)) {
+	t := q.t
+	for _, line := range lines {
 		cmdline := command(line)
-		exp, ok := expect[cmdline]
+		exp, ok := expect(cmdline)
 		if !ok {
 			t.Errorf("the README's quick start runs %q, which this test does not know", cmdline)
 			continue
 		}
 		deadline := time.Now().Add(time.Minute)
 		for {
-			c := exec.Command("bash", "-c", shell(". tmp/devstack.env\n"+cmdline))
-			c.Dir = root
+			c := exec.Command("bash", "-c", q.shell(". tmp/devstack.env\n"+cmdline))
+			c.Dir, c.Env = q.root, q.env
 			var out, errb bytes.Buffer
 			c.Stdout, c.Stderr = &out, &errb
 			err := c.Run()
@@ -170,7 +238,7 @@ func TestReadmeQuickStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			if code == exp.code && exp.stdout(out.String()) {
-				t.Logf("$ %s\n%.600s%.600s", cmdline, out.String(), errb.String())
+				t.Logf("$ %s\n%.1500s%.600s", cmdline, out.String(), errb.String())
 				break
 			}
 			if !exp.retry || time.Now().After(deadline) {
@@ -179,14 +247,107 @@ func TestReadmeQuickStart(t *testing.T) {
 			}
 		}
 	}
+}
 
-	if code := stop("the worker", w); code != 0 {
-		t.Errorf("the worker exited %d after Ctrl-C", code)
+func lines(n int) func(string) bool {
+	return func(out string) bool { return strings.Count(out, "\n") >= n }
+}
+
+func exactly(s string) func(string) bool { return func(out string) bool { return out == s } }
+
+// jsonWith decodes out into v and reports check(v).
+func jsonWith[T any](check func(T) bool) func(string) bool {
+	return func(out string) bool {
+		var v T
+		return json.Unmarshal([]byte(out), &v) == nil && check(v)
 	}
-	if code := stop("make up", up); code != 0 {
-		t.Errorf("devstack up exited %d after Ctrl-C", code)
+}
+
+// TestReadmeQuickStart runs the README's local quick start as written:
+// `make up`, the worker in a second shell, and in a third the worker's
+// tools, then the AWS CLI examples (with Debian's aws-cli 2.9.19, which
+// speaks SQS's query protocol) and the AWS CLI example `make up` prints.
+func TestReadmeQuickStart(t *testing.T) {
+	t.Parallel()
+	q := newQuick(t, "stack", "worker", "tools", "aws")
+	upOut := q.up("stack")
+
+	tools := map[string]want{
+		". tmp/devstack.env":                      {stdout: exactly("")},
+		"bin/worker healthcheck":                  {stdout: exactly("ready\n"), retry: true},
+		"bin/worker enqueue samples/events.jsonl": {code: 1, stdout: exactly("sent 46, rejected 5\n")},
+		"bin/worker results --max 5":              {stdout: lines(1)},
+		"bin/worker results --max 100 --delete":   {stdout: lines(1)},
+		"bin/worker dlq list":                     {stdout: exactly("")},
+		"bin/worker dlq redrive --dry-run":        {stdout: exactly("redriven 0, skipped 0\n")},
 	}
-	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
-		t.Errorf("the environment file is still there after the stack stopped: %v", err)
+	q.run(q.blocks["tools"], func(cmd string) (want, bool) { w, ok := tools[cmd]; return w, ok })
+
+	sum := md5.Sum([]byte("not json"))
+	q.run(q.blocks["aws"], func(cmd string) (want, bool) {
+		switch {
+		case strings.HasPrefix(cmd, "aws ") && strings.Contains(cmd, " sqs send-message --message-body 'not json' "):
+			return want{stdout: jsonWith(func(v struct{ MessageId, MD5OfMessageBody string }) bool {
+				return v.MessageId != "" && v.MD5OfMessageBody == hex.EncodeToString(sum[:])
+			})}, true
+		case cmd == "bin/worker dlq list":
+			return want{retry: true, stdout: func(out string) bool {
+				return strings.Contains(out, `"error_code":"invalid_json"`) && strings.Contains(out, `"body":"not json"`)
+			}}, true
+		case strings.HasPrefix(cmd, "aws ") && strings.Contains(cmd, " sqs get-queue-attributes --attribute-names ApproximateNumberOfMessages "):
+			return want{stdout: jsonWith(func(v struct{ Attributes map[string]string }) bool {
+				return len(v.Attributes) == 1 && v.Attributes["ApproximateNumberOfMessages"] == "1"
+			})}, true
+		}
+		return want{}, false
+	})
+
+	// The example make up prints.
+	var printed []string
+	for _, l := range upOut.Lines() {
+		if s := strings.TrimSpace(l.Raw); strings.HasPrefix(s, "aws ") || len(printed) > 0 && strings.HasSuffix(printed[len(printed)-1], `\`) {
+			printed = append(printed, s)
+		}
 	}
+	printed = joinContinued(printed)
+	if len(printed) != 1 {
+		t.Fatalf("make up printed %d AWS CLI examples, want one: %q", len(printed), printed)
+	}
+	q.run(printed, func(cmd string) (want, bool) {
+		return want{stdout: jsonWith(func(v struct{ Attributes map[string]string }) bool {
+			return strings.HasSuffix(v.Attributes["QueueArn"], ":chat-context.fifo") && v.Attributes["FifoQueue"] == "true"
+		})}, strings.Contains(cmd, "sqs get-queue-attributes --attribute-names All ")
+	})
+}
+
+// TestReadmeTraceQuickStart runs the README's quick start of a result's
+// trace: `make up TRACING=1`, the worker, and the tools that follow the
+// first result's traceparent to its trace in Jaeger.
+func TestReadmeTraceQuickStart(t *testing.T) {
+	t.Parallel()
+	q := newQuick(t, "trace-stack", "worker", "trace")
+	q.up("trace-stack")
+	waterfall := regexp.MustCompile(`^trace [0-9a-f]{32}: \d+ spans, 1 service, `)
+	q.run(q.blocks["trace"], func(cmd string) (want, bool) {
+		switch cmd {
+		case ". tmp/devstack.env":
+			return want{stdout: exactly("")}, true
+		case "bin/worker enqueue samples/events.jsonl":
+			return want{code: 1, stdout: exactly("sent 46, rejected 5\n")}, true
+		case "bin/worker results --max 1 --attributes":
+			return want{retry: true, stdout: jsonWith(func(v struct {
+				Body       struct{ EventID string `json:"event_id"` }
+				Attributes map[string]string
+			}) bool {
+				_, _, ok := apptest.TraceParent(v.Attributes["traceparent"])
+				return ok && v.Body.EventID != "" && v.Attributes["event_id"] == v.Body.EventID
+			})}, true
+		case `bin/worker results --max 1 --attributes | bin/devstack trace --jaeger "$DEVSTACK_JAEGER_URL" -`:
+			return want{stdout: func(out string) bool {
+				return waterfall.MatchString(out) && strings.Contains(out, "process chat-events.fifo") &&
+					strings.Contains(out, "send chat-context.fifo")
+			}}, true
+		}
+		return want{}, false
+	})
 }

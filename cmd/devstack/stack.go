@@ -42,6 +42,10 @@ func startStack(ctx context.Context, o options) (*session, error) {
 		// worker healthcheck asks it.
 		"HEALTH_ADDR="+health,
 	)}
+	if st.Jaeger != nil {
+		// For devstack trace (the worker does not read it).
+		s.env = append(s.env, jaegerURLVar+"="+st.Jaeger.QueryURL)
+	}
 	fmt.Fprintln(o.out, "worker setup:")
 	cmd := exec.CommandContext(ctx, o.worker, "setup")
 	cmd.Env = s.env
@@ -104,6 +108,7 @@ shell, from the repository:
   bin/worker enqueue samples/events.jsonl      # another: send the sample events
   bin/worker healthcheck                       # is the worker ready?
   bin/worker results                           # the first results, left on the queue
+  bin/worker results --attributes              # the same, each with its message attributes (traceparent, …)
   bin/worker results --max 100 --delete        # every result, taken off the queue
   bin/worker dlq list                          # dead letters, left in the queue
 
@@ -130,14 +135,18 @@ func tracingHelp(st *devstack.Stack) string {
 	if st.Jaeger == nil {
 		return ""
 	}
-	return fmt.Sprintf(`Traces go to Jaeger (pid %d): OTLP/HTTP at %s, query API at %s.
-This Jaeger has no web UI (a module build cannot embed it); draw a trace with
+	return fmt.Sprintf(`Traces go to Jaeger (pid %d): OTLP/HTTP at %s, query API at %s
+(in %s too). This Jaeger has no web UI (a module build cannot embed it);
+draw a trace with
 
-  bin/devstack trace --jaeger %s TRACE_ID
+  bin/devstack trace --jaeger "$%s" TRACE_ID
 
-where TRACE_ID is the trace_id of an event's log line, or a result's traceparent.
+where TRACE_ID is the trace_id of an event's log line or a result's
+traceparent; or the first result's trace, from the results:
 
-`, st.Jaeger.Pid(), st.Jaeger.OTLPURL, st.Jaeger.QueryURL, st.Jaeger.QueryURL)
+  bin/worker results --max 1 --attributes | bin/devstack trace --jaeger "$%s" -
+
+`, st.Jaeger.Pid(), st.Jaeger.OTLPURL, st.Jaeger.QueryURL, jaegerURLVar, jaegerURLVar, jaegerURLVar)
 }
 
 // writeEnvFile writes env as a shell file of export lines, to source.

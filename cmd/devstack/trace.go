@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +12,33 @@ import (
 
 	"github.com/chatprep/chatprep/internal/devstack"
 )
+
+// jaegerURLVar is the variable devstack up --tracing writes the Jaeger
+// query API's URL to, in the environment file; devstack trace reads it.
+const jaegerURLVar = "DEVSTACK_JAEGER_URL"
+
+// traceFromResults reads the first line of `worker results --attributes`
+// from r and returns its result's traceparent.
+func traceFromResults(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadBytes('\n')
+	if len(bytes.TrimSpace(line)) == 0 {
+		if err == nil || err == io.EOF {
+			return "", errors.New("trace -: no result on stdin (worker results --attributes printed none: none came within its --wait)")
+		}
+		return "", fmt.Errorf("trace -: read stdin: %w", err)
+	}
+	var l struct {
+		Attributes map[string]any `json:"attributes"`
+	}
+	if err := json.Unmarshal(line, &l); err != nil {
+		return "", fmt.Errorf("trace -: stdin is not worker results --attributes: %w", err)
+	}
+	tp, _ := l.Attributes["traceparent"].(string)
+	if tp == "" {
+		return "", errors.New("trace -: the result has no traceparent attribute (was stdin worker results --attributes?)")
+	}
+	return tp, nil
+}
 
 // traceWait bounds the wait for a trace Jaeger does not know yet: the
 // worker sends spans in batches, every 5 s by default

@@ -51,6 +51,8 @@ type Fault struct {
 //   - the attributes asked for, and their MD5s (sqsattrs.go): kumo returns
 //     every attribute whatever was asked, and answers no
 //     MD5OfMessageAttributes;
+//   - queue counts (visibility.go): kumo counts a message given back
+//     (visibility 0) as not visible until the queue is next received from;
 //   - the query protocol (sqsquery.go, sqsquery_shapes.go): kumo speaks
 //     only SQS's JSON protocol; the proxy also answers form-encoded
 //     Action=… calls in XML, through all of the above.
@@ -74,6 +76,7 @@ type awsProxy struct {
 	closed   bool          // guarded by mu: no new orphan
 	sending  sync.RWMutex  // read-held by sends until their attributes are remembered
 	dedup    dedup         // FIFO deduplication ids sent within DedupWindow
+	released released      // messages given back early, for the queue counts
 
 	mu     sync.Mutex
 	sent   map[string]sentAttrs // SQS MessageId → the attributes kumo does not keep
@@ -196,6 +199,7 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 	}
 	api := apiName(r)
 	p.count(api)
+	start := time.Now()
 	p.mu.Lock()
 	faultF := p.faultF
 	p.mu.Unlock()
@@ -250,8 +254,11 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 	if resp.StatusCode == http.StatusOK && f.Status == 0 {
 		switch api {
 		case "SQS.SendMessage", "SQS.SendMessageBatch", "SQS.DeleteMessage", "SQS.DeleteMessageBatch",
-			"SQS.ChangeMessageVisibility", "SQS.ChangeMessageVisibilityBatch":
+			"SQS.ChangeMessageVisibility", "SQS.ChangeMessageVisibilityBatch", "SQS.PurgeQueue", "SQS.DeleteQueue":
+			p.released.track(api, body, resp.body, start)
 			p.wake.broadcast() // a message may have become receivable
+		case "SQS.GetQueueAttributes":
+			resp.body = p.released.counts(body, resp.body, time.Now())
 		}
 	}
 	if query != nil {

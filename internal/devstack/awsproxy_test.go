@@ -229,3 +229,98 @@ func TestAWSProxyDeduplicatesLikeSQS(t *testing.T) {
 		t.Errorf("queue holds %q, want only e2: the copies of e1 are duplicates", bodies)
 	}
 }
+
+// TestAWSProxyCountsMessagesGivenBack: a message given back (visibility
+// 0) counts as visible at once, as at SQS (kumo alone counts it as not
+// visible until the queue is received from again), and a deleted one not
+// at all.
+func TestAWSProxyCountsMessagesGivenBack(t *testing.T) {
+	t.Parallel()
+	a := startAWS(t)
+	ctx := t.Context()
+	api := sqsClient(a.URL)
+	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("counts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := func() (visible, notVisible string) {
+		t.Helper()
+		out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Attributes["ApproximateNumberOfMessages"], out.Attributes["ApproximateNumberOfMessagesNotVisible"]
+	}
+	for _, b := range []string{"one", "two", "three"} {
+		if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60})
+	if err != nil || len(got.Messages) != 3 {
+		t.Fatalf("receive: %v %v", got, err)
+	}
+	if v, n := counts(); v != "0" || n != "3" {
+		t.Errorf("all three received: %s visible, %s not; want 0 and 3", v, n)
+	}
+	if _, err := api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: q.QueueUrl,
+		ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: q.QueueUrl,
+		Entries: []types.ChangeMessageVisibilityBatchRequestEntry{{Id: aws.String("1"), ReceiptHandle: got.Messages[1].ReceiptHandle}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: got.Messages[2].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	if v, n := counts(); v != "2" || n != "0" {
+		t.Errorf("two given back, one deleted: %s visible, %s not; want 2 and 0", v, n)
+	}
+	again, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 1, VisibilityTimeout: 60})
+	if err != nil || len(again.Messages) != 1 {
+		t.Fatalf("receive again: %v %v", again, err)
+	}
+	if v, n := counts(); v != "1" || n != "1" {
+		t.Errorf("one of them received again: %s visible, %s not; want 1 and 1", v, n)
+	}
+}
+
+// TestAWSProxyKeepsAWSTraceHeader: a message sent with the AWSTraceHeader
+// system attribute (X-Ray's) gets it back on receive, when asked for, and
+// the send is answered with its MD5 (kumo alone drops it).
+func TestAWSProxyKeepsAWSTraceHeader(t *testing.T) {
+	t.Parallel()
+	a := startAWS(t)
+	ctx := t.Context()
+	api := sqsClient(a.URL)
+	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("xray")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	sent, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("x"),
+		MessageSystemAttributes: map[string]types.MessageSystemAttributeValue{
+			"AWSTraceHeader": {DataType: aws.String("String"), StringValue: aws.String(header)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(sent.MD5OfMessageSystemAttributes) == "" {
+		t.Error("no MD5OfMessageSystemAttributes on the send")
+	}
+	for _, names := range [][]types.MessageSystemAttributeName{{types.MessageSystemAttributeNameAWSTraceHeader}, {types.MessageSystemAttributeNameSentTimestamp}} {
+		got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, VisibilityTimeout: 1, WaitTimeSeconds: 5,
+			MessageSystemAttributeNames: names})
+		if err != nil || len(got.Messages) != 1 {
+			t.Fatalf("receive: %v %v", got, err)
+		}
+		if h, asked := got.Messages[0].Attributes["AWSTraceHeader"], names[0] == types.MessageSystemAttributeNameAWSTraceHeader; asked && h != header || !asked && h != "" {
+			t.Errorf("asked for %v: attributes %v", names, got.Messages[0].Attributes)
+		}
+		if _, err := api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: q.QueueUrl,
+			ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/chatprep/chatprep/internal/config"
 )
 
 // DedupWindow is how long SQS remembers a FIFO queue's deduplication ids: a
@@ -33,8 +34,8 @@ type firstSend struct {
 }
 
 func dedupKey(queueURL, id string) string {
-	name := queueURL[strings.LastIndexByte(queueURL, '/')+1:]
-	if id == "" || !strings.HasSuffix(name, ".fifo") {
+	name := config.QueueName(queueURL)
+	if id == "" || !config.IsFIFO(name) {
 		return ""
 	}
 	return name + "\x00" + id

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chatprep/chatprep/internal/config"
 )
 
 // pollEvery is how often a long poll asks kumo again while nothing passing
@@ -77,11 +79,18 @@ func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
 // passes, or ctx ends; then, unless it is an orphan already, the poll goes
 // on orphaned (see receive).
 func (p *awsProxy) poll(ctx context.Context, r *http.Request, body []byte, deadline time.Time, orphan bool) (*answer, error) {
+	var in struct{ QueueUrl string }
+	_ = json.Unmarshal(body, &in) // receive read it already
+	queue := config.QueueName(in.QueueUrl)
 	for {
 		woken := p.wake.wait()
+		sent := time.Now()
 		resp, err := p.forward(r, body)
 		if err != nil {
 			return nil, err
+		}
+		if resp.StatusCode == http.StatusOK {
+			p.released.received(queue, sent) // kumo took them back into the queue
 		}
 		left := time.Until(deadline)
 		if resp.StatusCode != http.StatusOK || left <= 0 || hasMessages(resp.body) {
