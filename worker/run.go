@@ -24,9 +24,11 @@ stdout; metrics to CloudWatch every METRICS_FLUSH_INTERVAL; /healthz and
 Weaviate answers it receives nothing, and tries again in the background.
 
 SIGTERM or SIGINT: no new long poll (the one in flight runs to its end:
-SQS would deliver into a cancelled one), finish what was received within
+SQS would deliver into a cancelled one; on an idle queue that is up to 20 s,
+which the stop's log line says), finish what was received within
 SHUTDOWN_TIMEOUT, release the rest to the queue, flush, exit 0. A second
-signal exits at once with status 1.
+signal exits at once with status 1 (what it cut short comes back after its
+visibility timeout).
 
 Everything it writes is JSON lines. A start-up failure is one JSON line on
 stderr naming what to fix; exit status 2 when the configuration is the cause.`,
@@ -37,7 +39,8 @@ stderr naming what to fix; exit status 2 when the configuration is the cause.`,
 			// anything opens a connection.
 			logbridge.SetGlobal(app.Logger(env.cfg, env.stdout, workerID))
 			app.TuneGC(env.getenv)
-			err := app.Run(ctx, env.cfg, app.Options{Stdout: env.stdout, Version: buildVersion(), WorkerID: workerID})
+			err := app.Run(ctx, env.cfg, app.Options{Stdout: env.stdout, Version: buildVersion(), WorkerID: workerID,
+				StopHint: "a second SIGINT or SIGTERM (Ctrl-C again) stops at once"})
 			if err == nil {
 				return exitOK
 			}

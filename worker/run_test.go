@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatprep/chatprep/internal/app"
 	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
@@ -350,7 +351,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs.Wait(t, time.Minute, "the drain's first line", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, "stopping: no new polls; finishing what was received", "") == 1
+		return slices.ContainsFunc(ls, func(l apptest.Line) bool { return strings.HasPrefix(l.Msg(), "stopping: ") })
 	})
 	if err := p.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -362,5 +363,67 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	lines := strictLines(t, "stderr", stderr.String())
 	if len(lines) != 1 || lines[0].Level() != "warn" || lines[0].Str("signal") != "interrupt" || !strings.Contains(lines[0].Msg(), "second signal") {
 		t.Errorf("stderr %q: want one warn line naming the second signal", stderr)
+	}
+}
+
+// TestFirstSignalSaysWhatItWaitsFor: on an idle queue a long poll is in
+// flight at any time, and a stop lets it run to its end (SQS would deliver
+// into a cancelled one), so Ctrl-C seemed to hang. The first SIGINT now
+// logs one line saying the worker waits for the poll, how long at most, and
+// that a second signal stops at once. Without a second signal the worker
+// exits 0 once the poll returned, within what the line said and the stop's
+// own fixed stages; with one it exits at once with status 1.
+func TestFirstSignalSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	for _, second := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one signal", true: "two signals"}[second], func(t *testing.T) {
+			t.Parallel()
+			e := stacktest.New(t)
+			p, logs, stderr := startRun(t, append(e.Environ(), "LOG_LEVEL=info"), "worker consuming")
+			if err := p.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			stopAt := time.Now()
+			var stop apptest.Line
+			logs.Wait(t, time.Minute, "the stop's line", func(ls []apptest.Line) bool {
+				i := slices.IndexFunc(ls, func(l apptest.Line) bool { return strings.HasPrefix(l.Msg(), "stopping: ") })
+				if i >= 0 {
+					stop = ls[i]
+				}
+				return i >= 0
+			})
+			polls, _ := stop.Fields["polls_in_flight"].(float64)
+			waitMS, _ := stop.Fields["poll_wait_ms"].(float64)
+			if polls < 1 || waitMS <= 0 || waitMS > 20000 || !strings.Contains(stop.Msg(), "waiting up to ") ||
+				!strings.HasSuffix(stop.Msg(), "; a second SIGINT or SIGTERM (Ctrl-C again) stops at once") {
+				t.Fatalf("the stop's line: %s", stop.Raw)
+			}
+			if second {
+				if err := p.Signal(syscall.SIGINT); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case <-p.Done():
+			case <-time.After(time.Minute):
+				t.Fatal("the worker still runs a minute after SIGINT")
+			}
+			took := time.Since(stopAt)
+			if second {
+				lines := strictLines(t, "stderr", stderr.String())
+				if p.ExitCode() != 1 || len(lines) != 1 || !strings.Contains(lines[0].Msg(), "second signal") ||
+					apptest.Count(logs.Lines(), "worker stopped", "") != 0 {
+					t.Errorf("after the second signal: exit %d, stderr %q; want 1, one line, and no drain", p.ExitCode(), stderr)
+				}
+				return
+			}
+			// The poll's wait, then the stop's fixed stages at most.
+			bound := time.Duration(waitMS*float64(time.Millisecond)) + app.AckTimeout + app.CloseTimeout + app.FlushTimeout
+			if p.ExitCode() != 0 || apptest.Count(logs.Lines(), "drained", "") != 1 || took > bound {
+				t.Errorf("one signal: exit %d after %v (the line said the poll ends within %.0f ms; bound %v); stderr %q",
+					p.ExitCode(), took, waitMS, bound, stderr)
+			}
+			t.Logf("the worker exited %v after SIGINT; the stop's line: %s", took.Round(time.Millisecond), stop.Raw)
+		})
 	}
 }

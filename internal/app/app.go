@@ -68,6 +68,9 @@ type Options struct {
 	// Weaviate and its input queue, and consumes), with the health
 	// endpoint's address.
 	Ready func(healthAddr string)
+	// StopHint, when set, ends the log line that says the stop began: how
+	// to stop at once (worker run: a second signal).
+	StopHint string
 }
 
 // ConfigError says the configuration cannot work (a queue that does not
@@ -216,6 +219,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		QueueURL: urls["INPUT_QUEUE"], Receivers: cfg.Receivers, MaxInFlight: cfg.MaxInFlight,
 		VisibilityTimeout: cfg.VisibilityTimeout, ShutdownTimeout: drain, FinalFlushTimeout: budget.Acks,
 		Gate: afterGate{first: weaviateUp.Reached(), then: brk}, Reached: queueUp.Reach, Logger: component("consumer"),
+		StopHint: o.StopHint,
 	})
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)

@@ -146,7 +146,7 @@ func (r *run) run(ctx context.Context) error {
 		r.cut() // no drain: what waits is released at once
 	}
 	running, live := r.counts()
-	r.log.Info().Int("running", running).Int("received", live).Msg("stopping: no new polls; finishing what was received")
+	r.logStop(stopAt, running, live)
 	receivers.Wait() // the polls in flight return; what they bring is handled too
 	r.pollsDone()
 	var err error
@@ -177,6 +177,31 @@ func (r *run) run(ctx context.Context) error {
 		r.log.Info().Float64("duration_ms", ms(time.Since(stopAt))).Msg("drained")
 	}
 	return err
+}
+
+// logStop logs the line that says the stop began at stopAt: what it waits
+// for — the long polls in flight (a cancelled one would lose what SQS
+// delivers into it: an idle worker seems to hang for up to WaitTime), and
+// the messages received (running handlers, live received in all) — and,
+// with Config.StopHint, how to stop at once.
+func (r *run) logStop(stopAt time.Time, running, live int) {
+	polls, last := r.pollsInFlight()
+	if r.cfg.ShutdownTimeout <= 0 {
+		polls = 0 // cut at once
+	}
+	line := r.log.Info().Int("running", running).Int("received", live).Int("polls_in_flight", polls)
+	msg := "stopping: no new polls; finishing what was received"
+	if polls > 0 {
+		// A poll in flight is cut at the drain bound at the latest.
+		left := min(max(last.Sub(stopAt), 0), max(r.cfg.ShutdownTimeout, 0))
+		line = line.Float64("poll_wait_ms", ms(left))
+		msg = fmt.Sprintf("stopping: waiting up to %v for the long poll in flight to return (SQS delivers into a cancelled one), then finishing what was received",
+			left.Round(100*time.Millisecond))
+	}
+	if r.cfg.StopHint != "" {
+		msg += "; " + r.cfg.StopHint
+	}
+	line.Msg(msg)
 }
 
 // waitUntil waits for ch to close until deadline; it reports whether it did.

@@ -71,7 +71,7 @@ func (r *run) receive(ctx, pollCtx context.Context, id int) {
 			}
 		}
 		start := time.Now()
-		msgs, err := r.receiveMessages(pollCtx, n)
+		msgs, err := r.receiveMessages(pollCtx, id, n)
 		if err != nil {
 			r.slots.release(n)
 			if ctx.Err() != nil || !fail(err) {
@@ -91,12 +91,14 @@ func (r *run) receive(ctx, pollCtx context.Context, id int) {
 }
 
 // receiveMessages asks for up to n messages with a long poll (of
-// FirstWaitTime until the queue was reached once).
-func (r *run) receiveMessages(ctx context.Context, n int) ([]types.Message, error) {
+// FirstWaitTime until the queue was reached once), receiver id's.
+func (r *run) receiveMessages(ctx context.Context, id, n int) ([]types.Message, error) {
 	wait := r.cfg.pollWait()
 	if !r.c.reached.Load() {
 		wait = min(wait, FirstWaitTime)
 	}
+	r.pollStarted(id, time.Now().Add(wait))
+	defer r.pollEnded(id)
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:              aws.String(r.cfg.QueueURL),
 		MaxNumberOfMessages:   int32(n),
