@@ -336,7 +336,9 @@ func TestReadmeTraceQuickStart(t *testing.T) {
 			return want{code: 1, stdout: exactly("sent 46, rejected 5\n")}, true
 		case "bin/worker results --max 1 --attributes":
 			return want{retry: true, stdout: jsonWith(func(v struct {
-				Body       struct{ EventID string `json:"event_id"` }
+				Body struct {
+					EventID string `json:"event_id"`
+				}
 				Attributes map[string]string
 			}) bool {
 				_, _, ok := apptest.TraceParent(v.Attributes["traceparent"])
