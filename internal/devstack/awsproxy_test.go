@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 )
 
 // TestAWSProxyAnswersLikeSQS: through the proxy, a FIFO message comes back
@@ -239,13 +240,10 @@ func TestAWSProxyCountsMessagesGivenBack(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("counts")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := kumotest.Queue(t, api, false)
 	counts := func() (visible, notVisible string) {
 		t.Helper()
-		out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []types.QueueAttributeName{
+		out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q), AttributeNames: []types.QueueAttributeName{
 			types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
 		if err != nil {
 			t.Fatal(err)
@@ -253,32 +251,32 @@ func TestAWSProxyCountsMessagesGivenBack(t *testing.T) {
 		return out.Attributes["ApproximateNumberOfMessages"], out.Attributes["ApproximateNumberOfMessagesNotVisible"]
 	}
 	for _, b := range []string{"one", "two", "three"} {
-		if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(b)}); err != nil {
+		if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String(b)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60})
+	got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), MaxNumberOfMessages: 10, VisibilityTimeout: 60})
 	if err != nil || len(got.Messages) != 3 {
 		t.Fatalf("receive: %v %v", got, err)
 	}
 	if v, n := counts(); v != "0" || n != "3" {
 		t.Errorf("all three received: %s visible, %s not; want 0 and 3", v, n)
 	}
-	if _, err := api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: q.QueueUrl,
+	if _, err := api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(q),
 		ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: q.QueueUrl,
+	if _, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q),
 		Entries: []types.ChangeMessageVisibilityBatchRequestEntry{{Id: aws.String("1"), ReceiptHandle: got.Messages[1].ReceiptHandle}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: got.Messages[2].ReceiptHandle}); err != nil {
+	if _, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: got.Messages[2].ReceiptHandle}); err != nil {
 		t.Fatal(err)
 	}
 	if v, n := counts(); v != "2" || n != "0" {
 		t.Errorf("two given back, one deleted: %s visible, %s not; want 2 and 0", v, n)
 	}
-	again, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 1, VisibilityTimeout: 60})
+	again, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), MaxNumberOfMessages: 1, VisibilityTimeout: 60})
 	if err != nil || len(again.Messages) != 1 {
 		t.Fatalf("receive again: %v %v", again, err)
 	}
@@ -295,12 +293,9 @@ func TestAWSProxyKeepsAWSTraceHeader(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("xray")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := kumotest.Queue(t, api, false)
 	const header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
-	sent, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("x"),
+	sent, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x"),
 		MessageSystemAttributes: map[string]types.MessageSystemAttributeValue{
 			"AWSTraceHeader": {DataType: aws.String("String"), StringValue: aws.String(header)}}})
 	if err != nil {
@@ -310,7 +305,7 @@ func TestAWSProxyKeepsAWSTraceHeader(t *testing.T) {
 		t.Error("no MD5OfMessageSystemAttributes on the send")
 	}
 	for _, names := range [][]types.MessageSystemAttributeName{{types.MessageSystemAttributeNameAWSTraceHeader}, {types.MessageSystemAttributeNameSentTimestamp}} {
-		got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, VisibilityTimeout: 1, WaitTimeSeconds: 5,
+		got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), VisibilityTimeout: 1, WaitTimeSeconds: 5,
 			MessageSystemAttributeNames: names})
 		if err != nil || len(got.Messages) != 1 {
 			t.Fatalf("receive: %v %v", got, err)
@@ -318,7 +313,7 @@ func TestAWSProxyKeepsAWSTraceHeader(t *testing.T) {
 		if h, asked := got.Messages[0].Attributes["AWSTraceHeader"], names[0] == types.MessageSystemAttributeNameAWSTraceHeader; asked && h != header || !asked && h != "" {
 			t.Errorf("asked for %v: attributes %v", names, got.Messages[0].Attributes)
 		}
-		if _, err := api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: q.QueueUrl,
+		if _, err := api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(q),
 			ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 )
 
 // awsCLI runs Debian's aws-cli 2.9.19 (a client of SQS's query protocol)
@@ -305,17 +306,14 @@ func TestQueryProtocolXML(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("xml-test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("hello"),
+	q := kumotest.Queue(t, api, false)
+	if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("hello"),
 		MessageAttributes: map[string]types.MessageAttributeValue{"a": {DataType: aws.String("String"), StringValue: aws.String("1")}}}); err != nil {
 		t.Fatal(err)
 	}
 
 	status, body := queryCall(t, a.URL, "/", url.Values{"Action": {"ReceiveMessage"}, "Version": {"2012-11-05"},
-		"QueueUrl": {aws.ToString(q.QueueUrl)}, "AttributeName.1": {"SentTimestamp"}, "MessageAttributeName.1": {"a"}})
+		"QueueUrl": {q}, "AttributeName.1": {"SentTimestamp"}, "MessageAttributeName.1": {"a"}})
 	var rm struct {
 		XMLName xml.Name `xml:"http://queue.amazonaws.com/doc/2012-11-05/ ReceiveMessageResponse"`
 		Result  struct {
@@ -344,7 +342,7 @@ func TestQueryProtocolXML(t *testing.T) {
 	}
 
 	// Posted to the queue's URL, as boto and the Java SDK v1 do.
-	path := aws.ToString(q.QueueUrl)[strings.Index(aws.ToString(q.QueueUrl), "/000000000000/"):]
+	path := q[strings.Index(q, "/000000000000/"):]
 	status, body = queryCall(t, a.URL, path, url.Values{"Action": {"GetQueueAttributes"}, "Version": {"2012-11-05"}, "AttributeName.1": {"All"}})
 	if status != 200 || !strings.Contains(body, "<Attribute><Name>ApproximateNumberOfMessagesNotVisible</Name><Value>1</Value></Attribute>") ||
 		!strings.HasPrefix(body, `<?xml version="1.0"?><GetQueueAttributesResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><GetQueueAttributesResult>`) {
@@ -379,7 +377,7 @@ func TestQueryProtocolXML(t *testing.T) {
 		{"unknown queue", url.Values{"Action": {"GetQueueUrl"}, "Version": {"2012-11-05"}, "QueueName": {"nope"}},
 			400, "Sender", "AWS.SimpleQueueService.NonExistentQueue", devstack.Fault{}, ""},
 		{"unknown action", url.Values{"Action": {"StealMessages"}, "Version": {"2012-11-05"}}, 400, "Sender", "InvalidAction", devstack.Fault{}, ""},
-		{"not a number", url.Values{"Action": {"ReceiveMessage"}, "Version": {"2012-11-05"}, "QueueUrl": {aws.ToString(q.QueueUrl)},
+		{"not a number", url.Values{"Action": {"ReceiveMessage"}, "Version": {"2012-11-05"}, "QueueUrl": {q},
 			"MaxNumberOfMessages": {"ten"}}, 400, "Sender", "InvalidParameterValue", devstack.Fault{}, ""},
 		{"throttled", url.Values{"Action": {"ListQueues"}, "Version": {"2012-11-05"}}, 400, "Receiver", "ThrottlingException",
 			devstack.Fault{Status: 400, Code: "ThrottlingException"}, "SQS.ListQueues"},
@@ -416,10 +414,7 @@ func TestMD5OfMessageAttributes(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("md5-test")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := kumotest.Queue(t, api, false)
 	str := types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String("attribValue 1")}
 	num := types.MessageAttributeValue{DataType: aws.String("Number.float"), StringValue: aws.String("4563442423554324324264524243.32543234")}
 	bin := types.MessageAttributeValue{DataType: aws.String("Binary"), BinaryValue: []byte("Hello binary world!")}
@@ -432,15 +427,15 @@ func TestMD5OfMessageAttributes(t *testing.T) {
 		{map[string]types.MessageAttributeValue{"binaryAttribute": bin}, "31a92b15d92f8db860eda32aceb656c3"},
 		{map[string]types.MessageAttributeValue{"attribName1": str, "customNumberTypeAttrib": num, "binaryAttribute": bin}, "c932db14a896c663f83c260297d594ff"},
 	} {
-		sent, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("x"), MessageAttributes: c.attrs})
+		sent, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x"), MessageAttributes: c.attrs})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MessageAttributeNames: []string{"All"}})
+		got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), MessageAttributeNames: []string{"All"}})
 		if err != nil || len(got.Messages) != 1 {
 			t.Fatalf("receive: %v %v", got, err)
 		}
-		if _, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: got.Messages[0].ReceiptHandle}); err != nil {
+		if _, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: got.Messages[0].ReceiptHandle}); err != nil {
 			t.Fatal(err)
 		}
 		if s, r := aws.ToString(sent.MD5OfMessageAttributes), aws.ToString(got.Messages[0].MD5OfMessageAttributes); s != c.want || r != c.want {
