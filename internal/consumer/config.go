@@ -103,9 +103,8 @@ type Config struct {
 	// Logger is the consumer's logger, as given: the caller names the
 	// component. The zero Logger logs nothing.
 	Logger zerolog.Logger
-	// StopHint, when set, ends the line logged when the stop begins: how
-	// to stop at once, where the caller offers a way (worker run: a second
-	// SIGINT or SIGTERM).
+	// StopHint ends the stop's first log line: how to stop at once, where
+	// the caller offers a way (worker run: a second signal). Optional.
 	StopHint string
 }
 

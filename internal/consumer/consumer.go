@@ -179,29 +179,23 @@ func (r *run) run(ctx context.Context) error {
 	return err
 }
 
-// logStop logs the line that says the stop began at stopAt: what it waits
-// for — the long polls in flight (a cancelled one would lose what SQS
-// delivers into it: an idle worker seems to hang for up to WaitTime), and
-// the messages received (running handlers, live received in all) — and,
-// with Config.StopHint, how to stop at once.
+// logStop logs the stop's first line: what it waits for (the long polls in
+// flight, cut at the drain bound at the latest; what was received) and how
+// to stop at once (Config.StopHint).
 func (r *run) logStop(stopAt time.Time, running, live int) {
-	polls, last := r.pollsInFlight()
-	if r.cfg.ShutdownTimeout <= 0 {
-		polls = 0 // cut at once
+	msg, polls, left := "stopping: no new polls; finishing what was received", 0, time.Duration(0)
+	for i := range r.polls {
+		if end := r.polls[i].Load(); end != 0 && r.cfg.ShutdownTimeout > 0 {
+			polls, left = polls+1, max(left, min(time.Unix(0, end).Sub(stopAt), r.cfg.ShutdownTimeout))
+		}
 	}
-	line := r.log.Info().Int("running", running).Int("received", live).Int("polls_in_flight", polls)
-	msg := "stopping: no new polls; finishing what was received"
 	if polls > 0 {
-		// A poll in flight is cut at the drain bound at the latest.
-		left := min(max(last.Sub(stopAt), 0), max(r.cfg.ShutdownTimeout, 0))
-		line = line.Float64("poll_wait_ms", ms(left))
-		msg = fmt.Sprintf("stopping: waiting up to %v for the long poll in flight to return (SQS delivers into a cancelled one), then finishing what was received",
-			left.Round(100*time.Millisecond))
+		msg = fmt.Sprintf("stopping: waiting up to %v for the long poll in flight to return (SQS delivers into a cancelled one), then finishing what was received", left.Round(100*time.Millisecond))
 	}
 	if r.cfg.StopHint != "" {
 		msg += "; " + r.cfg.StopHint
 	}
-	line.Msg(msg)
+	r.log.Info().Int("running", running).Int("received", live).Int("polls_in_flight", polls).Float64("poll_wait_ms", ms(left)).Msg(msg)
 }
 
 // waitUntil waits for ch to close until deadline; it reports whether it did.

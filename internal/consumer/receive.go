@@ -97,8 +97,8 @@ func (r *run) receiveMessages(ctx context.Context, id, n int) ([]types.Message, 
 	if !r.c.reached.Load() {
 		wait = min(wait, FirstWaitTime)
 	}
-	r.pollStarted(id, time.Now().Add(wait))
-	defer r.pollEnded(id)
+	r.polls[id].Store(time.Now().Add(wait).UnixNano())
+	defer r.polls[id].Store(0)
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:              aws.String(r.cfg.QueueURL),
 		MaxNumberOfMessages:   int32(n),

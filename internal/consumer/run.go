@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,8 +78,8 @@ type run struct {
 	idleClosed bool
 	drained    chan struct{} // closed once stopping and nothing is live
 	drainDone  bool
-	noGroup    bool              // warned about FIFO messages without a group
-	polls      map[int]time.Time // receiver → when its long poll in flight ends
+	noGroup    bool           // warned about FIFO messages without a group
+	polls      []atomic.Int64 // per receiver: when its poll in flight ends (UnixNano), 0 between polls
 }
 
 func newRun(c *Consumer, h handler.Handler) (*run, error) {
@@ -97,7 +98,7 @@ func newRun(c *Consumer, h handler.Handler) (*run, error) {
 		idle:     make(chan struct{}),
 		drained:  make(chan struct{}),
 		polling:  true,
-		polls:    map[int]time.Time{},
+		polls:    make([]atomic.Int64, cfg.Receivers),
 	}
 	var err error
 	r.acks, err = newAcker(r)
@@ -311,34 +312,6 @@ func (r *run) stop() {
 	r.stopping = true
 	r.checkIdleLocked()
 	r.mu.Unlock()
-}
-
-// pollStarted records that receiver id's long poll is in flight until
-// end; pollEnded that it returned.
-func (r *run) pollStarted(id int, end time.Time) {
-	r.mu.Lock()
-	r.polls[id] = end
-	r.mu.Unlock()
-}
-
-func (r *run) pollEnded(id int) {
-	r.mu.Lock()
-	delete(r.polls, id)
-	r.mu.Unlock()
-}
-
-// pollsInFlight is how many long polls are in flight and when the last of
-// them ends at the latest.
-func (r *run) pollsInFlight() (n int, last time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, end := range r.polls {
-		n++
-		if end.After(last) {
-			last = end
-		}
-	}
-	return n, last
 }
 
 // pollsDone records that every receiver has returned: no message arrives
