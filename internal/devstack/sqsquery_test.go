@@ -299,8 +299,9 @@ func queryCall(t *testing.T, endpoint, path string, params url.Values) (int, str
 
 // TestQueryProtocolXML: the XML of answers and errors, element by element,
 // as SQS's API reference shows it; a call posted to the queue's URL without
-// QueueUrl (older clients do that); an action SQS does not have; an
-// injected fault; and another service's query call left to kumo.
+// QueueUrl and one made as a GET (older clients do that); an action SQS
+// does not have; an injected fault; and another service's query call left
+// to kumo.
 func TestQueryProtocolXML(t *testing.T) {
 	t.Parallel()
 	a := startAWS(t)
@@ -351,6 +352,17 @@ func TestQueryProtocolXML(t *testing.T) {
 	status, body = queryCall(t, a.URL, path, url.Values{"Action": {"DeleteMessage"}, "Version": {"2012-11-05"}, "ReceiptHandle": {m.ReceiptHandle}})
 	if status != 200 || !strings.HasPrefix(body, `<?xml version="1.0"?><DeleteMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><ResponseMetadata><RequestId>`) {
 		t.Errorf("DeleteMessage: %d\n%s", status, body)
+	}
+
+	// As a GET with the parameters in the URL, as some old clients send it.
+	resp, err := http.Get(a.URL + "/?" + url.Values{"Action": {"ListQueues"}, "Version": {"2012-11-05"}, "QueueNamePrefix": {"TestQueryProtocolXML"}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || !strings.Contains(string(listed), "<ListQueuesResult><QueueUrl>"+q+"</QueueUrl></ListQueuesResult>") {
+		t.Errorf("ListQueues as a GET: %d %v\n%s", resp.StatusCode, err, listed)
 	}
 
 	errorXML := func(body string) (typ, code string) {
