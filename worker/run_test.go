@@ -380,6 +380,29 @@ func TestFirstSignalSaysWhatItWaitsFor(t *testing.T) {
 			t.Parallel()
 			e := stacktest.New(t)
 			p, logs, stderr := startRun(t, append(e.Environ(), "LOG_LEVEL=info"), "worker consuming")
+			// Both receivers (RECEIVERS=2) in their second poll: the first,
+			// short ones return together, and a signal between two polls
+			// would find none in flight.
+			var addr string
+			for _, l := range logs.Lines() {
+				if l.Msg() == "worker consuming" {
+					addr = l.Str("health_addr")
+				}
+			}
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for deadline, polls := time.Now().Add(time.Minute), 0.0; polls < 4; <-tick.C {
+				if time.Now().After(deadline) {
+					t.Fatalf("the worker made %v receive calls in a minute, want 4", polls)
+				}
+				v, err := apptest.DebugVars(addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, _ := v["consumer"].(map[string]any)
+				calls, _ := c["Calls"].(map[string]any)
+				polls, _ = calls["ReceiveMessage"].(float64)
+			}
 			if err := p.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
