@@ -33,17 +33,30 @@ const (
 	// KindCanceled: the caller canceled the call.
 	KindCanceled
 	// KindUnauthorized: Weaviate refused the API key, or wants one and none
-	// is configured. Permanent until the configuration changes.
+	// is configured. A lasting fault: it lasts until the key or Weaviate's
+	// configuration changes, and fails every call meanwhile.
 	KindUnauthorized
-	// KindRejected: Weaviate refused the request itself (HTTP 4xx, a GraphQL
-	// or gRPC error, a per-object batch error, a missing collection).
-	// Permanent for this request.
+	// KindRejected: Weaviate refused the request itself (HTTP 4xx other than
+	// 401, 403, 408 and 429; gRPC InvalidArgument, NotFound and the like; an
+	// object of a batch refused while its shard is writable; a missing
+	// collection). Permanent for this request.
 	KindRejected
 	// KindSchema: an existing collection conflicts with chatprep's schema.
 	// Needs an operator.
 	KindSchema
 	// KindClosed: the Store was closed.
 	KindClosed
+	// KindReadOnly: a shard the write needs is read-only (Weaviate sets it
+	// so by itself when its disk passes DISK_USE_READONLY_PERCENTAGE, or an
+	// operator did). A lasting fault: it lasts until someone sets the shard
+	// READY again, and fails every write meanwhile; reads still work.
+	KindReadOnly
+	// KindUnconfirmed: Weaviate did not confirm the write. Another object
+	// of the same batch request failed, and Weaviate reports a failure of
+	// a whole shard on that shard's first object only (see the package
+	// doc): the object may or may not be stored. Transient: writing it
+	// again is harmless (writes are idempotent replaces).
+	KindUnconfirmed
 )
 
 var kindNames = [...]string{
@@ -55,6 +68,8 @@ var kindNames = [...]string{
 	KindRejected:     "weaviate rejected the request",
 	KindSchema:       "weaviate schema conflict",
 	KindClosed:       "store closed",
+	KindReadOnly:     "weaviate shard read-only",
+	KindUnconfirmed:  "weaviate did not confirm the write",
 }
 
 // String names the kind.
@@ -71,6 +86,19 @@ func (k Kind) String() string {
 func (k Kind) Outage() bool {
 	return k == KindUnavailable || k == KindOverloaded || k == KindTimeout
 }
+
+// Lasting tells whether a call that failed this way shows a fault of
+// Weaviate that fails every such call until someone changes something (a
+// refused API key, a read-only shard), not the request's own fault. One is
+// enough for the circuit breaker to open.
+func (k Kind) Lasting() bool {
+	return k == KindUnauthorized || k == KindReadOnly
+}
+
+// Fault tells whether a call that failed this way shows Weaviate unable to
+// serve the worker: an outage or a lasting fault. The circuit breaker counts
+// these, and only these.
+func (k Kind) Fault() bool { return k.Outage() || k.Lasting() }
 
 // Error is a failed Weaviate call. Find it with errors.As; the operation it
 // belongs to is in the wrapping message ("history of chat c-1: ...").
@@ -128,6 +156,18 @@ func KindOf(err error) Kind {
 // trouble (unreachable, overloaded, or slow), which may go away by itself.
 func IsOutage(err error) bool {
 	return KindOf(err).Outage()
+}
+
+// IsLasting tells whether err is a store error of a lasting fault (see
+// Kind.Lasting).
+func IsLasting(err error) bool {
+	return KindOf(err).Lasting()
+}
+
+// IsFault tells whether err is a store error that shows Weaviate unable to
+// serve the worker (see Kind.Fault): what the circuit breaker counts.
+func IsFault(err error) bool {
+	return KindOf(err).Fault()
 }
 
 // maxDetail bounds the excerpt of Weaviate's answer kept in an Error: answers
@@ -210,28 +250,58 @@ func (s *Store) grpcError(ctx context.Context, err error) *Error {
 		return &Error{Kind: KindTimeout, Detail: "gRPC " + st.Code().String(), Err: context.DeadlineExceeded}
 	case codes.Canceled:
 		return &Error{Kind: KindCanceled, Detail: "gRPC " + st.Code().String(), Err: context.Canceled}
-	case codes.Unknown:
-		// Weaviate answers a refused key with Unknown and the reason only
-		// in the text ("extract auth: unauthorized: invalid api key").
-		msg := strings.ToLower(st.Message())
-		switch {
-		case strings.Contains(msg, "unauthorized") || strings.Contains(msg, "invalid api key"):
-			return s.authError(http.StatusUnauthorized)
-		case strings.Contains(msg, "forbidden"):
-			return s.authError(http.StatusForbidden)
-		}
+	case codes.Unknown, codes.Internal:
+		// Weaviate answers every plain error of its own with Unknown, a
+		// refused API key included ("extract auth: …", the reason only in
+		// the text), and a proxy in front of it answers its own failures
+		// with Internal or Unknown: the code says only "it failed". REST
+		// says the same failure with a status (500, 401), so ask REST.
+		return s.diagnose(ctx, "gRPC "+st.Code().String()+": "+excerpt(st.Message()))
 	}
 	return &Error{Kind: KindRejected, Detail: "gRPC " + st.Code().String() + ": " + excerpt(st.Message())}
 }
 
-// graphQLError classifies the errors of a GraphQL answer (HTTP 200). An
-// overloaded Weaviate says so only in the message text, "429 Too many
-// requests"; nothing structured carries it.
-func graphQLError(messages []string) *Error {
+// graphQLError classifies the errors of a GraphQL answer (HTTP 200): the
+// same failure as a gRPC Unknown (a plain error of Weaviate's), so
+// classified the same way (diagnose). An overloaded Weaviate says so only in
+// the message text, "429 Too many requests", which nothing structured
+// carries: that one text is read.
+func (s *Store) graphQLError(ctx context.Context, messages []string) *Error {
 	msg := strings.Join(messages, "; ")
+	if e := graphQLOverloaded(msg); e != nil {
+		return e
+	}
+	return s.diagnose(ctx, "GraphQL error: "+excerpt(msg))
+}
+
+func graphQLOverloaded(msg string) *Error {
 	lower := strings.ToLower(msg)
 	if strings.Contains(lower, "429") || strings.Contains(lower, "too many requests") {
 		return &Error{Kind: KindOverloaded, Detail: "GraphQL: " + excerpt(msg)}
 	}
-	return &Error{Kind: KindRejected, Detail: "GraphQL: " + excerpt(msg)}
+	return nil
+}
+
+// diagnose classifies a failure that says only "Weaviate failed this call"
+// (a gRPC Unknown or Internal, a GraphQL error) the way the same failure is
+// classified over REST, by asking Weaviate's REST API, with one
+// authenticated call, what state it is in (shardStatus of the messages
+// collection): a refused key is KindUnauthorized as a 401 is; an
+// unreachable REST endpoint is an outage; a missing collection is
+// KindRejected, as REST's 404 is. When REST answers normally, Weaviate (or a
+// proxy in front of it) failed this one call: KindUnavailable, as an HTTP
+// 500 is. detail says what failed.
+func (s *Store) diagnose(ctx context.Context, detail string) *Error {
+	if _, e := s.shardStatus(ctx, MessagesCollection); e != nil {
+		if e.Kind == KindUnauthorized {
+			return e // never the server's text next to a refused key
+		}
+		if e.Detail == "" {
+			e.Detail = detail
+		} else {
+			e.Detail = detail + "; " + e.Detail
+		}
+		return e
+	}
+	return &Error{Kind: KindUnavailable, Detail: detail}
 }

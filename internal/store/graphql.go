@@ -159,7 +159,7 @@ func (s *Store) graphQLGet(ctx context.Context, get *graphql.GetBuilder, class s
 		return nil, s.clientError(ctx, err)
 	}
 	if len(resp.Errors) > 0 {
-		return nil, graphQLError(graphQLMessages(resp.Errors))
+		return nil, s.graphQLError(ctx, graphQLMessages(resp.Errors))
 	}
 	getData, ok := resp.Data["Get"].(map[string]any)
 	if !ok {
@@ -208,7 +208,7 @@ func graphQLScore(v any) (float64, bool) {
 	return 0, false
 }
 
-func (q graphQLPath) batch(ctx context.Context, items []*batchItem) ([]error, error) {
+func (q graphQLPath) batch(ctx context.Context, items []*batchItem) ([]*Error, error) {
 	objs := make([]*models.Object, len(items))
 	for i, it := range items {
 		objs[i] = &models.Object{
@@ -227,7 +227,7 @@ func (q graphQLPath) batch(ctx context.Context, items []*batchItem) ([]error, er
 	for i, it := range items {
 		byID[it.obj.id] = append(byID[it.obj.id], i)
 	}
-	errs := make([]error, len(items))
+	errs := make([]*Error, len(items))
 	seen := make([]bool, len(items))
 	for _, r := range resp {
 		idx := byID[string(r.ID)]
@@ -249,7 +249,7 @@ func (q graphQLPath) batch(ctx context.Context, items []*batchItem) ([]error, er
 	}
 	for i := range errs {
 		if !seen[i] && errs[i] == nil {
-			errs[i] = &Error{Kind: KindRejected, Detail: "object missing from the batch answer"}
+			errs[i] = &Error{Kind: KindUnconfirmed, Detail: "object missing from the batch answer"}
 		}
 	}
 	return errs, nil

@@ -262,7 +262,7 @@ func parseDate(s string) (time.Time, bool) {
 	return t, true
 }
 
-func (g *grpcPath) batch(ctx context.Context, items []*batchItem) ([]error, error) {
+func (g *grpcPath) batch(ctx context.Context, items []*batchItem) ([]*Error, error) {
 	objs := make([]*pb.BatchObject, len(items))
 	for i, it := range items {
 		fields := make(map[string]*structpb.Value, len(it.obj.props))
@@ -284,7 +284,7 @@ func (g *grpcPath) batch(ctx context.Context, items []*batchItem) ([]error, erro
 	if err != nil {
 		return nil, g.s.grpcError(ctx, err)
 	}
-	errs := make([]error, len(items))
+	errs := make([]*Error, len(items))
 	for _, e := range reply.GetErrors() {
 		if i := int(e.GetIndex()); i >= 0 && i < len(errs) {
 			errs[i] = &Error{Kind: KindRejected, Detail: excerpt(e.GetError())}

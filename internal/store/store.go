@@ -42,9 +42,10 @@ type path interface {
 	// zero time.
 	history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error)
 	relevant(ctx context.Context, chatID string, q relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error)
-	// batch writes the items in one request: one error per item, or the
-	// request's error.
-	batch(ctx context.Context, items []*batchItem) ([]error, error)
+	// batch writes the items in one request: the error Weaviate reported
+	// for each item's object (nil for none), or the request's error. The
+	// store then applies the write-confirmation rule (confirm).
+	batch(ctx context.Context, items []*batchItem) ([]*Error, error)
 	// ready fails while the path cannot work (its connection is failing).
 	ready() error
 	close()

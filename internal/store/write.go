@@ -30,6 +30,11 @@ func (s *Store) put(ctx context.Context, ev event.Event) error {
 	if ev.ChatID == "" || ev.EventID == "" {
 		return &Error{Kind: KindRejected, Detail: "chat id and event id are required"}
 	}
+	return s.batcher.put(ctx, messageObject(ev))
+}
+
+// messageObject is the object a message event is stored as.
+func messageObject(ev event.Event) writeObject {
 	role := ev.Role
 	if role == "" {
 		role = event.RoleUser
@@ -49,11 +54,11 @@ func (s *Store) put(ctx context.Context, ev event.Event) error {
 	if ev.Channel != "" {
 		props[propChannel] = validText(ev.Channel)
 	}
-	return s.batcher.put(ctx, writeObject{
+	return writeObject{
 		collection: MessagesCollection,
 		id:         MessageID(ev.ChatID, ev.EventID),
 		props:      props,
-	})
+	}
 }
 
 // SetMuted applies a mute or unmute event to the chat's state object
@@ -99,22 +104,19 @@ func validText(s string) string {
 }
 
 // sendBatch is the batcher's sendFunc: one batch request, and each item's
-// result from its own entry of the answer.
+// result from the answer under the write-confirmation rule (confirm).
 func (s *Store) sendBatch(ctx context.Context, items []*batchItem) {
 	s.calls.batches.Add(1)
 	s.calls.objects.Add(uint64(len(items)))
-	var errs []error
-	var err error
-	errs, err = s.path().batch(ctx, items)
+	objErrs, err := s.path().batch(ctx, items)
 	if err != nil {
 		s.calls.failed.Add(1)
-	}
-	for i, it := range items {
-		switch {
-		case err != nil:
+		for _, it := range items {
 			it.done <- err
-		default:
-			it.done <- errs[i]
 		}
+		return
+	}
+	for i, err := range s.confirm(ctx, items, objErrs) {
+		items[i].done <- err
 	}
 }

@@ -97,7 +97,11 @@ func TestPutValidates(t *testing.T) {
 }
 
 // TestBatchPerObjectErrors: in one real batch request, an object Weaviate
-// refuses fails only its own caller.
+// refuses (its shard writable) fails its own caller as rejected, and the
+// others of that request are not confirmed (transient): Weaviate reports a
+// whole shard's failure on one object only, so an error on one object leaves
+// the others unknown (see TestReadOnlyShard). They were stored here, and a
+// retry, an idempotent replace, is harmless.
 func TestBatchPerObjectErrors(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends {
@@ -124,8 +128,8 @@ func TestBatchPerObjectErrors(t *testing.T) {
 					if KindOf(err) != KindRejected {
 						t.Errorf("bad object: %v, want KindRejected", err)
 					}
-				} else if err != nil {
-					t.Errorf("good object %d: %v", i, err)
+				} else if KindOf(err) != KindUnconfirmed || !isTransient(err) || IsFault(err) {
+					t.Errorf("good object %d: %v, want a transient KindUnconfirmed that the breaker does not count", i, err)
 				}
 			}
 			if n := countObjects(t, st, MessagesCollection, chat); n != 2 {

@@ -1,0 +1,68 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+)
+
+// SetShardStatus sets every shard of collection to status ("READONLY" or
+// "READY") through Weaviate's REST API, PUT /v1/schema/{collection}/shards/{shard}:
+// what an operator does, and what Weaviate does by itself to a shard when
+// its disk passes DISK_USE_READONLY_PERCENTAGE. key is the API key to send,
+// "" for none. It returns the shards' names.
+func (w *Weaviate) SetShardStatus(ctx context.Context, collection, status, key string) ([]string, error) {
+	var shards []struct {
+		Name string `json:"name"`
+	}
+	if err := w.call(ctx, http.MethodGet, "/v1/schema/"+url.PathEscape(collection)+"/shards", key, nil, &shards); err != nil {
+		return nil, fmt.Errorf("list shards of %s: %w", collection, err)
+	}
+	names := make([]string, 0, len(shards))
+	for _, sh := range shards {
+		body := map[string]string{"status": status}
+		if err := w.call(ctx, http.MethodPut, "/v1/schema/"+url.PathEscape(collection)+"/shards/"+url.PathEscape(sh.Name), key, body, nil); err != nil {
+			return names, fmt.Errorf("set shard %s of %s %s: %w", sh.Name, collection, status, err)
+		}
+		names = append(names, sh.Name)
+	}
+	return names, nil
+}
+
+// call sends one REST request with a JSON body (nil for none) and decodes a
+// 2xx answer into out (nil: ignored).
+func (w *Weaviate) call(ctx context.Context, method, path, key string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, w.URL+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
