@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"sync"
@@ -28,7 +29,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chatprep/chatprep/internal/awsconn"
-	"github.com/chatprep/chatprep/internal/breaker"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/dlq"
@@ -200,7 +200,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}
-	brk, err := breaker.New(breaker.Config{Name: "weaviate", IsFailure: store.IsOutage, Logger: component("breaker")})
+	brk, err := newBreaker(st, agg, component("breaker"))
 	if err != nil {
 		return fmt.Errorf("breaker: %w", err)
 	}
@@ -242,15 +242,15 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			"heap_live": live[0].Value.Uint64(),
 			"consumer":  cons.Stats(), "handling": out.stats(),
 			"publisher": pub.Stats(), "pool": tasks.Stats(),
-			"metrics": agg.Stats(), "breaker": brk.State().String(),
-			"traces": traces.Stats(),
+			"metrics": agg.Stats(), "traces": traces.Stats(),
 		}
+		maps.Copy(v, breakerDetail(brk))
 		if weaviate != nil {
 			v["store"] = weaviate.Stats()
 		}
 		return v
 	})
-	hs.SetDetail(func() map[string]any { return map[string]any{"breaker": brk.State().String()} })
+	hs.SetDetail(func() map[string]any { return breakerDetail(brk) })
 
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -4,10 +4,62 @@ import (
 	"context"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/chatprep/chatprep/internal/breaker"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/metrics"
 	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/store"
 )
+
+// checker is a store that can tell whether Weaviate can serve the worker at
+// all (store.Store.Check): the breaker's half-open check.
+type checker interface {
+	Check(ctx context.Context) error
+}
+
+// newBreaker is the circuit breaker around the store st: it counts
+// Weaviate's faults (store.IsFault: outages, and lasting faults, one of
+// which opens it at once: a refused API key, a read-only shard), checks
+// with st's Check before it lets a probe through (when st has one), and
+// tells agg how long each paused period lasted (WeaviatePausedDuration).
+func newBreaker(st any, agg *metrics.Aggregator, log zerolog.Logger) (*breaker.Breaker, error) {
+	cfg := breaker.Config{
+		Name: "weaviate", IsFailure: store.IsFault, Lasting: store.IsLasting, Logger: log,
+		Paused: func(d time.Duration) { agg.Duration(metrics.WeaviatePausedDuration, "", d) },
+	}
+	if c, ok := st.(checker); ok {
+		cfg.Check = c.Check
+	}
+	return breaker.New(cfg)
+}
+
+// breakerDetail is the breaker's part of the /readyz body (and of
+// /debug/vars): its state as "breaker", and while it is not closed, why:
+// "breaker_cause" (the kind of failure, never Weaviate's own text, which can
+// quote a query), "breaker_reason" (what opened it), "breaker_since" and,
+// while open, "breaker_until".
+func breakerDetail(b *breaker.Breaker) map[string]any {
+	st := b.Status()
+	d := map[string]any{"breaker": st.State.String()}
+	if st.State == breaker.Closed {
+		return d
+	}
+	cause := "unknown"
+	if k := store.KindOf(st.Cause); k != 0 {
+		cause = k.String()
+	} else if st.Cause != nil {
+		cause = st.Cause.Error()
+	}
+	d["breaker_cause"] = cause
+	d["breaker_reason"] = st.Reason
+	d["breaker_since"] = st.Since.UTC().Format(time.RFC3339Nano)
+	if !st.Until.IsZero() {
+		d["breaker_until"] = st.Until.UTC().Format(time.RFC3339Nano)
+	}
+	return d
+}
 
 // GuardStore returns s with every call made through b: while Weaviate keeps
 // failing, calls fail fast with a *breaker.OpenError (and b, as the
@@ -15,8 +67,8 @@ import (
 // again. A muted chat's cancelled history queries are cancellations by the
 // caller and do not count as failures; TASK_TIMEOUT timeouts do.
 //
-// Which errors count is b's Config.IsFailure; the wiring should count only
-// Weaviate's own trouble (store.IsOutage, for example), not a request
+// Which errors count is b's Config.IsFailure; the wiring counts only
+// Weaviate's own trouble (store.IsFault, see newBreaker), not a request
 // Weaviate rejected.
 func GuardStore(s pipeline.Store, b *breaker.Breaker) pipeline.Store { return guarded{s: s, b: b} }
 

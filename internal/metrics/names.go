@@ -34,6 +34,16 @@ const (
 // callers is refused as invalid.
 const MetricsDropped = "metrics_dropped"
 
+// WeaviatePausedDuration is an addition to the contract's metrics, recorded
+// like them with Duration (Milliseconds, no dimension): how long the worker
+// kept Weaviate calls and receiving paused because Weaviate could not serve
+// it (the circuit breaker open or checking: an outage, a refused API key, a
+// read-only shard), one value per paused period as it ends (a period lasts at
+// most the breaker's longest open period, 30 s, so a long fault keeps adding
+// values). Sum per minute is the time paused in it; any value at all means
+// the worker was paused.
+const WeaviatePausedDuration = "weaviate_paused_duration"
+
 // RouteDimension is the name of the one dimension the contract names.
 const RouteDimension = "Route"
 
@@ -104,12 +114,17 @@ func metricIndex(name string) (int, bool) {
 		return 8, true
 	case MessagesFailed:
 		return 9, true
+	case WeaviatePausedDuration:
+		return 10, true
 	}
 	return 0, false
 }
 
-// table is Metrics() followed by MetricsDropped: every metric the aggregator
-// may send, indexed as metricIndex numbers them.
+// table is Metrics(), WeaviatePausedDuration and MetricsDropped (last: see
+// droppedStream): every metric the aggregator may send, indexed as
+// metricIndex numbers them.
 func table() []Metric {
-	return append(Metrics(), Metric{MetricsDropped, types.StandardUnitCount, KindCount, false})
+	return append(Metrics(),
+		Metric{WeaviatePausedDuration, types.StandardUnitMilliseconds, KindDuration, false},
+		Metric{MetricsDropped, types.StandardUnitCount, KindCount, false})
 }

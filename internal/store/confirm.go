@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -129,4 +130,26 @@ func (s *Store) confirm(ctx context.Context, items []*batchItem, objErrs []*Erro
 		}
 	}
 	return out
+}
+
+// Check tells whether Weaviate can serve the worker at all, reads and
+// writes: Ready (an authenticated call, the schema, the gRPC connection),
+// and every shard of both collections writable (a read-only shard is
+// KindReadOnly). It is the circuit breaker's half-open check: four small
+// REST calls, made at most once per open period.
+func (s *Store) Check(ctx context.Context) error {
+	if err := s.Ready(ctx); err != nil {
+		return err
+	}
+	for _, collection := range []string{MessagesCollection, StateCollection} {
+		shards, e := s.shardStatus(ctx, collection)
+		if e == nil {
+			e = writable(collection, shards)
+		}
+		if e != nil {
+			s.calls.failed.Add(1)
+			return fmt.Errorf("weaviate check: %w", e)
+		}
+	}
+	return nil
 }
