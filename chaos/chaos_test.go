@@ -1,13 +1,17 @@
 package chaos_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/store"
 )
 
 // size is a scenario's load: the short form keeps make test within minutes
@@ -17,15 +21,18 @@ type size struct {
 	rate                                 float64
 	kills                                int           // SIGKILLs in the kill scenarios
 	outage, slow, awsPhase               time.Duration // Weaviate away, Weaviate slow, each AWS fault phase
+	readOnly, keyRefused                 time.Duration // a read-only shard, the workers' API key refused
 }
 
 func loadSize() size {
 	if *full {
 		return size{workers: 3, chats: 40, perChat: 50, poisonEvery: 25, rate: 50,
-			kills: 4, outage: 30 * time.Second, slow: 20 * time.Second, awsPhase: 10 * time.Second}
+			kills: 4, outage: 30 * time.Second, slow: 20 * time.Second, awsPhase: 10 * time.Second,
+			readOnly: 15 * time.Second, keyRefused: 20 * time.Second}
 	}
 	return size{workers: 2, chats: 10, perChat: 20, poisonEvery: 20, rate: 50,
-		kills: 1, outage: 6 * time.Second, slow: 5 * time.Second, awsPhase: 2 * time.Second}
+		kills: 1, outage: 6 * time.Second, slow: 5 * time.Second, awsPhase: 2 * time.Second,
+		readOnly: 5 * time.Second, keyRefused: 5 * time.Second}
 }
 
 // TestChaos runs every fault scenario against real worker processes and
@@ -135,13 +142,53 @@ func TestChaos(t *testing.T) {
 	poison.poisonEvery = 2
 	poison.fault = func(context.Context, *run) string { return "a third of all events invalid" }
 
-	for _, sc := range []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison} {
+	readOnly := base(fmt.Sprintf("read-only shard %v", z.readOnly))
+	readOnly.fault = func(ctx context.Context, r *run) string {
+		r.waitSent(ctx, 0.2)
+		w := r.sc.weaviate
+		r.t.Cleanup(func() { // the next scenarios need it writable, also if this one fails
+			if _, err := w.SetShardStatus(context.Background(), store.MessagesCollection, "READY", ""); err != nil {
+				r.t.Errorf("set the shard READY: %v", err)
+			}
+		})
+		shards, err := w.SetShardStatus(ctx, store.MessagesCollection, "READONLY", "")
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		hold(ctx, z.readOnly)
+		if _, err := w.SetShardStatus(ctx, store.MessagesCollection, "READY", ""); err != nil {
+			r.t.Fatal(err)
+		}
+		return fmt.Sprintf("%s's shard %s READONLY for %v (shard status API, as a full disk does)",
+			store.MessagesCollection, strings.Join(shards, ","), z.readOnly)
+	}
+	readOnly.felt = feltLasting(store.KindReadOnly)
+
+	keyRefused := base(fmt.Sprintf("api key refused %v", z.keyRefused))
+	var keyUser string
+	keyRefused.weaviate, keyRefused.apiKey, keyUser = dbUserWeaviate(t)
+	keyRefused.fault = func(ctx context.Context, r *run) string {
+		r.waitSent(ctx, 0.2)
+		w := r.sc.weaviate
+		r.t.Cleanup(func() { _ = w.SetDBUserActive(context.Background(), apiKey, keyUser, true) })
+		if err := w.SetDBUserActive(ctx, apiKey, keyUser, false); err != nil {
+			r.t.Fatal(err)
+		}
+		hold(ctx, z.keyRefused)
+		if err := w.SetDBUserActive(ctx, apiKey, keyUser, true); err != nil {
+			r.t.Fatal(err)
+		}
+		return fmt.Sprintf("the workers' key refused (401) for %v: their RBAC database user deactivated, then activated", z.keyRefused)
+	}
+	keyRefused.felt = feltLasting(store.KindUnauthorized)
+
+	for _, sc := range []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison, readOnly, keyRefused} {
 		t.Run(sc.name, func(t *testing.T) {
 			start := time.Now()
 			tl := runScenario(t, sc)
 			addRow(tl)
-			t.Logf("%s: %d events, %d/%d results, %d lost, %d duplicates, %d/%d dead letters, drained in %v (scenario %v)",
-				sc.name, tl.events, tl.results, tl.users, tl.lost, tl.dups, tl.dlq, tl.poison, tl.drain.Round(100*time.Millisecond),
+			t.Logf("%s: %d events, %d/%d results, %d lost, %d duplicates, %d results unstored, %d/%d dead letters, drained in %v (scenario %v)",
+				sc.name, tl.events, tl.results, tl.users, tl.lost, tl.dups, tl.unstored, tl.dlq, tl.poison, tl.drain.Round(100*time.Millisecond),
 				time.Since(start).Round(time.Second))
 		})
 	}
@@ -234,4 +281,57 @@ func feltFailures(r *run, tl *tally) string {
 		return "no message failed or was held, and no result was degraded"
 	}
 	return ""
+}
+
+// feltLasting checks that the workers' breaker opened for the lasting fault
+// of kind (it logs why), so the scenario tested the pause, not luck.
+func feltLasting(kind store.Kind) func(r *run, _ *tally) string {
+	return func(r *run, _ *tally) string {
+		logs := r.fleet.logs()
+		for _, line := range bytes.Split(logs, []byte("\n")) {
+			if bytes.Contains(line, []byte(`"circuit breaker open`)) && bytes.Contains(line, []byte(`"reason":"lasting fault"`)) &&
+				bytes.Contains(line, []byte(kind.String())) {
+				return ""
+			}
+		}
+		return "no worker's breaker opened for a lasting fault (" + kind.String() + ")"
+	}
+}
+
+// dbUserWeaviate starts a Weaviate server of its own with RBAC and
+// database users, the worker's collections made with the root key (the
+// suite's apiKey), and one database user for the workers: it returns the
+// server, that user's key (made by Weaviate) and its name. Stopped when the
+// test ends.
+func dbUserWeaviate(t *testing.T) (*devstack.Weaviate, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, APIKey: apiKey, DBUsers: true, Env: devstack.TunedEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, APIKey: apiKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const user = "chatprep-worker"
+	key, err := w.CreateDBUser(ctx, apiKey, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, key, user
 }

@@ -83,6 +83,7 @@ type tally struct {
 	workers                  int
 	events, users, poison    int
 	results, lost, dups, dlq int
+	unstored                 int // results published for messages not stored
 	degraded                 int
 	reorders                 int // order inversions of redelivered events (kumo's)
 	drain                    time.Duration
@@ -380,6 +381,12 @@ func (r *run) account(ctx context.Context, drained bool, drain time.Duration, st
 		if !slices.Contains(lost, id) {
 			tl.lost++
 		}
+		if _, ok := c.results[id]; ok {
+			tl.unstored++
+		}
+	}
+	if tl.unstored > 0 {
+		t.Errorf("%d results published for messages that are not stored", tl.unstored)
 	}
 	// No message text and no API key in the logs, whatever went wrong.
 	var secrets []string
@@ -419,18 +426,19 @@ func addRow(tl *tally) {
 
 func formatTable(rows []*tally) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %-8s %7s %6s %11s %5s %4s %7s %8s %6s %5s %8s %8s  %s\n",
-		"scenario", "queues", "workers", "events", "results", "lost", "dup", "dlq", "degraded", "failed", "again", "reorder*", "drain", "fault")
+	fmt.Fprintf(&b, "%-24s %-8s %7s %6s %11s %5s %4s %8s %7s %8s %6s %5s %8s %8s  %s\n",
+		"scenario", "queues", "workers", "events", "results", "lost", "dup", "unstored", "dlq", "degraded", "failed", "again", "reorder*", "drain", "fault")
 	for _, r := range rows {
 		drain := "NOT DRAINED"
 		if r.drain >= 0 {
 			drain = r.drain.Round(100 * time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "%-24s %-8s %7d %6d %11s %5d %4d %7s %8d %6.0f %5d %8d %8s  %s\n",
-			r.name, r.queues, r.workers, r.events, fmt.Sprintf("%d/%d", r.results, r.users), r.lost, r.dups,
+		fmt.Fprintf(&b, "%-24s %-8s %7d %6d %11s %5d %4d %8d %7s %8d %6.0f %5d %8d %8s  %s\n",
+			r.name, r.queues, r.workers, r.events, fmt.Sprintf("%d/%d", r.results, r.users), r.lost, r.dups, r.unstored,
 			fmt.Sprintf("%d/%d", r.dlq, r.poison), r.degraded, r.failed, r.again, r.reorders, drain, r.note)
 	}
 	b.WriteString("results: distinct user-message results/user messages; dup: results published more than once;\n" +
+		"unstored: results published for messages not stored in Weaviate;\n" +
 		"dlq: poison events in the dead-letter queue/sent; failed: messages left for redelivery (workers that exited cleanly);\n" +
 		"again: valid events received more than once (their result's receive_count > 1);\n" +
 		"reorder*: per-chat order inversions among redelivered events, made by kumo's requeue (SQS keeps FIFO group order);\n" +

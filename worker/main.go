@@ -7,6 +7,7 @@
 //	worker results             print results from the response queue, leaving them there
 //	worker dlq list            print dead letters, leaving them there
 //	worker dlq redrive         move dead letters back to the input queue
+//	worker verify              check that the worker's searches find every stored message
 //	worker healthcheck         exit 0 if the worker's health endpoint answers ready
 //	worker version             print the version (also worker --version)
 //
@@ -115,6 +116,7 @@ func commands() []command {
 		resultsCommand(),
 		dlqListCommand(),
 		dlqRedriveCommand(),
+		verifyCommand(),
 		healthcheckCommand(),
 		{
 			name: "version", summary: "print the version (also: worker --version)",

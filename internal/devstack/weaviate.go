@@ -33,6 +33,11 @@ type WeaviateOptions struct {
 	// APIKey, when set, turns API-key authentication on (and anonymous
 	// access off) with this one key.
 	APIKey string
+	// DBUsers, with APIKey, also turns on Weaviate's RBAC with APIKey's
+	// user ("chatprep") as its root user, and database users, whose keys
+	// Weaviate makes and can rotate, deactivate and activate through its API
+	// (CreateDBUser, SetDBUserActive).
+	DBUsers bool
 	// ReadyTimeout bounds the wait for /v1/.well-known/ready. Default 60s.
 	ReadyTimeout time.Duration
 	// Env holds extra KEY=VALUE variables for the server, after (and so
@@ -147,6 +152,13 @@ func (w *Weaviate) configure(ports []int) {
 			"AUTHENTICATION_APIKEY_ALLOWED_KEYS="+w.opts.APIKey,
 			"AUTHENTICATION_APIKEY_USERS=chatprep",
 		)
+		if w.opts.DBUsers {
+			w.env = append(w.env,
+				"AUTHORIZATION_RBAC_ENABLED=true",
+				"AUTHORIZATION_RBAC_ROOT_USERS=chatprep",
+				"AUTHENTICATION_DB_USERS_ENABLED=true",
+			)
+		}
 	} else {
 		w.env = append(w.env, "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true")
 	}

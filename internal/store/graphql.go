@@ -254,3 +254,30 @@ func (q graphQLPath) batch(ctx context.Context, items []*batchItem) ([]*Error, e
 	}
 	return errs, nil
 }
+
+func (q graphQLPath) find(ctx context.Context, f findQuery) ([]string, error) {
+	ws := []*filters.WhereBuilder{whereText(propChatID, f.chatID)}
+	if f.role != "" {
+		ws = append(ws, whereText(propRole, string(f.role)))
+	}
+	ws = append(ws, filters.Where().WithPath([]string{"id"}).WithOperator(filters.ContainsAny).WithValueText(f.ids...))
+	get := q.s.client.GraphQL().Get().
+		WithClassName(MessagesCollection).
+		WithFields(graphql.Field{Name: propEventID}).
+		WithWhere(whereAnd(ws...)).
+		WithLimit(len(f.ids))
+	if f.bm25 != nil {
+		get = get.WithBM25((&graphql.BM25ArgumentBuilder{}).WithQuery(f.bm25.query).WithProperties(f.bm25.prop))
+	}
+	rows, err := q.s.graphQLGet(ctx, get, MessagesCollection)
+	if err != nil {
+		return nil, err
+	}
+	found := make([]string, 0, len(rows))
+	for _, row := range rows {
+		if id, ok := row[propEventID].(string); ok {
+			found = append(found, id)
+		}
+	}
+	return found, nil
+}

@@ -292,3 +292,39 @@ func (g *grpcPath) batch(ctx context.Context, items []*batchItem) ([]*Error, err
 	}
 	return errs, nil
 }
+
+// idIn is the filter "the object id is one of ids".
+func idIn(ids []string) *pb.Filters {
+	return &pb.Filters{
+		Operator:  pb.Filters_OPERATOR_CONTAINS_ANY,
+		Target:    &pb.FilterTarget{Target: &pb.FilterTarget_Property{Property: "_id"}},
+		TestValue: &pb.Filters_ValueTextArray{ValueTextArray: &pb.TextArray{Values: ids}},
+	}
+}
+
+func (g *grpcPath) find(ctx context.Context, q findQuery) ([]string, error) {
+	filter := and(textEqual(propChatID, q.chatID), idIn(q.ids))
+	if q.role != "" {
+		filter = and(textEqual(propChatID, q.chatID), textEqual(propRole, string(q.role)), idIn(q.ids))
+	}
+	req := &pb.SearchRequest{
+		Collection:  MessagesCollection,
+		Properties:  &pb.PropertiesRequest{NonRefProperties: []string{propEventID}},
+		Metadata:    &pb.MetadataRequest{},
+		Limit:       uint32(len(q.ids)),
+		Filters:     filter,
+		Uses_127Api: true,
+	}
+	if q.bm25 != nil {
+		req.Bm25Search = &pb.BM25{Query: q.bm25.query, Properties: []string{q.bm25.prop}}
+	}
+	reply, err := g.search(ctx, req)
+	if err != nil {
+		return nil, g.s.grpcError(ctx, err)
+	}
+	found := make([]string, len(reply.results))
+	for i := range reply.results {
+		found[i] = reply.results[i].text(propEventID)
+	}
+	return found, nil
+}

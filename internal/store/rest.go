@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,12 +15,24 @@ import (
 // rest sends one REST request on the pooled transport and returns the status
 // and body. The error is a classified *Error when no answer came.
 func (s *Store) rest(ctx context.Context, method, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.restBase+path, nil)
+	return s.restBody(ctx, method, path, nil)
+}
+
+// restBody is rest with a JSON body (nil for none).
+func (s *Store) restBody(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.restBase+path, rd)
 	if err != nil {
 		return 0, nil, &Error{Kind: KindRejected, Err: err}
 	}
 	if s.auth != "" {
 		req.Header.Set("Authorization", s.auth)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.http.Do(req)
@@ -27,11 +40,11 @@ func (s *Store) rest(ctx context.Context, method, path string) (int, []byte, err
 		return 0, nil, callError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return 0, nil, callError(ctx, err)
 	}
-	return resp.StatusCode, body, nil
+	return resp.StatusCode, answer, nil
 }
 
 // clientError classifies an error of the Weaviate client. Its

@@ -46,6 +46,9 @@ type path interface {
 	// for each item's object (nil for none), or the request's error. The
 	// store then applies the write-confirmation rule (confirm).
 	batch(ctx context.Context, items []*batchItem) ([]*Error, error)
+	// find returns the event ids of the messages among q.ids that q's
+	// filter (and BM25 query, when set) finds (see Unfindable).
+	find(ctx context.Context, q findQuery) ([]string, error)
 	// ready fails while the path cannot work (its connection is failing).
 	ready() error
 	close()

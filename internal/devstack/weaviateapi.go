@@ -33,6 +33,34 @@ func (w *Weaviate) SetShardStatus(ctx context.Context, collection, status, key s
 	return names, nil
 }
 
+// CreateDBUser creates a database user (WeaviateOptions.DBUsers) with the
+// admin role and returns the API key Weaviate made for it; rootKey is
+// WeaviateOptions.APIKey.
+func (w *Weaviate) CreateDBUser(ctx context.Context, rootKey, user string) (string, error) {
+	var created struct {
+		APIKey string `json:"apikey"`
+	}
+	if err := w.call(ctx, http.MethodPost, "/v1/users/db/"+url.PathEscape(user), rootKey, nil, &created); err != nil {
+		return "", fmt.Errorf("create database user %s: %w", user, err)
+	}
+	assign := map[string]any{"roles": []string{"admin"}, "userType": "db"}
+	if err := w.call(ctx, http.MethodPost, "/v1/authz/users/"+url.PathEscape(user)+"/assign", rootKey, assign, nil); err != nil {
+		return "", fmt.Errorf("give database user %s the admin role: %w", user, err)
+	}
+	return created.APIKey, nil
+}
+
+// SetDBUserActive deactivates a database user, keeping its key (Weaviate
+// then refuses the key with 401, as it refuses a rotated key), or activates
+// it again (the same key works again).
+func (w *Weaviate) SetDBUserActive(ctx context.Context, rootKey, user string, active bool) error {
+	if active {
+		return w.call(ctx, http.MethodPost, "/v1/users/db/"+url.PathEscape(user)+"/activate", rootKey, nil, nil)
+	}
+	return w.call(ctx, http.MethodPost, "/v1/users/db/"+url.PathEscape(user)+"/deactivate", rootKey,
+		map[string]bool{"revoke_key": false}, nil)
+}
+
 // call sends one REST request with a JSON body (nil for none) and decodes a
 // 2xx answer into out (nil: ignored).
 func (w *Weaviate) call(ctx context.Context, method, path, key string, body, out any) error {
