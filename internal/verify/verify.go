@@ -248,4 +248,3 @@ func (r *runner) progress(last bool) {
 	fmt.Fprintf(r.o.Progress, "%s: scanned %d objects, checked %d messages in %d chats, missing %d, repaired %d\n",
 		prefix, r.rep.Scanned, r.rep.Checked, r.rep.Chats, r.rep.Missing, r.rep.Repaired)
 }
-
