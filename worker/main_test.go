@@ -143,7 +143,7 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("--help exit %d", r.code)
 	}
-	for _, want := range []string{"run", "setup", "enqueue", "results", "dlq list", "dlq redrive", "healthcheck", "version", "INPUT_QUEUE", "POOL_SIZE", "ROUTES_FILE"} {
+	for _, want := range []string{"run", "setup", "enqueue", "results", "dlq list", "dlq redrive", "verify", "healthcheck", "version", "INPUT_QUEUE", "POOL_SIZE", "ROUTES_FILE"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("--help lacks %q", want)
 		}
@@ -175,6 +175,7 @@ func TestEachCommandsHelpListsItsFlagsAndOnlyItsVariables(t *testing.T) {
 		{[]string{"results"}, []string{"--max N", "(default 10)", "--wait D", "(default 5s)", "--delete", "--attributes"}, append([]string{"RESPONSE_QUEUE"}, sqs...)},
 		{[]string{"dlq", "list"}, []string{"--max N", "(default 10)"}, append([]string{"DLQ_QUEUE"}, sqs...)},
 		{[]string{"dlq", "redrive"}, []string{"--max N", "--dry-run", "--all"}, append([]string{"INPUT_QUEUE", "DLQ_QUEUE"}, sqs...)},
+		{[]string{"verify"}, []string{"--chat ID", "--repair"}, []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}},
 		{[]string{"healthcheck"}, nil, []string{"HEALTH_ADDR"}},
 		{[]string{"version"}, nil, nil},
 	} {

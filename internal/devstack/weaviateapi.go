@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 )
 
 // SetShardStatus sets every shard of collection to status ("READONLY" or
@@ -93,4 +96,35 @@ func (w *Weaviate) call(ctx context.Context, method, path, key string, body, out
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+// HoldWritesEnv keeps Weaviate's writes in its memtables and their
+// write-ahead logs for an hour instead of flushing them within seconds
+// (TunedEnv): for CrashLosingLog.
+var HoldWritesEnv = []string{
+	"PERSISTENCE_MEMTABLES_MAX_ACTIVE_DURATION_SECONDS=3600",
+	"PERSISTENCE_MEMTABLES_MIN_ACTIVE_DURATION_SECONDS=3600",
+	"PERSISTENCE_MEMTABLES_FLUSH_DIRTY_AFTER_SECONDS=3600",
+}
+
+// CrashLosingLog SIGKILLs the server, removes the write-ahead logs of the
+// inverted index of one property of collection (its LSM bucket
+// property_<name>), and starts it again: the property's index entries of
+// every write still in the memtables are gone, while the objects (their own
+// bucket's log intact) are all there. That is how a crash can tear an index
+// from its objects: each bucket recovers its own log. Start the server with
+// HoldWritesEnv so the writes are still in the logs. It returns how many
+// logs it removed (0: nothing was lost).
+func (w *Weaviate) CrashLosingLog(ctx context.Context, collection, property string) (int, error) {
+	w.Kill()
+	logs, err := filepath.Glob(filepath.Join(w.opts.DataDir, "data", strings.ToLower(collection), "*", "lsm", "property_"+property, "*.wal"))
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range logs {
+		if err := os.Remove(f); err != nil {
+			return 0, fmt.Errorf("remove %s: %w", f, err)
+		}
+	}
+	return len(logs), w.Restart(ctx)
 }

@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,13 +22,7 @@ import (
 // skips a replace of an identical object); Reindex brings every entry back.
 func TestReindexRepairsALostIndexEntry(t *testing.T) {
 	t.Parallel()
-	// Memtables are flushed after an hour, not seconds: the writes stay in
-	// the logs until the kill.
-	w := startWeaviate(t, devstack.WeaviateOptions{Env: []string{
-		"PERSISTENCE_MEMTABLES_MAX_ACTIVE_DURATION_SECONDS=3600",
-		"PERSISTENCE_MEMTABLES_MIN_ACTIVE_DURATION_SECONDS=3600",
-		"PERSISTENCE_MEMTABLES_FLUSH_DIRTY_AFTER_SECONDS=3600",
-	}})
+	w := startWeaviate(t, devstack.WeaviateOptions{Env: devstack.HoldWritesEnv})
 	ctx := testCtx(t, 3*time.Minute)
 	setup := newStoreAt(t, w, false, nil)
 	if err := setup.EnsureSchema(ctx); err != nil {
@@ -46,18 +37,8 @@ func TestReindexRepairsALostIndexEntry(t *testing.T) {
 	putAll(t, setup, evs...)
 	setup.Close()
 
-	w.Kill()
-	wals, _ := filepath.Glob(filepath.Join(w.DataDir(), "data", strings.ToLower(MessagesCollection), "*", "lsm", "property_"+propChatID, "*.wal"))
-	if len(wals) == 0 {
-		t.Fatalf("no write-ahead log of the chat_id bucket under %s", w.DataDir())
-	}
-	for _, f := range wals {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Restart(ctx); err != nil {
-		t.Fatal(err)
+	if n, err := w.CrashLosingLog(ctx, MessagesCollection, propChatID); err != nil || n == 0 {
+		t.Fatalf("crash losing the chat_id log: %d logs removed, %v", n, err)
 	}
 
 	for _, b := range backends {
