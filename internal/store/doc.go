@@ -38,8 +38,8 @@
 //   - Muted is one REST GET of the state object by its deterministic id.
 //   - Put and SetMuted hand their object to a batcher: concurrent calls share
 //     one batch request (replace semantics, so a redelivered event stays one
-//     object), each caller gets its own object's result, and a caller that
-//     gives up never fails the others.
+//     object), each caller gets its own object's result (see Writes), and a
+//     caller that gives up never fails the others.
 //
 // Searches, the muted lookup and batch writes use gRPC when Config.GRPCAddr is
 // set, else GraphQL and REST. The gRPC search replies are decoded straight
@@ -47,15 +47,96 @@
 // through the generated types' reflection. Every GraphQL answer's Errors are checked: a
 // GraphQL error (also "429 Too many requests") comes with HTTP 200.
 //
+// # Writes: what counts as stored
+//
+// A write that Weaviate did not confirm is never counted as stored. Weaviate
+// v1.35.2 answers a batch request with an error per failed object, and
+// reports the failure of a whole shard on one object only:
+//
+//   - Shard.PutObjectBatch (adapters/repos/db/shard_write_batch_objects.go,
+//     lines 33-41) returns []error{err}, one error for the whole batch, when
+//     the shard is read-only (isReadOnly, shard_status.go: a shard Weaviate
+//     set READONLY when its disk passed DISK_USE_READONLY_PERCENTAGE, or an
+//     operator did through PUT /v1/schema/{collection}/shards/{shard});
+//   - Index.putObjectBatch (adapters/repos/db/index.go, lines 1141-1222)
+//     groups the objects by shard, sets errs = []error{err} when the shard
+//     cannot be had (getShardForDirectLocalOperation fails, line 1198: a
+//     shard that cannot be opened), or takes PutObjectBatch's slice (line
+//     1204), and then copies that slice position by position (lines
+//     1211-1214): only the group's first object gets the error; every other
+//     object of that shard comes back with none, as if written;
+//   - DB.BatchPutObjects (adapters/repos/db/batch.go, lines 103-117) does
+//     that per collection, so in a request that mixes collections it is the
+//     first object of each collection's shard.
+//
+// TestReadOnlyShard checks this against the real server on both paths. So
+// the rule (confirm): where Weaviate reports an error for any object of a
+// collection, no object of that collection in that request counts as
+// stored, and the collection's shard status (GET
+// /v1/schema/{collection}/shards, one call, only then) says what the error
+// was. The error text is not read: it cannot tell a shard's failure from an
+// object's. A READONLY shard fails every object with KindReadOnly; a shard
+// status that cannot be read, or any status but READY and INDEXING, fails
+// every object with that failure (unavailable, a refused key); with every
+// shard writable the refused object is KindRejected and the others
+// KindUnconfirmed (transient: written again, an idempotent replace). With
+// one shard per collection, as Weaviate creates on one node, that is the
+// whole request's objects of that collection; with several shards it fails
+// more than needed, never less. An object missing from the answer is
+// KindUnconfirmed too.
+//
 // # Errors
 //
-// Every failed call returns an error wrapping *Error, whose Kind tells
-// outages (unavailable, overloaded, timeout) from the rest (unauthorized,
-// rejected, schema conflict, closed); its Transient method tells whether the
-// request itself is at fault (rejected, schema conflict) or not. Use
-// errors.As, KindOf, IsOutage or Transient, never the text. Messages say what was being done ("history of
-// chat c-1 (user): ...") and never contain the API key or more than a short
-// excerpt of Weaviate's answer.
+// Every failed call returns an error wrapping *Error, whose Kind classifies
+// it, the same way on both paths:
+//
+//	failure                                   REST / GraphQL                     gRPC                                  Kind
+//	no answer (refused, reset, DNS)           network error                      Unavailable, Aborted, no status       KindUnavailable   outage
+//	Weaviate (or a proxy) failed the call     5xx, 408; a GraphQL error*          Unknown, Internal*                    KindUnavailable   outage
+//	overloaded                                429; GraphQL "429 Too many…"        ResourceExhausted                     KindOverloaded    outage
+//	the call's deadline passed                context deadline                   DeadlineExceeded                      KindTimeout       outage
+//	the caller cancelled                      context canceled                   Canceled                              KindCanceled
+//	key refused or missing, not allowed       401, 403                           Unauthenticated, PermissionDenied,
+//	                                                                             Unknown/Internal*                     KindUnauthorized  lasting
+//	a shard read-only (writes)                batch object error + READONLY shard (see Writes)                         KindReadOnly      lasting
+//	write not confirmed (writes)              another object of the batch failed (see Writes)                          KindUnconfirmed
+//	the request itself refused                other 4xx; object error, shard ok  InvalidArgument, NotFound, …          KindRejected
+//	collection missing                        404 from the schema                Unknown/Internal*                     KindRejected
+//	schema conflict                           —                                  —                                     KindSchema
+//	store closed                              —                                  —                                     KindClosed
+//
+// (*) A gRPC Unknown or Internal says only "it failed": Weaviate answers
+// every plain error of its own so (a refused key too, "extract auth: …",
+// the reason only in its text) and so does a proxy in front of it. A
+// GraphQL error in a 200 answer is the same failure on the other path. Both
+// are classified by asking Weaviate's REST API what state it is in
+// (diagnose: one authenticated call, GET /v1/schema/ChatMessage/shards): a
+// 401 or 403 makes it KindUnauthorized, a 404 of the collection
+// KindRejected, no answer an outage; with REST answering normally,
+// Weaviate failed this one call: KindUnavailable, as an HTTP 500 is.
+// TestOneClassificationForBothPaths (a failing proxy), TestAPIKey,
+// TestReadOnlyShard and TestWeaviateDown check each kind on both paths
+// against the real server.
+//
+// Outages (Kind.Outage) may go away by themselves; lasting faults
+// (Kind.Lasting) last until someone changes something and fail every such
+// call meanwhile; both are Weaviate's faults (Kind.Fault, IsFault), which
+// the worker's circuit breaker counts (one lasting fault opens it at once),
+// holding its messages instead of failing them. Check is the breaker's
+// half-open check: Ready, and every shard writable. Transient tells whether
+// the request itself is at fault (rejected, schema conflict) or not. Use
+// errors.As, KindOf, IsOutage, IsLasting, IsFault or Transient, never the
+// text. Messages say what was being done ("history of chat c-1 (user):
+// ...") and never contain the API key or more than a short excerpt of
+// Weaviate's answer.
+//
+// # Verify and repair
+//
+// ScanMessages reads the messages collection from Weaviate's object store
+// (its cursor, by id), Unfindable asks the worker's searches for them by id,
+// and Reindex makes Weaviate write a message's index entries anew (a replace
+// of an identical object is skipped by Weaviate: see Reindex). They are
+// `worker verify` (internal/verify).
 //
 // # Cost
 //
