@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app"
 	"github.com/chatprep/chatprep/internal/app/apptest"
-	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
 )
@@ -23,23 +21,14 @@ import (
 // with one result and one stored object, nothing in the dead-letter queue.
 func TestReadOnlyShardMidRun(t *testing.T) {
 	t.Parallel()
-	wv := ownWeaviate(t)
-	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info"))
-	cfg := e.Config
-	cfg.WeaviateURL, cfg.WeaviateGRPCAddr = wv.URL, wv.GRPCAddr
-	w := startWorker(t, cfg, app.Options{})
+	wv, e, w := workerOnOwnWeaviate(t)
 
 	const chats = 3
 	var before, during []apptest.Msg
 	var events []event.Event
 	users := 0
 	add := func(to *[]apptest.Msg, ev map[string]any) {
-		m := apptest.Event(ev)
-		*to = append(*to, m)
-		d, err := event.Decode([]byte(m.Body))
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := addEvent(t, to, ev)
 		events = append(events, d)
 		if d.Role == event.RoleUser {
 			users++

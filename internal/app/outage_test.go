@@ -48,6 +48,30 @@ func ownWeaviate(t *testing.T) *devstack.Weaviate {
 	return w
 }
 
+// workerOnOwnWeaviate starts a worker (LOG_LEVEL info, the contract's
+// defaults) on a Weaviate of the test's own (ownWeaviate).
+func workerOnOwnWeaviate(t *testing.T) (*devstack.Weaviate, *stacktest.Env, *worker) {
+	t.Helper()
+	wv := ownWeaviate(t)
+	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info"))
+	cfg := e.Config
+	cfg.WeaviateURL, cfg.WeaviateGRPCAddr = wv.URL, wv.GRPCAddr
+	return wv, e, startWorker(t, cfg, app.Options{})
+}
+
+// addEvent appends the message of chat event ev to msgs and returns the
+// event as the worker decodes it.
+func addEvent(t *testing.T, msgs *[]apptest.Msg, ev map[string]any) event.Event {
+	t.Helper()
+	m := apptest.Event(ev)
+	*msgs = append(*msgs, m)
+	d, err := event.Decode([]byte(m.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // vars reads the worker's /debug/vars.
 func (w *worker) vars(t *testing.T) map[string]any {
 	t.Helper()
@@ -93,26 +117,14 @@ func (w *worker) waitVars(t *testing.T, timeout time.Duration, what string, cond
 // stored message, nothing in the dead-letter queue.
 func TestWeaviateStopsMidRun(t *testing.T) {
 	t.Parallel()
-	wv := ownWeaviate(t)
 	// MAX_RECEIVE_COUNT stays at its default (5): held messages spend no
 	// receive, so the outage must not push any event to the dead-letter queue.
-	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info"))
-	cfg := e.Config
-	cfg.WeaviateURL, cfg.WeaviateGRPCAddr = wv.URL, wv.GRPCAddr
-	w := startWorker(t, cfg, app.Options{})
+	wv, e, w := workerOnOwnWeaviate(t)
 
 	const chats = 3
 	var before, during []apptest.Msg
 	var events []event.Event
-	add := func(to *[]apptest.Msg, ev map[string]any) {
-		m := apptest.Event(ev)
-		*to = append(*to, m)
-		d, err := event.Decode([]byte(m.Body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, d)
-	}
+	add := func(to *[]apptest.Msg, ev map[string]any) { events = append(events, addEvent(t, to, ev)) }
 	for c := range chats {
 		chat := e.ChatID(fmt.Sprintf("c%d", c))
 		add(&before, chatEvent(chat, fmt.Sprintf("c%d-a1", c), "user", "Where is delivery WH/OUT/00005?", 0))
