@@ -20,6 +20,16 @@
 //	                                     30 s Weaviate outage, repeated kills,
 //	                                     the scale-out figures
 //	go test ./chaos -v -chaos.soak       10 minutes at a steady rate (make soak)
+//	go test ./chaos -v -run Gap -chaos.gap N
+//	                                     SIGKILL Weaviate during writes up to N
+//	                                     times, until worker verify finds an
+//	                                     index gap (then repairs it)
+//
+// Besides outages, the table has the faults that are not outages: a
+// read-only shard (Weaviate's shard status API) and the workers' API key
+// refused (an RBAC database user deactivated), each mid-stream. For every
+// scenario the accounting also counts results published for messages that
+// are not stored (unstored), which must be 0.
 //
 // The security and hygiene tests (Weaviate API key, health endpoint on
 // loopback, no message text or key in the logs) run in every form.
