@@ -23,10 +23,20 @@ import (
 var gapKills = flag.Int("chaos.gap", 0, "TestIndexGapAfterKills: SIGKILL Weaviate during writes up to this many times, "+
 	"until `worker verify` finds an index gap (default: 2 in the short form, 40 in the long)")
 
+// gapWriters write at once: as many as a worker's pool (64) and more, so
+// that batches hold dozens of objects, as a busy worker's do. Weaviate
+// writes a batch's objects first and their index entries after, each LSM
+// bucket through its own buffered log that is flushed when the batch ends
+// (adapters/repos/db/shard_write_batch_objects.go, flushWALs): a SIGKILL
+// in between keeps what the large objects overflowed to the log and loses
+// the small index entries still buffered. With batches of a few objects
+// nothing overflows and the whole batch is lost together.
+const gapWriters = 128
+
 // TestIndexGapAfterKills hunts the fault seen once in a long chaos run:
 // after a SIGKILL, Weaviate keeps an object but not all of its index
 // entries. It SIGKILLs a Weaviate server (the devstack's settings) at a
-// random moment while eight writers store messages, restarts it, and runs
+// random moment while gapWriters writers store messages, restarts it, and runs
 // verify over everything written so far; it stops at the first gap, or
 // after -chaos.gap kills. Whatever gaps it finds, verify --repair must
 // repair them all (asserted). It logs how many kills it took, and how many
@@ -72,10 +82,10 @@ func TestIndexGapAfterKills(t *testing.T) {
 		wctx, stop := context.WithCancel(ctx)
 		var n atomic.Int64
 		var wg sync.WaitGroup
-		for g := range 8 {
+		for g := range gapWriters {
 			wg.Go(func() {
 				for i := 0; wctx.Err() == nil; i++ {
-					chat := fmt.Sprintf("k%d-c%d", kill, (g*7+i)%24)
+					chat := fmt.Sprintf("k%d-c%d", kill, (g*7+i)%48)
 					id := fmt.Sprintf("k%d-g%d-%d", kill, g, i)
 					role := event.RoleUser
 					if i%2 == 1 {
