@@ -98,11 +98,7 @@ func (d *Queue) Put(ctx context.Context, m *handler.Message, code, reason string
 func AttrText(s string, limit int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\t' || r == '\n' || r == '\r',
-			r >= 0x20 && r <= 0xD7FF,
-			r >= 0xE000 && r <= 0xFFFD,
-			r >= 0x10000 && r <= 0x10FFFF:
+		if sqsbatch.Allowed(r) {
 			return r
 		}
 		return '\uFFFD'

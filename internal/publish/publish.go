@@ -284,7 +284,8 @@ func (p *Publisher) newEntry(ctx context.Context, r *event.Result) (*entry, erro
 		return nil, fmt.Errorf("encode result %s: %w", r.EventID, err)
 	}
 	e := &entry{ctx: ctx, id: r.EventID, group: r.ChatID, turn: make(chan struct{}), done: make(chan error, 1)}
-	e.msg = sqsbatch.Message{Body: string(body), Attributes: map[string]types.MessageAttributeValue{}, Context: ctx}
+	// U+FFFE and U+FFFF of a stored text, escaped: SQS refuses them raw.
+	e.msg = sqsbatch.Message{Body: string(sqsbatch.JSONBody(body)), Attributes: map[string]types.MessageAttributeValue{}, Context: ctx}
 	set := func(name, v string) {
 		if v != "" { // SQS refuses empty attribute values
 			e.msg.Attributes[name] = sqsbatch.StringAttribute(v)
