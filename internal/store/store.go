@@ -23,8 +23,8 @@ import (
 const (
 	// MessagesCollection holds one object per stored message event.
 	MessagesCollection = "ChatMessage"
-	// StateCollection holds one object per chat that was ever muted or
-	// unmuted.
+	// StateCollection holds one object per mute or unmute event, and a
+	// head per chat that had one (see state.go).
 	StateCollection = "ChatState"
 )
 
@@ -34,14 +34,17 @@ const grpcMaxMessage = 32 << 20
 
 // path is how the store asks Weaviate for searches and batch writes: over
 // gRPC (grpcPath) or over GraphQL and REST (graphQLPath), one chosen by New.
-// The muted lookup (a REST read by id) and the schema calls are REST on
-// both.
+// The muted lookup (a REST read by id, then for a chat ever muted a search
+// of its state entries) and the schema calls are REST on both.
 type path interface {
 	name() string
 	// history and relevant filter on sent_at <= before, or not at all for the
 	// zero time.
 	history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error)
 	relevant(ctx context.Context, chatID string, q relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error)
+	// states returns up to limit of the chat's mute and unmute entries,
+	// newest first (see state.go).
+	states(ctx context.Context, chatID string, limit int) ([]stateEntry, error)
 	// batch writes the items in one request: one error per item, or the
 	// request's error.
 	batch(ctx context.Context, items []*batchItem) ([]error, error)
@@ -276,14 +279,15 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // counters count Weaviate calls by kind; cheap enough for every call.
 type counters struct {
-	history, relevant, muted, batches, objects, schema, ready, failed, refetched atomic.Uint64
+	history, relevant, muted, states, batches, objects, schema, ready, failed, refetched atomic.Uint64
 }
 
 // Stats are the store's Weaviate calls since New, by kind.
 type Stats struct {
 	History  uint64 // history searches (one per History call)
 	Relevant uint64 // relevance searches (one per Relevant call with a searchable text)
-	Muted    uint64 // muted-state lookups
+	Muted    uint64 // reads of a chat's state head by id (Muted and SetMuted each make one)
+	States   uint64 // searches of a chat's mute and unmute entries (a Muted of a chat that has them)
 	Batches  uint64 // batch write requests (Put and SetMuted, many objects each)
 	Objects  uint64 // objects sent in batch requests
 	Schema   uint64 // schema reads and changes
@@ -297,7 +301,7 @@ type Stats struct {
 
 // Calls is the number of requests sent to Weaviate.
 func (st Stats) Calls() uint64 {
-	return st.History + st.Relevant + st.Muted + st.Batches + st.Schema + st.Ready
+	return st.History + st.Relevant + st.Muted + st.States + st.Batches + st.Schema + st.Ready
 }
 
 // Stats returns the call counters.
@@ -306,6 +310,7 @@ func (s *Store) Stats() Stats {
 		History:  s.calls.history.Load(),
 		Relevant: s.calls.relevant.Load(),
 		Muted:    s.calls.muted.Load(),
+		States:   s.calls.states.Load(),
 		Batches:  s.calls.batches.Load(),
 		Objects:  s.calls.objects.Load(),
 		Schema:   s.calls.schema.Load(),
