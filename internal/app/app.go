@@ -331,17 +331,17 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 // chain is the handler chain of every message, the one place the
 // middlewares are composed (see internal/middleware for why in this order):
 // the event's span (outermost, so that the log line has its trace id), the
-// event's log line, panics recovered, poison to the dead-letter queue,
-// a dependency's failure held in place until the stop, the breaker's pause,
-// then the pipeline.
+// event's log line, panics recovered, a dependency's failure held in place
+// until the stop (the dead-letter queue's too), poison to the dead-letter
+// queue, the breaker's pause, then the pipeline.
 func chain(pl handler.Handler, stop context.Context, deadLetters middleware.DeadLetters, gate middleware.Gate,
 	out *outcomes, component func(string) zerolog.Logger, span handler.Middleware) handler.Handler {
 	return handler.Chain(pl,
 		span,
 		middleware.Log(component("pipeline"), out),
 		middleware.Recover(),
-		middleware.DeadLetter(deadLetters, out),
 		middleware.Hold(middleware.HoldConfig{Stop: stop, Held: &out.held, Logger: component("consumer")}),
+		middleware.DeadLetter(deadLetters, out),
 		middleware.Pause(gate, stop),
 	)
 }
