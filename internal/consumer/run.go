@@ -30,10 +30,11 @@ const (
 type outcome uint8
 
 const (
-	doDelete  outcome = iota // finished: delete it
-	doBackoff                // failed: give it back after a back-off
-	doRelease                // give it back at once (visibility 0)
-	doDrop                   // lease lost: nothing can be acknowledged
+	doDelete     outcome = iota // finished: delete it
+	doBackoff                   // failed: give it back after a back-off
+	doRelease                   // give it back at once (visibility 0)
+	doDrop                      // lease lost: nothing can be acknowledged
+	doDeleteLost                // lease lost, but the handler finished: try the delete anyway
 )
 
 // delivery is one received message. Fields below lease are guarded by
@@ -45,6 +46,8 @@ type delivery struct {
 	state  state
 	lost   bool
 	cancel context.CancelCauseFunc // its handler's context, once started
+	// lostAck: its delete is tried although its lease was lost.
+	lostAck bool
 }
 
 // run is the state of one Run call.
@@ -208,6 +211,13 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 	r.mu.Lock()
 	o := doDelete
 	switch {
+	case d.lost && err == nil:
+		// Its lease was declared lost (extensions failed until its
+		// deadline, as under throttling), yet the handler finished: its
+		// result is out. Most often nobody else took the message, and the
+		// receipt still deletes it; left alone it would come back and be
+		// handled again, after the FIFO deduplication window perhaps.
+		o = doDeleteLost
 	case d.lost:
 		o = doDrop
 	case err == nil:
@@ -229,7 +239,9 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 
 // lose is d's lease's onLost: a waiting message is dropped (SQS gives it to
 // someone else); a running handler's context is cancelled with ErrLeaseLost
-// so it cannot publish a result another worker will publish too.
+// so it cannot publish a result another worker will publish too. Should
+// the handler finish all the same (its result was accepted as the lease
+// ran out), its message is deleted anyway (doDeleteLost).
 func (r *run) lose(d *delivery, why string) {
 	r.warnLog.Warn().Str("message_id", d.ID).Str("reason", why).
 		Float64("since_receipt_ms", ms(time.Since(d.ReceivedAt))).Msg("message lease lost")
@@ -256,6 +268,9 @@ func (r *run) settleLocked(d *delivery, o outcome) func() {
 	d.state = stSettling
 	var ack func()
 	switch o {
+	case doDeleteLost:
+		d.lostAck = true
+		return func() { r.acks.delete(d) } // the lease is over: nothing to end
 	case doDelete:
 		ack = func() { r.acks.delete(d) }
 	case doBackoff:
