@@ -130,12 +130,18 @@ func IsOutage(err error) bool {
 	return KindOf(err).Outage()
 }
 
-// maxDetail bounds the excerpt of Weaviate's answer kept in an Error: answers
-// can quote the query, and with it message text that must not reach logs.
-const maxDetail = 200
+// maxDetail bounds the excerpt of Weaviate's answer kept in an Error, in
+// bytes: enough for what went wrong ("shard ChatMessage_x9 is read-only"),
+// too little for a sentence. An answer can quote the request, and with it
+// message text (personal data), and an Error's text reaches log lines,
+// span statuses and a result's degraded[].error.
+const maxDetail = 64
 
+// excerpt is s as an Error keeps it: what stands between quotes left out
+// (Weaviate quotes the values it complains about: a query's words, a
+// property's value), then at most maxDetail bytes.
 func excerpt(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(unquoted(s))
 	if len(s) <= maxDetail {
 		return s
 	}
@@ -144,6 +150,31 @@ func excerpt(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// unquoted is s with what stands between a pair of quotes (", ' or `)
+// replaced by "…"; an unclosed quote cuts the rest.
+func unquoted(s string) string {
+	if !strings.ContainsAny(s, "\"'`") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexAny(s, "\"'`")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		q := s[i]
+		b.WriteString(s[:i+1])
+		b.WriteString("…")
+		j := strings.IndexByte(s[i+1:], q)
+		if j < 0 {
+			return b.String()
+		}
+		b.WriteByte(q)
+		s = s[i+1+j+1:]
+	}
 }
 
 // callError classifies a failure to get any answer (network error, context
