@@ -139,7 +139,7 @@ func TestInvalidQuotesNoMoreThanMaxQuoted(t *testing.T) {
 		`{"event_id":"e","chat_id":"c","text":"` + secret + `","sent_at":"x"}`,
 		`{"event_id":55512345678901234,"chat_id":"c","text":"t",` + sentAt + `}`,
 		`{"event_id":"e","chat_id":"c","text":"` + secret + `"`,
-		`{"event_id":"e","chat_id":"c","text":"` + secret + "" + `",` + sentAt + `}`,
+		`{"event_id":"e","chat_id":"c","text":"` + secret + "\x01" + `",` + sentAt + `}`,
 	} {
 		_, err := event.Decode([]byte(body))
 		if err == nil {
