@@ -1,6 +1,7 @@
 package chaos_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -135,7 +136,29 @@ func TestChaos(t *testing.T) {
 	poison.poisonEvery = 2
 	poison.fault = func(context.Context, *run) string { return "a third of all events invalid" }
 
-	for _, sc := range []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison} {
+	nonchars := base("U+FFFE/U+FFFF texts")
+	nonchars.load = []loadOpt{withNonCharacters}
+	nonchars.felt = func(_ *run, tl *tally) string {
+		if tl.nonchars == 0 {
+			return "no result gave a message holding U+FFFE or U+FFFF as context"
+		}
+		return ""
+	}
+
+	staleMute := base("stale mute after unmute")
+	staleMute.load = []loadOpt{withStaleMutes}
+	staleMute.felt = func(r *run, tl *tally) string {
+		handled := bytes.Count(r.fleet.logs(), []byte(`"type":"mute"`))
+		switch {
+		case tl.muted == 0:
+			return "no result was muted"
+		case handled < 2*len(r.load.chats):
+			return fmt.Sprintf("%d mutes handled, want each chat's mute and its stale copy (%d)", handled, 2*len(r.load.chats))
+		}
+		return ""
+	}
+
+	for _, sc := range []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison, nonchars, staleMute} {
 		t.Run(sc.name, func(t *testing.T) {
 			start := time.Now()
 			tl := runScenario(t, sc)
