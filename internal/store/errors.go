@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -137,11 +140,12 @@ func IsOutage(err error) bool {
 // span statuses and a result's degraded[].error.
 const maxDetail = 64
 
-// excerpt is s as an Error keeps it: what stands between quotes left out
-// (Weaviate quotes the values it complains about: a query's words, a
-// property's value), then at most maxDetail bytes.
+// excerpt is s as an Error keeps it: of a JSON answer its strings (so
+// that its own quotes are not taken for the message's), what stands
+// between quotes left out (Weaviate quotes the values it complains about:
+// a query's words, a property's value), then at most maxDetail bytes.
 func excerpt(s string) string {
-	s = strings.TrimSpace(unquoted(s))
+	s = strings.TrimSpace(unquoted(jsonStrings(strings.TrimSpace(s))))
 	if len(s) <= maxDetail {
 		return s
 	}
@@ -150,6 +154,37 @@ func excerpt(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// jsonStrings is the string values of s, joined by "; ", when s is a JSON
+// object or array (as Weaviate's error answers are: {"error":[{"message":
+// "…"}]}), else s.
+func jsonStrings(s string) string {
+	if s == "" || (s[0] != '{' && s[0] != '[') {
+		return s
+	}
+	var v any
+	if json.Unmarshal([]byte(s), &v) != nil {
+		return s
+	}
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				walk(v[k])
+			}
+		}
+	}
+	walk(v)
+	return strings.Join(out, "; ")
 }
 
 // unquoted is s with what stands between a pair of quotes (", ' or `)
