@@ -85,12 +85,8 @@ func (p *awsProxy) sendBatchChecked(r *http.Request, body []byte) (*answer, erro
 		out.Failed = append(out.Failed, f)
 	}
 	if len(keep) > 0 {
-		b, err := json.Marshal(keep)
+		b, err := withEntries(in, keep)
 		if err != nil {
-			return nil, err
-		}
-		in["Entries"] = b
-		if b, err = json.Marshal(in); err != nil {
 			return nil, err
 		}
 		resp, err := p.sendBatch(r, b)
