@@ -244,37 +244,47 @@ func (s *Store) closedError() *Error {
 }
 
 // Ready tells whether the store can work: Weaviate answers an authenticated
-// call (so a refused API key makes it not ready), the messages collection
-// exists with every property this version writes (checkClass), and the gRPC
-// connection, when used, is not failing. One small REST call (the
-// collection's schema); app calls it until it succeeds before receiving.
+// call (so a refused API key makes it not ready), both collections exist
+// with every property this version writes (checkClass), and the gRPC
+// connection, when used, is not failing. Two small REST calls (the
+// collections' schemas); app calls it until it succeeds before receiving.
 func (s *Store) Ready(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("weaviate ready: %w", s.closedError())
 	}
 	s.calls.ready.Add(1)
-	status, body, err := s.rest(ctx, http.MethodGet, "/schema/"+MessagesCollection)
-	switch {
-	case err != nil:
-	case status == http.StatusNotFound:
-		err = &Error{Kind: KindRejected, Status: status,
-			Detail: "collection " + MessagesCollection + " does not exist; run `worker setup`"}
-	case status != http.StatusOK:
-		err = s.statusError(status, body)
-	default:
-		var have models.Class
-		if err = json.Unmarshal(body, &have); err != nil {
-			err = &Error{Kind: KindRejected, Status: status, Detail: "unreadable schema of " + MessagesCollection, Err: err}
-		} else if err = checkClass(MessagesClass(), &have); err == nil {
-			s.decideGRPC(ctx)
-			err = s.path().ready()
-		}
+	err := s.readyClass(ctx, MessagesClass())
+	if err == nil {
+		err = s.readyClass(ctx, StateClass())
+	}
+	if err == nil {
+		s.decideGRPC(ctx)
+		err = s.path().ready()
 	}
 	if err != nil {
 		s.calls.failed.Add(1)
 		return fmt.Errorf("weaviate ready: %w", err)
 	}
 	return nil
+}
+
+// readyClass checks that want's collection exists with every property this
+// version writes.
+func (s *Store) readyClass(ctx context.Context, want *models.Class) error {
+	status, body, err := s.rest(ctx, http.MethodGet, "/schema/"+want.Class)
+	switch {
+	case err != nil:
+		return err
+	case status == http.StatusNotFound:
+		return &Error{Kind: KindRejected, Status: status, Detail: "collection " + want.Class + " does not exist; run `worker setup`"}
+	case status != http.StatusOK:
+		return s.statusError(status, body)
+	}
+	var have models.Class
+	if err := json.Unmarshal(body, &have); err != nil {
+		return &Error{Kind: KindRejected, Status: status, Detail: "unreadable schema of " + want.Class, Err: err}
+	}
+	return checkClass(want, &have)
 }
 
 // counters count Weaviate calls by kind; cheap enough for every call.
