@@ -299,9 +299,10 @@ type collector struct {
 	problems []string
 	messages int
 	// context is the text of every message a result gave as context
-	// (history and relevant), by event id; textsDiffer the event ids
-	// whose text differed between two results.
-	context     map[string]string
+	// (history and relevant), by chat and event id (event ids are the
+	// chat's own); textsDiffer the event ids whose text differed between
+	// two results.
+	context     map[contextKey]string
 	textsDiffer []string
 	last        time.Time // when the last new result arrived
 	cancel      context.CancelFunc
@@ -322,7 +323,7 @@ type seen struct {
 // a result before deleting it.
 func startCollector(api *sqs.Client, url string, readers int) *collector {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &collector{api: api, url: url, results: map[string]*seen{}, context: map[string]string{}, cancel: cancel, done: make(chan struct{})}
+	c := &collector{api: api, url: url, results: map[string]*seen{}, context: map[contextKey]string{}, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	for range max(readers, 1) {
 		wg.Go(func() { c.loop(ctx) })
@@ -397,12 +398,16 @@ func (c *collector) record(m types.Message) {
 	}
 	s.msgIDs[aws.ToString(m.MessageId)] = true
 	for _, cm := range append(r.History, r.Relevant...) {
-		if prev, ok := c.context[cm.EventID]; ok && prev != cm.Text {
+		k := contextKey{r.ChatID, cm.EventID}
+		if prev, ok := c.context[k]; ok && prev != cm.Text {
 			c.textsDiffer = append(c.textsDiffer, cm.EventID)
 		}
-		c.context[cm.EventID] = cm.Text
+		c.context[k] = cm.Text
 	}
 }
+
+// contextKey names a message given as context: its chat and event id.
+type contextKey struct{ chat, eventID string }
 
 func (c *collector) problem(format string, args ...any) {
 	c.mu.Lock()

@@ -468,9 +468,9 @@ func receiveCounts(logs []byte) map[string]int {
 func (r *run) checkContents(tl *tally) {
 	t, l, c := r.t, r.load, r.coll
 	var wrong []string
-	for id, text := range c.context {
-		if e := l.valid[id]; e != nil && e.text != text {
-			wrong = append(wrong, fmt.Sprintf("%s: %q, sent %q", id, text, e.text))
+	for k, text := range c.context {
+		if e := l.valid[k.eventID]; e != nil && e.chat == k.chat && e.text != text {
+			wrong = append(wrong, fmt.Sprintf("%s: %q, sent %q", k.eventID, text, e.text))
 		}
 		if strings.ContainsAny(text, "\ufffe\uffff") {
 			tl.nonchars++

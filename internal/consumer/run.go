@@ -43,11 +43,10 @@ type delivery struct {
 	handler.Message
 	lease *lease.Lease
 
-	state  state
-	lost   bool
-	cancel context.CancelCauseFunc // its handler's context, once started
-	// lostAck: its delete is tried although its lease was lost.
-	lostAck bool
+	state   state
+	lost    bool
+	cancel  context.CancelCauseFunc // its handler's context, once started
+	lostAck bool                    // its delete is tried although its lease was lost
 }
 
 // run is the state of one Run call.
@@ -212,11 +211,9 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 	o := doDelete
 	switch {
 	case d.lost && err == nil:
-		// Its lease was declared lost (extensions failed until its
-		// deadline, as under throttling), yet the handler finished: its
-		// result is out. Most often nobody else took the message, and the
-		// receipt still deletes it; left alone it would come back and be
-		// handled again, after the FIFO deduplication window perhaps.
+		// Lost (extensions failed until the deadline), yet finished: most
+		// often nobody took it since, and left alone it would be handled
+		// again, after the FIFO deduplication window perhaps.
 		o = doDeleteLost
 	case d.lost:
 		o = doDrop
@@ -239,9 +236,8 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 
 // lose is d's lease's onLost: a waiting message is dropped (SQS gives it to
 // someone else); a running handler's context is cancelled with ErrLeaseLost
-// so it cannot publish a result another worker will publish too. Should
-// the handler finish all the same (its result was accepted as the lease
-// ran out), its message is deleted anyway (doDeleteLost).
+// so it cannot publish a result another worker will publish too (should it
+// finish all the same, its message is deleted anyway: doDeleteLost).
 func (r *run) lose(d *delivery, why string) {
 	r.warnLog.Warn().Str("message_id", d.ID).Str("reason", why).
 		Float64("since_receipt_ms", ms(time.Since(d.ReceivedAt))).Msg("message lease lost")
