@@ -15,6 +15,7 @@ import (
 	"github.com/chatprep/chatprep/internal/fifo"
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/lease"
+	"github.com/chatprep/chatprep/internal/slots"
 )
 
 // state is where a delivery is in its life. Transitions happen under run.mu.
@@ -57,7 +58,7 @@ type run struct {
 	fifo    bool
 	log     zerolog.Logger
 	warnLog zerolog.Logger // per-message warnings, rate-limited
-	slots   *slots
+	slots   *slots.Slots   // room under MaxInFlight
 	leases  *lease.Keeper
 	acks    *acker
 	retry   backoff.Policy // a failed message's visibility back-off
@@ -93,7 +94,7 @@ func newRun(c *Consumer, h handler.Handler) (*run, error) {
 		fifo:     cfg.fifo(),
 		log:      c.log,
 		warnLog:  c.log.Sample(burst()),
-		slots:    newSlots(cfg.MaxInFlight),
+		slots:    slots.New(cfg.MaxInFlight),
 		leases:   c.leases,
 		retry:    backoff.Policy{Base: cfg.RetryBackoff, Max: cfg.RetryBackoffMax},
 		minBatch: min(MaxBatch, max(1, cfg.MaxInFlight/(2*cfg.Receivers))),
@@ -311,7 +312,7 @@ func (r *run) done(d *delivery) {
 	r.checkDrainedLocked()
 	r.mu.Unlock()
 	r.c.stats.inFlight.Add(-1)
-	r.slots.release(1)
+	r.slots.Release(1)
 }
 
 // stop begins the drain: no new poll starts. The messages received, and
