@@ -182,7 +182,29 @@ func TestChaos(t *testing.T) {
 	}
 	keyRefused.felt = feltLasting(store.KindUnauthorized)
 
-	for _, sc := range []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison, readOnly, keyRefused} {
+	nonchars := base("U+FFFE/U+FFFF texts")
+	nonchars.load = []loadOpt{withNonCharacters}
+	nonchars.felt = func(_ *run, tl *tally) string {
+		if tl.nonchars == 0 {
+			return "no result gave a message holding U+FFFE or U+FFFF as context"
+		}
+		return ""
+	}
+
+	staleMute := base("stale mute after unmute")
+	staleMute.load = []loadOpt{withStaleMutes}
+	staleMute.felt = func(r *run, tl *tally) string {
+		handled := bytes.Count(r.fleet.logs(), []byte(`"type":"mute"`))
+		switch {
+		case tl.muted == 0:
+			return "no result was muted"
+		case handled < 2*len(r.load.chats):
+			return fmt.Sprintf("%d mutes handled, want each chat's mute and its stale copy (%d)", handled, 2*len(r.load.chats))
+		}
+		return ""
+	}
+
+	for _, sc := range []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison, readOnly, keyRefused, nonchars, staleMute} {
 		t.Run(sc.name, func(t *testing.T) {
 			start := time.Now()
 			tl := runScenario(t, sc)

@@ -1,10 +1,12 @@
 package chaos_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/handler"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
 type kind int
@@ -25,6 +29,7 @@ const (
 	userMsg kind = iota
 	assistantMsg
 	poisonMsg
+	muteMsg // a mute or unmute: no result, nothing in ChatMessage
 )
 
 // ev is one event of a scenario's load, as sent.
@@ -35,6 +40,38 @@ type ev struct {
 	seq  int // position among its chat's events
 	body string
 	text string // the message text (personal data: never in logs at info)
+	// dedup, when set, is the deduplication id instead of id (a copy sent
+	// again, as a redrive sends it); firstSent, the event whose send time
+	// the copy carries as first_sent_timestamp.
+	dedup     string
+	firstSent *ev
+	sentAt    atomic.Int64 // UnixMilli just before the sender sent it
+}
+
+// loadOpt adds a kind of event to a load.
+type loadOpt int
+
+const (
+	// withNonCharacters puts U+FFFE or U+FFFF into about a quarter of the
+	// texts: valid UTF-8, so valid events, that SQS refuses raw (sent
+	// escaped in JSON, as any producer must).
+	withNonCharacters loadOpt = iota + 1
+	// withStaleMutes gives every chat a mute a third of the way through and
+	// an unmute two thirds of the way, then the mute once more, two
+	// messages later, as a redrive sends it (a new deduplication id; when
+	// the mute has no sent_at, the first send's time in
+	// first_sent_timestamp): a stale mute that must not win. Half the
+	// chats' mutes and unmutes carry sent_at, half do not (then the time
+	// SQS received them orders them).
+	withStaleMutes
+)
+
+// muteSpan is where a chat is muted under withStaleMutes: its mute comes
+// just before its message at position mute, its unmute just before the one
+// at unmute, the stale copy just before the one at stale; the user messages
+// of positions mute to unmute-1 have muted results.
+func muteSpan(perChat int) (mute, unmute, stale int) {
+	return perChat / 3, 2 * perChat / 3, 2*perChat/3 + 2
 }
 
 // load is a scenario's events in send order.
@@ -44,6 +81,11 @@ type load struct {
 	poison map[string]*ev // by body
 	chats  []string
 	users  int
+	// mutedSeq, with withStaleMutes, is each chat's muted span: a user
+	// message of seq in [from, to) has a muted result.
+	mutedSeq map[string][2]int
+	mutes    int // mute and unmute events, stale copies included
+	nonchars int // texts holding U+FFFE or U+FFFF
 }
 
 var vocabulary = strings.Fields(`hello thanks please order delivery invoice quotation stock price
@@ -54,16 +96,20 @@ var vocabulary = strings.Fields(`hello thanks please order delivery invoice quot
 // the rest user messages), the chats interleaved and each chat's messages
 // in time order, with a poison event after every poisonEvery messages (none
 // for 0), sent in the middle of some chat's messages.
-func makeLoad(chatID func(string) string, chats, perChat, poisonEvery int, seed uint64) *load {
+func makeLoad(chatID func(string) string, chats, perChat, poisonEvery int, seed uint64, opts ...loadOpt) *load {
 	r := rand.New(rand.NewPCG(seed, 7))
-	l := &load{valid: map[string]*ev{}, poison: map[string]*ev{}}
+	l := &load{valid: map[string]*ev{}, poison: map[string]*ev{}, mutedSeq: map[string][2]int{}}
 	for c := range chats {
 		l.chats = append(l.chats, chatID(fmt.Sprintf("c%03d", c)))
 	}
 	base := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 	n := 0
+	mutes := map[string]*ev{} // chat → its mute, for the stale copy
 	for i := range perChat {
 		for c, chat := range l.chats {
+			if slices.Contains(opts, withStaleMutes) {
+				l.addMute(i, c, chat, perChat, base.Add(time.Duration(i*chats+c)*time.Second-time.Millisecond), mutes)
+			}
 			e := &ev{id: fmt.Sprintf("c%03d-%04d", c, i), chat: chat, seq: i, kind: userMsg}
 			role := "user"
 			if i%4 == 3 {
@@ -78,13 +124,24 @@ func makeLoad(chatID func(string) string, chats, perChat, poisonEvery int, seed 
 			if r.IntN(5) == 0 {
 				words = append(words, fmt.Sprintf("S%05d", r.IntN(100000)))
 			}
+			if slices.Contains(opts, withNonCharacters) && r.IntN(4) == 0 {
+				for range 1 + r.IntN(3) {
+					j := r.IntN(len(words))
+					w := []rune(words[j])
+					k := r.IntN(len(w) + 1)
+					words[j] = string(w[:k]) + []string{"\uffff", "\ufffe"}[r.IntN(2)] + string(w[k:])
+				}
+				l.nonchars++
+			}
 			e.text = strings.Join(words, " ")
 			b, _ := json.Marshal(map[string]string{
 				"event_id": e.id, "chat_id": chat, "role": role, "channel": "whatsapp",
 				"text":    e.text,
 				"sent_at": base.Add(time.Duration(i*chats+c) * time.Second).Format(time.RFC3339),
 			})
-			e.body = string(b)
+			// As a producer must (and worker enqueue does): SQS refuses
+			// U+FFFE and U+FFFF raw.
+			e.body = string(sqsbatch.JSONBody(b))
 			l.events = append(l.events, e)
 			l.valid[e.id] = e
 			n++
@@ -96,6 +153,35 @@ func makeLoad(chatID func(string) string, chats, perChat, poisonEvery int, seed 
 		}
 	}
 	return l
+}
+
+// addMute adds chat c's mute, unmute or stale mute copy due before its
+// message i (withStaleMutes), sent a millisecond before that message's time.
+func (l *load) addMute(i, c int, chat string, perChat int, at time.Time, mutes map[string]*ev) {
+	mute, unmute, stale := muteSpan(perChat)
+	if i != mute && i != unmute && i != stale {
+		return
+	}
+	if i == stale {
+		orig := mutes[chat]
+		l.events = append(l.events, &ev{id: orig.id, chat: chat, kind: muteMsg, seq: i, body: orig.body,
+			dedup: "redrive-" + orig.id, firstSent: orig})
+		l.mutes++
+		return
+	}
+	typ := map[bool]string{true: "mute", false: "unmute"}[i == mute]
+	fields := map[string]string{"event_id": fmt.Sprintf("c%03d-%s", c, typ), "chat_id": chat, "type": typ}
+	if c%2 == 0 { // half the chats: ordered by the time SQS received them
+		fields["sent_at"] = at.Format(time.RFC3339Nano)
+	}
+	b, _ := json.Marshal(fields)
+	e := &ev{id: fields["event_id"], chat: chat, kind: muteMsg, seq: i, body: string(b)}
+	if i == mute {
+		mutes[chat] = e
+	}
+	l.mutedSeq[chat] = [2]int{mute, unmute}
+	l.events = append(l.events, e)
+	l.mutes++
 }
 
 // poisonEvent is the i-th invalid event: each kind of mistake a producer
@@ -165,11 +251,20 @@ func (s *sender) run(ctx context.Context, l *load, rate float64) error {
 
 func (s *sender) batch(ctx context.Context, evs []*ev) error {
 	entries := make([]types.SendMessageBatchRequestEntry, len(evs))
+	now := time.Now().UnixMilli()
 	for i, e := range evs {
+		e.sentAt.Store(now)
 		entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(e.body)}
 		if s.fifo {
 			entries[i].MessageGroupId = aws.String(e.chat)
-			entries[i].MessageDeduplicationId = aws.String(e.id)
+			entries[i].MessageDeduplicationId = aws.String(cmp.Or(e.dedup, e.id))
+		}
+		if e.firstSent != nil {
+			// What a redrive copies from the dead letter's SentTimestamp;
+			// here the time just before the original's send, which is not
+			// after SQS's SentTimestamp of it, and long before the unmute's.
+			entries[i].MessageAttributes = map[string]types.MessageAttributeValue{handler.AttrFirstSent: {
+				DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(e.firstSent.sentAt.Load(), 10))}}
 		}
 	}
 	out, err := s.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.url), Entries: entries})
@@ -203,9 +298,15 @@ type collector struct {
 	arrivals []string // event ids in the order of their first result
 	problems []string
 	messages int
-	last     time.Time // when the last new result arrived
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// context is the text of every message a result gave as context
+	// (history and relevant), by chat and event id (event ids are the
+	// chat's own); textsDiffer the event ids whose text differed between
+	// two results.
+	context     map[contextKey]string
+	textsDiffer []string
+	last        time.Time // when the last new result arrived
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
 
 type seen struct {
@@ -222,7 +323,7 @@ type seen struct {
 // a result before deleting it.
 func startCollector(api *sqs.Client, url string, readers int) *collector {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &collector{api: api, url: url, results: map[string]*seen{}, cancel: cancel, done: make(chan struct{})}
+	c := &collector{api: api, url: url, results: map[string]*seen{}, context: map[contextKey]string{}, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
 	for range max(readers, 1) {
 		wg.Go(func() { c.loop(ctx) })
@@ -296,7 +397,17 @@ func (c *collector) record(m types.Message) {
 		c.last = now
 	}
 	s.msgIDs[aws.ToString(m.MessageId)] = true
+	for _, cm := range append(r.History, r.Relevant...) {
+		k := contextKey{r.ChatID, cm.EventID}
+		if prev, ok := c.context[k]; ok && prev != cm.Text {
+			c.textsDiffer = append(c.textsDiffer, cm.EventID)
+		}
+		c.context[k] = cm.Text
+	}
 }
+
+// contextKey names a message given as context: its chat and event id.
+type contextKey struct{ chat, eventID string }
 
 func (c *collector) problem(format string, args ...any) {
 	c.mu.Lock()

@@ -39,7 +39,8 @@ type scenario struct {
 	workers     int
 	chats       int
 	perChat     int
-	poisonEvery int     // a poison event after every n valid ones; 0: none
+	poisonEvery int // a poison event after every n valid ones; 0: none
+	load        []loadOpt
 	rate        float64 // events per second
 	env         []string
 	// weaviate is the server the workers use (through the scenario's
@@ -86,6 +87,8 @@ type tally struct {
 	unstored                 int // results published for messages not stored
 	degraded                 int
 	reorders                 int // order inversions of redelivered events (kumo's)
+	nonchars                 int // messages given as context whose text holds U+FFFE or U+FFFF
+	muted                    int // results of chats muted when their message came
 	drain                    time.Duration
 	failed, leasesLost       float64
 	again                    int // valid user events received more than once
@@ -154,7 +157,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 	}
 	r.sc = sc
 	r.rest, r.grpc = weaviateProxies(t, sc.weaviate)
-	r.load = makeLoad(env.ChatID, sc.chats, sc.perChat, sc.poisonEvery, uint64(len(sc.name)))
+	r.load = makeLoad(env.ChatID, sc.chats, sc.perChat, sc.poisonEvery, uint64(len(sc.name)), sc.load...)
 	extra := sc.env
 	if sc.apiKey != "" {
 		extra = append([]string{"WEAVIATE_API_KEY=" + sc.apiKey}, extra...)
@@ -286,6 +289,7 @@ func (r *run) account(ctx context.Context, drained bool, drain time.Duration, st
 	if tl.dups > 0 && !r.sc.standard {
 		t.Errorf("%d duplicate results on a FIFO response queue", tl.dups)
 	}
+	r.checkContents(tl)
 
 	// Per-chat order on FIFO queues: results arrive in the order the
 	// chat's events were sent. kumo breaks that order itself when several
@@ -463,4 +467,50 @@ func receiveCounts(logs []byte) map[string]int {
 		}
 	}
 	return out
+}
+
+// checkContents checks what the results say: every message given as
+// context has the text that was sent (U+FFFE and U+FFFF included); with
+// stale mutes (FIFO), a user message's result is muted exactly when the
+// chat was muted then, by its newest mute or unmute, whatever came late.
+func (r *run) checkContents(tl *tally) {
+	t, l, c := r.t, r.load, r.coll
+	var wrong []string
+	for k, text := range c.context {
+		if e := l.valid[k.eventID]; e != nil && e.chat == k.chat && e.text != text {
+			wrong = append(wrong, fmt.Sprintf("%s: %q, sent %q", k.eventID, text, e.text))
+		}
+		if strings.ContainsAny(text, "\ufffe\uffff") {
+			tl.nonchars++
+		}
+	}
+	if l.nonchars > 0 {
+		tl.note = strings.TrimPrefix(tl.note+fmt.Sprintf("; %d texts with U+FFFE/U+FFFF, %d such messages given as context", l.nonchars, tl.nonchars), "; ")
+	}
+	if len(wrong) > 0 || len(c.textsDiffer) > 0 {
+		t.Errorf("%d messages given as context with another text than was sent (%d differ between results): %q",
+			len(wrong), len(c.textsDiffer), first(wrong, 3))
+	}
+	if len(l.mutedSeq) == 0 || r.sc.standard {
+		return
+	}
+	var bad []string
+	for id, s := range c.results {
+		e := l.valid[id]
+		if e == nil || e.kind != userMsg {
+			continue
+		}
+		span := l.mutedSeq[e.chat]
+		want := span[0] <= e.seq && e.seq < span[1]
+		if want {
+			tl.muted++
+		}
+		if s.muted != want {
+			bad = append(bad, fmt.Sprintf("%s (position %d, muted from %d to %d): muted %v", id, e.seq, span[0], span[1], s.muted))
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d results with the wrong muted state: %v", len(bad), first(bad, 5))
+	}
+	tl.note = strings.TrimPrefix(tl.note+fmt.Sprintf("; %d mutes, unmutes and stale copies; %d results muted, as due", l.mutes, tl.muted), "; ")
 }

@@ -47,7 +47,7 @@ func missing(ctx context.Context, w apptest.Weaviate, l *load) (notStored []stri
 	}
 	perChat := map[string]int{}
 	for _, e := range l.events {
-		if e.kind != poisonMsg {
+		if e.kind == userMsg || e.kind == assistantMsg {
 			perChat[e.chat]++
 			work <- e
 		}

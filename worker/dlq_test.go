@@ -50,7 +50,11 @@ type letter struct {
 	Error        *string   `json:"error"`
 	ReceiveCount int       `json:"receive_count"`
 	SentAt       time.Time `json:"sent_at"`
-	Body         string    `json:"body"`
+	Invalid      *struct {
+		Code  string `json:"error_code"`
+		Error string `json:"error"`
+	} `json:"invalid"`
+	Body string `json:"body"`
 }
 
 func listLines(t *testing.T, out string) []letter {
@@ -63,7 +67,7 @@ func listLines(t *testing.T, out string) []letter {
 			t.Fatalf("dlq list line %q: %v", sc.Text(), err)
 		}
 		for k := range fields {
-			if !slices.Contains([]string{"message_id", "error_code", "error", "receive_count", "sent_at", "body"}, k) {
+			if !slices.Contains([]string{"message_id", "error_code", "error", "receive_count", "sent_at", "invalid", "body"}, k) {
 				t.Errorf("dlq list line has key %q: %s", k, sc.Text())
 			}
 		}
@@ -102,10 +106,14 @@ func TestRedriveAfterTheRedrivePolicy(t *testing.T) {
 			want[chat] = append(want[chat], id)
 		}
 	}
+	// An invalid event the worker never saw (as when its own move to the
+	// dead-letter queue kept failing): no error_code, recognised by its body.
+	noText := e.ChatID("no-text")
+	msgs = append(msgs, apptest.Event(map[string]any{"event_id": "no-text", "chat_id": noText, "sent_at": "2026-11-28T09:00:00Z"}))
 	apptest.Send(t, e, msgs...)
 	failThroughRedrivePolicy(t, e)
-	if n := apptest.QueueDepth(t, e, e.DLQURL); n != chats*perChat {
-		t.Fatalf("%d messages in the dead-letter queue, want %d", n, chats*perChat)
+	if n := apptest.QueueDepth(t, e, e.DLQURL); n != chats*perChat+1 {
+		t.Fatalf("%d messages in the dead-letter queue, want %d", n, chats*perChat+1)
 	}
 
 	_, logs, _ := runWorker(t, e)
@@ -117,7 +125,8 @@ func TestRedriveAfterTheRedrivePolicy(t *testing.T) {
 	})
 
 	r := worker(t, e.Environ(), "", "dlq", "redrive")
-	if r.code != 0 || r.stdout != fmt.Sprintf("redriven %d, skipped 2\n", chats*perChat) || !strings.Contains(r.stderr, "2 skipped have an error_code") {
+	if r.code != 0 || r.stdout != fmt.Sprintf("redriven %d, skipped 3\n", chats*perChat) || !strings.Contains(r.stderr, "3 skipped are invalid events") ||
+		strings.Contains(r.stderr, "the queue holds") {
 		t.Fatalf("dlq redrive: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	results := apptest.Results(t, e, chats*perChat, 2*time.Minute)
@@ -140,16 +149,21 @@ func TestRedriveAfterTheRedrivePolicy(t *testing.T) {
 	}
 
 	r = worker(t, e.Environ(), "", "dlq", "redrive")
-	if r.code != 0 || r.stdout != "redriven 0, skipped 2\n" {
+	if r.code != 0 || r.stdout != "redriven 0, skipped 3\n" {
 		t.Errorf("second dlq redrive: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	r = worker(t, e.Environ(), "", "dlq", "list")
 	left := listLines(t, r.stdout)
-	if r.code != 0 || len(left) != 2 {
+	if r.code != 0 || len(left) != 3 {
 		t.Fatalf("dlq list: exit %d, %d lines\n%s%s", r.code, len(left), r.stdout, r.stderr)
 	}
 	for _, l := range left {
-		if l.ErrorCode == nil || l.Error == nil || (l.Body != "{not json" && !strings.Contains(l.Body, `"p2"`)) {
+		switch {
+		case strings.Contains(l.Body, `"no-text"`):
+			if l.ErrorCode != nil || l.Invalid == nil || l.Invalid.Code != "missing_field" || l.Invalid.Error != "text: required for a message" {
+				t.Errorf("the invalid event moved by the redrive policy: %+v, want its reason under invalid", l)
+			}
+		case l.ErrorCode == nil || l.Error == nil || l.Invalid != nil || (l.Body != "{not json" && !strings.Contains(l.Body, `"p2"`)):
 			t.Errorf("left in the dead-letter queue: %+v", l)
 		}
 	}
@@ -196,8 +210,13 @@ func TestDLQListLeavesTheQueueAsItWas(t *testing.T) {
 	if !slices.Equal(ids[0], ids[1]) {
 		t.Errorf("two listings saw %v and %v", ids[0], ids[1])
 	}
-	if r := worker(t, e.Environ(), "", "dlq", "list", "--max", "2"); r.code != 0 || strings.Count(r.stdout, "\n") != 2 {
+	r := worker(t, e.Environ(), "", "dlq", "list", "--max", "2")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 2 {
 		t.Errorf("--max 2: exit %d\n%s", r.code, r.stdout)
+	}
+	// What it could not show, said on stderr.
+	if !strings.Contains(r.stderr, "the queue holds about 3 messages (") || !strings.Contains(r.stderr, "), 2 shown") {
+		t.Errorf("--max 2: stderr %q, want the queue's count", r.stderr)
 	}
 	if n := apptest.QueueDepth(t, e, e.DLQURL); n != 3 {
 		t.Errorf("dead-letter queue holds %d after the listings, want 3", n)

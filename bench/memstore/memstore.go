@@ -32,6 +32,8 @@ type chat struct {
 	msgs  []event.ContextMessage // by sent_at
 	muted bool
 	until *time.Time
+	// stateAt is the time of the event that set muted and until.
+	stateAt time.Time
 }
 
 func (s *BenchOnlyMemoryStore) chat(id string) *chat {
@@ -107,11 +109,18 @@ func (s *BenchOnlyMemoryStore) Put(_ context.Context, ev event.Event) error {
 	return nil
 }
 
-// SetMuted applies a mute or unmute event.
+// SetMuted applies a mute or unmute event unless the chat has a newer one
+// (by SentAt, as the Weaviate store orders them).
 func (s *BenchOnlyMemoryStore) SetMuted(_ context.Context, ev event.Event) error {
 	c := s.chat(ev.ChatID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.muted, c.until = ev.Type == event.TypeMute, ev.Until
+	if ev.SentAt.IsZero() {
+		ev.SentAt = time.Now()
+	}
+	if ev.SentAt.Before(c.stateAt) {
+		return nil
+	}
+	c.muted, c.until, c.stateAt = ev.Type == event.TypeMute, ev.Until, ev.SentAt
 	return nil
 }

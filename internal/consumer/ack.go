@@ -84,10 +84,16 @@ func (a *acker) flushDeletes(ctx context.Context, ds []*delivery) {
 	}
 	for i, err := range a.r.c.queue.Delete(ctx, receipts) {
 		if err != nil {
+			if ds[i].lostAck {
+				a.r.c.stats.lostDeleteFailed.Add(1)
+			}
 			a.failed(ds[i], "delete", err)
 			continue
 		}
 		a.r.c.stats.deleted.Add(1)
+		if ds[i].lostAck {
+			a.r.c.stats.lostDeleted.Add(1)
+		}
 		a.r.done(ds[i])
 	}
 }

@@ -473,3 +473,50 @@ func TestPoisonNeverLost(t *testing.T) {
 	}
 	assertEmpty(t, api, input)
 }
+
+// throttledSends fails the first fails SendMessageBatch calls as a
+// throttled SQS does.
+type throttledSends struct {
+	*orderAPI
+	fails atomic.Int64
+}
+
+func (s *throttledSends) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	if s.fails.Add(-1) >= 0 {
+		return nil, &smithy.GenericAPIError{Code: "ThrottlingException", Message: "slow down", Fault: smithy.FaultClient}
+	}
+	return s.orderAPI.SendMessageBatch(ctx, in, opts...)
+}
+
+// A dead-letter move that fails for the dead-letter queue's sake
+// (throttled) is held in place like any dependency's failure, in the
+// worker's order of middlewares (Hold outside DeadLetter): the poison
+// message is received once, costs no receive towards MAX_RECEIVE_COUNT,
+// and is moved once the queue takes it, then deleted.
+func TestDeadLetterMoveHeldInPlace(t *testing.T) {
+	t.Parallel()
+	api := client(kumotest.URL())
+	input, dlqURL := kumotest.Queue(t, api, false), kumotest.Queue(t, api, false)
+	send(t, api, input, []msg{{body: "not json"}}, 1)
+	rec := &throttledSends{orderAPI: &orderAPI{Client: api, bodies: map[string]string{}}}
+	rec.fails.Store(3)
+	c := newConsumer(t, rec, input, consumer.Config{WaitTime: time.Second, RetryBackoff: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	var held atomic.Int64
+	obs := &countingObserver{}
+	run := startWith(t, ctx, cancel, c, handler.Chain(decodeHandler(func(event.Event) {}),
+		middleware.Hold(middleware.HoldConfig{Backoff: backoff.Policy{Base: 10 * time.Millisecond}, Stop: ctx, Held: &held}),
+		middleware.DeadLetter(dlq.New(sqsbatch.NewSender(rec, dlqURL, sqsbatch.Config{MaxAttempts: 1}), false), obs),
+	))
+	waitFor(t, 10*time.Second, "the move and the delete", func() bool { return c.Stats().Deleted == 1 })
+	if _, err := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := c.Stats(); st.Received != 1 || st.Failed != 0 || held.Load() != 3 || obs.rejected.Load() != 1 {
+		t.Errorf("stats %+v, %d held retries, %d rejected; want received once, 3 held retries, none failed, 1 rejected", st, held.Load(), obs.rejected.Load())
+	}
+	if dead := receiveAll(t, api, dlqURL); len(dead) != 1 {
+		t.Errorf("%d in the dead-letter queue, want 1", len(dead))
+	}
+	assertEmpty(t, api, input)
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 
 	"github.com/chatprep/chatprep/internal/consumer"
 	"github.com/chatprep/chatprep/internal/devstack/kumotest"
@@ -694,5 +695,59 @@ func TestLateLongPollKeepsLease(t *testing.T) {
 	}
 	if st := c.Stats(); st.LeasesLost != 0 || st.Extended == 0 {
 		t.Errorf("stats %+v; want the lease extended, none lost", st)
+	}
+}
+
+// noExtensions fails every ChangeMessageVisibilityBatch as a throttled SQS
+// does: leases cannot be extended.
+type noExtensions struct{ consumer.SQSAPI }
+
+func (noExtensions) ChangeMessageVisibilityBatch(context.Context, *sqs.ChangeMessageVisibilityBatchInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "ThrottlingException", Message: "slow down", Fault: smithy.FaultClient}
+}
+
+// A handler that finishes although its lease was declared lost (its
+// extensions throttled until the deadline; its result already out) has its
+// message deleted anyway, and counted: nobody else took it, and left alone
+// it would be handled again. When another worker did take it, the delete
+// fails and is counted too.
+func TestLeaseLostButFinishedIsDeleted(t *testing.T) {
+	t.Parallel()
+	for _, taken := range []bool{false, true} {
+		t.Run(fmt.Sprintf("taken=%v", taken), func(t *testing.T) {
+			t.Parallel()
+			api := client(kumotest.URL())
+			input := kumotest.Queue(t, api, false)
+			send(t, api, input, bodies("late-%d", 1), 1)
+			c := newConsumer(t, noExtensions{api}, input, consumer.Config{MaxInFlight: 1, VisibilityTimeout: 2 * time.Second})
+			run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+				<-ctx.Done() // the lease is lost
+				if taken {
+					if got := receiveAll(t, api, input); len(got) != 1 {
+						t.Errorf("other worker received %d messages, want 1", len(got))
+					}
+				}
+				return nil // its result was accepted all the same
+			}))
+			want := consumer.Stats{LeasesLost: 1, LostDeleted: 1, Deleted: 1}
+			if taken {
+				want = consumer.Stats{LeasesLost: 1, LostDeleteFailed: 1, AckErrors: 1}
+			}
+			waitFor(t, 10*time.Second, "the delete tried", func() bool {
+				st := c.Stats()
+				return st.LostDeleted+st.LostDeleteFailed > 0
+			})
+			if _, err := run.stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			st := c.Stats()
+			if st.LeasesLost != want.LeasesLost || st.LostDeleted != want.LostDeleted || st.Deleted != want.Deleted ||
+				st.LostDeleteFailed != want.LostDeleteFailed || st.AckErrors != want.AckErrors {
+				t.Errorf("stats %+v; want %+v", st, want)
+			}
+			if !taken {
+				assertEmpty(t, api, input)
+			}
+		})
 	}
 }

@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -126,34 +125,6 @@ func TestFailureVisibility(t *testing.T) {
 	}
 	if got := r.failureVisibility(10, 5*time.Second); got != 5*time.Second {
 		t.Errorf("back-off %v past the 12-hour cap, want the 5s left", got)
-	}
-}
-
-func TestSlots(t *testing.T) {
-	t.Parallel()
-	s := newSlots(12)
-	if n, _ := s.acquire(t.Context(), 5, 10); n != 10 {
-		t.Fatalf("took %d, want 10", n)
-	}
-	got := make(chan int)
-	go func() {
-		n, _ := s.acquire(context.Background(), 5, 10)
-		got <- n
-	}()
-	s.release(2) // 4 free: still too few for a batch of 5
-	select {
-	case n := <-got:
-		t.Fatalf("took %d with only 4 free", n)
-	default:
-	}
-	s.release(3)
-	if n := <-got; n != 7 {
-		t.Errorf("took %d, want all 7 free", n)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := s.acquire(ctx, 1, 10); !errors.Is(err, context.Canceled) {
-		t.Errorf("acquire on a cancelled context: %v", err)
 	}
 }
 

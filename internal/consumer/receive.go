@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -57,13 +56,13 @@ func (r *run) receive(ctx, pollCtx context.Context, id int) {
 		return backoff.Sleep(ctx, wait)
 	}
 	for ctx.Err() == nil {
-		n, err := r.slots.acquire(ctx, r.minBatch, MaxBatch)
+		n, err := r.slots.Acquire(ctx, r.minBatch, MaxBatch)
 		if err != nil {
 			return
 		}
 		if g := r.cfg.Gate; g != nil {
 			if err := g.Wait(ctx); err != nil {
-				r.slots.release(n)
+				r.slots.Release(n)
 				if ctx.Err() != nil || !fail(err) {
 					return
 				}
@@ -73,7 +72,7 @@ func (r *run) receive(ctx, pollCtx context.Context, id int) {
 		start := time.Now()
 		msgs, err := r.receiveMessages(pollCtx, id, n)
 		if err != nil {
-			r.slots.release(n)
+			r.slots.Release(n)
 			if ctx.Err() != nil || !fail(err) {
 				return
 			}
@@ -83,7 +82,7 @@ func (r *run) receive(ctx, pollCtx context.Context, id int) {
 		if !r.c.reached.Swap(true) && r.cfg.Reached != nil {
 			r.cfg.Reached()
 		}
-		r.slots.release(n - len(msgs))
+		r.slots.Release(n - len(msgs))
 		if len(msgs) > 0 {
 			r.accept(msgs, leaseStart(start, time.Now()))
 		}
@@ -125,47 +124,4 @@ func (r *run) receiveMessages(ctx context.Context, id, n int) ([]types.Message, 
 		return nil, fmt.Errorf("receive from %s: %w", config.QueueName(r.cfg.QueueURL), err)
 	}
 	return out.Messages, nil
-}
-
-// slots counts the room left under MaxInFlight. A receiver takes room
-// before it polls and gives back what the poll did not fill; a message gives
-// its slot back once it is settled.
-type slots struct {
-	mu   sync.Mutex
-	free int
-	wake chan struct{} // closed (and replaced) when room is given back
-}
-
-func newSlots(n int) *slots { return &slots{free: n, wake: make(chan struct{})} }
-
-// acquire waits until at least least slots are free, then takes up to most.
-func (s *slots) acquire(ctx context.Context, least, most int) (int, error) {
-	for ctx.Err() == nil {
-		s.mu.Lock()
-		if s.free >= least {
-			n := min(s.free, most)
-			s.free -= n
-			s.mu.Unlock()
-			return n, nil
-		}
-		wake := s.wake
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-wake:
-		}
-	}
-	return 0, ctx.Err()
-}
-
-func (s *slots) release(n int) {
-	if n <= 0 {
-		return
-	}
-	s.mu.Lock()
-	s.free += n
-	close(s.wake)
-	s.wake = make(chan struct{})
-	s.mu.Unlock()
 }

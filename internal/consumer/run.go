@@ -15,6 +15,7 @@ import (
 	"github.com/chatprep/chatprep/internal/fifo"
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/lease"
+	"github.com/chatprep/chatprep/internal/slots"
 )
 
 // state is where a delivery is in its life. Transitions happen under run.mu.
@@ -30,10 +31,11 @@ const (
 type outcome uint8
 
 const (
-	doDelete  outcome = iota // finished: delete it
-	doBackoff                // failed: give it back after a back-off
-	doRelease                // give it back at once (visibility 0)
-	doDrop                   // lease lost: nothing can be acknowledged
+	doDelete     outcome = iota // finished: delete it
+	doBackoff                   // failed: give it back after a back-off
+	doRelease                   // give it back at once (visibility 0)
+	doDrop                      // lease lost: nothing can be acknowledged
+	doDeleteLost                // lease lost, but the handler finished: try the delete anyway
 )
 
 // delivery is one received message. Fields below lease are guarded by
@@ -42,9 +44,10 @@ type delivery struct {
 	handler.Message
 	lease *lease.Lease
 
-	state  state
-	lost   bool
-	cancel context.CancelCauseFunc // its handler's context, once started
+	state   state
+	lost    bool
+	cancel  context.CancelCauseFunc // its handler's context, once started
+	lostAck bool                    // its delete is tried although its lease was lost
 }
 
 // run is the state of one Run call.
@@ -55,7 +58,7 @@ type run struct {
 	fifo    bool
 	log     zerolog.Logger
 	warnLog zerolog.Logger // per-message warnings, rate-limited
-	slots   *slots
+	slots   *slots.Slots   // room under MaxInFlight
 	leases  *lease.Keeper
 	acks    *acker
 	retry   backoff.Policy // a failed message's visibility back-off
@@ -91,7 +94,7 @@ func newRun(c *Consumer, h handler.Handler) (*run, error) {
 		fifo:     cfg.fifo(),
 		log:      c.log,
 		warnLog:  c.log.Sample(burst()),
-		slots:    newSlots(cfg.MaxInFlight),
+		slots:    slots.New(cfg.MaxInFlight),
 		leases:   c.leases,
 		retry:    backoff.Policy{Base: cfg.RetryBackoff, Max: cfg.RetryBackoffMax},
 		minBatch: min(MaxBatch, max(1, cfg.MaxInFlight/(2*cfg.Receivers))),
@@ -208,6 +211,11 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 	r.mu.Lock()
 	o := doDelete
 	switch {
+	case d.lost && err == nil:
+		// Lost (extensions failed until the deadline), yet finished: most
+		// often nobody took it since, and left alone it would be handled
+		// again, after the FIFO deduplication window perhaps.
+		o = doDeleteLost
 	case d.lost:
 		o = doDrop
 	case err == nil:
@@ -229,7 +237,8 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 
 // lose is d's lease's onLost: a waiting message is dropped (SQS gives it to
 // someone else); a running handler's context is cancelled with ErrLeaseLost
-// so it cannot publish a result another worker will publish too.
+// so it cannot publish a result another worker will publish too (should it
+// finish all the same, its message is deleted anyway: doDeleteLost).
 func (r *run) lose(d *delivery, why string) {
 	r.warnLog.Warn().Str("message_id", d.ID).Str("reason", why).
 		Float64("since_receipt_ms", ms(time.Since(d.ReceivedAt))).Msg("message lease lost")
@@ -256,6 +265,9 @@ func (r *run) settleLocked(d *delivery, o outcome) func() {
 	d.state = stSettling
 	var ack func()
 	switch o {
+	case doDeleteLost:
+		d.lostAck = true
+		return func() { r.acks.delete(d) } // the lease is over: nothing to end
 	case doDelete:
 		ack = func() { r.acks.delete(d) }
 	case doBackoff:
@@ -300,7 +312,7 @@ func (r *run) done(d *delivery) {
 	r.checkDrainedLocked()
 	r.mu.Unlock()
 	r.c.stats.inFlight.Add(-1)
-	r.slots.release(1)
+	r.slots.Release(1)
 }
 
 // stop begins the drain: no new poll starts. The messages received, and

@@ -10,7 +10,12 @@ type Stats struct {
 	Deleted    int64 // messages deleted from the input queue
 	Released   int64 // messages given back with visibility 0 (shutdown, FIFO group release)
 	Extended   int64 // lease extensions that succeeded
-	LeasesLost int64 // leases lost: the handler's context was cancelled, nothing was acknowledged
+	LeasesLost int64 // leases lost: the handler's context was cancelled
+	// LostDeleted counts messages whose handler finished although their
+	// lease was lost, deleted anyway (in Deleted too); LostDeleteFailed
+	// those whose delete SQS refused then (in AckErrors too: another
+	// worker had received the message, or its receipt had expired).
+	LostDeleted, LostDeleteFailed int64
 
 	// AckErrors counts deletes and visibility changes given up after
 	// retries (each is logged); the message then comes back after its
@@ -42,6 +47,7 @@ func (c Calls) Total() int64 {
 type counters struct {
 	received, finished, failed, deleted, released atomic.Int64
 	ackErrors, receiveErrors, inFlight, callsRecv atomic.Int64
+	lostDeleted, lostDeleteFailed                 atomic.Int64
 }
 
 // Stats returns a snapshot of the consumer's counters. It is cheap and safe
@@ -50,16 +56,18 @@ func (c *Consumer) Stats() Stats {
 	calls := c.queue.Calls()
 	l := c.leases.Stats()
 	return Stats{
-		Received:      c.stats.received.Load(),
-		Finished:      c.stats.finished.Load(),
-		Failed:        c.stats.failed.Load(),
-		Deleted:       c.stats.deleted.Load(),
-		Released:      c.stats.released.Load(),
-		Extended:      l.Extended,
-		LeasesLost:    l.Lost,
-		AckErrors:     c.stats.ackErrors.Load(),
-		ReceiveErrors: c.stats.receiveErrors.Load(),
-		InFlight:      c.stats.inFlight.Load(),
+		Received:         c.stats.received.Load(),
+		Finished:         c.stats.finished.Load(),
+		Failed:           c.stats.failed.Load(),
+		Deleted:          c.stats.deleted.Load(),
+		Released:         c.stats.released.Load(),
+		Extended:         l.Extended,
+		LeasesLost:       l.Lost,
+		LostDeleted:      c.stats.lostDeleted.Load(),
+		LostDeleteFailed: c.stats.lostDeleteFailed.Load(),
+		AckErrors:        c.stats.ackErrors.Load(),
+		ReceiveErrors:    c.stats.receiveErrors.Load(),
+		InFlight:         c.stats.inFlight.Load(),
 		Calls: Calls{
 			ReceiveMessage:               c.stats.callsRecv.Load(),
 			DeleteMessageBatch:           calls.DeleteMessageBatch,

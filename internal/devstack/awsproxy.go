@@ -51,6 +51,10 @@ type Fault struct {
 //   - the attributes asked for, and their MD5s (sqsattrs.go): kumo returns
 //     every attribute whatever was asked, and answers no
 //     MD5OfMessageAttributes;
+//   - the characters SQS takes (chars.go): kumo takes any character in a
+//     message body; the proxy refuses the bodies SQS refuses
+//     (InvalidMessageContents: for SendMessage the call, for
+//     SendMessageBatch the entry; see sqsCharacters);
 //   - queue counts (visibility.go): kumo counts a message given back
 //     (visibility 0) as not visible until the queue is next received from;
 //   - the query protocol (sqsquery.go, sqsquery_shapes.go): kumo speaks
@@ -231,9 +235,9 @@ func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 		// meanwhile waits for its FIFO attributes (see receive).
 		p.sending.RLock()
 		if api == "SQS.SendMessage" {
-			resp, err = p.sendOne(r, body)
+			resp, err = p.sendChecked(r, body)
 		} else {
-			resp, err = p.sendBatch(r, body)
+			resp, err = p.sendBatchChecked(r, body)
 		}
 		if err == nil && resp.StatusCode == http.StatusOK && api == "SQS.SendMessage" {
 			p.rememberSend(body, resp.body)

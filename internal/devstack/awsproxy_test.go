@@ -319,3 +319,71 @@ func TestAWSProxyKeepsAWSTraceHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestAWSProxyRefusesWhatSQSRefuses: kumo takes any character in a body;
+// through the proxy a body with U+FFFF (valid UTF-8, refused by SQS) fails
+// a SendMessage with InvalidMessageContents and only its own entry of a
+// SendMessageBatch, while the same text escaped in JSON (plain ASCII) and
+// every other allowed character go through and arrive unchanged.
+func TestAWSProxyRefusesWhatSQSRefuses(t *testing.T) {
+	t.Parallel()
+	a := startAWS(t)
+	ctx := t.Context()
+	api := sqsClient(a.URL)
+	for _, fifo := range []bool{false, true} {
+		url := kumotest.Queue(t, api, fifo)
+		name := url[strings.LastIndexByte(url, '/')+1:]
+		q := &sqs.CreateQueueOutput{QueueUrl: aws.String(url)}
+		entry := func(id, body string) types.SendMessageBatchRequestEntry {
+			e := types.SendMessageBatchRequestEntry{Id: aws.String(id), MessageBody: aws.String(body)}
+			if fifo {
+				e.MessageGroupId, e.MessageDeduplicationId = aws.String("g"), aws.String(id)
+			}
+			return e
+		}
+		one := &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(`{"text":"a` + "\uffff" + `"}`)}
+		if fifo {
+			one.MessageGroupId, one.MessageDeduplicationId = aws.String("g"), aws.String("one")
+		}
+		_, err := api.SendMessage(ctx, one)
+		var refused *types.InvalidMessageContents
+		if !errors.As(err, &refused) {
+			t.Errorf("%s: SendMessage with U+FFFF: %v, want InvalidMessageContents", name, err)
+		}
+		allowed := "tab\t nl\n cr\r é € \ufffd \U0001F600 \ud7ff \ue000 " + `{"text":"\uffff"}`
+		out, err := api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: q.QueueUrl, Entries: []types.SendMessageBatchRequestEntry{
+			entry("ok1", allowed), entry("bad1", "x\ufffe"), entry("bad2", "nul \x00"), entry("ok2", "second"), entry("bad3", "vt \v"),
+		}})
+		if err != nil {
+			t.Fatalf("%s: SendMessageBatch: %v", name, err)
+		}
+		var okIDs, badIDs []string
+		for _, s := range out.Successful {
+			okIDs = append(okIDs, aws.ToString(s.Id))
+		}
+		for _, f := range out.Failed {
+			badIDs = append(badIDs, aws.ToString(f.Id))
+			if aws.ToString(f.Code) != "InvalidMessageContents" || !f.SenderFault {
+				t.Errorf("%s: entry %s failed with %s (sender fault %v), want InvalidMessageContents, sender's fault",
+					name, aws.ToString(f.Id), aws.ToString(f.Code), f.SenderFault)
+			}
+		}
+		slices.Sort(okIDs)
+		slices.Sort(badIDs)
+		if !slices.Equal(okIDs, []string{"ok1", "ok2"}) || !slices.Equal(badIDs, []string{"bad1", "bad2", "bad3"}) {
+			t.Errorf("%s: successful %v, failed %v; want ok1, ok2 and bad1-3", name, okIDs, badIDs)
+		}
+		got, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bodies []string
+		for _, m := range got.Messages {
+			bodies = append(bodies, aws.ToString(m.Body))
+		}
+		slices.Sort(bodies)
+		if want := []string{"second", allowed}; !slices.Equal(bodies, want) {
+			t.Errorf("%s: received %q, want %q", name, bodies, want)
+		}
+	}
+}

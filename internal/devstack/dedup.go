@@ -157,12 +157,8 @@ func (p *awsProxy) sendBatch(r *http.Request, body []byte) (*answer, error) {
 	if len(keep) > 0 {
 		fwd := body
 		if len(dups) > 0 {
-			b, err := json.Marshal(keep)
-			if err != nil {
-				return nil, err
-			}
-			in["Entries"] = b
-			if fwd, err = json.Marshal(in); err != nil {
+			var err error
+			if fwd, err = withEntries(in, keep); err != nil {
 				return nil, err
 			}
 		}
@@ -181,6 +177,16 @@ func (p *awsProxy) sendBatch(r *http.Request, body []byte) (*answer, error) {
 	}
 	out.Successful = append(out.Successful, dups...)
 	return jsonAnswer(out)
+}
+
+// withEntries is a SendMessageBatch request in with only entries.
+func withEntries(in map[string]json.RawMessage, entries []json.RawMessage) ([]byte, error) {
+	b, err := json.Marshal(entries)
+	if err != nil {
+		return nil, err
+	}
+	in["Entries"] = b
+	return json.Marshal(in)
 }
 
 func (p *awsProxy) rememberBatchIDs(resp []byte, keys map[string]string, now time.Time) {

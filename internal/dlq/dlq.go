@@ -8,7 +8,10 @@
 // context first of all: SQS takes ten), and gains two: error_code (machine-readable, like
 // not_json) and error (what is wrong, at most MaxErrorAttrLen bytes). A
 // message moved here by the queue's redrive policy (MAX_RECEIVE_COUNT
-// receives) has neither.
+// receives) has neither; that is how a valid event gets here (its store or
+// publish kept failing), and how an invalid one can (the worker's own move
+// kept failing). Listing and redriving check such bodies with the worker's
+// validator (Check): an invalid event is still shown as such and skipped.
 //
 // Listing and redriving read the queue through package peek: what they do
 // not move they give back, receivable again at once. SQS's own redrive
@@ -98,11 +101,7 @@ func (d *Queue) Put(ctx context.Context, m *handler.Message, code, reason string
 func AttrText(s string, limit int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\t' || r == '\n' || r == '\r',
-			r >= 0x20 && r <= 0xD7FF,
-			r >= 0xE000 && r <= 0xFFFD,
-			r >= 0x10000 && r <= 0x10FFFF:
+		if sqsbatch.Allowed(r) {
 			return r
 		}
 		return '\uFFFD'
@@ -122,8 +121,9 @@ func AttrText(s string, limit int) string {
 const maxAttributes = 10
 
 // keptFirst are the attributes a copy keeps before any other: the trace
-// context, which ties the copy to the original's trace.
-var keptFirst = []string{"traceparent", "tracestate"}
+// context, which ties the copy to the original's trace, and when the
+// original was first sent.
+var keptFirst = []string{"traceparent", "tracestate", handler.AttrFirstSent}
 
 // capAttributes returns attrs with at most maxAttributes-room of them: the
 // trace context first, then the others in name order.

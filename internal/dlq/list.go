@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/peek"
 )
@@ -31,14 +32,27 @@ type Letter struct {
 	ReceiveCount int `json:"receive_count"`
 	// SentAt is SQS's SentTimestamp, to the millisecond, UTC.
 	SentAt time.Time `json:"sent_at"`
+	// Invalid, on a message without error_code, says why its body is not
+	// a valid event, by the worker's own validator (event.Decode); absent
+	// when it is valid or has an error_code. An invalid event reaches the
+	// dead-letter queue this way when the worker's own move kept failing
+	// (the dead-letter queue throttled or down) until the redrive policy
+	// moved it.
+	Invalid *Reason `json:"invalid,omitempty"`
 	// Body is the message body as it is (not decoded: it may be no JSON).
 	Body string `json:"body"`
+}
+
+// Reason is why a body is not a valid event.
+type Reason struct {
+	Code  string `json:"error_code"` // an event.Code* constant
+	Error string `json:"error"`
 }
 
 // LetterOf reads a received dead letter.
 func LetterOf(m types.Message) Letter {
 	msg := handler.FromSQS(m, time.Time{})
-	return Letter{
+	l := Letter{
 		MessageID:    msg.ID,
 		ErrorCode:    msg.Attributes[AttrErrorCode],
 		Error:        msg.Attributes[AttrError],
@@ -46,6 +60,31 @@ func LetterOf(m types.Message) Letter {
 		SentAt:       msg.SentAt,
 		Body:         msg.Body,
 	}
+	if l.ErrorCode == "" {
+		l.Invalid = Check(msg.Body)
+	}
+	return l
+}
+
+// Check is why body is not a valid event (event.Decode, the one
+// validator), nil when it is one.
+func Check(body string) *Reason {
+	_, err := event.Decode([]byte(body))
+	if err == nil {
+		return nil
+	}
+	r := &Reason{Code: event.CodeNotJSON, Error: err.Error()}
+	var inv *event.Invalid
+	if errors.As(err, &inv) {
+		r.Code = inv.Code
+	}
+	return r
+}
+
+// invalid tells whether a dead letter is an invalid event: it has an
+// error_code (the worker moved it), or its body is not a valid event.
+func invalid(m types.Message) bool {
+	return attr(m, AttrErrorCode) != "" || Check(aws.ToString(m.Body)) != nil
 }
 
 // List prints up to max dead letters of the queue r reads to out, one JSON

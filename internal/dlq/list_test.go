@@ -14,8 +14,9 @@ import (
 )
 
 // TestListLeavesTheQueueAsItWas: one JSON object a line with the
-// contract's keys (error_code and error only where the worker put them),
-// the body as it is; afterwards every message is receivable at once.
+// contract's keys (error_code and error only where the worker put them;
+// invalid where the body of a message without them is no valid event), the
+// body as it is; afterwards every message is receivable at once.
 func TestListLeavesTheQueueAsItWas(t *testing.T) {
 	t.Parallel()
 	api := client()
@@ -42,10 +43,16 @@ func TestListLeavesTheQueueAsItWas(t *testing.T) {
 		}
 		bodies = append(bodies, l.Body)
 		wantKeys := 4
-		if l.Body == "{not json" {
+		switch l.Body {
+		case "{not json":
 			wantKeys = 6
-			if l.ErrorCode != "invalid_json" || l.Error != "not JSON" {
+			if l.ErrorCode != "invalid_json" || l.Error != "not JSON" || l.Invalid != nil {
 				t.Errorf("reason of %q: %+v", l.Body, l)
+			}
+		case body: // no chat_id, and no error_code: moved by the redrive policy
+			wantKeys = 5
+			if l.Invalid == nil || l.Invalid.Code != "missing_field" || l.Invalid.Error != "chat_id: required" {
+				t.Errorf("invalid of %q: %+v", l.Body, l.Invalid)
 			}
 		}
 		if len(keys) != wantKeys || l.MessageID == "" || l.ReceiveCount != 1 || l.SentAt.Before(from) || l.SentAt.After(time.Now()) {
@@ -56,7 +63,7 @@ func TestListLeavesTheQueueAsItWas(t *testing.T) {
 		}
 	}
 	slices.Sort(bodies)
-	if want := []string{"v", "{not json", body}; !slices.Equal(bodies, slices.Sorted(slices.Values(want))) {
+	if want := []string{eventBody("v"), "{not json", body}; !slices.Equal(bodies, slices.Sorted(slices.Values(want))) {
 		t.Errorf("listed %v", bodies)
 	}
 	if left := takeAll(t, api, url); len(left) != 3 {

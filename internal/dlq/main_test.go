@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/chatprep/chatprep/internal/devstack/kumotest"
+	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
@@ -45,10 +46,16 @@ func put(t *testing.T, api *sqs.Client, url string, fifo bool, letters ...letter
 	}
 }
 
-// got is a message read back from a queue.
+// eventBody is a valid event named name: the dead letter of a valid event.
+func eventBody(name string) string {
+	return fmt.Sprintf(`{"event_id":%q,"chat_id":"c","type":"unmute"}`, name)
+}
+
+// got is a message read back from a queue; name is its event_id when its
+// body is a valid event (eventBody), else its body.
 type got struct {
-	id, body, group, dedup string
-	attrs                  map[string]string
+	id, body, name, group, dedup string
+	attrs                        map[string]string
 }
 
 // takeAll receives and deletes every message receivable now (short polls
@@ -71,6 +78,10 @@ func takeAll(t *testing.T, api *sqs.Client, url string) []got {
 		for _, m := range res.Messages {
 			g := got{id: aws.ToString(m.MessageId), body: aws.ToString(m.Body), group: m.Attributes["MessageGroupId"],
 				dedup: m.Attributes["MessageDeduplicationId"], attrs: map[string]string{}}
+			g.name = g.body
+			if ev, err := event.Decode([]byte(g.body)); err == nil {
+				g.name = ev.EventID
+			}
 			for k, v := range m.MessageAttributes {
 				g.attrs[k] = aws.ToString(v.StringValue)
 			}

@@ -40,7 +40,8 @@ const RedriveHold = 5 * time.Minute
 type RedriveOptions struct {
 	// Max bounds the messages moved back; 0 is no bound (every dead letter).
 	Max int
-	// All moves back invalid events too (those with an error_code).
+	// All moves back invalid events too (an error_code, or a body that is no
+	// valid event: see Check).
 	All bool
 	// DryRun moves nothing: it counts what a redrive would move and skip.
 	DryRun bool
@@ -52,8 +53,8 @@ type RedriveOptions struct {
 type RedriveReport struct {
 	// Redriven is how many messages were moved back (or would be, in a
 	// dry run); Skipped how many were left in the dead-letter queue:
-	// Invalid of them have an error_code, CameBack failed again during the
-	// run.
+	// Invalid of them are invalid events (an error_code, or a body
+	// event.Decode refuses), CameBack failed again during the run.
 	Redriven, Skipped int
 	Invalid, CameBack int
 }
@@ -78,7 +79,11 @@ type RedriveReport struct {
 // The body and every message attribute are kept, except error_code and
 // error: a redriven event starts clean, and should it fail again, the
 // worker (or the redrive policy) sets them anew, so a stale reason never
-// makes a later redrive skip a message that is valid now.
+// makes a later redrive skip a message that is valid now. A copy gets
+// handler.AttrFirstSent, the dead letter's SentTimestamp, unless it has
+// one already: what orders a mute or unmute without sent_at. (On a
+// standard queue that is the original's; AWS resets a FIFO message's
+// enqueue time when the redrive policy moves it to its dead-letter queue.)
 //
 // Dead letters skipped (invalid events without All, those that came back
 // during the run) stay held until the run ends and are then given back,
@@ -194,7 +199,7 @@ func (d *Redriver) skip(msgs []types.Message, limit int, rep *RedriveReport) []t
 		case attr(m, AttrRedriveRun) == d.opts.RunID:
 			rep.Skipped++
 			rep.CameBack++
-		case attr(m, AttrErrorCode) != "" && !d.opts.All:
+		case !d.opts.All && invalid(m):
 			rep.Skipped++
 			rep.Invalid++
 		default:
@@ -240,11 +245,18 @@ func (d *Redriver) redriven(m types.Message) sqsbatch.Message {
 	delete(attrs, AttrErrorCode)
 	delete(attrs, AttrError)
 	delete(attrs, AttrRedriveRun)
-	attrs = capAttributes(attrs, 1)
+	attrs = capAttributes(attrs, 2)
 	if attrs == nil {
 		attrs = map[string]types.MessageAttributeValue{}
 	}
 	attrs[AttrRedriveRun] = sqsbatch.StringAttribute(d.opts.RunID)
+	// The copy's SentTimestamp is its own: the original's goes with it,
+	// for what is ordered by it (a mute or unmute without sent_at).
+	if first := m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)]; first != "" {
+		if _, ok := attrs[handler.AttrFirstSent]; !ok {
+			attrs[handler.AttrFirstSent] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(first)}
+		}
+	}
 	msg := sqsbatch.Message{Body: aws.ToString(m.Body), Attributes: attrs}
 	if d.fifo {
 		msg.GroupID = cmp.Or(m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)], DefaultGroupID)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/dlq"
+	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/peek"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
@@ -20,8 +21,8 @@ func invalid(body, group string) letter {
 	return letter{body: body, group: group, attrs: map[string]string{dlq.AttrErrorCode: "invalid_json", dlq.AttrError: "not JSON"}}
 }
 
-func valid(body, group string) letter {
-	return letter{body: body, group: group, attrs: map[string]string{"traceparent": "00-" + body}}
+func valid(name, group string) letter {
+	return letter{body: eventBody(name), group: group, attrs: map[string]string{"traceparent": "00-" + name}}
 }
 
 func redrive(t *testing.T, api *sqs.Client, dlqURL, inURL string, fifo bool, opts dlq.RedriveOptions) dlq.RedriveReport {
@@ -37,7 +38,7 @@ func redrive(t *testing.T, api *sqs.Client, dlqURL, inURL string, fifo bool, opt
 func byGroup(msgs []got) map[string][]string {
 	out := map[string][]string{}
 	for _, m := range msgs {
-		out[m.group] = append(out[m.group], m.body)
+		out[m.group] = append(out[m.group], m.name)
 	}
 	return out
 }
@@ -70,8 +71,8 @@ func TestRedriveFIFO(t *testing.T) {
 		t.Errorf("input queue got %v, want each chat's valid messages in order", groups)
 	}
 	for _, m := range moved {
-		if m.attrs["traceparent"] != "00-"+m.body || m.attrs[dlq.AttrRedriveRun] != "run-1" || len(m.attrs) != 2 {
-			t.Errorf("%s: attributes %v, want traceparent kept and redrive_run", m.body, m.attrs)
+		if m.attrs["traceparent"] != "00-"+m.name || m.attrs[dlq.AttrRedriveRun] != "run-1" || m.attrs[handler.AttrFirstSent] == "" || len(m.attrs) != 3 {
+			t.Errorf("%s: attributes %v, want traceparent kept, redrive_run and first_sent_timestamp", m.name, m.attrs)
 		}
 		if !strings.HasPrefix(m.dedup, dlq.DeduplicationPrefix) || len(m.dedup) <= len(dlq.DeduplicationPrefix) {
 			t.Errorf("%s: deduplication id %q", m.body, m.dedup)
@@ -211,4 +212,34 @@ func TestRedriveNeverLosesAMessage(t *testing.T) {
 			t.Errorf("%d in the input queue and %d in the dead-letter queue, want 1 and 1", len(in), len(left))
 		}
 	})
+}
+
+// TestRedriveSkipsInvalidBodiesWithoutErrorCode: an invalid event that the
+// redrive policy moved (no error_code: the worker's own move kept failing)
+// is still recognised by its body and skipped, unless All. A dead letter
+// that carries the first send's time keeps it; others get their own.
+func TestRedriveSkipsInvalidBodiesWithoutErrorCode(t *testing.T) {
+	t.Parallel()
+	api := client()
+	dlqURL, inURL := kumotest.Queue(t, api, true), kumotest.Queue(t, api, true)
+	first := letter{body: eventBody("again"), group: "a", attrs: map[string]string{handler.AttrFirstSent: "1764000000000"}}
+	put(t, api, dlqURL, true, valid("ok", "a"), letter{body: `{"event_id":"no-chat"}`, group: "b"}, letter{body: "{", group: "b"}, first)
+	rep := redrive(t, api, dlqURL, inURL, true, dlq.RedriveOptions{})
+	if rep.Redriven != 2 || rep.Skipped != 2 || rep.Invalid != 2 {
+		t.Errorf("report %+v, want 2 redriven and the 2 invalid bodies skipped", rep)
+	}
+	for _, m := range takeAll(t, api, inURL) {
+		switch m.name {
+		case "again":
+			if m.attrs[handler.AttrFirstSent] != "1764000000000" {
+				t.Errorf("%s: first_sent_timestamp %q, want the original's kept", m.name, m.attrs[handler.AttrFirstSent])
+			}
+		case "ok":
+		default:
+			t.Errorf("moved %q", m.body)
+		}
+	}
+	if rep := redrive(t, api, dlqURL, inURL, true, dlq.RedriveOptions{All: true}); rep.Redriven != 2 || rep.Skipped != 0 {
+		t.Errorf("with All: report %+v, want both moved", rep)
+	}
 }

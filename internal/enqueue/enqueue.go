@@ -275,7 +275,14 @@ func lane(chat string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
+// accept validates one line and returns what is sent for it. The body is
+// the line with U+FFFE and U+FFFF written as JSON escapes
+// (sqsbatch.JSONBody): valid UTF-8 text, so a valid event, but characters
+// SQS refuses raw; escaped, the body decodes to the same event.
 func (rn *run) accept(lineNo int, line []byte, first map[string]int) (entry, bool) {
+	if len(line) <= MaxLineBytes {
+		line = sqsbatch.JSONBody(line)
+	}
 	if len(line) > MaxLineBytes {
 		rn.reject(lineNo, fmt.Sprintf("line is %d bytes, larger than SQS's %d-byte message limit", len(line), MaxLineBytes))
 		return entry{}, false

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/enqueue"
+	"github.com/chatprep/chatprep/internal/event"
 )
 
 func TestMain(m *testing.M) { kumotest.Main(m) }
@@ -232,5 +233,43 @@ func TestEntryNotAnsweredIsNotCountedAsSent(t *testing.T) {
 	}
 	if rep.Sent != 2 || rep.Rejected != 1 || !strings.HasPrefix(rejects.String(), "line 2: ") || !strings.Contains(rejects.String(), "NotAnswered") {
 		t.Errorf("report %+v, rejects %q; want 2 sent and line 2 reported", rep, rejects.String())
+	}
+}
+
+// TestEnqueueEscapesWhatSQSRefuses: a line whose text holds U+FFFE or
+// U+FFFF raw is a valid event (valid UTF-8) that SQS refuses as it is; it is
+// sent with those characters escaped and decodes to the same event.
+func TestEnqueueEscapesWhatSQSRefuses(t *testing.T) {
+	t.Parallel()
+	api := client()
+	url := queue(t, api, true)
+	lines := []string{
+		`{"event_id":"e-1","chat_id":"c-1","text":"a` + "\uffff" + `b","sent_at":"2026-11-28T10:00:00Z"}`,
+		`{"event_id":"e-2","chat_id":"c-1","text":"` + "\ufffe\uffff" + `","sent_at":"2026-11-28T10:00:01Z","user_id":"u` + "\uffff" + `"}`,
+	}
+	rep, err := enqueue.NewSender(api, url, true, enqueue.Config{Rejects: os.Stderr}).Send(t.Context(), strings.NewReader(strings.Join(lines, "\n")))
+	if err != nil || rep.Sent != 2 || rep.Rejected != 0 {
+		t.Fatalf("report %+v, err %v", rep, err)
+	}
+	want := map[string]event.Event{}
+	for _, l := range lines {
+		ev, err := event.Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[ev.EventID] = ev
+	}
+	for _, m := range drain(t, api, url, 2) {
+		body := aws.ToString(m.Body)
+		if strings.ContainsAny(body, "\ufffe\uffff") {
+			t.Errorf("body %q holds U+FFFE or U+FFFF raw", body)
+		}
+		got, err := event.Decode([]byte(body))
+		if err != nil {
+			t.Fatalf("body %q: %v", body, err)
+		}
+		if w := want[got.EventID]; got.Text != w.Text || got.UserID != w.UserID {
+			t.Errorf("%s decodes to text %q user %q, want %q %q", got.EventID, got.Text, got.UserID, w.Text, w.UserID)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -41,7 +42,7 @@ type Event struct {
 	ChatID    string     `json:"chat_id"`
 	Role      Role       `json:"role,omitempty"`
 	Text      string     `json:"text,omitempty"`
-	SentAt    time.Time  `json:"sent_at,omitzero"`
+	SentAt    time.Time  `json:"sent_at,omitzero"` // required for messages; zero when a mute or unmute has none
 	UserID    string     `json:"user_id,omitempty"`
 	Channel   string     `json:"channel,omitempty"`
 	RouteHint string     `json:"route_hint,omitempty"`
@@ -59,10 +60,35 @@ const (
 )
 
 // Invalid is the error Decode returns for an event that breaks the contract.
+//
+// Its text goes to logs, spans and the dead-letter queue's error
+// attribute, so it never holds more of the body than MaxQuoted characters
+// of a field's value (see Quote): the text of a message is never quoted,
+// other values at most that far. Bodies are personal data.
 type Invalid struct {
 	Code   string // one of the Code* constants
 	Field  string // the offending field, empty when the whole body is at fault
 	Reason string // what is wrong, for people
+}
+
+// MaxQuoted is the most characters of a producer's value an Invalid
+// reason quotes: enough to see a typo in a type, role or time, too few
+// for a sentence.
+const MaxQuoted = 20
+
+// Quote is v quoted (Go syntax, so control characters show), at most its
+// first MaxQuoted characters, then "…" and its length in bytes when it is
+// longer.
+func Quote(v string) string {
+	if utf8.RuneCountInString(v) <= MaxQuoted {
+		return strconv.Quote(v)
+	}
+	cut := 0
+	for range MaxQuoted {
+		_, n := utf8.DecodeRuneInString(v[cut:])
+		cut += n
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(v[:cut]), len(v))
 }
 
 func (e *Invalid) Error() string {
@@ -97,7 +123,8 @@ func Decode(body []byte) (Event, error) {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return Event{}, &Invalid{Code: CodeInvalidField, Field: typeErr.Field,
-				Reason: fmt.Sprintf("must be a %s, not a JSON %s", typeErr.Type, typeErr.Value)}
+				// Value is "number 5551234": the kind only, not the number.
+				Reason: fmt.Sprintf("must be a %s, not a JSON %s", typeErr.Type, strings.Fields(typeErr.Value + " ?")[0])}
 		}
 		return Event{}, &Invalid{Code: CodeNotJSON, Reason: "body is not a JSON object: " + jsonReason(err)}
 	}
@@ -132,20 +159,25 @@ func (w *wire) validate() (Event, error) {
 			ev.Type = t
 		default:
 			return Event{}, &Invalid{Code: CodeInvalidField, Field: "type",
-				Reason: fmt.Sprintf("%q is not one of message, mute, unmute", *w.Type)}
+				Reason: Quote(*w.Type) + " is not one of message, mute, unmute"}
 		}
 	}
-	switch ev.Type {
-	case TypeMessage:
+	if ev.Type == TypeMessage {
 		return w.validateMessage(ev)
-	case TypeMute:
-		if w.Until != nil {
-			until, err := timestamp("until", *w.Until)
-			if err != nil {
-				return Event{}, err
-			}
-			ev.Until = &until
+	}
+	// mute and unmute: sent_at is optional (absent, the time SQS received
+	// the event counts; see the pipeline), and orders them.
+	if w.SentAt != nil && *w.SentAt != "" {
+		if ev.SentAt, err = timestamp("sent_at", *w.SentAt); err != nil {
+			return Event{}, err
 		}
+	}
+	if ev.Type == TypeMute && w.Until != nil {
+		until, err := timestamp("until", *w.Until)
+		if err != nil {
+			return Event{}, err
+		}
+		ev.Until = &until
 	}
 	return ev, nil
 }
@@ -158,7 +190,7 @@ func (w *wire) validateMessage(ev Event) (Event, error) {
 			ev.Role = r
 		default:
 			return Event{}, &Invalid{Code: CodeInvalidField, Field: "role",
-				Reason: fmt.Sprintf("%q is not one of user, assistant", *w.Role)}
+				Reason: Quote(*w.Role) + " is not one of user, assistant"}
 		}
 	}
 	switch {
@@ -213,11 +245,11 @@ func timestamp(field, v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
 		return time.Time{}, &Invalid{Code: CodeInvalidField, Field: field,
-			Reason: fmt.Sprintf("%q is not an RFC 3339 time", v)}
+			Reason: Quote(v) + " is not an RFC 3339 time"}
 	}
 	if t.IsZero() { // 0001-01-01T00:00:00Z: Event could not tell it from an absent time
 		return time.Time{}, &Invalid{Code: CodeInvalidField, Field: field,
-			Reason: fmt.Sprintf("%q is the zero time", v)}
+			Reason: Quote(v) + " is the zero time"}
 	}
 	return t, nil
 }

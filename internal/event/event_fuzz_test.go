@@ -34,6 +34,10 @@ func FuzzDecode(f *testing.F) {
 			if inv.Reason == "" || inv.Error() == "" {
 				t.Fatalf("%s without a reason", inv.Code)
 			}
+			// It quotes at most MaxQuoted characters of the body (see Quote).
+			if n := len(inv.Error()); n > 400 {
+				t.Fatalf("reason of %d bytes: %q", n, inv.Error())
+			}
 			return
 		}
 		checkRules(t, ev)

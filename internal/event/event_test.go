@@ -3,6 +3,7 @@ package event_test
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,12 @@ func TestDecodeValid(t *testing.T) {
 		{"mute forever, text ignored", `{"event_id":"e","type":"mute","chat_id":"c","text":"ignored"}`,
 			event.Event{EventID: "e", Type: event.TypeMute, ChatID: "c"}},
 		{"unmute", `{"event_id":"e","type":"unmute","chat_id":"c"}`,
+			event.Event{EventID: "e", Type: event.TypeUnmute, ChatID: "c"}},
+		{"mute with sent_at", `{"event_id":"e","type":"mute","chat_id":"c",` + sentAt + `}`,
+			event.Event{EventID: "e", Type: event.TypeMute, ChatID: "c", SentAt: at}},
+		{"unmute with sent_at, until ignored", `{"event_id":"e","type":"unmute","chat_id":"c",` + sentAt + `,"until":"never"}`,
+			event.Event{EventID: "e", Type: event.TypeUnmute, ChatID: "c", SentAt: at}},
+		{"unmute with an empty sent_at (absent)", `{"event_id":"e","type":"unmute","chat_id":"c","sent_at":""}`,
 			event.Event{EventID: "e", Type: event.TypeUnmute, ChatID: "c"}},
 		{"null optional fields", `{"event_id":"e","chat_id":"c","text":"t",` + sentAt + `,"type":null,"role":null,"user_id":null}`,
 			event.Event{EventID: "e", Type: event.TypeMessage, ChatID: "c", Role: event.RoleUser, Text: "t", SentAt: at}},
@@ -86,6 +93,8 @@ func TestDecodeInvalid(t *testing.T) {
 		{"sent_at not RFC 3339", `{"event_id":"e","chat_id":"c","text":"t","sent_at":"2026-11-28 10:00"}`, event.CodeInvalidField, "sent_at"},
 		{"zero sent_at", `{"event_id":"e","chat_id":"c","text":"t","sent_at":"0001-01-01T01:00:00+01:00"}`, event.CodeInvalidField, "sent_at"},
 		{"until not RFC 3339", `{"event_id":"e","type":"mute","chat_id":"c","until":"tomorrow"}`, event.CodeInvalidField, "until"},
+		{"mute sent_at not RFC 3339", `{"event_id":"e","type":"mute","chat_id":"c","sent_at":"yesterday"}`, event.CodeInvalidField, "sent_at"},
+		{"unmute sent_at a number", `{"event_id":"e","type":"unmute","chat_id":"c","sent_at":1764324000}`, event.CodeInvalidField, "sent_at"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -108,4 +117,44 @@ func same(a, b event.Event) bool {
 	}
 	a.SentAt, b.SentAt, a.Until, b.Until = time.Time{}, time.Time{}, nil, nil
 	return fmt.Sprintf("%+v", a) == fmt.Sprintf("%+v", b)
+}
+
+// TestInvalidQuotesNoMoreThanMaxQuoted: a reason never holds more of a
+// producer's value than event.MaxQuoted characters (bodies are personal
+// data, and reasons reach logs, spans and the dead-letter queue), and never
+// the text of a message.
+func TestInvalidQuotesNoMoreThanMaxQuoted(t *testing.T) {
+	t.Parallel()
+	const secret = "SECRET-5551234-JOHN"
+	long := strings.Repeat("x", event.MaxQuoted) + secret
+	for _, body := range []string{
+		`{"event_id":"e","type":"` + long + `","chat_id":"c"}`,
+		`{"event_id":"e","chat_id":"c","role":"` + long + `","text":"t",` + sentAt + `}`,
+		`{"event_id":"e","chat_id":"c","text":"t","sent_at":"` + long + `"}`,
+		`{"event_id":"e","type":"mute","chat_id":"c","until":"` + long + `"}`,
+		`{"event_id":"e","type":"mute","chat_id":"c","sent_at":"` + long + `"}`,
+		`{"event_id":"` + long + ` x","chat_id":"c","text":"t",` + sentAt + `}`,
+		`{"event_id":"e","chat_id":"` + strings.Repeat("c", 200) + secret + `","text":"t",` + sentAt + `}`,
+		`{"event_id":"e","chat_id":"c","text":"` + secret + strings.Repeat("y", event.MaxTextBytes) + `",` + sentAt + `}`,
+		`{"event_id":"e","chat_id":"c","text":"` + secret + `","sent_at":"x"}`,
+		`{"event_id":55512345678901234,"chat_id":"c","text":"t",` + sentAt + `}`,
+		`{"event_id":"e","chat_id":"c","text":"` + secret + `"`,
+		`{"event_id":"e","chat_id":"c","text":"` + secret + "\x01" + `",` + sentAt + `}`,
+	} {
+		_, err := event.Decode([]byte(body))
+		if err == nil {
+			t.Fatalf("%.60s: valid, want invalid", body)
+		}
+		for _, leak := range []string{secret, "5551234", "55512345678901234"} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("%.60s…: reason %q quotes %q", body, err, leak)
+			}
+		}
+	}
+	if got := event.Quote("message"); got != `"message"` {
+		t.Errorf("Quote(message) = %s", got)
+	}
+	if got := event.Quote(long); got != strconv.Quote(long[:event.MaxQuoted])+fmt.Sprintf("… (%d bytes)", len(long)) {
+		t.Errorf("Quote(long) = %s", got)
+	}
 }

@@ -29,13 +29,16 @@ import (
 // Message is one received message, as a handler sees it. The handler must
 // not keep it after Handle returns.
 type Message struct {
-	ID           string            // SQS MessageId
-	Body         string            // the body, untouched
-	GroupID      string            // FIFO MessageGroupId, "" on a standard queue
-	ReceiveCount int               // ApproximateReceiveCount (1 on the first delivery)
-	SentAt       time.Time         // SentTimestamp
-	ReceivedAt   time.Time         // when this worker received it
-	Attributes   map[string]string // string (and number) message attributes
+	ID           string    // SQS MessageId
+	Body         string    // the body, untouched
+	GroupID      string    // FIFO MessageGroupId, "" on a standard queue
+	ReceiveCount int       // ApproximateReceiveCount (1 on the first delivery)
+	SentAt       time.Time // SentTimestamp
+	// FirstSentAt is when SQS first received the message: SentAt, or for a
+	// copy sent again (a redrive) the original's (AttrFirstSent).
+	FirstSentAt time.Time
+	ReceivedAt  time.Time         // when this worker received it
+	Attributes  map[string]string // string (and number) message attributes
 	// AttributeTypes is each of Attributes' SQS DataType ("String",
 	// "Number", "Number.price", …), so that a copy of the message keeps
 	// them. Binary attributes are in neither.

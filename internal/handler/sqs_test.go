@@ -46,3 +46,25 @@ func TestFromSQSWithoutSystemAttributes(t *testing.T) {
 		t.Errorf("FromSQS without attributes = %+v", m)
 	}
 }
+
+// TestFromSQSFirstSentAt: a message's FirstSentAt is its SentTimestamp,
+// unless it is a copy that carries the original's (AttrFirstSent).
+func TestFromSQSFirstSentAt(t *testing.T) {
+	sent := map[string]string{"SentTimestamp": "1764590400123"}
+	m := handler.FromSQS(types.Message{Attributes: sent}, time.Time{})
+	if !m.FirstSentAt.Equal(m.SentAt) || m.FirstSentAt.IsZero() {
+		t.Errorf("original: FirstSentAt %v, want SentAt %v", m.FirstSentAt, m.SentAt)
+	}
+	for attr, want := range map[string]time.Time{
+		"1764500000000": time.UnixMilli(1764500000000).UTC(),
+		"not a number":  time.UnixMilli(1764590400123).UTC(),
+		"-5":            time.UnixMilli(1764590400123).UTC(),
+	} {
+		m := handler.FromSQS(types.Message{Attributes: sent, MessageAttributes: map[string]types.MessageAttributeValue{
+			handler.AttrFirstSent: {DataType: aws.String("Number"), StringValue: aws.String(attr)},
+		}}, time.Time{})
+		if !m.FirstSentAt.Equal(want) {
+			t.Errorf("%s = %q: FirstSentAt %v, want %v", handler.AttrFirstSent, attr, m.FirstSentAt, want)
+		}
+	}
+}

@@ -190,3 +190,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
 }
+
+// Close closes the listener of a server that never served (Shutdown stops
+// one that did).
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if cerr := s.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}

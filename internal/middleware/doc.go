@@ -5,16 +5,22 @@
 //	Log         the message's one log line (timing, outcome, the handler's
 //	            fields), queue wait and messages_failed
 //	Recover     a panic is the message's error, with its stack
-//	DeadLetter  a poison message goes to the dead-letter queue, then is done
 //	Hold        a dependency's failure is retried here, keeping the lease
+//	DeadLetter  a poison message goes to the dead-letter queue, then is done
 //	Pause       wait while the Weaviate circuit breaker is open
 //	(pipeline)  the preprocessing itself
 //
 // Only the event's span (tracing.Middleware, internal/tracing) is outside
 // them, so that the log line can name its trace. Log is outermost here so
 // that it sees every outcome, a recovered panic included; Recover is inside
-// it so that it also catches a panic of the middlewares below. DeadLetter is outside Hold: a poison body is never
-// retried. Pause is inside Hold, so every retry waits for the breaker too.
+// it so that it also catches a panic of the middlewares below. Hold is
+// outside DeadLetter: a move to the dead-letter queue that fails for the
+// queue's sake (throttled, unreachable) is held and retried in place like
+// any dependency's failure, instead of giving the message back, which would
+// spend a receive towards MAX_RECEIVE_COUNT until the redrive policy moved
+// it without its reason. A poison body itself is never retried: its error
+// is not transient. Pause is inside Hold, so every retry waits for the
+// breaker too.
 package middleware
 
 import (

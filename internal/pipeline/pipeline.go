@@ -33,7 +33,8 @@ type Store interface {
 	Muted(ctx context.Context, chatID string, at time.Time) (bool, error)
 	// Put stores a message event idempotently (deterministic id from chat id and event id).
 	Put(ctx context.Context, ev event.Event) error
-	// SetMuted applies a mute or unmute event.
+	// SetMuted applies a mute or unmute event unless the chat has a newer
+	// one: ev.SentAt orders them (zero: the time of the call).
 	SetMuted(ctx context.Context, ev event.Event) error
 }
 
@@ -260,6 +261,11 @@ func (h *Handler) Handle(ctx context.Context, m *handler.Message) error {
 	case ev.Type == event.TypeMessage:
 		return h.write(ctx, ev, received, h.store.Put)
 	default:
+		// Mutes and unmutes are ordered by their own time (the store keeps
+		// the newest): sent_at, else when SQS first received the event.
+		if ev.SentAt.IsZero() {
+			ev.SentAt = m.FirstSentAt
+		}
 		return h.write(ctx, ev, received, h.store.SetMuted)
 	}
 }

@@ -661,3 +661,28 @@ func TestFailuresTheConsumerHolds(t *testing.T) {
 		}
 	})
 }
+
+// TestMuteTime: a mute or unmute reaches the store with its own sent_at,
+// or, without one, when SQS first received it (a redriven copy's original
+// time, not the copy's).
+func TestMuteTime(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	var set []event.Event
+	b.store.SetMutedFunc = func(_ context.Context, ev event.Event) error { set = append(set, ev); return nil }
+	sent := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	first := sent.Add(-time.Hour)
+	for _, body := range []string{
+		`{"event_id":"e-1","chat_id":"c-1","type":"mute","sent_at":"2026-11-27T09:00:00Z"}`,
+		`{"event_id":"e-2","chat_id":"c-1","type":"unmute"}`,
+	} {
+		m := &handler.Message{ID: "m", Body: body, ReceiveCount: 1, ReceivedAt: time.Now(), SentAt: sent, FirstSentAt: first}
+		if err := b.chain.Handle(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []time.Time{time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), first}
+	if len(set) != 2 || !set[0].SentAt.Equal(want[0]) || !set[1].SentAt.Equal(want[1]) {
+		t.Errorf("store got %+v, want times %v", set, want)
+	}
+}

@@ -267,15 +267,23 @@ func (p *Publisher) publish(ctx context.Context, e *entry, r *event.Result) erro
 	if p.testHookAccepted != nil {
 		p.testHookAccepted(e.id)
 	}
+	var err error
 	select {
-	case err := <-e.done:
-		if err != nil {
-			return fmt.Errorf("publish result %s: %w", r.EventID, err)
-		}
-		return nil
+	case err = <-e.done:
 	case <-ctx.Done():
-		return fmt.Errorf("publish result %s: %w", r.EventID, ctx.Err())
+		// An answer that came as the caller gave up still counts: a result
+		// SQS accepted is out, and its caller must know (its message is
+		// then deleted even though its lease was just lost).
+		select {
+		case err = <-e.done:
+		default:
+			err = ctx.Err()
+		}
 	}
+	if err != nil {
+		return fmt.Errorf("publish result %s: %w", r.EventID, err)
+	}
+	return nil
 }
 
 func (p *Publisher) newEntry(ctx context.Context, r *event.Result) (*entry, error) {
@@ -284,7 +292,8 @@ func (p *Publisher) newEntry(ctx context.Context, r *event.Result) (*entry, erro
 		return nil, fmt.Errorf("encode result %s: %w", r.EventID, err)
 	}
 	e := &entry{ctx: ctx, id: r.EventID, group: r.ChatID, turn: make(chan struct{}), done: make(chan error, 1)}
-	e.msg = sqsbatch.Message{Body: string(body), Attributes: map[string]types.MessageAttributeValue{}, Context: ctx}
+	// U+FFFE and U+FFFF of a stored text, escaped: SQS refuses them raw.
+	e.msg = sqsbatch.Message{Body: string(sqsbatch.JSONBody(body)), Attributes: map[string]types.MessageAttributeValue{}, Context: ctx}
 	set := func(name, v string) {
 		if v != "" { // SQS refuses empty attribute values
 			e.msg.Attributes[name] = sqsbatch.StringAttribute(v)

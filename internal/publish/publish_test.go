@@ -565,3 +565,50 @@ func TestRepublishedResultIsDeduplicated(t *testing.T) {
 		t.Errorf("want only the first result, got %s and %d more", aws.ToString(msgs[0].Body), len(out.Messages))
 	}
 }
+
+// TestResultWithCharactersSQSRefusesRaw: a result whose history and
+// relevant texts hold U+FFFE and U+FFFF (valid UTF-8, stored as they came)
+// is accepted by the queue (the devstack proxy refuses those characters raw,
+// as SQS does) and decodes to the same texts; so does the result sent in the
+// same batch as it.
+func TestResultWithCharactersSQSRefusesRaw(t *testing.T) {
+	t.Parallel()
+	sqsc := client(kumotest.URL())
+	url := kumotest.Queue(t, sqsc, true)
+	p := newPublisher(t, sqsc, publish.Config{QueueURL: url})
+	texts := []string{"\uffff", "a\ufffeb", "order S00042 \uffff\ufffe\uffff done"}
+	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	r := result("chat-nonchar", 1)
+	for i, text := range texts {
+		r.History = append(r.History, event.ContextMessage{EventID: fmt.Sprintf("h%d", i), Role: event.RoleUser, Text: text, SentAt: at})
+	}
+	score := 0.5
+	r.Relevant = append(r.Relevant, event.ContextMessage{EventID: "r1", Role: event.RoleAssistant, Text: texts[2], SentAt: at, Score: &score})
+	plain := result("chat-plain", 2)
+	var wg sync.WaitGroup
+	for _, res := range []*event.Result{r, plain} {
+		wg.Go(func() {
+			if err := p.Publish(t.Context(), res); err != nil {
+				t.Errorf("publish %s: %v", res.EventID, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, m := range receiveAll(t, sqsc, url, 2) {
+		var got event.Result
+		if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.EventID != r.EventID {
+			continue
+		}
+		for i, text := range texts {
+			if got.History[i].Text != text {
+				t.Errorf("history %d: %q, want %q", i, got.History[i].Text, text)
+			}
+		}
+		if got.Relevant[0].Text != texts[2] {
+			t.Errorf("relevant: %q, want %q", got.Relevant[0].Text, texts[2])
+		}
+	}
+}

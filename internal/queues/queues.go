@@ -246,3 +246,28 @@ func attribute(ctx context.Context, api API, url string, name types.QueueAttribu
 	}
 	return out.Attributes[string(name)], nil
 }
+
+// Count is what SQS says a queue holds, approximately (SQS counts are).
+type Count struct {
+	Visible  int // ApproximateNumberOfMessages: receivable now
+	InFlight int // ApproximateNumberOfMessagesNotVisible: received and not yet deleted or given back
+}
+
+// Total is every message the queue holds.
+func (c Count) Total() int { return c.Visible + c.InFlight }
+
+// CountMessages asks SQS what the queue at url holds.
+func CountMessages(ctx context.Context, api Resolver, url string) (Count, error) {
+	kinds := []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}
+	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: kinds})
+	if err != nil {
+		return Count{}, fmt.Errorf("count the messages of %s: %w", config.QueueName(url), err)
+	}
+	var n [2]int
+	for i, k := range kinds {
+		if n[i], err = strconv.Atoi(out.Attributes[string(k)]); err != nil {
+			return Count{}, fmt.Errorf("count the messages of %s: attribute %s is %q", config.QueueName(url), k, out.Attributes[string(k)])
+		}
+	}
+	return Count{Visible: n[0], InFlight: n[1]}, nil
+}

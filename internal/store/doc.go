@@ -16,9 +16,11 @@
 //     (with word tokenization chat "user-1" would match "user-1-admin"); text
 //     with word tokenization, BM25-searchable; sent_at a date with a range
 //     index; no vectorizer.
-//   - StateCollection (ChatState), one object per chat ever muted or
-//     unmuted, id StateID(chat id): chat_id, muted, until, event_id,
-//     updated_at.
+//   - StateCollection (ChatState), one object per mute or unmute event, id
+//     StateEntryID(chat id, event id): chat_id, muted, until, event_id,
+//     sent_at (the event's time), updated_at; and per chat that has them a
+//     head, id StateID(chat id), that says so (state.go: why the state is
+//     never overwritten).
 //
 // # Calls
 //
@@ -35,7 +37,9 @@
 //     keywordQuery): user text is always data, never query syntax, whatever
 //     quotes, braces, control characters, invalid UTF-8 or emoji it holds, and
 //     a 16 KB message is capped at Config.MaxQueryTerms words.
-//   - Muted is one REST GET of the state object by its deterministic id.
+//   - Muted is one REST GET of the chat's state head by its deterministic
+//     id; for a chat that was ever muted or unmuted, then a search of its
+//     entries sorted by sent_at. The newest entry is the state.
 //   - Put and SetMuted hand their object to a batcher: concurrent calls share
 //     one batch request (replace semantics, so a redelivered event stays one
 //     object), each caller gets its own object's result (see Writes), and a

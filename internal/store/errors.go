@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -170,12 +173,19 @@ func IsFault(err error) bool {
 	return KindOf(err).Fault()
 }
 
-// maxDetail bounds the excerpt of Weaviate's answer kept in an Error: answers
-// can quote the query, and with it message text that must not reach logs.
-const maxDetail = 200
+// maxDetail bounds the excerpt of Weaviate's answer kept in an Error, in
+// bytes: enough for what went wrong ("shard ChatMessage_x9 is read-only"),
+// too little for a sentence. An answer can quote the request, and with it
+// message text (personal data), and an Error's text reaches log lines,
+// span statuses and a result's degraded[].error.
+const maxDetail = 64
 
+// excerpt is s as an Error keeps it: of a JSON answer its strings (so
+// that its own quotes are not taken for the message's), what stands
+// between quotes left out (Weaviate quotes the values it complains about:
+// a query's words, a property's value), then at most maxDetail bytes.
 func excerpt(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(unquoted(jsonStrings(strings.TrimSpace(s))))
 	if len(s) <= maxDetail {
 		return s
 	}
@@ -184,6 +194,62 @@ func excerpt(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// jsonStrings is the string values of s, joined by "; ", when s is a JSON
+// object or array (as Weaviate's error answers are: {"error":[{"message":
+// "…"}]}), else s.
+func jsonStrings(s string) string {
+	if s == "" || (s[0] != '{' && s[0] != '[') {
+		return s
+	}
+	var v any
+	if json.Unmarshal([]byte(s), &v) != nil {
+		return s
+	}
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				walk(v[k])
+			}
+		}
+	}
+	walk(v)
+	return strings.Join(out, "; ")
+}
+
+// unquoted is s with what stands between a pair of quotes (", ' or `)
+// replaced by "…"; an unclosed quote cuts the rest.
+func unquoted(s string) string {
+	if !strings.ContainsAny(s, "\"'`") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexAny(s, "\"'`")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		q := s[i]
+		b.WriteString(s[:i+1])
+		b.WriteString("…")
+		j := strings.IndexByte(s[i+1:], q)
+		if j < 0 {
+			return b.String()
+		}
+		b.WriteByte(q)
+		s = s[i+1+j+1:]
+	}
 }
 
 // callError classifies a failure to get any answer (network error, context

@@ -129,25 +129,27 @@ func (q graphQLPath) relevant(ctx context.Context, chatID string, rq relevanceQu
 	return msgs, nil
 }
 
-// mutedGraphQL reads the chat's state with a GraphQL query, for comparison
-// with the REST and gRPC lookups (see the benchmarks).
-func (q graphQLPath) muted(ctx context.Context, chatID string) (chatState, error) {
+func (q graphQLPath) states(ctx context.Context, chatID string, limit int) ([]stateEntry, error) {
 	rows, err := q.s.graphQLGet(ctx, q.s.client.GraphQL().Get().
 		WithClassName(StateCollection).
 		WithFields(stateFields...).
 		WithWhere(whereText(propChatID, chatID)).
-		WithLimit(1), StateCollection)
-	if err != nil || len(rows) == 0 {
-		return chatState{}, err
+		WithSort(graphql.Sort{Path: []string{propSentAt}, Order: graphql.Desc}).
+		WithLimit(limit), StateCollection)
+	if err != nil {
+		return nil, err
 	}
-	muted, _ := rows[0][propMuted].(bool)
-	st := chatState{muted: muted}
-	if v, ok := rows[0][propUntil].(string); ok {
-		if until, ok := parseDate(v); ok {
-			st.until = &until
+	entries := make([]stateEntry, len(rows))
+	for i, row := range rows {
+		str := func(k string) string { v, _ := row[k].(string); return v }
+		entries[i].eventID = str(propEventID)
+		entries[i].muted, _ = row[propMuted].(bool)
+		entries[i].sentAt, _ = parseDate(str(propSentAt))
+		if until, ok := parseDate(str(propUntil)); ok {
+			entries[i].until = &until
 		}
 	}
-	return st, nil
+	return entries, nil
 }
 
 // graphQLGet runs a Get query and returns the class's rows. A GraphQL error

@@ -106,7 +106,7 @@ func (b bearer) RequireTransportSecurity() bool { return b.tls }
 var (
 	historyProps  = []string{propEventID, propText, propSentAt}
 	relevantProps = []string{propEventID, propRole, propText, propSentAt}
-	stateProps    = []string{propMuted, propUntil}
+	stateProps    = []string{propEventID, propMuted, propUntil, propSentAt}
 )
 
 func textEqual(prop, value string) *pb.Filters {
@@ -203,31 +203,29 @@ func (g *grpcPath) relevant(ctx context.Context, chatID string, q relevanceQuery
 	return msgs, nil
 }
 
-func (g *grpcPath) muted(ctx context.Context, chatID string) (chatState, error) {
+func (g *grpcPath) states(ctx context.Context, chatID string, limit int) ([]stateEntry, error) {
 	reply, err := g.search(ctx, &pb.SearchRequest{
-		Collection: StateCollection,
-		Properties: &pb.PropertiesRequest{NonRefProperties: stateProps},
-		Metadata:   &pb.MetadataRequest{},
-		Limit:      1,
-		Filters: &pb.Filters{
-			Operator:  pb.Filters_OPERATOR_EQUAL,
-			Target:    &pb.FilterTarget{Target: &pb.FilterTarget_Property{Property: "_id"}},
-			TestValue: &pb.Filters_ValueText{ValueText: StateID(chatID)},
-		},
+		Collection:  StateCollection,
+		Properties:  &pb.PropertiesRequest{NonRefProperties: stateProps},
+		Metadata:    &pb.MetadataRequest{},
+		Limit:       uint32(limit),
+		SortBy:      []*pb.SortBy{{Ascending: false, Path: []string{propSentAt}}},
+		Filters:     textEqual(propChatID, chatID),
 		Uses_127Api: true,
 	})
 	if err != nil {
-		return chatState{}, g.s.grpcError(ctx, err)
+		return nil, g.s.grpcError(ctx, err)
 	}
-	if len(reply.results) == 0 {
-		return chatState{}, nil
+	entries := make([]stateEntry, len(reply.results))
+	for i := range reply.results {
+		r := &reply.results[i]
+		entries[i] = stateEntry{eventID: r.text(propEventID), muted: r.boolean(propMuted)}
+		entries[i].sentAt, _ = parseDate(r.text(propSentAt))
+		if until, ok := parseDate(r.text(propUntil)); ok {
+			entries[i].until = &until
+		}
 	}
-	r := &reply.results[0]
-	st := chatState{muted: r.boolean(propMuted)}
-	if until, ok := parseDate(r.text(propUntil)); ok {
-		st.until = &until
-	}
-	return st, nil
+	return entries, nil
 }
 
 // search runs a Search call, its reply decoded by replyCodec.

@@ -132,37 +132,6 @@ type relevanceQuery struct {
 	prop  string
 }
 
-// chatState is what Muted reads of a chat's state object.
-type chatState struct {
-	muted bool
-	until *time.Time
-}
-
-// mutedAt applies the rule: muted, and either for good or until a time still
-// after at.
-func (st chatState) mutedAt(at time.Time) bool {
-	return st.muted && (st.until == nil || st.until.After(at))
-}
-
-// Muted tells whether the chat is muted at time at: a mute whose Until is not
-// after at no longer counts. A chat never muted is not muted (also when the
-// state collection does not exist yet: then no chat can have been muted).
-func (s *Store) Muted(ctx context.Context, chatID string, at time.Time) (bool, error) {
-	if s.closed.Load() {
-		return false, fmt.Errorf("muted state of chat %s: %w", chatID, s.closedError())
-	}
-	s.calls.muted.Add(1)
-	// A REST GET by the state's deterministic id, also when gRPC is
-	// configured: it measured cheaper than a gRPC search filtered by id and
-	// far cheaper than a GraphQL query (see BenchmarkMuted).
-	st, err := s.mutedREST(ctx, chatID)
-	if err != nil {
-		s.calls.failed.Add(1)
-		return false, fmt.Errorf("muted state of chat %s: %w", chatID, err)
-	}
-	return st.mutedAt(at), nil
-}
-
 // vectorInfo is what relevance search needs to know about the messages
 // collection's vectors.
 type vectorInfo struct {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
 )
@@ -70,33 +69,4 @@ func (s *Store) clientError(ctx context.Context, err error) *Error {
 		return &Error{Kind: KindRejected, Detail: "unexpected answer", Err: err}
 	}
 	return callError(ctx, err)
-}
-
-// stateObject is the REST shape of a ChatState object, only what Muted reads.
-type stateObject struct {
-	Properties struct {
-		Muted bool       `json:"muted"`
-		Until *time.Time `json:"until"`
-	} `json:"properties"`
-}
-
-// mutedREST reads the chat's state object by its deterministic id: one REST
-// GET, no query parsing. 404 means the chat was never muted.
-func (s *Store) mutedREST(ctx context.Context, chatID string) (chatState, error) {
-	status, body, err := s.rest(ctx, http.MethodGet, "/objects/"+StateCollection+"/"+StateID(chatID))
-	if err != nil {
-		return chatState{}, err
-	}
-	switch status {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		return chatState{}, nil
-	default:
-		return chatState{}, s.statusError(status, body)
-	}
-	var obj stateObject
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return chatState{}, &Error{Kind: KindRejected, Detail: "unexpected answer", Err: err}
-	}
-	return chatState{muted: obj.Properties.Muted, until: obj.Properties.Until}, nil
 }

@@ -80,8 +80,9 @@ func MessagesClass() *models.Class {
 	}
 }
 
-// StateClass is the schema of StateCollection: one object per chat that was
-// muted or unmuted, read by its id (StateID).
+// StateClass is the schema of StateCollection: one object per mute or
+// unmute event of a chat (StateEntryID), found by chat_id and ordered by
+// sent_at, and per chat one head read by its id (StateID); see state.go.
 func StateClass() *models.Class {
 	return &models.Class{
 		Class:       StateCollection,
@@ -91,8 +92,13 @@ func StateClass() *models.Class {
 			idProp(propChatID, "the chat"),
 			{Name: propMuted, Description: "muted", DataType: []string{typeBool}, IndexFilterable: ptr(true)},
 			unindexed(propUntil, typeDate, "the mute ends then; absent: until unmuted"),
-			unindexed(propEventID, typeText, "the mute or unmute event applied last"),
+			unindexed(propEventID, typeText, "the mute or unmute event"),
 			unindexed(propUpdatedAt, typeDate, "when it was applied"),
+			// Sorted on: the newest wins.
+			{
+				Name: propSentAt, Description: "the event's time: its sent_at, or when SQS received it", DataType: []string{typeDate},
+				IndexFilterable: ptr(true), IndexRangeFilters: ptr(false),
+			},
 		},
 	}
 }

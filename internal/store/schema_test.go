@@ -162,6 +162,29 @@ func TestEnsureSchema(t *testing.T) {
 		}
 	})
 
+	t.Run("state collection of an older version", func(t *testing.T) {
+		dropAll(t)
+		ctx := testCtx(t, 30*time.Second)
+		if err := a.client.Schema().ClassCreator().WithClass(MessagesClass()).Do(ctx); err != nil {
+			t.Fatal(err)
+		}
+		old := StateClass()
+		old.Properties = slicesDelete(old.Properties, propSentAt)
+		if err := a.client.Schema().ClassCreator().WithClass(old).Do(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Its mutes would be written without the property they are ordered by.
+		if err := a.Ready(ctx); KindOf(err) != KindSchema || !strings.Contains(err.Error(), propSentAt) {
+			t.Fatalf("Ready on a state collection without %s: %v, want KindSchema naming it", propSentAt, err)
+		}
+		if err := a.EnsureSchema(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Ready(ctx); err != nil {
+			t.Errorf("Ready after EnsureSchema added %s: %v", propSentAt, err)
+		}
+	})
+
 	conflicts := []struct {
 		name   string
 		edit   func(p *models.Property)

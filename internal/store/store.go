@@ -23,8 +23,8 @@ import (
 const (
 	// MessagesCollection holds one object per stored message event.
 	MessagesCollection = "ChatMessage"
-	// StateCollection holds one object per chat that was ever muted or
-	// unmuted.
+	// StateCollection holds one object per mute or unmute event, and a
+	// head per chat that had one (see state.go).
 	StateCollection = "ChatState"
 )
 
@@ -34,8 +34,8 @@ const grpcMaxMessage = 32 << 20
 
 // path is how the store asks Weaviate for searches and batch writes: over
 // gRPC (grpcPath) or over GraphQL and REST (graphQLPath), one chosen by New.
-// The muted lookup (a REST read by id) and the schema calls are REST on
-// both.
+// The muted lookup (a REST read by id, then for a chat ever muted a search
+// of its state entries) and the schema calls are REST on both.
 type path interface {
 	name() string
 	// history and relevant filter on sent_at <= before, or not at all for the
@@ -49,6 +49,9 @@ type path interface {
 	// find returns the event ids of the messages among q.ids that q's
 	// filter (and BM25 query, when set) finds (see Unfindable).
 	find(ctx context.Context, q findQuery) ([]string, error)
+	// states returns up to limit of the chat's mute and unmute entries,
+	// newest first (see state.go).
+	states(ctx context.Context, chatID string, limit int) ([]stateEntry, error)
 	// ready fails while the path cannot work (its connection is failing).
 	ready() error
 	close()
@@ -245,31 +248,22 @@ func (s *Store) closedError() *Error {
 }
 
 // Ready tells whether the store can work: Weaviate answers an authenticated
-// call (so a refused API key makes it not ready), the messages collection
-// exists with every property this version writes (checkClass), and the gRPC
-// connection, when used, is not failing. One small REST call (the
-// collection's schema); app calls it until it succeeds before receiving.
+// call (so a refused API key makes it not ready), both collections exist
+// with every property this version writes (checkClass), and the gRPC
+// connection, when used, is not failing. Two small REST calls (the
+// collections' schemas); app calls it until it succeeds before receiving.
 func (s *Store) Ready(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("weaviate ready: %w", s.closedError())
 	}
 	s.calls.ready.Add(1)
-	status, body, err := s.rest(ctx, http.MethodGet, "/schema/"+MessagesCollection)
-	switch {
-	case err != nil:
-	case status == http.StatusNotFound:
-		err = &Error{Kind: KindRejected, Status: status,
-			Detail: "collection " + MessagesCollection + " does not exist; run `worker setup`"}
-	case status != http.StatusOK:
-		err = s.statusError(status, body)
-	default:
-		var have models.Class
-		if err = json.Unmarshal(body, &have); err != nil {
-			err = &Error{Kind: KindRejected, Status: status, Detail: "unreadable schema of " + MessagesCollection, Err: err}
-		} else if err = checkClass(MessagesClass(), &have); err == nil {
-			s.decideGRPC(ctx)
-			err = s.path().ready()
-		}
+	err := s.readyClass(ctx, MessagesClass())
+	if err == nil {
+		err = s.readyClass(ctx, StateClass())
+	}
+	if err == nil {
+		s.decideGRPC(ctx)
+		err = s.path().ready()
 	}
 	if err != nil {
 		s.calls.failed.Add(1)
@@ -278,16 +272,36 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
+// readyClass checks that want's collection exists with every property this
+// version writes.
+func (s *Store) readyClass(ctx context.Context, want *models.Class) error {
+	status, body, err := s.rest(ctx, http.MethodGet, "/schema/"+want.Class)
+	switch {
+	case err != nil:
+		return err
+	case status == http.StatusNotFound:
+		return &Error{Kind: KindRejected, Status: status, Detail: "collection " + want.Class + " does not exist; run `worker setup`"}
+	case status != http.StatusOK:
+		return s.statusError(status, body)
+	}
+	var have models.Class
+	if err := json.Unmarshal(body, &have); err != nil {
+		return &Error{Kind: KindRejected, Status: status, Detail: "unreadable schema of " + want.Class, Err: err}
+	}
+	return checkClass(want, &have)
+}
+
 // counters count Weaviate calls by kind; cheap enough for every call.
 type counters struct {
-	history, relevant, muted, batches, objects, schema, ready, failed, refetched atomic.Uint64
+	history, relevant, muted, states, batches, objects, schema, ready, failed, refetched atomic.Uint64
 }
 
 // Stats are the store's Weaviate calls since New, by kind.
 type Stats struct {
 	History  uint64 // history searches (one per History call)
 	Relevant uint64 // relevance searches (one per Relevant call with a searchable text)
-	Muted    uint64 // muted-state lookups
+	Muted    uint64 // reads of a chat's state head by id (Muted and SetMuted each make one)
+	States   uint64 // searches of a chat's mute and unmute entries (a Muted of a chat that has them)
 	Batches  uint64 // batch write requests (Put and SetMuted, many objects each)
 	Objects  uint64 // objects sent in batch requests
 	Schema   uint64 // schema reads and changes
@@ -301,7 +315,7 @@ type Stats struct {
 
 // Calls is the number of requests sent to Weaviate.
 func (st Stats) Calls() uint64 {
-	return st.History + st.Relevant + st.Muted + st.Batches + st.Schema + st.Ready
+	return st.History + st.Relevant + st.Muted + st.States + st.Batches + st.Schema + st.Ready
 }
 
 // Stats returns the call counters.
@@ -310,6 +324,7 @@ func (s *Store) Stats() Stats {
 		History:  s.calls.history.Load(),
 		Relevant: s.calls.relevant.Load(),
 		Muted:    s.calls.muted.Load(),
+		States:   s.calls.states.Load(),
 		Batches:  s.calls.batches.Load(),
 		Objects:  s.calls.objects.Load(),
 		Schema:   s.calls.schema.Load(),

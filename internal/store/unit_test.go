@@ -173,6 +173,18 @@ func TestErrorClassification(t *testing.T) {
 	if len(long.Detail) > maxDetail+len("…") || !utf8.ValidString(long.Detail) {
 		t.Errorf("detail not cut to a valid excerpt: %d bytes", len(long.Detail))
 	}
+	for in, want := range map[string]string{
+		`could not find class ChatMessage in schema`:                                         `could not find class ChatMessage in schema`,
+		`Syntax Error GraphQL request (1:54) Unexpected Name "call me"`:                      `Syntax Error GraphQL request (1:54) Unexpected Name "…"`,
+		`value 'a' and "b" and ` + "`c`" + ` kept out`:                                       `value '…' and "…" and ` + "`…`" + ` kept out`,
+		`unclosed "quote runs to the end`:                                                    `unclosed "…`,
+		`{"error":[{"message":"could not write text \"call me\": {\"text\":\"call me\"}"}]}`: `could not write text "…": {"…":"…"}`,
+		strings.Repeat("x", 100):                                                             strings.Repeat("x", maxDetail) + "…",
+	} {
+		if got := excerpt(in); got != want {
+			t.Errorf("excerpt(%q) = %q, want %q", in, got, want)
+		}
+	}
 	if KindOf(errors.New("plain")) != 0 || IsOutage(nil) {
 		t.Error("a plain error has a kind")
 	}

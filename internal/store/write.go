@@ -61,42 +61,6 @@ func messageObject(ev event.Event) writeObject {
 	}
 }
 
-// SetMuted applies a mute or unmute event to the chat's state object
-// (StateID(chat id)), replacing it: the last event applied wins. A mute
-// without Until lasts until an unmute.
-func (s *Store) SetMuted(ctx context.Context, ev event.Event) error {
-	if err := s.setMuted(ctx, ev); err != nil {
-		return fmt.Errorf("set muted state of chat %s (event %s): %w", ev.ChatID, ev.EventID, err)
-	}
-	return nil
-}
-
-func (s *Store) setMuted(ctx context.Context, ev event.Event) error {
-	if s.closed.Load() {
-		return s.closedError()
-	}
-	if ev.ChatID == "" {
-		return &Error{Kind: KindRejected, Detail: "chat id is required"}
-	}
-	props := objectProps{
-		propChatID:    validText(ev.ChatID),
-		propEventID:   validText(ev.EventID),
-		propUpdatedAt: time.Now().UTC().Format(time.RFC3339Nano),
-	}
-	switch ev.Type {
-	case event.TypeMute:
-		props[propMuted] = true
-		if ev.Until != nil {
-			props[propUntil] = ev.Until.UTC().Format(time.RFC3339Nano)
-		}
-	case event.TypeUnmute:
-		props[propMuted] = false
-	default:
-		return &Error{Kind: KindRejected, Detail: fmt.Sprintf("event type %q is neither mute nor unmute", ev.Type)}
-	}
-	return s.batcher.put(ctx, writeObject{collection: StateCollection, id: StateID(ev.ChatID), props: props})
-}
-
 // validText makes s valid UTF-8: gRPC refuses a whole request with one
 // invalid string in it, and JSON would replace the bytes anyway.
 func validText(s string) string {

@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +35,7 @@ import (
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/queues"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 	"github.com/chatprep/chatprep/internal/store"
 )
@@ -226,20 +226,8 @@ func QueueDepth(t testing.TB, e *stacktest.Env, url string) int {
 // ApproximateNumberOfMessagesNotVisible. (kumo counts a message whose
 // visibility ran out as not visible until the next receive puts it back.)
 func Depth(ctx context.Context, api *sqs.Client, url string) (int, error) {
-	kinds := []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: kinds})
-	if err != nil {
-		return 0, fmt.Errorf("queue attributes: %w", err)
-	}
-	n := 0
-	for _, k := range kinds {
-		v, err := strconv.Atoi(out.Attributes[string(k)])
-		if err != nil {
-			return 0, fmt.Errorf("queue attribute %s: %q", k, out.Attributes[string(k)])
-		}
-		n += v
-	}
-	return n, nil
+	c, err := queues.CountMessages(ctx, api, url)
+	return c.Total(), err
 }
 
 // Line is one line the worker wrote on stdout.
