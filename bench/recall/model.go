@@ -1,0 +1,243 @@
+package recall
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/terms"
+	"github.com/chatprep/chatprep/internal/tokens"
+)
+
+// Model is the worker's retrieval replayed in process: the history the
+// store returns, an in-memory BM25 scored as Weaviate scores it (BM25F,
+// k1 1.2, b 0.75) over the terms the store writes, the neighbours, and
+// pipeline.Assemble's choice. It never talks to Weaviate; the bench
+// measures the real thing.
+type Model struct {
+	Limits pipeline.Limits
+	// Candidates is how many hits the search is asked for.
+	Candidates int
+	// Index and Query make a text's stored terms and a question's terms.
+	Index func(text string) []string
+	Query func(text string) []string
+	// QueryText is the text the search is made with; nil: the event's.
+	QueryText func(recent []event.Event, ask event.Event) string
+	Counter   *tokens.Counter
+}
+
+// counts caches token counts by text: counting is slow and the corpus
+// repeats its chats once per question.
+var counts sync.Map // encoding + "\x00" + text → int
+
+func (m Model) count(text string) int {
+	key := m.Counter.Name() + "\x00" + text
+	if n, ok := counts.Load(key); ok {
+		return n.(int)
+	}
+	n := m.Counter.Count(text)
+	counts.Store(key, n)
+	return n
+}
+
+// Result is the result the modelled worker would publish for ask, with the
+// chat holding stored (oldest first, every message before ask).
+func (m Model) Result(stored []event.Event, ask event.Event) *event.Result {
+	msgs := make([]event.ContextMessage, len(stored))
+	for i, ev := range stored {
+		msgs[i] = event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt, Tokens: m.count(ev.Text)}
+	}
+	lim := m.Limits.HistoryLimit
+	a := pipeline.Answers{Event: ask, EventTokens: m.count(ask.Text), History: lastPerRole(msgs, lim+1)}
+	if m.Limits.RelevanceLimit > 0 {
+		text := ask.Text
+		if m.QueryText != nil {
+			text = m.QueryText(stored, ask)
+		}
+		idx := newBM25(msgs, m.Index)
+		a.Hits = idx.search(m.Query(text), m.Candidates)
+		a.Following = following(msgs, a.Hits, m.Limits.Neighbours)
+	}
+	l := m.Limits
+	l.Count = m.count
+	c := pipeline.Assemble(a, l)
+	return &event.Result{EventID: ask.EventID, History: c.History, Relevant: c.Relevant, Tokens: c.Tokens, Burst: c.Burst}
+}
+
+// lastPerRole is the newest n messages of each role, oldest first.
+func lastPerRole(msgs []event.ContextMessage, n int) []event.ContextMessage {
+	var out []event.ContextMessage
+	u, a := 0, 0
+	for i := len(msgs) - 1; i >= 0 && (u < n || a < n); i-- {
+		c := &u
+		if msgs[i].Role == event.RoleAssistant {
+			c = &a
+		}
+		if *c < n {
+			*c++
+			out = append(out, msgs[i])
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// following is, per hit, the n messages after it.
+func following(msgs []event.ContextMessage, hits []event.ContextMessage, n int) map[string][]event.ContextMessage {
+	pos := make(map[string]int, len(msgs))
+	for i, m := range msgs {
+		pos[m.EventID] = i
+	}
+	out := map[string][]event.ContextMessage{}
+	for _, h := range hits {
+		i := pos[h.EventID]
+		out[h.EventID] = msgs[i+1 : min(len(msgs), i+1+n)]
+	}
+	return out
+}
+
+// bm25 is one chat's BM25 index.
+type bm25 struct {
+	msgs  []event.ContextMessage
+	tf    []map[string]int
+	dl    []int
+	avgdl float64
+	df    map[string]int
+}
+
+func newBM25(msgs []event.ContextMessage, index func(string) []string) *bm25 {
+	b := &bm25{msgs: msgs, df: map[string]int{}}
+	total := 0
+	for _, m := range msgs {
+		ts := index(m.Text)
+		tf := map[string]int{}
+		for _, t := range ts {
+			tf[t]++
+		}
+		for t := range tf {
+			b.df[t]++
+		}
+		b.tf = append(b.tf, tf)
+		b.dl = append(b.dl, len(ts))
+		total += len(ts)
+	}
+	b.avgdl = float64(total) / float64(max(len(msgs), 1))
+	return b
+}
+
+const k1, bParam = 1.2, 0.75
+
+func (b *bm25) search(query []string, limit int) []event.ContextMessage {
+	n := float64(len(b.msgs))
+	type scored struct {
+		i     int
+		score float64
+	}
+	var hits []scored
+	for i, tf := range b.tf {
+		s := 0.0
+		for _, t := range query {
+			f := float64(tf[t])
+			if f == 0 {
+				continue
+			}
+			df := float64(b.df[t])
+			idf := math.Log(1 + (n-df+0.5)/(df+0.5))
+			s += idf * f * (k1 + 1) / (f + k1*(1-bParam+bParam*float64(b.dl[i])/b.avgdl))
+		}
+		if s > 0 {
+			hits = append(hits, scored{i, s})
+		}
+	}
+	slices.SortStableFunc(hits, func(x, y scored) int {
+		switch {
+		case x.score > y.score:
+			return -1
+		case x.score < y.score:
+			return 1
+		}
+		return y.i - x.i // Weaviate breaks ties by document id: newer objects last; take newest first here
+	})
+	out := make([]event.ContextMessage, 0, min(limit, len(hits)))
+	for _, h := range hits[:min(limit, len(hits))] {
+		m := b.msgs[h.i]
+		s := h.score
+		m.Score = &s
+		out = append(out, m)
+	}
+	return out
+}
+
+// weaviateStop is Weaviate's "en" stopword preset: what its BM25 drops from
+// a query on a word-tokenized property, and what chatprep v2 dropped.
+var weaviateStop = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a an and are as at be but by for if in into is it no not of on or such that
+		the their then there these they this to was will with`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// PlainTerms are the words of text without Weaviate's English stopwords,
+// unstemmed: plain BM25 over the text, and chatprep v2's chat_terms.
+func PlainTerms(text string) []string {
+	ws := terms.Words(text, 0)
+	out := ws[:0]
+	for _, w := range ws {
+		if !weaviateStop[w] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// PlainQuery is PlainTerms without repeats.
+func PlainQuery(text string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range PlainTerms(text) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Baseline is the bar of the issue: a plain BM25 over the chat's text, and
+// for each hit, best first, the hit and the message after it, as long as
+// they fit in budget tokens; no history.
+func Baseline(stored []event.Event, ask event.Event, budget int, counter *tokens.Counter) *event.Result {
+	m := Model{Counter: counter}
+	msgs := make([]event.ContextMessage, len(stored))
+	for i, ev := range stored {
+		msgs[i] = event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt, Tokens: m.count(ev.Text)}
+	}
+	hits := newBM25(msgs, PlainTerms).search(PlainQuery(ask.Text), len(msgs))
+	next := following(msgs, hits, 1)
+	res := &event.Result{EventID: ask.EventID}
+	given := map[string]bool{}
+	for _, h := range hits {
+		add := []event.ContextMessage{}
+		n := 0
+		for _, x := range append([]event.ContextMessage{h}, next[h.EventID]...) {
+			if !given[x.EventID] {
+				add = append(add, x)
+				n += x.Tokens
+			}
+		}
+		if res.Tokens.Relevant+n > budget {
+			break
+		}
+		for _, x := range add {
+			given[x.EventID] = true
+			res.Relevant = append(res.Relevant, x)
+		}
+		res.Tokens.Relevant += n
+	}
+	return res
+}
