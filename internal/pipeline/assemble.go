@@ -179,7 +179,7 @@ func Assemble(a Answers, l Limits) Context {
 		passages++
 		following := a.Following[hit.EventID]
 		for _, f := range following[:min(len(following), l.Neighbours)] {
-			if given[f.EventID] {
+			if given[f.EventID] || f.SentAt.After(a.Event.SentAt) {
 				continue
 			}
 			fn := count(&f)

@@ -34,7 +34,7 @@ func TestAPIKey(t *testing.T) {
 			if h, err := good.History(ctx, chat, event.RoleUser, t0, 5); err != nil || len(h) != 1 {
 				t.Fatalf("history with the key: %v, %v", h, err)
 			}
-			if r, err := good.Relevant(ctx, chat, "hello", t0, 5); err != nil || len(r) != 1 {
+			if r, err := good.Relevant(ctx, chat, "authenticated", t0, 5); err != nil || len(r) != 1 {
 				t.Fatalf("relevant with the key: %v, %v", r, err)
 			}
 			if m, err := good.Muted(ctx, chat, time.Now()); err != nil || !m {
@@ -50,7 +50,7 @@ func TestAPIKey(t *testing.T) {
 			} {
 				st := newStoreAt(t, w, b.grpc, func(c *Config) { c.APIKey = bad.key })
 				_, e1 := st.History(ctx, chat, event.RoleUser, t0, 5)
-				_, e2 := st.Relevant(ctx, chat, "hello", t0, 5)
+				_, e2 := st.Relevant(ctx, chat, "authenticated", t0, 5)
 				_, e3 := st.Muted(ctx, chat, time.Now())
 				e4 := st.Put(ctx, msg(chat, "e2", event.RoleUser, 1, "x"))
 				e5 := st.SetMuted(ctx, event.Event{EventID: "m2", ChatID: chat, Type: event.TypeUnmute})

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/chatprep/chatprep/internal/tokens"
 )
 
 // Defaults of Config, applied by WithDefaults to zero fields.
@@ -99,6 +101,12 @@ type Config struct {
 	// HybridAlpha is the hybrid search weight when the messages collection
 	// has a vectorizer (1 = vector only). Default DefaultHybridAlpha.
 	HybridAlpha float32
+
+	// Tokens, when set, counts texts in the worker's TOKEN_ENCODING: Put
+	// stores each message's count with it, and the searches return it in
+	// ContextMessage.Tokens (counting, when read, a message stored without
+	// a count in this encoding). Nil: no counts.
+	Tokens *tokens.Counter
 }
 
 // WithDefaults returns c with every zero field set to its default.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -71,17 +72,17 @@ func fields(names []string, additional ...string) []graphql.Field {
 	return fs
 }
 
-var (
-	historyFields  = fields(historyProps)
-	relevantFields = fields(relevantProps, "score")
-	stateFields    = fields(stateProps)
-)
+var stateFields = fields(stateProps)
 
 func (q graphQLPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
-	where := whereAnd(whereText(propChatID, chatID), whereText(propRole, string(role)), whereSentAtNotAfter(before))
+	var roleFilter *filters.WhereBuilder
+	if role != "" {
+		roleFilter = whereText(propRole, string(role))
+	}
+	where := whereAnd(whereText(propChatID, chatID), roleFilter, whereSentAtNotAfter(before))
 	rows, err := q.s.graphQLGet(ctx, q.s.client.GraphQL().Get().
 		WithClassName(MessagesCollection).
-		WithFields(historyFields...).
+		WithFields(fields(q.s.msgProps)...).
 		WithWhere(where).
 		WithSort(graphql.Sort{Path: []string{propSentAt}, Order: graphql.Desc}).
 		WithLimit(limit), MessagesCollection)
@@ -89,18 +90,46 @@ func (q graphQLPath) history(ctx context.Context, chatID string, role event.Role
 		return nil, err
 	}
 	msgs := make([]event.ContextMessage, len(rows))
-	for i, row := range rows {
-		msgs[i] = messageFromGraphQL(row)
-		msgs[i].Role = role
+	for i, r := range rows {
+		msgs[i] = q.s.messageFrom(gqlRow(r))
 	}
 	return msgs, nil
+}
+
+// fetch runs a filtered search (see fetchQuery).
+func (q graphQLPath) fetch(ctx context.Context, fq fetchQuery) ([]row, error) {
+	ws := []*filters.WhereBuilder{whereText(propChatID, fq.chatID)}
+	if len(fq.anyOf) > 0 {
+		ws = append(ws, filters.Where().WithPath([]string{fq.anyProp}).WithOperator(filters.ContainsAny).WithValueText(fq.anyOf...))
+	}
+	if fq.trueProp != "" {
+		ws = append(ws, filters.Where().WithPath([]string{fq.trueProp}).WithOperator(filters.Equal).WithValueBoolean(true))
+	}
+	ws = append(ws, whereSentAtNotAfter(fq.before))
+	get := q.s.client.GraphQL().Get().
+		WithClassName(MessagesCollection).
+		WithFields(fields(fq.props)...).
+		WithWhere(whereAnd(ws...)).
+		WithLimit(fq.limit)
+	if fq.newestFirst {
+		get = get.WithSort(graphql.Sort{Path: []string{propSentAt}, Order: graphql.Desc})
+	}
+	rows, err := q.s.graphQLGet(ctx, get, MessagesCollection)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]row, len(rows))
+	for i, r := range rows {
+		out[i] = gqlRow(r)
+	}
+	return out, nil
 }
 
 func (q graphQLPath) relevant(ctx context.Context, chatID string, rq relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
 	where := whereAnd(whereText(propChatID, chatID), whereSentAtNotAfter(before))
 	get := q.s.client.GraphQL().Get().
 		WithClassName(MessagesCollection).
-		WithFields(relevantFields...).
+		WithFields(fields(q.s.msgProps, "score")...).
 		WithWhere(where).
 		WithLimit(limit)
 	if vi.hybrid {
@@ -119,7 +148,7 @@ func (q graphQLPath) relevant(ctx context.Context, chatID string, rq relevanceQu
 	}
 	msgs := make([]event.ContextMessage, len(rows))
 	for i, row := range rows {
-		msgs[i] = messageFromGraphQL(row)
+		msgs[i] = q.s.messageFrom(gqlRow(row))
 		if add, ok := row["_additional"].(map[string]any); ok {
 			if score, ok := graphQLScore(add["score"]); ok {
 				msgs[i].Score = &score
@@ -187,15 +216,20 @@ func graphQLMessages(errs []*models.GraphQLError) []string {
 	return msgs
 }
 
-func messageFromGraphQL(row map[string]any) event.ContextMessage {
-	str := func(k string) string { v, _ := row[k].(string); return v }
-	m := event.ContextMessage{
-		EventID: str(propEventID),
-		Role:    event.Role(str(propRole)),
-		Text:    str(propText),
+// gqlRow is a GraphQL answer's object as a row.
+type gqlRow map[string]any
+
+func (r gqlRow) text(name string) string { v, _ := r[name].(string); return v }
+
+func (r gqlRow) number(name string) int64 {
+	switch v := r[name].(type) {
+	case float64:
+		return int64(v)
+	case json.Number:
+		n, _ := v.Int64()
+		return n
 	}
-	m.SentAt, _ = parseDate(str(propSentAt))
-	return m
+	return 0
 }
 
 // graphQLScore reads _additional.score, which GraphQL returns as a string.

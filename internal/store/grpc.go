@@ -102,12 +102,9 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 
 func (b bearer) RequireTransportSecurity() bool { return b.tls }
 
-// The properties each search returns.
-var (
-	historyProps  = []string{propEventID, propText, propSentAt}
-	relevantProps = []string{propEventID, propRole, propText, propSentAt}
-	stateProps    = []string{propEventID, propMuted, propUntil, propSentAt}
-)
+// The properties the muted lookup returns; a message's are the Store's
+// msgProps.
+var stateProps = []string{propEventID, propMuted, propUntil, propSentAt}
 
 func textEqual(prop, value string) *pb.Filters {
 	return &pb.Filters{
@@ -145,13 +142,17 @@ func and(fs ...*pb.Filters) *pb.Filters {
 }
 
 func (g *grpcPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+	var roleFilter *pb.Filters
+	if role != "" {
+		roleFilter = textEqual(propRole, string(role))
+	}
 	reply, err := g.search(ctx, &pb.SearchRequest{
 		Collection:  MessagesCollection,
-		Properties:  &pb.PropertiesRequest{NonRefProperties: historyProps},
+		Properties:  &pb.PropertiesRequest{NonRefProperties: g.s.msgProps},
 		Metadata:    &pb.MetadataRequest{},
 		Limit:       uint32(limit),
 		SortBy:      []*pb.SortBy{{Ascending: false, Path: []string{propSentAt}}},
-		Filters:     and(textEqual(propChatID, chatID), textEqual(propRole, string(role)), sentAtNotAfter(before)),
+		Filters:     and(textEqual(propChatID, chatID), roleFilter, sentAtNotAfter(before)),
 		Uses_127Api: true,
 	})
 	if err != nil {
@@ -159,16 +160,55 @@ func (g *grpcPath) history(ctx context.Context, chatID string, role event.Role, 
 	}
 	msgs := make([]event.ContextMessage, len(reply.results))
 	for i := range reply.results {
-		msgs[i] = messageFromGRPC(&reply.results[i])
-		msgs[i].Role = role
+		msgs[i] = g.s.messageFrom(&reply.results[i])
 	}
 	return msgs, nil
+}
+
+// fetch runs a filtered search (see fetchQuery).
+func (g *grpcPath) fetch(ctx context.Context, q fetchQuery) ([]row, error) {
+	fs := []*pb.Filters{textEqual(propChatID, q.chatID)}
+	if len(q.anyOf) > 0 {
+		fs = append(fs, &pb.Filters{
+			Operator:  pb.Filters_OPERATOR_CONTAINS_ANY,
+			Target:    &pb.FilterTarget{Target: &pb.FilterTarget_Property{Property: q.anyProp}},
+			TestValue: &pb.Filters_ValueTextArray{ValueTextArray: &pb.TextArray{Values: q.anyOf}},
+		})
+	}
+	if q.trueProp != "" {
+		fs = append(fs, &pb.Filters{
+			Operator:  pb.Filters_OPERATOR_EQUAL,
+			Target:    &pb.FilterTarget{Target: &pb.FilterTarget_Property{Property: q.trueProp}},
+			TestValue: &pb.Filters_ValueBoolean{ValueBoolean: true},
+		})
+	}
+	fs = append(fs, sentAtNotAfter(q.before))
+	req := &pb.SearchRequest{
+		Collection:  MessagesCollection,
+		Properties:  &pb.PropertiesRequest{NonRefProperties: q.props},
+		Metadata:    &pb.MetadataRequest{},
+		Limit:       uint32(q.limit),
+		Filters:     and(fs...),
+		Uses_127Api: true,
+	}
+	if q.newestFirst {
+		req.SortBy = []*pb.SortBy{{Ascending: false, Path: []string{propSentAt}}}
+	}
+	reply, err := g.search(ctx, req)
+	if err != nil {
+		return nil, g.s.grpcError(ctx, err)
+	}
+	rows := make([]row, len(reply.results))
+	for i := range reply.results {
+		rows[i] = &reply.results[i]
+	}
+	return rows, nil
 }
 
 func (g *grpcPath) relevant(ctx context.Context, chatID string, q relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
 	req := &pb.SearchRequest{
 		Collection:  MessagesCollection,
-		Properties:  &pb.PropertiesRequest{NonRefProperties: relevantProps},
+		Properties:  &pb.PropertiesRequest{NonRefProperties: g.s.msgProps},
 		Metadata:    &pb.MetadataRequest{Score: true},
 		Limit:       uint32(limit),
 		Filters:     and(textEqual(propChatID, chatID), sentAtNotAfter(before)),
@@ -194,7 +234,7 @@ func (g *grpcPath) relevant(ctx context.Context, chatID string, q relevanceQuery
 	msgs := make([]event.ContextMessage, len(reply.results))
 	for i := range reply.results {
 		r := &reply.results[i]
-		msgs[i] = messageFromGRPC(r)
+		msgs[i] = g.s.messageFrom(r)
 		if r.scorePresent {
 			score := float64(r.score)
 			msgs[i].Score = &score
@@ -237,13 +277,28 @@ func (g *grpcPath) search(ctx context.Context, req *pb.SearchRequest) (*searchRe
 	return &reply, nil
 }
 
-func messageFromGRPC(r *searchHit) event.ContextMessage {
+// row is one object of a search answer, over either path.
+type row interface {
+	text(name string) string
+	number(name string) int64
+}
+
+// messageFrom reads a message from a search answer's object (msgProps):
+// its Tokens from the stored count, or counted now when the message was
+// stored without one in this encoding.
+func (s *Store) messageFrom(r row) event.ContextMessage {
 	m := event.ContextMessage{
 		EventID: r.text(propEventID),
 		Role:    event.Role(r.text(propRole)),
 		Text:    r.text(propText),
 	}
 	m.SentAt, _ = parseDate(r.text(propSentAt))
+	if s.cfg.Tokens != nil {
+		m.Tokens = int(r.number(tokensProp(s.cfg.Tokens.Name())))
+		if m.Tokens == 0 && m.Text != "" {
+			m.Tokens = s.cfg.Tokens.Count(m.Text)
+		}
+	}
 	return m
 }
 
@@ -270,6 +325,8 @@ func (g *grpcPath) batch(ctx context.Context, items []*batchItem) ([]*Error, err
 				fields[k] = structpb.NewStringValue(v)
 			case bool:
 				fields[k] = structpb.NewBoolValue(v)
+			case int:
+				fields[k] = structpb.NewNumberValue(float64(v))
 			}
 		}
 		objs[i] = &pb.BatchObject{

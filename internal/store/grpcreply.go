@@ -43,6 +43,7 @@ type hitProp struct {
 	name    string
 	text    string
 	boolean bool
+	number  int64
 }
 
 // text is the text or date property name, "" when absent. Of a name given
@@ -58,6 +59,16 @@ func (h *searchHit) text(name string) string {
 
 // boolean is the boolean property name, false when absent (the last of a
 // name given twice).
+// number is the int property name's value, 0 when absent.
+func (h *searchHit) number(name string) int64 {
+	for i := len(h.props) - 1; i >= 0; i-- {
+		if h.props[i].name == name {
+			return h.props[i].number
+		}
+	}
+	return 0
+}
+
 func (h *searchHit) boolean(name string) bool {
 	for i := len(h.props) - 1; i >= 0; i-- {
 		if h.props[i].name == name {
@@ -77,6 +88,7 @@ const (
 	fieldEntryKey         = 1  // map entry key
 	fieldEntryValue       = 2  // map entry value
 	fieldValueBool        = 3  // Value.bool_value
+	fieldValueInt         = 8  // Value.int_value
 	fieldValueDate        = 6  // Value.date_value
 	fieldValueText        = 13 // Value.text_value
 	fieldMetaScore        = 11 // MetadataResult.score (fixed32)
@@ -231,6 +243,8 @@ func (h *searchHit) decodeProperties(b []byte) error {
 						p.text = string(v)
 					case num == fieldValueBool && typ == protowire.VarintType:
 						p.boolean = n != 0
+					case num == fieldValueInt && typ == protowire.VarintType:
+						p.number = int64(n)
 					}
 					return nil
 				})

@@ -74,8 +74,12 @@ func TestSearchReplyDecodesLikeProtobuf(t *testing.T) {
 	if e := &got.results[2]; len(e.props) != 0 || e.scorePresent {
 		t.Errorf("empty result decoded as %+v", *e)
 	}
-	if m := messageFromGRPC(r); m.EventID != "e-1" || m.Text != r.text(propText) || !m.SentAt.Equal(time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC)) {
-		t.Errorf("messageFromGRPC = %+v", m)
+	if r.number("count") != 7 || r.number(propText) != 0 {
+		t.Errorf("number(count) = %d, number(text) = %d; want 7 and 0", r.number("count"), r.number(propText))
+	}
+	st := &Store{}
+	if m := st.messageFrom(r); m.EventID != "e-1" || m.Role != "user" || m.Text != r.text(propText) || !m.SentAt.Equal(time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC)) {
+		t.Errorf("messageFrom = %+v", m)
 	}
 
 	// A reply cut short is an error, not a shorter answer.

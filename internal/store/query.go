@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/chatprep/chatprep/internal/terms"
 )
 
 // keywordQuery turns user text into the BM25 query chatprep sends: the words
@@ -56,15 +58,15 @@ func keywordQuery(text string, maxTerms int) string {
 // allows: its cost grows with everyone's messages, not the chat's, and is
 // worst for a short chat, whose few matches never fill the limit, so no
 // block of any posting list can be skipped (measured: bench row 3). So each
-// message also stores its words prefixed with a digest of its chat
+// message also stores its terms prefixed with a digest of its chat
 // (chat_terms, whitespace tokenization), and the relevance search asks for
 // those: every posting list it walks holds that chat's messages only.
 //
-// The words are those of keywordQuery, lowercased, without Weaviate's
-// English stopword preset (its BM25 drops those from a query on the text
-// property, but cannot tell them behind a prefix). Scores stay BM25: term
-// frequency and length from the message, document frequency within the
-// chat.
+// The terms are internal/terms': lowercased words without chat stop words,
+// English-stemmed (terms.Index when stored, terms.Query when asked; a query
+// also holds each word whose stem differs, which finds messages stored
+// before terms were stemmed). Scores stay BM25: term frequency and length
+// from the message, document frequency within the chat.
 
 // scopeLen is the digest's length in hex digits: 48 bits, so that even
 // millions of chats rarely share a prefix (and two that do only share
@@ -77,35 +79,28 @@ func chatScope(chatID string) string {
 	return hex.EncodeToString(sum[:])[:scopeLen] + ":"
 }
 
-// scopedTerms are text's words as chat_terms stores them: each word of
-// keywordQuery (at most maxTerms, 0 for all) that is not a stopword, with
-// chatID's scope in front, joined by spaces.
-func scopedTerms(chatID, text string, maxTerms int) string {
-	words := keywordQuery(text, maxTerms)
-	if words == "" {
+// scoped joins ts, each with chatID's scope in front, by spaces.
+func scoped(chatID string, ts []string) string {
+	if len(ts) == 0 {
 		return ""
 	}
 	scope := chatScope(chatID)
 	var b strings.Builder
-	for w := range strings.FieldsSeq(words) {
-		if stopwords[w] {
-			continue
-		}
+	for _, t := range ts {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}
 		b.WriteString(scope)
-		b.WriteString(w)
+		b.WriteString(t)
 	}
 	return b.String()
 }
 
-// stopwords is Weaviate's "en" stopword preset.
-var stopwords = func() map[string]bool {
-	m := map[string]bool{}
-	for _, w := range strings.Fields(`a an and are as at be but by for if in into is it no not of on or such that
-		the their then there these they this to was will with`) {
-		m[w] = true
-	}
-	return m
-}()
+// storedTerms are text's terms as chat_terms stores them (terms.Index).
+func storedTerms(chatID, text string) string { return scoped(chatID, terms.Index(text)) }
+
+// queryTerms are the chat_terms to search for text, from its first
+// maxTerms words (terms.Query).
+func queryTerms(chatID, text string, maxTerms int) string {
+	return scoped(chatID, terms.Query(text, maxTerms))
+}

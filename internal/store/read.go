@@ -19,6 +19,9 @@ const (
 	propChannel   = "channel"
 	propText      = "text"
 	propChatTerms = "chat_terms"
+	propChatHour  = "chat_hour"
+	propRefs      = "refs"
+	propHasRefs   = "has_refs"
 	propSentAt    = "sent_at"
 	propMuted     = "muted"
 	propUntil     = "until"
@@ -102,7 +105,7 @@ func (s *Store) Relevant(ctx context.Context, chatID, text string, before time.T
 	// on the text property. BM25 alone asks for the chat's own terms.
 	search := relevanceQuery{query: words, prop: propText}
 	if !vi.hybrid {
-		search = relevanceQuery{query: scopedTerms(chatID, text, s.cfg.MaxQueryTerms), prop: propChatTerms}
+		search = relevanceQuery{query: queryTerms(chatID, text, s.cfg.MaxQueryTerms), prop: propChatTerms}
 		if search.query == "" { // only stopwords
 			return []event.ContextMessage{}, nil
 		}

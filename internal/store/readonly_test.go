@@ -13,7 +13,7 @@ import (
 func items(ctx context.Context, evs ...event.Event) []*batchItem {
 	out := make([]*batchItem, len(evs))
 	for i, ev := range evs {
-		out[i] = &batchItem{obj: messageObject(ev), ctx: ctx, done: make(chan error, 1)}
+		out[i] = &batchItem{obj: (&Store{}).messageObject(ev), ctx: ctx, done: make(chan error, 1)}
 	}
 	return out
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/weaviate/weaviate/entities/models"
+
+	"github.com/chatprep/chatprep/internal/tokens"
 )
 
 // Tokenizations and data types chatprep's schema uses.
@@ -19,6 +21,7 @@ const (
 	typeText        = "text"
 	typeDate        = "date"
 	typeBool        = "boolean"
+	typeInt         = "int"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -40,7 +43,7 @@ func unindexed(name, dataType, description string) *models.Property {
 		p.Tokenization = tokenField
 		p.IndexSearchable = ptr(false)
 	}
-	if dataType == typeDate {
+	if dataType == typeDate || dataType == typeInt {
 		p.IndexRangeFilters = ptr(false)
 	}
 	return p
@@ -73,12 +76,33 @@ func MessagesClass() *models.Class {
 				IndexFilterable: ptr(true), IndexRangeFilters: ptr(true),
 			},
 			{
-				Name: propChatTerms, Description: "the text's words, scoped to the chat, for BM25 (see scopedTerms)", DataType: []string{typeText},
+				Name: propChatTerms, Description: "the text's terms, scoped to the chat, for BM25 (see storedTerms)", DataType: []string{typeText},
 				Tokenization: tokenWhitespace, IndexSearchable: ptr(true), IndexFilterable: ptr(false),
 			},
+			// The passages' neighbours are found by the hour they were sent
+			// in (see Following): equality lookups, not a range filter.
+			{
+				Name: propChatHour, Description: "the chat's digest and the hour the message was sent in (see Following)", DataType: []string{typeText},
+				Tokenization: tokenField, IndexFilterable: ptr(true), IndexSearchable: ptr(false),
+			},
+			// The ERP references the text mentions (see internal/refs), as
+			// kind:REF tokens; has_refs finds the messages that have any.
+			{
+				Name: propRefs, Description: "the ERP references the text mentions, kind:REF separated by spaces", DataType: []string{typeText},
+				Tokenization: tokenWhitespace, IndexFilterable: ptr(true), IndexSearchable: ptr(false),
+			},
+			{Name: propHasRefs, Description: "the text mentions an ERP reference", DataType: []string{typeBool}, IndexFilterable: ptr(true)},
+			// The text's length in tokens, counted once when stored, in the
+			// worker's TOKEN_ENCODING (a message stored under another
+			// encoding is counted again when read).
+			unindexed(tokensProp(tokens.O200kBase), typeInt, "the text's length in o200k_base tokens"),
+			unindexed(tokensProp(tokens.Cl100kBase), typeInt, "the text's length in cl100k_base tokens"),
 		},
 	}
 }
+
+// tokensProp is the property holding a text's length in the encoding.
+func tokensProp(encoding string) string { return "tokens_" + encoding }
 
 // StateClass is the schema of StateCollection: one object per mute or
 // unmute event of a chat (StateEntryID), found by chat_id and ordered by

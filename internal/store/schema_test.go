@@ -87,7 +87,7 @@ func TestEnsureSchema(t *testing.T) {
 		if _, err := a.History(ctx, "c", "user", time.Now(), 3); KindOf(err) != KindRejected {
 			t.Errorf("History without collections: %v, want KindRejected", err)
 		}
-		if _, err := b.Relevant(ctx, "c", "hello", time.Now(), 3); KindOf(err) != KindRejected {
+		if _, err := b.Relevant(ctx, "c", "invoice", time.Now(), 3); KindOf(err) != KindRejected {
 			t.Errorf("Relevant without collections: %v, want KindRejected", err)
 		}
 		if err := a.Ready(ctx); err == nil || !strings.Contains(err.Error(), "worker setup") {

@@ -52,6 +52,8 @@ type path interface {
 	// states returns up to limit of the chat's mute and unmute entries,
 	// newest first (see state.go).
 	states(ctx context.Context, chatID string, limit int) ([]stateEntry, error)
+	// fetch is a filtered search of the chat's messages (see fetchQuery).
+	fetch(ctx context.Context, q fetchQuery) ([]row, error)
 	// ready fails while the path cannot work (its connection is failing).
 	ready() error
 	close()
@@ -78,6 +80,9 @@ type Store struct {
 
 	batcher *writes
 	vectors atomic.Pointer[vectorInfo] // nil until learned
+	// msgProps are the properties a search returns of a message: event_id,
+	// role, text, sent_at and, with Config.Tokens, its count.
+	msgProps []string
 	calls   counters
 
 	closeOnce sync.Once
@@ -108,6 +113,10 @@ func New(cfg Config) (*Store, error) {
 	}
 	if cfg.APIKey != "" {
 		s.auth = "Bearer " + cfg.APIKey
+	}
+	s.msgProps = []string{propEventID, propRole, propText, propSentAt}
+	if cfg.Tokens != nil {
+		s.msgProps = append(s.msgProps, tokensProp(cfg.Tokens.Name()))
 	}
 	pooled := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -293,13 +302,18 @@ func (s *Store) readyClass(ctx context.Context, want *models.Class) error {
 
 // counters count Weaviate calls by kind; cheap enough for every call.
 type counters struct {
-	history, relevant, muted, states, batches, objects, schema, ready, failed, refetched atomic.Uint64
+	history, relevant, following, references, muted, states, batches, objects, schema, ready, failed, refetched atomic.Uint64
 }
 
 // Stats are the store's Weaviate calls since New, by kind.
 type Stats struct {
 	History  uint64 // history searches (one per History call)
 	Relevant uint64 // relevance searches (one per Relevant call with a searchable text)
+	// Following counts the searches for passages' neighbours (one or two
+	// per Following call with hits).
+	Following uint64
+	// References counts the searches for a chat's ERP references.
+	References uint64
 	Muted    uint64 // reads of a chat's state head by id (Muted and SetMuted each make one)
 	States   uint64 // searches of a chat's mute and unmute entries (a Muted of a chat that has them)
 	Batches  uint64 // batch write requests (Put and SetMuted, many objects each)
@@ -315,7 +329,7 @@ type Stats struct {
 
 // Calls is the number of requests sent to Weaviate.
 func (st Stats) Calls() uint64 {
-	return st.History + st.Relevant + st.Muted + st.States + st.Batches + st.Schema + st.Ready
+	return st.History + st.Relevant + st.Following + st.References + st.Muted + st.States + st.Batches + st.Schema + st.Ready
 }
 
 // Stats returns the call counters.
@@ -323,6 +337,9 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		History:  s.calls.history.Load(),
 		Relevant: s.calls.relevant.Load(),
+
+		Following:  s.calls.following.Load(),
+		References: s.calls.references.Load(),
 		Muted:    s.calls.muted.Load(),
 		States:   s.calls.states.Load(),
 		Batches:  s.calls.batches.Load(),

@@ -237,13 +237,13 @@ func TestScopedTerms(t *testing.T) {
 	if a == b || len(a) != scopeLen+1 || chatScope("chat-a") != a {
 		t.Fatalf("scopes %q %q: want distinct, stable, %d hex digits and a colon", a, b, scopeLen)
 	}
-	if got, want := scopedTerms("chat-a", "Where is THE order S00042, please?", 0), a+"where "+a+"order "+a+"s00042 "+a+"please"; got != want {
-		t.Errorf("scopedTerms = %q, want %q (lowercased, stopwords dropped)", got, want)
+	if got, want := storedTerms("chat-a", "Where is THE order S00042, please? Orders!"), a+"where "+a+"order "+a+"s00042 "+a+"pleas "+a+"order"; got != want {
+		t.Errorf("storedTerms = %q, want %q (lowercased, stop words dropped, stemmed, every occurrence)", got, want)
 	}
-	if got := scopedTerms("chat-a", "the a of 🎉 !!", 0); got != "" {
-		t.Errorf("only stopwords and symbols: %q, want nothing", got)
+	if got := storedTerms("chat-a", "the a of 🎉 !!"); got != "" {
+		t.Errorf("only stop words and symbols: %q, want nothing", got)
 	}
-	if got := scopedTerms("chat-a", "one two three four", 2); got != a+"one "+a+"two" {
-		t.Errorf("capped at 2 words: %q", got)
+	if got, want := queryTerms("chat-a", "deliveries delivery one two", 2), a+"deliveri "+a+"deliveries "+a+"delivery"; got != want {
+		t.Errorf("queryTerms capped at 2 words = %q, want %q (distinct stems, and the word where its stem differs)", got, want)
 	}
 }

@@ -98,7 +98,7 @@ func (s *Store) relevanceQuery(chatID, text string, vi vectorInfo) relevanceQuer
 	if vi.hybrid {
 		return relevanceQuery{query: keywordQuery(text, s.cfg.MaxQueryTerms), prop: propText}
 	}
-	return relevanceQuery{query: scopedTerms(chatID, text, s.cfg.MaxQueryTerms), prop: propChatTerms}
+	return relevanceQuery{query: queryTerms(chatID, text, s.cfg.MaxQueryTerms), prop: propChatTerms}
 }
 
 // findChunk is how many messages one check asks about: the filter's id

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/refs"
 )
 
 // Put stores a message event under MessageID(chat id, event id), replacing
@@ -30,11 +31,11 @@ func (s *Store) put(ctx context.Context, ev event.Event) error {
 	if ev.ChatID == "" || ev.EventID == "" {
 		return &Error{Kind: KindRejected, Detail: "chat id and event id are required"}
 	}
-	return s.batcher.put(ctx, messageObject(ev))
+	return s.batcher.put(ctx, s.messageObject(ev))
 }
 
 // messageObject is the object a message event is stored as.
-func messageObject(ev event.Event) writeObject {
+func (s *Store) messageObject(ev event.Event) writeObject {
 	role := ev.Role
 	if role == "" {
 		role = event.RoleUser
@@ -45,8 +46,16 @@ func messageObject(ev event.Event) writeObject {
 		propRole:    validText(string(role)),
 		propText:    validText(ev.Text),
 		// Every word, not MaxQueryTerms: a later query may name any of them.
-		propChatTerms: scopedTerms(ev.ChatID, ev.Text, 0),
+		propChatTerms: storedTerms(ev.ChatID, ev.Text),
 		propSentAt:    ev.SentAt.UTC().Format(time.RFC3339Nano),
+	}
+	props[propChatHour] = chatHour(ev.ChatID, ev.SentAt)
+	if rs := refs.Find(ev.Text); len(rs) > 0 {
+		props[propRefs] = refs.Encode(rs)
+		props[propHasRefs] = true
+	}
+	if s.cfg.Tokens != nil {
+		props[tokensProp(s.cfg.Tokens.Name())] = s.cfg.Tokens.Count(ev.Text)
 	}
 	if ev.UserID != "" {
 		props[propUserID] = validText(ev.UserID)
