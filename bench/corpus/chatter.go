@@ -87,7 +87,11 @@ var shopChatter = []string{
 	"Last {month} we sold out of {product} twice, so I ordered extra {unit} for the summer.",
 }
 
-func casualLine(w *writer) string { return w.fillSlots(casualChatter[w.r.IntN(len(casualChatter))], casualSlots) }
-func shopLine(w *writer) string   { return w.fillSlots(shopChatter[w.r.IntN(len(shopChatter))], shopSlots) }
+func casualLine(w *writer) string {
+	return w.fillSlots(casualChatter[w.r.IntN(len(casualChatter))], casualSlots)
+}
+func shopLine(w *writer) string {
+	return w.fillSlots(shopChatter[w.r.IntN(len(shopChatter))], shopSlots)
+}
 
 var _ = fmt.Sprint

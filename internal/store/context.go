@@ -14,12 +14,12 @@ import (
 // and every condition that is set.
 type fetchQuery struct {
 	chatID      string
-	anyProp     string   // with anyOf: the property must hold one of them
-	anyOf       []string //
-	trueProp    string   // a boolean property that must be true
+	anyProp     string    // with anyOf: the property must hold one of them
+	anyOf       []string  //
+	trueProp    string    // a boolean property that must be true
 	before      time.Time // sent_at <= before; zero: no such filter
-	props       []string // what to return
-	newestFirst bool     // sorted by sent_at, newest first; else unsorted
+	props       []string  // what to return
+	newestFirst bool      // sorted by sent_at, newest first; else unsorted
 	limit       int
 }
 

@@ -83,7 +83,7 @@ type Store struct {
 	// msgProps are the properties a search returns of a message: event_id,
 	// role, text, sent_at and, with Config.Tokens, its count.
 	msgProps []string
-	calls   counters
+	calls    counters
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -314,13 +314,13 @@ type Stats struct {
 	Following uint64
 	// References counts the searches for a chat's ERP references.
 	References uint64
-	Muted    uint64 // reads of a chat's state head by id (Muted and SetMuted each make one)
-	States   uint64 // searches of a chat's mute and unmute entries (a Muted of a chat that has them)
-	Batches  uint64 // batch write requests (Put and SetMuted, many objects each)
-	Objects  uint64 // objects sent in batch requests
-	Schema   uint64 // schema reads and changes
-	Ready    uint64 // readiness probes
-	Failed   uint64 // calls of any kind that failed
+	Muted      uint64 // reads of a chat's state head by id (Muted and SetMuted each make one)
+	States     uint64 // searches of a chat's mute and unmute entries (a Muted of a chat that has them)
+	Batches    uint64 // batch write requests (Put and SetMuted, many objects each)
+	Objects    uint64 // objects sent in batch requests
+	Schema     uint64 // schema reads and changes
+	Ready      uint64 // readiness probes
+	Failed     uint64 // calls of any kind that failed
 	// Refetched counts searches made again with the sent_at filter, because
 	// messages newer than the event crowded the first answer (counted in
 	// History and Relevant too).
@@ -340,13 +340,13 @@ func (s *Store) Stats() Stats {
 
 		Following:  s.calls.following.Load(),
 		References: s.calls.references.Load(),
-		Muted:    s.calls.muted.Load(),
-		States:   s.calls.states.Load(),
-		Batches:  s.calls.batches.Load(),
-		Objects:  s.calls.objects.Load(),
-		Schema:   s.calls.schema.Load(),
-		Ready:    s.calls.ready.Load(),
-		Failed:   s.calls.failed.Load(),
+		Muted:      s.calls.muted.Load(),
+		States:     s.calls.states.Load(),
+		Batches:    s.calls.batches.Load(),
+		Objects:    s.calls.objects.Load(),
+		Schema:     s.calls.schema.Load(),
+		Ready:      s.calls.ready.Load(),
+		Failed:     s.calls.failed.Load(),
 
 		Refetched: s.calls.refetched.Load(),
 	}
