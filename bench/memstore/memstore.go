@@ -14,18 +14,27 @@ import (
 	"github.com/chatprep/chatprep/bench/workload"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/tokens"
 )
 
 // BenchOnlyMemoryStore keeps each chat's messages in memory, starting from
-// the benchmark's seed (workload.Seed) the first time a chat is used.
+// the benchmark's seed (workload.Seed) the first time a chat is used, each
+// with its token count as the Weaviate store keeps it.
 type BenchOnlyMemoryStore struct {
-	chats sync.Map // chat id → *chat
+	chats  sync.Map // chat id → *chat
+	tokens *tokens.Counter
 }
 
 var _ pipeline.Store = (*BenchOnlyMemoryStore)(nil)
 
 // New returns an empty BenchOnlyMemoryStore.
-func New() *BenchOnlyMemoryStore { return &BenchOnlyMemoryStore{} }
+func New() *BenchOnlyMemoryStore {
+	c, err := tokens.New(tokens.DefaultEncoding)
+	if err != nil {
+		panic(err) // the default encoding is compiled in
+	}
+	return &BenchOnlyMemoryStore{tokens: c}
+}
 
 type chat struct {
 	mu    sync.Mutex
@@ -43,21 +52,21 @@ func (s *BenchOnlyMemoryStore) chat(id string) *chat {
 	seed := workload.Seed(id)
 	c := &chat{msgs: make([]event.ContextMessage, len(seed), len(seed)+64)}
 	for i, ev := range seed {
-		c.msgs[i] = event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt}
+		c.msgs[i] = event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt, Tokens: s.tokens.Count(ev.Text)}
 	}
 	actual, _ := s.chats.LoadOrStore(id, c)
 	return actual.(*chat)
 }
 
-// History returns the newest limit messages of role sent at or before
-// before, oldest first.
-func (s *BenchOnlyMemoryStore) History(_ context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+// Recent returns the newest limit messages sent at or before before,
+// oldest first.
+func (s *BenchOnlyMemoryStore) Recent(_ context.Context, chatID string, before time.Time, limit int) ([]event.ContextMessage, error) {
 	c := s.chat(chatID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]event.ContextMessage, 0, limit)
 	for i := len(c.msgs) - 1; i >= 0 && len(out) < limit; i-- {
-		if m := c.msgs[i]; m.Role == role && !m.SentAt.After(before) {
+		if m := c.msgs[i]; !m.SentAt.After(before) {
 			out = append(out, m)
 		}
 	}
@@ -85,6 +94,29 @@ func (s *BenchOnlyMemoryStore) Relevant(_ context.Context, chatID, _ string, bef
 	return out, nil
 }
 
+// Following returns each hit's next n messages.
+func (s *BenchOnlyMemoryStore) Following(_ context.Context, chatID string, hits []event.ContextMessage, n int) (map[string][]event.ContextMessage, error) {
+	c := s.chat(chatID)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string][]event.ContextMessage{}
+	for _, h := range hits {
+		for i, m := range c.msgs {
+			if m.EventID == h.EventID {
+				out[h.EventID] = append([]event.ContextMessage(nil), c.msgs[i+1:min(len(c.msgs), i+1+n)]...)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// References returns no references: the seed has some, and finding them
+// would be a search this store exists to leave out.
+func (s *BenchOnlyMemoryStore) References(context.Context, string, time.Time, int) ([]event.Reference, error) {
+	return []event.Reference{}, nil
+}
+
 // Muted tells whether the chat is muted at at.
 func (s *BenchOnlyMemoryStore) Muted(_ context.Context, chatID string, at time.Time) (bool, error) {
 	c := s.chat(chatID)
@@ -98,7 +130,7 @@ func (s *BenchOnlyMemoryStore) Put(_ context.Context, ev event.Event) error {
 	c := s.chat(ev.ChatID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt}
+	m := event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt, Tokens: s.tokens.Count(ev.Text)}
 	i := len(c.msgs)
 	for i > 0 && c.msgs[i-1].SentAt.After(m.SentAt) {
 		i--

@@ -49,6 +49,7 @@ import (
 	"github.com/chatprep/chatprep/internal/route"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/tokens"
 	"github.com/chatprep/chatprep/internal/tracing"
 )
 
@@ -178,11 +179,15 @@ func New(ctx context.Context, cfg config.Config, o Options) (w *Worker, err erro
 	w.weaviateUp, w.queueUp = w.hs.Require("weaviate"), w.hs.Require("input_queue")
 	w.queueUp.Waiting("receiving starts once weaviate is reached")
 
+	counter, err := tokens.New(cfg.TokenEncoding)
+	if err != nil {
+		return w, &ConfigError{Var: "TOKEN_ENCODING", Err: err}
+	}
 	w.st = o.Store
 	if w.st == nil {
 		w.weaviate, err = store.New(store.Config{
 			URL: cfg.WeaviateURL, APIKey: cfg.WeaviateAPIKey, GRPCAddr: cfg.WeaviateGRPCAddr,
-			MaxConns: cfg.PoolSize, Logger: w.component("store"),
+			MaxConns: cfg.PoolSize, Logger: w.component("store"), Tokens: counter,
 		})
 		if err != nil {
 			return w, fmt.Errorf("weaviate store: %w", err)
@@ -221,10 +226,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (w *Worker, err erro
 	if w.brk, err = newBreaker(w.st, w.agg, w.component("breaker")); err != nil {
 		return w, fmt.Errorf("breaker: %w", err)
 	}
-	pl, err := pipeline.New(pipeline.Config{
-		HistoryLimit: cfg.HistoryLimit, RelevanceLimit: max(cfg.RelevanceLimit, 1), NoRelevance: cfg.RelevanceLimit == 0,
-		Worker: w.workerID, Logger: w.component("pipeline"),
-	}, pipeline.Deps{Store: GuardStore(w.st, w.brk), Publisher: w.pub, Pool: w.tasks, Router: router, Metrics: w.agg, Tracer: tracer})
+	pl, err := pipeline.New(pipelineConfig(cfg, w.workerID, w.component("pipeline")),
+		pipeline.Deps{Store: GuardStore(w.st, w.brk), Publisher: w.pub, Pool: w.tasks, Router: router, Tokens: counter, Metrics: w.agg, Tracer: tracer})
 	if err != nil {
 		return w, fmt.Errorf("pipeline: %w", err)
 	}
@@ -455,4 +458,19 @@ func searchPath(w *store.Store) string {
 		return "none (benchmark store)"
 	}
 	return w.SearchPath()
+}
+
+// pipelineConfig is the pipeline's part of the configuration: a limit of 0
+// turns its part off.
+func pipelineConfig(cfg config.Config, workerID string, log zerolog.Logger) pipeline.Config {
+	return pipeline.Config{
+		HistoryLimit:   cfg.HistoryLimit,
+		RelevanceLimit: max(cfg.RelevanceLimit, 1), NoRelevance: cfg.RelevanceLimit == 0,
+		Neighbours: max(cfg.RelevanceNeighbours, 1), NoNeighbours: cfg.RelevanceNeighbours == 0,
+		Budget: max(cfg.ContextTokenBudget, 1), NoBudget: cfg.ContextTokenBudget == 0,
+		BurstGap: max(cfg.BurstGap, 1), NoBursts: cfg.BurstGap == 0,
+		RouteCarry: max(cfg.RouteCarry, 1), NoCarry: cfg.RouteCarry == 0,
+		ReferencesLimit: max(cfg.ReferencesLimit, 1), NoReferences: cfg.ReferencesLimit == 0,
+		Worker: workerID, Logger: log,
+	}
 }

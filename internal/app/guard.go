@@ -79,9 +79,21 @@ type guarded struct {
 
 var _ pipeline.Store = guarded{}
 
-func (g guarded) History(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+func (g guarded) Recent(ctx context.Context, chatID string, before time.Time, limit int) ([]event.ContextMessage, error) {
 	return breaker.Call(ctx, g.b, func(ctx context.Context) ([]event.ContextMessage, error) {
-		return g.s.History(ctx, chatID, role, before, limit)
+		return g.s.Recent(ctx, chatID, before, limit)
+	})
+}
+
+func (g guarded) Following(ctx context.Context, chatID string, hits []event.ContextMessage, n int) (map[string][]event.ContextMessage, error) {
+	return breaker.Call(ctx, g.b, func(ctx context.Context) (map[string][]event.ContextMessage, error) {
+		return g.s.Following(ctx, chatID, hits, n)
+	})
+}
+
+func (g guarded) References(ctx context.Context, chatID string, before time.Time, limit int) ([]event.Reference, error) {
+	return breaker.Call(ctx, g.b, func(ctx context.Context) ([]event.Reference, error) {
+		return g.s.References(ctx, chatID, before, limit)
 	})
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/chatprep/chatprep/internal/tokens"
 )
 
 // Config is the whole configuration of the worker. Field comments give the
@@ -35,7 +37,13 @@ type Config struct {
 	TaskTimeout          time.Duration // TASK_TIMEOUT, default 2s
 	ShutdownTimeout      time.Duration // SHUTDOWN_TIMEOUT, default 25s
 	HistoryLimit         int           // HISTORY_LIMIT, default 10
-	RelevanceLimit       int           // RELEVANCE_LIMIT, default 5
+	RelevanceLimit       int           // RELEVANCE_LIMIT, default 20 (passages)
+	RelevanceNeighbours  int           // RELEVANCE_NEIGHBOURS, default 1
+	ContextTokenBudget   int           // CONTEXT_TOKEN_BUDGET, default 2000; 0: no budget
+	TokenEncoding        string        // TOKEN_ENCODING, default o200k_base
+	BurstGap             time.Duration // BURST_GAP, default 2m; 0: no bursts
+	RouteCarry           time.Duration // ROUTE_CARRY, default 30m; 0: no carry
+	ReferencesLimit      int           // REFERENCES_LIMIT, default 10; 0: none
 	MetricsNamespace     string        // METRICS_NAMESPACE, default ChatPrep
 	MetricsEnabled       bool          // METRICS_ENABLED, default true
 	MetricsFlushInterval time.Duration // METRICS_FLUSH_INTERVAL, default 60s
@@ -119,7 +127,20 @@ var settings = []setting{
 	{"TASK_TIMEOUT", "2s", "bound on each preprocessing task", durationIn(time.Millisecond, time.Hour, func(c *Config) *time.Duration { return &c.TaskTimeout })},
 	{"SHUTDOWN_TIMEOUT", "25s", "after SIGTERM, how long in-flight messages may take to finish", durationIn(0, time.Hour, func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"HISTORY_LIMIT", "10", "recent messages per role", intIn(1, 1000, func(c *Config) *int { return &c.HistoryLimit })},
-	{"RELEVANCE_LIMIT", "5", "relevant older messages (0 turns relevance search off)", intIn(0, 1000, func(c *Config) *int { return &c.RelevanceLimit })},
+	{"RELEVANCE_LIMIT", "20", "relevant passages at most (0 turns relevance search off)", intIn(0, 1000, func(c *Config) *int { return &c.RelevanceLimit })},
+	{"RELEVANCE_NEIGHBOURS", "1", "messages that follow a relevant hit and come with it (its reply)", intIn(0, 20, func(c *Config) *int { return &c.RelevanceNeighbours })},
+	{"CONTEXT_TOKEN_BUDGET", "2000", "tokens history and relevant may take together (0: no budget, only the limits)", intIn(0, 1000000, func(c *Config) *int { return &c.ContextTokenBudget })},
+	{"TOKEN_ENCODING", tokens.DefaultEncoding, "the tokenizer the budget counts in: " + strings.Join(tokens.Encodings(), " or "), func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if !slices.Contains(tokens.Encodings(), v) {
+			return errors.New("must be " + strings.Join(tokens.Encodings(), " or "))
+		}
+		c.TokenEncoding = v
+		return nil
+	}},
+	{"BURST_GAP", "2m", "consecutive user messages closer than this, with no assistant message between, are one burst (0: no bursts)", durationIn(0, 24*time.Hour, func(c *Config) *time.Duration { return &c.BurstGap })},
+	{"ROUTE_CARRY", "30m", "a message matching no route rule takes the route of the chat's user messages of this long before it (0: off)", durationIn(0, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.RouteCarry })},
+	{"REFERENCES_LIMIT", "10", "ERP references in a result at most (0: none)", intIn(0, 1000, func(c *Config) *int { return &c.ReferencesLimit })},
 	{"METRICS_NAMESPACE", "ChatPrep", "CloudWatch namespace", func(c *Config, v string) error {
 		if v == "" || len(v) > 255 || strings.HasPrefix(v, "AWS/") || strings.HasPrefix(v, ":") {
 			return errors.New("must be 1-255 characters and not start with AWS/ or ':'")

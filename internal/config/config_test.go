@@ -26,7 +26,9 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 		Region: "us-east-1", InputQueue: "chat-events.fifo", DLQQueue: "chat-events-dlq.fifo",
 		ResponseQueue: "chat-context.fifo", MaxReceiveCount: 5, WeaviateURL: "http://127.0.0.1:8080", WeaviateGRPCAddr: "127.0.0.1:50051",
 		PoolSize: 64, MaxInFlight: 256, Receivers: 2, VisibilityTimeout: 30 * time.Second,
-		TaskTimeout: 2 * time.Second, ShutdownTimeout: 25 * time.Second, HistoryLimit: 10, RelevanceLimit: 5,
+		TaskTimeout: 2 * time.Second, ShutdownTimeout: 25 * time.Second, HistoryLimit: 10, RelevanceLimit: 20,
+		RelevanceNeighbours: 1, ContextTokenBudget: 2000, TokenEncoding: "o200k_base", BurstGap: 2 * time.Minute,
+		RouteCarry: 30 * time.Minute, ReferencesLimit: 10,
 		MetricsNamespace: "ChatPrep", MetricsEnabled: true, MetricsFlushInterval: 60 * time.Second,
 		MetricsTimestamps: true, SQSVerifyChecksums: true, HealthAddr: "127.0.0.1:8081", LogLevel: zerolog.InfoLevel,
 	}
@@ -44,9 +46,15 @@ func TestEnvironmentIsRead(t *testing.T) {
 		"INPUT_QUEUE": "https://sqs.eu-west-1.amazonaws.com/123456789012/in", "DLQ_QUEUE": "dlq",
 		"RESPONSE_QUEUE": "out.fifo", "POOL_SIZE": "8", "VISIBILITY_TIMEOUT": "2m", "METRICS_ENABLED": "false",
 		"LOG_LEVEL": "DEBUG", "AWS_REGION": "eu-west-1", "WEAVIATE_URL": "https://weaviate.internal:8443/",
+		"CONTEXT_TOKEN_BUDGET": "0", "TOKEN_ENCODING": "cl100k_base", "BURST_GAP": "0", "ROUTE_CARRY": "1h",
+		"RELEVANCE_NEIGHBOURS": "2", "REFERENCES_LIMIT": "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.ContextTokenBudget != 0 || c.TokenEncoding != "cl100k_base" || c.BurstGap != 0 || c.RouteCarry != time.Hour ||
+		c.RelevanceNeighbours != 2 || c.ReferencesLimit != 0 {
+		t.Errorf("v3 variables: got %+v", c)
 	}
 	if c.PoolSize != 8 || c.VisibilityTimeout != 2*time.Minute || c.MetricsEnabled || c.LogLevel != zerolog.DebugLevel ||
 		c.Region != "eu-west-1" || c.WeaviateURL != "https://weaviate.internal:8443" || config.IsFIFO(c.InputQueue) {
@@ -78,6 +86,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"HEALTH_ADDR", "8081", "host:port"},
 		{"LOG_LEVEL", "loud", "one of"},
 		{"MAX_RECEIVE_COUNT", "0", "out of range"},
+		{"RELEVANCE_NEIGHBOURS", "-1", "out of range"},
+		{"CONTEXT_TOKEN_BUDGET", "lots", "not a whole number"},
+		{"TOKEN_ENCODING", "p50k_base", "o200k_base or cl100k_base"},
+		{"BURST_GAP", "2", "not a duration"},
+		{"ROUTE_CARRY", "-5m", "out of range"},
+		{"REFERENCES_LIMIT", "1001", "out of range"},
 		{"ROUTES_FILE", "/does/not/exist.json", "cannot read"},
 		{"METRICS_NAMESPACE", "AWS/SQS", "AWS/"},
 		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "http(s) URL"},

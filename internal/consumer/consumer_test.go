@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -749,5 +750,48 @@ func TestLeaseLostButFinishedIsDeleted(t *testing.T) {
 				assertEmpty(t, api, input)
 			}
 		})
+	}
+}
+
+// Message.Behind: a FIFO group's messages received together are shown to
+// the handler of the first, in order, and fewer as they are handled; a
+// message alone has nothing behind it. Nothing waits for more.
+func TestBehindShowsTheGroupsReceivedMessages(t *testing.T) {
+	t.Parallel()
+	api := client(kumotest.URL())
+	input := kumotest.Queue(t, api, true)
+	send(t, api, input, []msg{
+		{body: "1", group: "chat", dedup: "1"},
+		{body: "2", group: "chat", dedup: "2"},
+		{body: "3", group: "chat", dedup: "3"},
+		{body: "alone", group: "other", dedup: "4"},
+	}, 1)
+	var (
+		mu     sync.Mutex
+		behind = map[string][]string{}
+	)
+	c := newConsumer(t, api, input, consumer.Config{VisibilityTimeout: 30 * time.Second, WaitTime: time.Second})
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+		if m.Behind == nil {
+			t.Errorf("%s: no Behind on a FIFO queue", m.Body)
+			return nil
+		}
+		mu.Lock()
+		behind[m.Body] = m.Behind()
+		mu.Unlock()
+		return nil
+	}))
+	waitFor(t, 15*time.Second, "the messages to finish", func() bool { return c.Stats().Deleted == 4 })
+	if _, err := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// kumo, like SQS, returned the group's three in one receive (ten at a
+	// time): each handler saw those received after it.
+	for body, want := range map[string][]string{"1": {"2", "3"}, "2": {"3"}, "3": nil, "alone": nil} {
+		if !slices.Equal(behind[body], want) {
+			t.Errorf("behind %s = %v, want %v", body, behind[body], want)
+		}
 	}
 }

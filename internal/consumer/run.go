@@ -199,6 +199,9 @@ func (r *run) advanceLocked(d *delivery, broken bool) (acts []func()) {
 // handle runs the handler for d and settles the outcome.
 func (r *run) handle(ctx context.Context, d *delivery) {
 	defer r.handlers.Done()
+	if r.fifo {
+		d.Behind = func() []string { return r.behind(d) }
+	}
 	err := r.h.Handle(ctx, &d.Message)
 	cause := context.Cause(ctx)
 	d.cancel(nil)
@@ -233,6 +236,20 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 	r.checkIdleLocked()
 	r.mu.Unlock()
 	runAll(acts)
+}
+
+// behind is handler.Message.Behind for d: the bodies of the messages of its
+// group waiting behind it, already received.
+func (r *run) behind(d *delivery) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var bodies []string
+	for _, w := range r.groups.Waiting(d.GroupID) {
+		if !w.lost {
+			bodies = append(bodies, w.Body)
+		}
+	}
+	return bodies
 }
 
 // lose is d's lease's onLost: a waiting message is dropped (SQS gives it to

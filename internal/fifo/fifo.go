@@ -37,6 +37,16 @@ func (s *Sequencer[T]) Next(group string) (T, bool) {
 	return q[1], true
 }
 
+// Waiting returns the items waiting behind the group's head, in order: a
+// copy, which the caller may keep.
+func (s *Sequencer[T]) Waiting(group string) []T {
+	q := s.groups[group]
+	if len(q) <= 1 {
+		return nil
+	}
+	return append([]T(nil), q[1:]...)
+}
+
 // Break ends the group's head and takes out every item waiting behind it,
 // in order: after a failure the group's order cannot be kept, so none of
 // them may go.

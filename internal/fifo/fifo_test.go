@@ -63,3 +63,29 @@ func TestBreakAndDrain(t *testing.T) {
 		t.Errorf("Len %d after every head ended", s.Len())
 	}
 }
+
+func TestWaiting(t *testing.T) {
+	t.Parallel()
+	var s fifo.Sequencer[string]
+	if w := s.Waiting("a"); w != nil {
+		t.Errorf("Waiting on an empty sequencer = %v", w)
+	}
+	s.Add("a", "a1")
+	if w := s.Waiting("a"); w != nil {
+		t.Errorf("Waiting behind a lone head = %v", w)
+	}
+	s.Add("a", "a2")
+	s.Add("b", "b1")
+	s.Add("a", "a3")
+	w := s.Waiting("a")
+	if !slices.Equal(w, []string{"a2", "a3"}) {
+		t.Fatalf("Waiting(a) = %v, want a2 a3", w)
+	}
+	w[0] = "changed"
+	if next, _ := s.Next("a"); next != "a2" {
+		t.Errorf("Waiting's slice is not a copy: Next = %q", next)
+	}
+	if w := s.Waiting("a"); !slices.Equal(w, []string{"a3"}) {
+		t.Errorf("after Next, Waiting(a) = %v", w)
+	}
+}

@@ -46,6 +46,12 @@ type Message struct {
 	// SystemAttributes are the SQS system attributes received with it
 	// (AWSTraceHeader, SentTimestamp, …).
 	SystemAttributes map[string]string
+	// Behind, when set, returns the bodies of the messages of the same
+	// FIFO group that this worker has already received and that wait
+	// behind this one, in the order they will be handled: what is known,
+	// now, to come next in the chat. It never waits for a message; nil on a
+	// standard queue (no order to speak of). Call it only during Handle.
+	Behind func() []string
 }
 
 // QueueWait is how long the message waited in the queue: from SentAt to

@@ -26,8 +26,9 @@ type Answers struct {
 	// Following holds, per hit's event id, the messages that follow the hit
 	// in the chat, in time order (RELEVANCE_NEIGHBOURS of them at most).
 	Following map[string][]event.ContextMessage
-	// References are the chat's ERP references, newest mention first; a
-	// reference may repeat (its older mentions are dropped).
+	// References are the chat's ERP references, from any source (the
+	// event's text, the history's, the store's) in any order; a reference
+	// may repeat (all but its newest mention are dropped).
 	References []event.Reference
 	// Newer are the messages of the chat already received after the event,
 	// in the order they will be handled (for SupersededBy).
@@ -206,16 +207,17 @@ func Assemble(a Answers, l Limits) Context {
 		take(m)
 	}
 
-	slices.SortStableFunc(history, func(x, y event.ContextMessage) int {
-		if d := x.SentAt.Compare(y.SentAt); d != 0 {
-			return d
-		}
-		return roleOrder(x.Role) - roleOrder(y.Role) // at equal times the user's first
-	})
+	// Oldest first: recent's order reversed.
+	rank := make(map[string]int, len(recent))
+	for i, m := range recent {
+		rank[m.EventID] = i
+	}
+	slices.SortFunc(history, func(x, y event.ContextMessage) int { return rank[y.EventID] - rank[x.EventID] })
 	c.History = append(c.History, history...)
 	return c
 }
 
+// roleOrder puts the user's message before the assistant's at equal times.
 func roleOrder(r event.Role) int {
 	if r == event.RoleAssistant {
 		return 1
@@ -227,8 +229,8 @@ func roleOrder(r event.Role) int {
 // after it, at most limit per role, newest first.
 func recentHistory(history []event.ContextMessage, ev event.Event, limit int) []event.ContextMessage {
 	out := make([]event.ContextMessage, 0, len(history))
-	for _, m := range history {
-		if m.EventID != ev.EventID && !m.SentAt.After(ev.SentAt) {
+	for i := len(history) - 1; i >= 0; i-- { // at equal times the later given is the newer
+		if m := history[i]; m.EventID != ev.EventID && !m.SentAt.After(ev.SentAt) {
 			out = append(out, m)
 		}
 	}
@@ -314,11 +316,13 @@ func supersededBy(ev event.Event, newer []event.Event, gap time.Duration) string
 	return last
 }
 
-// references keeps the first (newest) mention of each reference, at most
-// limit.
+// references keeps the newest mention of each reference, newest first, at
+// most limit.
 func references(refs []event.Reference, limit int) []event.Reference {
 	out := []event.Reference{}
 	seen := map[string]bool{}
+	refs = slices.Clone(refs)
+	slices.SortStableFunc(refs, func(a, b event.Reference) int { return b.SentAt.Compare(a.SentAt) })
 	for _, r := range refs {
 		if len(out) >= limit {
 			break

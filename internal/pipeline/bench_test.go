@@ -42,8 +42,24 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// History is the Lambda's history read, one role at a time (serial and
+// executor5 call it; the pipeline reads both roles at once with Recent).
 func (delayStore) History(ctx context.Context, _ string, role event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
 	return []event.ContextMessage{msg("h-"+string(role), role, 1)}, pause(ctx, historyDelay)
+}
+
+func (delayStore) Recent(ctx context.Context, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
+	return []event.ContextMessage{msg("h-user", event.RoleUser, 1), msg("h-assistant", event.RoleAssistant, 2)}, pause(ctx, historyDelay)
+}
+
+// Following and References answer at once: the Lambda had neither, and
+// the benchmark compares the same work (the handler runs with neither).
+func (delayStore) Following(context.Context, string, []event.ContextMessage, int) (map[string][]event.ContextMessage, error) {
+	return nil, nil
+}
+
+func (delayStore) References(context.Context, string, time.Time, int) ([]event.Reference, error) {
+	return nil, nil
 }
 
 func (delayStore) Relevant(ctx context.Context, _, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
@@ -59,7 +75,7 @@ func (delayStore) Put(ctx context.Context, _ event.Event) error { return pause(c
 func (delayStore) SetMuted(ctx context.Context, _ event.Event) error { return pause(ctx, storeDelay) }
 
 // serial is the original Lambda: every call after the other.
-func serial(ctx context.Context, s pipeline.Store, ev event.Event) time.Duration {
+func serial(ctx context.Context, s delayStore, ev event.Event) time.Duration {
 	start := time.Now()
 	_, _ = s.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, 11)
 	_, _ = s.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, 11)
@@ -71,7 +87,7 @@ func serial(ctx context.Context, s pipeline.Store, ev event.Event) time.Duration
 
 // executor5 is the first fix: each invocation alone on its own executor of
 // five threads (goroutines here), started and stopped per message.
-func executor5(ctx context.Context, s pipeline.Store, ev event.Event) time.Duration {
+func executor5(ctx context.Context, s delayStore, ev event.Event) time.Duration {
 	start := time.Now()
 	work := make(chan func())
 	var threads sync.WaitGroup
@@ -158,8 +174,8 @@ func BenchmarkPreprocessing(b *testing.B) {
 			}
 			defer sqsPub.Close(context.Background()) //nolint:errcheck // every result is accepted
 			pub := &timingPublisher{next: sqsPub, prep: map[string]time.Duration{}}
-			h, err := pipeline.New(pipeline.Config{Worker: "bench"}, pipeline.Deps{
-				Store: delayStore{}, Publisher: pub, Pool: p, Router: route.Builtin(),
+			h, err := pipeline.New(pipeline.Config{Worker: "bench", NoNeighbours: true, NoReferences: true}, pipeline.Deps{
+				Store: delayStore{}, Publisher: pub, Pool: p, Router: route.Builtin(), Tokens: wordCounter{},
 			})
 			if err != nil {
 				b.Fatal(err)

@@ -5,31 +5,46 @@
 // the dead-letter queue: the worker wraps it in the middlewares
 // (internal/middleware) that do.
 //
-// For a user message the handler submits, at once, five tasks to the pool,
-// each bounded by TASK_TIMEOUT: the chat's recent user messages, its recent
-// assistant messages, the relevance search, the muted state, and storing the
-// message. Route detection runs inline on the handler's goroutine meanwhile:
-// it is a few microseconds of CPU (about 2 ms for the largest allowed
-// text), less than a pool round trip costs, it overlaps the tasks' I/O
-// anyway, and inline it can never queue behind I/O tasks of other messages
-// in a saturated pool or take a slot Weaviate calls need.
+// For a user message the handler gathers, then assembles, then publishes
+// (the shape of River's jobexecutor: execute, then report).
 //
-// Then, in the contract's terms:
+// Gather (gather.go): the handler submits, at once, its tasks to the pool,
+// each bounded by TASK_TIMEOUT: the chat's recent messages (both roles in
+// one search, 2×HISTORY_LIMIT+1 of them), the relevance search and then, in
+// the same task, its hits' neighbours (Following; one more round trip,
+// since it needs the hits), the chat's ERP references, the muted state,
+// and storing the message.
 //
-//   - history is the user and assistant messages merged oldest first, never
-//     the event itself; the store is asked for HISTORY_LIMIT+1 per role, so
-//     that dropping the event itself (which the concurrent store task may
-//     already have written) still leaves HISTORY_LIMIT;
-//   - relevant is best first, none already in history, never the event
-//     itself, RELEVANCE_LIMIT in all; the store is asked for
-//     RELEVANCE_LIMIT + 2×HISTORY_LIMIT + 1, enough to filter all of those out;
+// Assemble (assemble.go) is a pure function from the tasks' answers to the
+// result's context, table-tested without a pool or a store. In the
+// contract's terms:
+//
+//   - history is recent messages oldest first, at most HISTORY_LIMIT per
+//     role, never the event itself (the concurrent store task may already
+//     have written it, hence the +1);
+//   - relevant is passages, best first: a hit and the RELEVANCE_NEIGHBOURS
+//     messages after it ("with"), at most RELEVANCE_LIMIT hits, none already
+//     given; the store is asked for RELEVANCE_LIMIT + 2×HISTORY_LIMIT + 1
+//     hits, enough to skip all of history;
+//   - the budget: the burst and the last exchange always; then recent
+//     history up to a quarter of CONTEXT_TOKEN_BUDGET, passages, and older
+//     recent history while it fits (see Assemble); tokens are the sums;
+//   - burst from history; superseded_by from the messages of the chat that
+//     the consumer has already received behind this one
+//     (handler.Message.Behind: what it holds, never a wait);
+//   - references: the event's own text, the history window's texts and the
+//     store's (messages stored with references), newest mention first;
+//   - the route: a known route_hint, else the first matching rule, else the
+//     route of the newest rule-matched user message of the last ROUTE_CARRY
+//     in history, else the default;
 //   - a retrieval task that fails or times out leaves its part empty and is
-//     listed in degraded (user_history, assistant_history, relevance_search,
+//     listed in degraded (message_history, relevance_search, references,
 //     muted_status) with its error, such as "timeout after 2s"; a failed
 //     muted lookup counts the chat as not muted;
-//   - a muted chat (muted at the message's sent_at) cancels the history and
-//     relevance tasks as soon as the muted state is known and gets muted:
-//     true with empty history and relevant; its message is still stored;
+//   - a muted chat (muted at the message's sent_at) cancels the retrieval
+//     tasks as soon as the muted state is known and gets muted: true with
+//     empty history, relevant, burst and references; its message is still
+//     stored;
 //   - the result is published only after the message is stored: a failed
 //     store returns an error (the message comes back) and nothing is
 //     published; Handle returns nil only once the publisher has accepted the
@@ -46,7 +61,8 @@
 //
 // Each event's one log line is written by the Log middleware from what the
 // handler describes (handler.Describe): event_id and chat_id as soon as the
-// event is decoded, then route, muted, degraded count and tasks and
+// event is decoded, then route, muted, degraded count and tasks, burst
+// (its size), tokens (history and relevant), superseded_by when set, and
 // timings_ms (type and role for other events), never the message text. The
 // handler logs only what it handles itself: a panic in a retrieval task,
 // with its stack, at error.

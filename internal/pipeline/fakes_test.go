@@ -16,11 +16,13 @@ import (
 // fakeStore is a Store whose methods are function fields; an unset field
 // answers with nothing and no error.
 type fakeStore struct {
-	HistoryFunc  func(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error)
-	RelevantFunc func(ctx context.Context, chatID, text string, before time.Time, limit int) ([]event.ContextMessage, error)
-	MutedFunc    func(ctx context.Context, chatID string, at time.Time) (bool, error)
-	PutFunc      func(ctx context.Context, ev event.Event) error
-	SetMutedFunc func(ctx context.Context, ev event.Event) error
+	RecentFunc     func(ctx context.Context, chatID string, before time.Time, limit int) ([]event.ContextMessage, error)
+	RelevantFunc   func(ctx context.Context, chatID, text string, before time.Time, limit int) ([]event.ContextMessage, error)
+	FollowingFunc  func(ctx context.Context, chatID string, hits []event.ContextMessage, n int) (map[string][]event.ContextMessage, error)
+	ReferencesFunc func(ctx context.Context, chatID string, before time.Time, limit int) ([]event.Reference, error)
+	MutedFunc      func(ctx context.Context, chatID string, at time.Time) (bool, error)
+	PutFunc        func(ctx context.Context, ev event.Event) error
+	SetMutedFunc   func(ctx context.Context, ev event.Event) error
 
 	mu    sync.Mutex
 	calls []string // method names, in call order
@@ -46,12 +48,28 @@ func (f *fakeStore) called(name string) int {
 	return n
 }
 
-func (f *fakeStore) History(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
-	f.record("History")
-	if f.HistoryFunc == nil {
+func (f *fakeStore) Recent(ctx context.Context, chatID string, before time.Time, limit int) ([]event.ContextMessage, error) {
+	f.record("Recent")
+	if f.RecentFunc == nil {
 		return nil, nil
 	}
-	return f.HistoryFunc(ctx, chatID, role, before, limit)
+	return f.RecentFunc(ctx, chatID, before, limit)
+}
+
+func (f *fakeStore) Following(ctx context.Context, chatID string, hits []event.ContextMessage, n int) (map[string][]event.ContextMessage, error) {
+	f.record("Following")
+	if f.FollowingFunc == nil {
+		return nil, nil
+	}
+	return f.FollowingFunc(ctx, chatID, hits, n)
+}
+
+func (f *fakeStore) References(ctx context.Context, chatID string, before time.Time, limit int) ([]event.Reference, error) {
+	f.record("References")
+	if f.ReferencesFunc == nil {
+		return nil, nil
+	}
+	return f.ReferencesFunc(ctx, chatID, before, limit)
 }
 
 func (f *fakeStore) Relevant(ctx context.Context, chatID, text string, before time.Time, limit int) ([]event.ContextMessage, error) {
@@ -158,6 +176,11 @@ func (f *fakeMetrics) get(name, route string) []float64 {
 func msg(id string, role event.Role, minute int) event.ContextMessage {
 	return event.ContextMessage{EventID: id, Role: role, Text: "text of " + id, SentAt: at(minute)}
 }
+
+// wordCounter counts one token per word: easy to reason about in tests.
+type wordCounter struct{}
+
+func (wordCounter) Count(text string) int { return len(strings.Fields(text)) }
 
 func at(minute int) time.Time { return time.Date(2026, 11, 28, 10, minute, 0, 0, time.UTC) }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,11 +23,16 @@ import (
 )
 
 // Store is what the pipeline needs of Weaviate (store.Store implements it).
+// The messages it returns carry their Tokens when it knows them.
 type Store interface {
-	// History returns the newest `limit` messages of the chat by role with sent_at <= before, oldest first.
-	History(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error)
+	// Recent returns the newest `limit` messages of the chat, both roles, with sent_at <= before, oldest first.
+	Recent(ctx context.Context, chatID string, before time.Time, limit int) ([]event.ContextMessage, error)
 	// Relevant returns up to `limit` of the chat's messages with sent_at <= before most relevant to text (BM25, hybrid when vectors exist), best first, Score set.
 	Relevant(ctx context.Context, chatID, text string, before time.Time, limit int) ([]event.ContextMessage, error)
+	// Following returns, per hit's event id, up to n messages that follow the hit in the chat, in time order.
+	Following(ctx context.Context, chatID string, hits []event.ContextMessage, n int) (map[string][]event.ContextMessage, error)
+	// References returns the chat's ERP references in messages with sent_at <= before, newest mention first, one entry each, at most limit.
+	References(ctx context.Context, chatID string, before time.Time, limit int) ([]event.Reference, error)
 	// Muted tells whether the chat is muted at time at (a mute with Until in the past no longer counts).
 	Muted(ctx context.Context, chatID string, at time.Time) (bool, error)
 	// Put stores a message event idempotently (deterministic id from chat id and event id).
@@ -51,7 +55,17 @@ type Pool interface {
 
 // Router detects a message's route (route.Router implements it).
 type Router interface {
-	Detect(text, hint string) string
+	// Hint is the known route a route_hint names; false for none.
+	Hint(hint string) (string, bool)
+	// Match is the route of the first rule text matches; false for none.
+	Match(text string) (string, bool)
+	// Default is the route of a message that matches no rule.
+	Default() string
+}
+
+// Counter counts a text's tokens (tokens.Counter implements it).
+type Counter interface {
+	Count(text string) int
 }
 
 // Metrics records the contract's metrics (metrics.Aggregator implements
@@ -75,10 +89,14 @@ const (
 
 // Task names, as listed in a result's degraded.
 const (
-	TaskUserHistory      = "user_history"
-	TaskAssistantHistory = "assistant_history"
-	TaskRelevanceSearch  = "relevance_search"
-	TaskMutedStatus      = "muted_status"
+	// TaskMessageHistory is the chat's recent messages, both roles, in one
+	// search.
+	TaskMessageHistory = "message_history"
+	// TaskRelevanceSearch is the relevance search and its hits' neighbours.
+	TaskRelevanceSearch = "relevance_search"
+	// TaskReferences is the chat's ERP references.
+	TaskReferences  = "references"
+	TaskMutedStatus = "muted_status"
 	// TaskResultSize names the trimming of a result too large for SQS:
 	// context messages were dropped (relevant first, then the oldest
 	// history) until it fit.
@@ -107,8 +125,18 @@ const (
 const (
 	// DefaultHistoryLimit is HISTORY_LIMIT's default: messages per role.
 	DefaultHistoryLimit = 10
-	// DefaultRelevanceLimit is RELEVANCE_LIMIT's default.
-	DefaultRelevanceLimit = 5
+	// DefaultRelevanceLimit is RELEVANCE_LIMIT's default: passages.
+	DefaultRelevanceLimit = 20
+	// DefaultNeighbours is RELEVANCE_NEIGHBOURS' default.
+	DefaultNeighbours = 1
+	// DefaultBudget is CONTEXT_TOKEN_BUDGET's default.
+	DefaultBudget = 2000
+	// DefaultBurstGap is BURST_GAP's default.
+	DefaultBurstGap = 2 * time.Minute
+	// DefaultRouteCarry is ROUTE_CARRY's default.
+	DefaultRouteCarry = 30 * time.Minute
+	// DefaultReferencesLimit is REFERENCES_LIMIT's default.
+	DefaultReferencesLimit = 10
 )
 
 // Config configures a Handler.
@@ -121,6 +149,29 @@ type Config struct {
 	RelevanceLimit int
 	// NoRelevance turns the relevance search off (RELEVANCE_LIMIT=0).
 	NoRelevance bool
+	// Neighbours is how many messages after a hit come with it
+	// (RELEVANCE_NEIGHBOURS); NoNeighbours: none. Default DefaultNeighbours.
+	Neighbours   int
+	NoNeighbours bool
+	// Budget is the tokens history and relevant may take together
+	// (CONTEXT_TOKEN_BUDGET); NoBudget: only the limits. Default
+	// DefaultBudget.
+	Budget   int
+	NoBudget bool
+	// BurstGap (BURST_GAP): consecutive user messages closer than this are
+	// one burst; NoBursts: none are. Default DefaultBurstGap.
+	BurstGap time.Duration
+	NoBursts bool
+	// RouteCarry (ROUTE_CARRY): a message matching no route rule takes the
+	// route of the chat's user messages of this long before it; NoCarry:
+	// never. Default DefaultRouteCarry.
+	RouteCarry time.Duration
+	NoCarry    bool
+	// ReferencesLimit is the most ERP references a result holds
+	// (REFERENCES_LIMIT); NoReferences: none and no search. Default
+	// DefaultReferencesLimit.
+	ReferencesLimit int
+	NoReferences    bool
 	// Worker is the result's worker field. Default WorkerID().
 	Worker string
 	// Logger receives the log lines of what the handler handles itself (a
@@ -135,6 +186,11 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	c.HistoryLimit = cmp.Or(c.HistoryLimit, DefaultHistoryLimit)
 	c.RelevanceLimit = cmp.Or(c.RelevanceLimit, DefaultRelevanceLimit)
+	c.Neighbours = cmp.Or(c.Neighbours, DefaultNeighbours)
+	c.Budget = cmp.Or(c.Budget, DefaultBudget)
+	c.BurstGap = cmp.Or(c.BurstGap, DefaultBurstGap)
+	c.RouteCarry = cmp.Or(c.RouteCarry, DefaultRouteCarry)
+	c.ReferencesLimit = cmp.Or(c.ReferencesLimit, DefaultReferencesLimit)
 	if c.Worker == "" {
 		c.Worker = WorkerID()
 	}
@@ -152,6 +208,17 @@ func (c Config) validate() error {
 	if c.RelevanceLimit < 1 {
 		errs = append(errs, fmt.Errorf("relevance limit %d: must be at least 1 (NoRelevance turns the search off)", c.RelevanceLimit))
 	}
+	for _, p := range []struct {
+		name string
+		ok   bool
+	}{
+		{"neighbours", c.Neighbours > 0}, {"budget", c.Budget > 0}, {"burst gap", c.BurstGap > 0},
+		{"route carry", c.RouteCarry > 0}, {"references limit", c.ReferencesLimit > 0},
+	} {
+		if !p.ok {
+			errs = append(errs, fmt.Errorf("%s: must be positive (the No… fields turn it off)", p.name))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -161,6 +228,9 @@ type Deps struct {
 	Publisher Publisher // required
 	Pool      Pool      // required
 	Router    Router    // required
+	// Tokens counts the texts whose count the store did not give (and the
+	// event's). Required.
+	Tokens Counter
 	// Metrics, when set, receives the contract's metrics.
 	Metrics Metrics
 	// Tracer, when set, makes a span per task under the event's span (see
@@ -188,6 +258,7 @@ type Handler struct {
 	pub     Publisher
 	pool    Pool
 	router  Router
+	tokens  Counter
 	metrics Metrics
 	tracer  trace.Tracer
 	log     zerolog.Logger
@@ -202,7 +273,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	for _, missing := range []struct {
 		name string
 		nil  bool
-	}{{"store", d.Store == nil}, {"publisher", d.Publisher == nil}, {"pool", d.Pool == nil}, {"router", d.Router == nil}} {
+	}{{"store", d.Store == nil}, {"publisher", d.Publisher == nil}, {"pool", d.Pool == nil}, {"router", d.Router == nil}, {"tokens", d.Tokens == nil}} {
 		if missing.nil {
 			err = errors.Join(err, fmt.Errorf("%s: required", missing.name))
 		}
@@ -216,6 +287,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		pub:     d.Publisher,
 		pool:    d.Pool,
 		router:  d.Router,
+		tokens:  d.Tokens,
 		metrics: d.Metrics,
 		tracer:  d.Tracer,
 		log:     cfg.Logger,
@@ -257,7 +329,7 @@ func (h *Handler) Handle(ctx context.Context, m *handler.Message) error {
 		tracing.EventType.String(string(ev.Type)))
 	switch {
 	case ev.Type == event.TypeMessage && ev.Role == event.RoleUser:
-		return h.userMessage(ctx, ev, received)
+		return h.userMessage(ctx, ev, received, m.Behind)
 	case ev.Type == event.TypeMessage:
 		return h.write(ctx, ev, received, h.store.Put)
 	default:
@@ -334,140 +406,30 @@ func (s *step) pending() <-chan struct{} {
 	return s.task.Done()
 }
 
-func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time.Time) error {
+func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time.Time, behind func() []string) error {
 	start := h.cfg.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // nothing the handler started outlives it
-	retrieval, cancelRetrieval := context.WithCancel(ctx)
-	defer cancelRetrieval()
-
-	var (
-		users, assistants, relevant []event.ContextMessage
-		muted                       bool
-		lim                         = h.cfg.HistoryLimit
-	)
-	// Each function writes only its own variable, read below only when its
-	// task succeeded (see pool.Task.Err).
-	userStep := h.submit(retrieval, TaskUserHistory, func(ctx context.Context) (err error) {
-		users, err = h.store.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, lim+1)
-		return err
-	})
-	assistantStep := h.submit(retrieval, TaskAssistantHistory, func(ctx context.Context) (err error) {
-		assistants, err = h.store.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, lim+1)
-		return err
-	})
-	var relevanceStep *step
-	if !h.cfg.NoRelevance {
-		relevanceStep = h.submit(retrieval, TaskRelevanceSearch, func(ctx context.Context) (err error) {
-			relevant, err = h.store.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, h.cfg.RelevanceLimit+2*lim+1)
-			return err
-		})
-	}
-	mutedStep := h.submit(ctx, TaskMutedStatus, func(ctx context.Context) (err error) {
-		muted, err = h.store.Muted(ctx, ev.ChatID, ev.SentAt)
-		return err
-	})
-	storeStep := h.submit(ctx, TaskStore, func(ctx context.Context) error {
-		return h.store.Put(ctx, ev)
-	})
-
-	// Inline while the tasks run (see the package documentation).
-	_, routeSpan := h.tracer.Start(ctx, TaskRoute)
-	routeName := h.router.Detect(ev.Text, ev.RouteHint)
-	routeSpan.End() // the route is the event span's attribute
-
-	// Note each answer as it comes; the pool answers a task at the latest at
-	// its timeout or when its context is cancelled.
-	isMuted := false
-	for left := 4 + btoi(relevanceStep != nil); left > 0; left-- {
-		var s *step
-		select {
-		case <-userStep.pending():
-			s = userStep
-		case <-assistantStep.pending():
-			s = assistantStep
-		case <-relevanceStep.pending():
-			s = relevanceStep
-		case <-mutedStep.pending():
-			s = mutedStep
-			if mutedStep.task.Err() == nil && muted {
-				isMuted = true
-				cancelRetrieval() // history and relevance are no longer needed
-			}
-		case <-storeStep.pending():
-			s = storeStep
-		}
-		s.end = h.cfg.Now()
-	}
-	if err := storeStep.task.Err(); err != nil {
+	g := h.gather(ctx, ev)
+	if err := g.store.task.Err(); err != nil {
 		err = taskFailed(err, "store message %s of chat %s", ev.EventID, ev.ChatID)
-		storeStep.endSpan(storeStep.end, err.Error())
-		for _, s := range []*step{userStep, assistantStep, relevanceStep, mutedStep} {
-			if s != nil {
-				s.endSpan(s.end, errText(s.task.Err()))
-			}
+		g.store.endSpan(g.store.end, err.Error())
+		for _, s := range g.retrievals() {
+			s.endSpan(s.end, errText(s.task.Err()))
 		}
 		return err
 	}
-	storeStep.endSpan(storeStep.end, "")
+	g.store.endSpan(g.store.end, "")
 
-	res := &event.Result{
-		EventID:  ev.EventID,
-		ChatID:   ev.ChatID,
-		Route:    routeName,
-		Muted:    isMuted,
-		History:  []event.ContextMessage{},
-		Relevant: []event.ContextMessage{},
-		Degraded: []event.Degradation{},
-		Worker:   h.cfg.Worker,
-	}
-	// degrade lists a failed task in degraded and ends its span with the
-	// same reason; it tells whether the task failed.
-	degrade := func(s *step) bool {
-		err := s.task.Err()
-		reason := ""
-		if err != nil {
-			reason = h.describe(ev, s.name, err)
-			res.Degraded = append(res.Degraded, event.Degradation{Task: s.name, Error: reason})
-		}
-		s.endSpan(s.end, reason)
-		return err != nil
-	}
-	if !isMuted {
-		if !degrade(userStep) {
-			res.History = append(res.History, newest(users, ev.EventID, lim)...)
-		}
-		if !degrade(assistantStep) {
-			res.History = append(res.History, newest(assistants, ev.EventID, lim)...)
-		}
-		sortBySentAt(res.History)
-		if relevanceStep != nil && !degrade(relevanceStep) {
-			res.Relevant = mostRelevant(relevant, ev.EventID, res.History, h.cfg.RelevanceLimit)
-		}
-	} else {
-		// Not needed: cancelled, or answered before the muted state was.
-		for _, s := range []*step{userStep, assistantStep, relevanceStep} {
-			if s == nil {
-				continue
-			}
-			err := s.task.Err()
-			if errors.Is(err, context.Canceled) {
-				s.span.SetAttributes(tracing.Cancelled.Bool(true))
-				err = nil
-			}
-			s.endSpan(s.end, errText(err))
-		}
-	}
-	degrade(mutedStep) // unknown muted state: handled as not muted
-
-	historyEnd := later(userStep.end, assistantStep.end)
+	res := h.result(ctx, ev, g, behind)
+	historyEnd := g.history.end
 	res.TimingsMS = event.Timings{
 		MessageHistory: ms(historyEnd.Sub(start)),
-		MutedStatus:    ms(mutedStep.end.Sub(start)),
-		Store:          ms(storeStep.end.Sub(start)),
+		MutedStatus:    ms(g.muted.end.Sub(start)),
+		Store:          ms(g.store.end.Sub(start)),
 	}
-	if relevanceStep != nil {
-		res.TimingsMS.RelevanceSearch = ms(relevanceStep.end.Sub(start))
+	if g.relevance != nil {
+		res.TimingsMS.RelevanceSearch = ms(g.relevance.end.Sub(start))
 	}
 	now := h.cfg.Now()
 	res.TimingsMS.Preprocessing = ms(now.Sub(start))
@@ -475,33 +437,18 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 	res.ProcessedAt = now.UTC()
 
 	err := h.publish(ctx, res)
-	trace.SpanFromContext(ctx).SetAttributes(tracing.Route.String(routeName), tracing.Muted.Bool(isMuted),
+	trace.SpanFromContext(ctx).SetAttributes(tracing.Route.String(res.Route), tracing.Muted.Bool(res.Muted),
 		tracing.Degraded.Int(len(res.Degraded)))
 	if err != nil {
 		return err
 	}
 	end := h.cfg.Now()
-
-	if !isMuted {
-		h.metrics.Duration(MetricMessageHistoryDuration, routeName, historyEnd.Sub(start))
-		if relevanceStep != nil {
-			h.metrics.Duration(MetricRelevanceSearchDuration, routeName, relevanceStep.end.Sub(start))
-		}
-	} else {
-		h.metrics.Count(MetricMessagesMuted, "", 1)
-	}
-	h.metrics.Duration(MetricPreprocessingDuration, routeName, now.Sub(start))
-	h.metrics.Duration(MetricHandlerTotalDuration, routeName, end.Sub(received))
-	h.metrics.Count(MetricMessagesProcessed, routeName, 1)
-	if len(res.Degraded) > 0 {
-		h.metrics.Count(MetricMessagesDegraded, routeName, 1)
-	}
-
+	h.record(res, start, now, end, received, historyEnd, g.relevance)
 	if r := handler.ReportFrom(ctx); r != nil {
 		r.Done = end // duration_ms is handler_total_duration
 	}
 	handler.Describe(ctx, SummaryPreprocessed, func(e *zerolog.Event) {
-		e.Str("route", routeName).Bool("muted", isMuted).Int("degraded", len(res.Degraded))
+		e.Str("route", res.Route).Bool("muted", res.Muted).Int("degraded", len(res.Degraded))
 		if len(res.Degraded) > 0 {
 			names := make([]string, len(res.Degraded))
 			for i, d := range res.Degraded {
@@ -509,9 +456,31 @@ func (h *Handler) userMessage(ctx context.Context, ev event.Event, received time
 			}
 			e.Strs("degraded_tasks", names)
 		}
+		if res.SupersededBy != "" {
+			e.Str("superseded_by", res.SupersededBy)
+		}
+		e.Int("burst", len(res.Burst)).Int("tokens", res.Tokens.History+res.Tokens.Relevant)
 		e.Dict("timings_ms", timingsDict(res.TimingsMS))
 	})
 	return nil
+}
+
+// record sends a published result's metrics.
+func (h *Handler) record(res *event.Result, start, combined, end, received, historyEnd time.Time, relevance *step) {
+	if !res.Muted {
+		h.metrics.Duration(MetricMessageHistoryDuration, res.Route, historyEnd.Sub(start))
+		if relevance != nil {
+			h.metrics.Duration(MetricRelevanceSearchDuration, res.Route, relevance.end.Sub(start))
+		}
+	} else {
+		h.metrics.Count(MetricMessagesMuted, "", 1)
+	}
+	h.metrics.Duration(MetricPreprocessingDuration, res.Route, combined.Sub(start))
+	h.metrics.Duration(MetricHandlerTotalDuration, res.Route, end.Sub(received))
+	h.metrics.Count(MetricMessagesProcessed, res.Route, 1)
+	if len(res.Degraded) > 0 {
+		h.metrics.Count(MetricMessagesDegraded, res.Route, 1)
+	}
 }
 
 // publish hands the result to the publisher. A result too large for SQS is
@@ -573,58 +542,6 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// newest drops the event itself from msgs (oldest first) and keeps the
-// newest limit.
-func newest(msgs []event.ContextMessage, self string, limit int) []event.ContextMessage {
-	out := make([]event.ContextMessage, 0, len(msgs))
-	for _, m := range msgs {
-		if m.EventID != self {
-			out = append(out, m)
-		}
-	}
-	return out[max(0, len(out)-limit):]
-}
-
-// mostRelevant keeps msgs' order (best first), without the event itself,
-// messages already in history and repeats, at most limit.
-func mostRelevant(msgs []event.ContextMessage, self string, history []event.ContextMessage, limit int) []event.ContextMessage {
-	skip := make(map[string]bool, len(history)+1)
-	skip[self] = true
-	for _, m := range history {
-		skip[m.EventID] = true
-	}
-	out := make([]event.ContextMessage, 0, min(limit, len(msgs)))
-	for _, m := range msgs {
-		if len(out) == limit {
-			break
-		}
-		if !skip[m.EventID] {
-			skip[m.EventID] = true
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func sortBySentAt(msgs []event.ContextMessage) {
-	// Stable: at equal times the user message stays before the assistant's.
-	slices.SortStableFunc(msgs, func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) })
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // ms is d in milliseconds, to the microsecond.

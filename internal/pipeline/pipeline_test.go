@@ -66,7 +66,7 @@ func setup(t testing.TB, o options) bundle {
 		cfg.Worker = "test-worker"
 	}
 	b.h, err = pipeline.New(cfg, pipeline.Deps{
-		Store: b.store, Publisher: b.pub, Pool: p, Router: route.Builtin(), Metrics: b.metrics, Tracer: o.tracer,
+		Store: b.store, Publisher: b.pub, Pool: p, Router: route.Builtin(), Tokens: wordCounter{}, Metrics: b.metrics, Tracer: o.tracer,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,23 +107,23 @@ func ids(msgs []event.ContextMessage) []string {
 	return out
 }
 
-// TestCombineRules: history merges the two roles oldest first without the
-// event itself, each role still holding HISTORY_LIMIT; relevant keeps the
+// TestCombineRules: history is the recent messages oldest first without
+// the event itself, at most HISTORY_LIMIT per role; relevant keeps the
 // store's order, without the event or anything in history, RELEVANCE_LIMIT
-// in all. The store is asked for enough extra to filter.
+// passages in all. The store is asked for enough extra to filter.
 func TestCombineRules(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{cfg: pipeline.Config{HistoryLimit: 3, RelevanceLimit: 2}})
+	b := setup(t, options{cfg: pipeline.Config{HistoryLimit: 3, RelevanceLimit: 2, NoNeighbours: true}})
 	var asked atomic.Int64
-	b.store.HistoryFunc = func(_ context.Context, chat string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
-		if chat != "c-1" || !before.Equal(at(30)) || limit != 4 {
-			t.Errorf("History(%s, %s, %v, %d): want c-1, sent_at and HISTORY_LIMIT+1", chat, role, before, limit)
+	b.store.RecentFunc = func(_ context.Context, chat string, before time.Time, limit int) ([]event.ContextMessage, error) {
+		if chat != "c-1" || !before.Equal(at(30)) || limit != 7 {
+			t.Errorf("Recent(%s, %v, %d): want c-1, sent_at and 2*HISTORY_LIMIT+1", chat, before, limit)
 		}
 		asked.Add(1)
-		if role == event.RoleUser { // the event itself is already stored and is the newest
-			return []event.ContextMessage{msg("u1", role, 1), msg("u2", role, 5), msg("u3", role, 9), msg("e-9", role, 30)}, nil
-		}
-		return []event.ContextMessage{msg("a1", role, 2), msg("a2", role, 6), msg("a3", role, 10), msg("a4", role, 12)}, nil
+		// The event itself is already stored and is the newest.
+		return []event.ContextMessage{msg("u1", event.RoleUser, 1), msg("a1", event.RoleAssistant, 2), msg("u2", event.RoleUser, 5),
+			msg("a2", event.RoleAssistant, 6), msg("u3", event.RoleUser, 9), msg("a3", event.RoleAssistant, 10),
+			msg("a4", event.RoleAssistant, 12), msg("e-9", event.RoleUser, 30)}, nil
 	}
 	b.store.RelevantFunc = func(_ context.Context, chat, text string, before time.Time, limit int) ([]event.ContextMessage, error) {
 		if text != "where is my invoice?" || limit != 2+2*3+1 || !before.Equal(at(30)) {
@@ -158,7 +158,7 @@ func TestCombineRules(t *testing.T) {
 		len(res.Degraded) != 0 || res.ProcessedAt.IsZero() {
 		t.Errorf("result %+v", res)
 	}
-	if asked.Load() != 2 || b.store.called("Put") != 1 || b.store.called("Muted") != 1 {
+	if asked.Load() != 1 || b.store.called("Put") != 1 || b.store.called("Muted") != 1 || b.store.called("Following") != 0 {
 		t.Errorf("store calls %v", b.store.calls)
 	}
 }
@@ -171,7 +171,11 @@ func TestEmptyPartsAreArraysNotNull(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := b.pub.bodies[0]
-	for _, want := range []string{`"history":[]`, `"relevant":[]`, `"degraded":[]`, `"route":"general"`, `"timings_ms":{`} {
+	if strings.Contains(body, "superseded_by") {
+		t.Errorf("body %s has superseded_by without a newer message", body)
+	}
+	for _, want := range []string{`"history":[]`, `"relevant":[]`, `"degraded":[]`, `"route":"general"`, `"timings_ms":{`,
+		`"burst":[]`, `"references":[]`, `"tokens":{"history":0,"relevant":0,"event":1}`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("body %s lacks %s", body, want)
 		}
@@ -196,8 +200,11 @@ func TestMutedChatCancelsRetrieval(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
 	ended := make(chan error, 3)
-	b.store.HistoryFunc = func(ctx context.Context, _ string, _ event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
+	b.store.RecentFunc = func(ctx context.Context, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
 		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
+	}
+	b.store.ReferencesFunc = func(ctx context.Context, _ string, _ time.Time, _ int) ([]event.Reference, error) {
+		return blockUntilCancelled[[]event.Reference](ended)(ctx)
 	}
 	b.store.RelevantFunc = func(ctx context.Context, _, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
 		return blockUntilCancelled[[]event.ContextMessage](ended)(ctx)
@@ -219,11 +226,12 @@ func TestMutedChatCancelsRetrieval(t *testing.T) {
 			t.Errorf("a retrieval call ended with %v, want cancelled", err)
 		}
 	}
-	if started := b.store.called("History") + b.store.called("Relevant"); started != n {
+	if started := b.store.called("Recent") + b.store.called("Relevant") + b.store.called("References"); started != n {
 		t.Errorf("%d retrieval calls started, %d ended", started, n)
 	}
 	res := b.onlyResult(t)
-	if !res.Muted || len(res.History) != 0 || len(res.Relevant) != 0 || len(res.Degraded) != 0 {
+	if !res.Muted || len(res.History) != 0 || len(res.Relevant) != 0 || len(res.Degraded) != 0 || len(res.References) != 0 ||
+		res.Tokens.History+res.Tokens.Relevant != 0 || res.Tokens.Event != 4 {
 		t.Errorf("muted result %+v", res)
 	}
 	if b.store.called("Put") != 1 {
@@ -242,15 +250,18 @@ func TestMutedChatCancelsRetrieval(t *testing.T) {
 func TestDegradedTasks(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{taskTimeout: 50 * time.Millisecond})
-	b.store.HistoryFunc = func(ctx context.Context, _ string, role event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
-		if role == event.RoleUser {
-			<-ctx.Done() // times out
-			return nil, ctx.Err()
-		}
-		return []event.ContextMessage{msg("a1", role, 1)}, nil
+	b.store.RecentFunc = func(ctx context.Context, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		<-ctx.Done() // times out
+		return nil, ctx.Err()
 	}
 	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
+		return []event.ContextMessage{msg("r1", event.RoleUser, 1)}, nil
+	}
+	b.store.FollowingFunc = func(context.Context, string, []event.ContextMessage, int) (map[string][]event.ContextMessage, error) {
 		return nil, errors.New("weaviate unavailable (HTTP 503)")
+	}
+	b.store.ReferencesFunc = func(context.Context, string, time.Time, int) ([]event.Reference, error) {
+		return []event.Reference{{Ref: "S00001", Kind: "sale_order", EventID: "r0", SentAt: at(0)}}, nil
 	}
 	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) {
 		return false, errors.New("weaviate rejected the request")
@@ -260,21 +271,22 @@ func TestDegradedTasks(t *testing.T) {
 	}
 	res := b.onlyResult(t)
 	want := []event.Degradation{
-		{Task: pipeline.TaskUserHistory, Error: "timeout after 50ms"},
+		{Task: pipeline.TaskMessageHistory, Error: "timeout after 50ms"},
 		{Task: pipeline.TaskRelevanceSearch, Error: "weaviate unavailable (HTTP 503)"},
 		{Task: pipeline.TaskMutedStatus, Error: "weaviate rejected the request"},
 	}
 	if !slices.Equal(res.Degraded, want) {
 		t.Errorf("degraded %+v,\nwant %+v", res.Degraded, want)
 	}
-	if got := ids(res.History); !slices.Equal(got, []string{"a1"}) || len(res.Relevant) != 0 || res.Muted {
-		t.Errorf("history %v relevant %v muted %v", got, ids(res.Relevant), res.Muted)
+	// The relevance task failed as a whole (its neighbours did): no hits.
+	if len(res.History) != 0 || len(res.Relevant) != 0 || res.Muted || len(res.References) != 1 {
+		t.Errorf("history %v relevant %v muted %v references %v", ids(res.History), ids(res.Relevant), res.Muted, res.References)
 	}
 	if got := b.metrics.get(pipeline.MetricMessagesDegraded, route.General); len(got) != 1 {
 		t.Errorf("messages_degraded %v", got)
 	}
 	line := b.logs.lines(t)[0]
-	if line["degraded"] != float64(3) || !slices.Equal(toStrings(line["degraded_tasks"]), []string{"user_history", "relevance_search", "muted_status"}) {
+	if line["degraded"] != float64(3) || !slices.Equal(toStrings(line["degraded_tasks"]), []string{"message_history", "relevance_search", "muted_status"}) {
 		t.Errorf("log line %v", line)
 	}
 }
@@ -523,11 +535,8 @@ func TestLogLineAndMetrics(t *testing.T) {
 func TestTooLargeResultIsTrimmed(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{cfg: pipeline.Config{HistoryLimit: 3, RelevanceLimit: 2}})
-	b.store.HistoryFunc = func(_ context.Context, _ string, role event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
-		if role == event.RoleUser {
-			return []event.ContextMessage{msg("u1", role, 1), msg("u2", role, 3)}, nil
-		}
-		return []event.ContextMessage{msg("a1", role, 2)}, nil
+	b.store.RecentFunc = func(context.Context, string, time.Time, int) ([]event.ContextMessage, error) {
+		return []event.ContextMessage{msg("u1", event.RoleUser, 1), msg("a1", event.RoleAssistant, 2), msg("u2", event.RoleUser, 3)}, nil
 	}
 	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
 		return []event.ContextMessage{msg("r1", event.RoleUser, 0), msg("r2", event.RoleUser, 0)}, nil
@@ -684,5 +693,109 @@ func TestMuteTime(t *testing.T) {
 	want := []time.Time{time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), first}
 	if len(set) != 2 || !set[0].SentAt.Equal(want[0]) || !set[1].SentAt.Equal(want[1]) {
 		t.Errorf("store got %+v, want times %v", set, want)
+	}
+}
+
+// TestV3Fields: through the handler, a result holds the passages with their
+// neighbours, the burst (from history), superseded_by (from the messages
+// already received behind the event), the references of the event, the
+// history and the store, and the token counts.
+func TestV3Fields(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	b.store.RecentFunc = func(context.Context, string, time.Time, int) ([]event.ContextMessage, error) {
+		return []event.ContextMessage{msg("q", event.RoleUser, 10), msg("ans", event.RoleAssistant, 11),
+			{EventID: "b1", Role: event.RoleUser, Text: "hi, about WH/OUT/00005", SentAt: at(29)}}, nil
+	}
+	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
+		return []event.ContextMessage{hit(msg("old", event.RoleUser, 1), 1.5)}, nil
+	}
+	b.store.FollowingFunc = func(_ context.Context, _ string, hits []event.ContextMessage, n int) (map[string][]event.ContextMessage, error) {
+		if len(hits) != 1 || n != 1 {
+			t.Errorf("Following(%v, %d)", ids(hits), n)
+		}
+		return map[string][]event.ContextMessage{"old": {msg("reply", event.RoleAssistant, 2)}}, nil
+	}
+	b.store.ReferencesFunc = func(context.Context, string, time.Time, int) ([]event.Reference, error) {
+		return []event.Reference{{Ref: "S00001", Kind: "sale_order", EventID: "old", SentAt: at(1)}}, nil
+	}
+	m := &handler.Message{ID: "m-1", Body: userEvent("e-1", "c-1", "and the invoice INV/2026/00017?"), ReceivedAt: time.Now(),
+		Behind: func() []string {
+			return []string{`{"event_id":"e-2","chat_id":"c-1","text":"quickly please","sent_at":"` + at(30).Add(20*time.Second).Format(time.RFC3339) + `"}`, "not json"}
+		}}
+	if err := b.chain.Handle(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	res := b.onlyResult(t)
+	if got := ids(res.History); !slices.Equal(got, []string{"q", "ans", "b1"}) {
+		t.Errorf("history %v", got)
+	}
+	if got := ids(res.Relevant); !slices.Equal(got, []string{"old", "reply"}) || res.Relevant[1].With != "old" || res.Relevant[0].Score == nil {
+		t.Errorf("relevant %+v", res.Relevant)
+	}
+	if !slices.Equal(res.Burst, []string{"b1"}) || res.SupersededBy != "e-2" {
+		t.Errorf("burst %v superseded_by %q", res.Burst, res.SupersededBy)
+	}
+	var refs []string
+	for _, r := range res.References {
+		refs = append(refs, r.Ref+"@"+r.EventID)
+	}
+	if want := []string{"INV/2026/00017@e-1", "WH/OUT/00005@b1", "S00001@old"}; !slices.Equal(refs, want) {
+		t.Errorf("references %v, want %v", refs, want)
+	}
+	if want := (event.Tokens{History: 3 + 3 + 3, Relevant: 3 + 3, Event: 4}); res.Tokens != want {
+		t.Errorf("tokens %+v, want %+v", res.Tokens, want)
+	}
+	line := b.logs.lines(t)[0]
+	if line["superseded_by"] != "e-2" || line["burst"] != float64(1) {
+		t.Errorf("log line %v", line)
+	}
+}
+
+// TestRouteCarry: a message matching no rule takes the route of the chat's
+// newest rule-matched user message of the last ROUTE_CARRY; a hint still
+// wins; older messages, assistant messages and a failed history carry
+// nothing; ROUTE_CARRY=0 turns it off.
+func TestRouteCarry(t *testing.T) {
+	t.Parallel()
+	recent := func(minute int, text string) func(context.Context, string, time.Time, int) ([]event.ContextMessage, error) {
+		return func(context.Context, string, time.Time, int) ([]event.ContextMessage, error) {
+			return []event.ContextMessage{
+				{EventID: "u", Role: event.RoleUser, Text: text, SentAt: at(minute)},
+				{EventID: "a", Role: event.RoleAssistant, Text: "Sorry, I booked a replacement for the two crates.", SentAt: at(minute + 1)},
+			}, nil
+		}
+	}
+	for _, tc := range []struct {
+		name, text, hint string
+		recent           func(context.Context, string, time.Time, int) ([]event.ContextMessage, error)
+		cfg              pipeline.Config
+		want             string
+	}{
+		{"carried", "Thanks Lucía! When will the replacement arrive?", "", recent(20, "my last delivery was missing two crates"), pipeline.Config{}, route.OdooERP},
+		{"own rule first", "Where is order S00042?", "", recent(20, "hello"), pipeline.Config{}, route.OdooERP},
+		{"hint wins", "When will it arrive?", "general", recent(20, "my delivery is late"), pipeline.Config{}, route.General},
+		{"too old", "When will it arrive?", "", recent(-30, "my delivery is late"), pipeline.Config{}, route.General},
+		{"nothing to carry", "When will it arrive?", "", recent(20, "hello there"), pipeline.Config{}, route.General},
+		{"off", "When will it arrive?", "", recent(20, "my delivery is late"), pipeline.Config{NoCarry: true}, route.General},
+		{"history failed", "When will it arrive?", "", func(context.Context, string, time.Time, int) ([]event.ContextMessage, error) {
+			return nil, errors.New("weaviate unavailable")
+		}, pipeline.Config{}, route.General},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, options{cfg: tc.cfg})
+			b.store.RecentFunc = tc.recent
+			extra := []string{}
+			if tc.hint != "" {
+				extra = []string{"route_hint", tc.hint}
+			}
+			if err := b.handle(t, userEvent("e-1", "c-1", tc.text, extra...)); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.onlyResult(t).Route; got != tc.want {
+				t.Errorf("route %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -72,8 +72,8 @@ func attr(s sdktrace.ReadOnlySpan, key attribute.Key) attribute.Value {
 func TestSpans(t *testing.T) {
 	t.Parallel()
 	b, rec := traced(t, options{})
-	b.store.HistoryFunc = func(_ context.Context, _ string, role event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
-		return []event.ContextMessage{msg("h-"+string(role), role, 1)}, nil
+	b.store.RecentFunc = func(context.Context, string, time.Time, int) ([]event.ContextMessage, error) {
+		return []event.ContextMessage{msg("h-user", event.RoleUser, 1), msg("h-assistant", event.RoleAssistant, 2)}, nil
 	}
 	if err := b.handleTraced(t, userEvent("e-1", "c-1", secretText+": where is order S00042?")); err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestSpans(t *testing.T) {
 	if w := attr(ev, tracing.QueueWaitMS).AsFloat64(); w < 40 {
 		t.Errorf("queue_wait_ms %v, want the 40 ms the message waited", w)
 	}
-	for _, name := range []string{pipeline.TaskUserHistory, pipeline.TaskAssistantHistory, pipeline.TaskRelevanceSearch,
+	for _, name := range []string{pipeline.TaskMessageHistory, pipeline.TaskRelevanceSearch, pipeline.TaskReferences,
 		pipeline.TaskMutedStatus, pipeline.TaskStore, pipeline.TaskRoute} {
 		s, ok := spans[name]
 		switch {
@@ -129,12 +129,9 @@ func TestSpans(t *testing.T) {
 func TestSpansOfDegradedTasks(t *testing.T) {
 	t.Parallel()
 	b, rec := traced(t, options{taskTimeout: 50 * time.Millisecond})
-	b.store.HistoryFunc = func(ctx context.Context, _ string, role event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
-		if role == event.RoleUser {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}
-		return nil, nil
+	b.store.RecentFunc = func(ctx context.Context, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
 		return nil, errors.New("weaviate unavailable (HTTP 503)")
@@ -152,7 +149,7 @@ func TestSpansOfDegradedTasks(t *testing.T) {
 	if len(res.Degraded) != 2 || attr(spans["process in.fifo"], tracing.Degraded).AsInt64() != 2 {
 		t.Errorf("degraded %+v; event span degraded=%v", res.Degraded, attr(spans["process in.fifo"], tracing.Degraded))
 	}
-	for _, name := range []string{pipeline.TaskAssistantHistory, pipeline.TaskMutedStatus, pipeline.TaskStore} {
+	for _, name := range []string{pipeline.TaskReferences, pipeline.TaskMutedStatus, pipeline.TaskStore} {
 		if s := spans[name]; s.Status().Code != codes.Unset {
 			t.Errorf("%s span status %+v, want unset", name, s.Status())
 		}
@@ -168,8 +165,12 @@ func TestSpansOfMutedChat(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	b.store.HistoryFunc = func(ctx context.Context, _ string, _ event.Role, _ time.Time, _ int) ([]event.ContextMessage, error) {
+	b.store.RecentFunc = func(ctx context.Context, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
 		return block(ctx)
+	}
+	b.store.ReferencesFunc = func(ctx context.Context, _ string, _ time.Time, _ int) ([]event.Reference, error) {
+		_, err := block(ctx)
+		return nil, err
 	}
 	b.store.RelevantFunc = func(ctx context.Context, _, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
 		return block(ctx)
@@ -179,7 +180,7 @@ func TestSpansOfMutedChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	spans := spansByName(t, rec)
-	for _, name := range []string{pipeline.TaskUserHistory, pipeline.TaskAssistantHistory, pipeline.TaskRelevanceSearch} {
+	for _, name := range []string{pipeline.TaskMessageHistory, pipeline.TaskRelevanceSearch, pipeline.TaskReferences} {
 		s := spans[name]
 		if s == nil || !attr(s, tracing.Cancelled).AsBool() || s.Status().Code != codes.Unset {
 			t.Errorf("%s span of a muted chat: %+v", name, s)

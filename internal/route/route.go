@@ -206,8 +206,17 @@ func (r *Router) Detect(text, hint string) string {
 	if name, ok := r.lookup(hint); ok {
 		return name
 	}
+	if name, ok := r.Match(text); ok {
+		return name
+	}
+	return r.fallback
+}
+
+// Match returns the route of the first rule that text matches; false when
+// no rule does (Detect would give the default).
+func (r *Router) Match(text string) (string, bool) {
 	if len(text) == 0 {
-		return r.fallback
+		return "", false
 	}
 	var words []string // split once, on first need
 	for i := range r.routes {
@@ -218,17 +227,21 @@ func (r *Router) Detect(text, hint string) string {
 				words = splitWords(text)
 			}
 			if rt.keywords.matchOutside(words, rt.except.cover(words)) {
-				return rt.name
+				return rt.name, true
 			}
 		}
 		for _, re := range rt.patterns {
 			if re.MatchString(text) {
-				return rt.name
+				return rt.name, true
 			}
 		}
 	}
-	return r.fallback
+	return "", false
 }
+
+// Hint returns the known route a route_hint names (ignoring case and
+// surrounding spaces); false for an empty or unknown hint.
+func (r *Router) Hint(hint string) (string, bool) { return r.lookup(hint) }
 
 // Names returns the known route names: the routes in rule order, then the
 // default if no route has its name.

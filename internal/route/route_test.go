@@ -300,3 +300,25 @@ func BenchmarkDetect(b *testing.B) {
 		})
 	}
 }
+
+// TestMatchAndHint: Match tells a rule's match from the default; Hint a
+// known hint from an unknown one.
+func TestMatchAndHint(t *testing.T) {
+	t.Parallel()
+	r := route.Builtin()
+	if name, ok := r.Match("Where is order S00042?"); !ok || name != route.OdooERP {
+		t.Errorf("Match(order) = %q, %v", name, ok)
+	}
+	if name, ok := r.Match("When will it arrive?"); ok || name != "" {
+		t.Errorf("Match(no rule) = %q, %v; want no match", name, ok)
+	}
+	if name, ok := r.Hint(" General "); !ok || name != route.General {
+		t.Errorf("Hint(General) = %q, %v", name, ok)
+	}
+	if _, ok := r.Hint("billing"); ok {
+		t.Error("Hint(unknown) matched")
+	}
+	if _, ok := r.Hint(""); ok {
+		t.Error("Hint(\"\") matched")
+	}
+}
