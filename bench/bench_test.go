@@ -109,6 +109,18 @@ func BenchmarkChatprep(b *testing.B) {
 			}
 			rep.row1 = &w
 			p.stop()
+
+			// chatprep v2 on the same events, on a Weaviate seeded alike:
+			// what v3's context costs.
+			if e.workerV2 != "" {
+				p = e.startPhase(b, seedChats(sz.chats))
+				v2, err := p.run(ctx, workerRun{name: "row1-v2", bin: e.workerV2, args: []string{"run"}, events: events})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rep.row1v2 = &v2
+				p.stop()
+			}
 			b.ReportMetric(w.eventsPerSec(), "events/s")
 			b.ReportMetric(w.eventsPerSec()/r.eventsPerSec(), "worker/limit")
 			b.ReportMetric(us(w.perEvent(w.workerCPU)), "cpu-µs/event")
@@ -177,6 +189,21 @@ func BenchmarkChatprep(b *testing.B) {
 				rep.scaling = append(rep.scaling, scalingResult{scaling: s, runResult: r})
 			}
 			p.stop()
+		}
+	})
+
+	b.Run("7_context", func(b *testing.B) {
+		for range b.N {
+			r, err := contextRow(ctx, e, b, *flagQuick)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep.context = r
+			for _, c := range r.configs {
+				if c.budget == 2000 {
+					b.ReportMetric(c.all.Recall(), "recall@2000")
+				}
+			}
 		}
 	})
 

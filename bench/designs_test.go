@@ -15,6 +15,8 @@ import (
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/pool"
 	"github.com/chatprep/chatprep/internal/route"
+	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/tokens"
 )
 
 // designResult is one design's run over the same kind of events.
@@ -33,16 +35,16 @@ type lambdaCalls struct {
 }
 
 // calls returns the five calls of one message as functions filling c.
-func (c *lambdaCalls) calls(ctx context.Context, st pipeline.Store, ev event.Event) []func() {
+func (c *lambdaCalls) calls(ctx context.Context, st *store.Store, ev event.Event) []func() {
 	return []func(){
 		func() {
-			c.users, c.errs[0] = st.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, historyLimit)
+			c.users, c.errs[0] = st.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, v2HistoryLimit)
 		},
 		func() {
-			c.assistants, c.errs[1] = st.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, historyLimit)
+			c.assistants, c.errs[1] = st.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, v2HistoryLimit)
 		},
 		func() {
-			c.relevant, c.errs[2] = st.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, relevanceLimit)
+			c.relevant, c.errs[2] = st.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, v2RelevanceLimit)
 		},
 		func() { c.muted, c.errs[3] = st.Muted(ctx, ev.ChatID, ev.SentAt) },
 		func() { c.errs[4] = st.Put(ctx, ev) },
@@ -66,7 +68,7 @@ func (c *lambdaCalls) result(ev event.Event, router *route.Router) ([]byte, erro
 		}
 		slices.SortStableFunc(r.History, func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) })
 		for _, m := range c.relevant {
-			if len(r.Relevant) < pipeline.DefaultRelevanceLimit && !seen[m.EventID] {
+			if len(r.Relevant) < 5 && !seen[m.EventID] {
 				seen[m.EventID] = true
 				r.Relevant = append(r.Relevant, m)
 			}
@@ -77,7 +79,7 @@ func (c *lambdaCalls) result(ev event.Event, router *route.Router) ([]byte, erro
 
 // serialDesign is the original Lambda: one message at a time, its calls one
 // after another.
-func serialDesign(ctx context.Context, st pipeline.Store, ev event.Event, router *route.Router) error {
+func serialDesign(ctx context.Context, st *store.Store, ev event.Event, router *route.Router) error {
 	var c lambdaCalls
 	for _, f := range c.calls(ctx, st, ev) {
 		f()
@@ -89,7 +91,7 @@ func serialDesign(ctx context.Context, st pipeline.Store, ev event.Event, router
 // executorDesign is the Lambda of the seed: one message at a time, its
 // calls on its own executor of five threads, started and stopped per
 // message.
-func executorDesign(ctx context.Context, st pipeline.Store, ev event.Event, router *route.Router) error {
+func executorDesign(ctx context.Context, st *store.Store, ev event.Event, router *route.Router) error {
 	var c lambdaCalls
 	work := make(chan func())
 	var threads sync.WaitGroup
@@ -112,8 +114,8 @@ func executorDesign(ctx context.Context, st pipeline.Store, ev event.Event, rout
 // oneAtATime runs design for each event in turn, each with the store
 // storeFor gives it (a fresh one per message models a client that reuses
 // no connection).
-func oneAtATime(ctx context.Context, name string, storeFor func() (pipeline.Store, func()), events []workload.Event,
-	design func(context.Context, pipeline.Store, event.Event, *route.Router) error) (designResult, error) {
+func oneAtATime(ctx context.Context, name string, storeFor func() (*store.Store, func()), events []workload.Event,
+	design func(context.Context, *store.Store, event.Event, *route.Router) error) (designResult, error) {
 	router := route.Builtin()
 	res := designResult{name: name, n: len(events)}
 	start := time.Now()
@@ -134,15 +136,20 @@ func oneAtATime(ctx context.Context, name string, storeFor func() (pipeline.Stor
 // chatprepOneAtATime is chatprep's pipeline (the handler on the one shared
 // pool, as the worker runs it) handling one message at a time: its
 // preprocessing latency, received to result ready.
-func chatprepOneAtATime(ctx context.Context, st pipeline.Store, events []workload.Event) (designResult, error) {
-	res := designResult{name: "chatprep", n: len(events)}
+func chatprepOneAtATime(ctx context.Context, st *store.Store, events []workload.Event, name string, cfg pipeline.Config) (designResult, error) {
+	res := designResult{name: name, n: len(events)}
 	pl, err := pool.New(pool.Config{Size: pool.DefaultSize})
 	if err != nil {
 		return res, err
 	}
 	defer pl.Close(context.Background()) //nolint:errcheck // every task is done
 	pub := &readyPublisher{}
-	h, err := pipeline.New(pipeline.Config{Worker: "bench"}, pipeline.Deps{Store: st, Publisher: pub, Pool: pl, Router: route.Builtin()})
+	counter, err := tokens.New(tokens.DefaultEncoding)
+	if err != nil {
+		return res, err
+	}
+	cfg.Worker = "bench"
+	h, err := pipeline.New(cfg, pipeline.Deps{Store: st, Publisher: pub, Pool: pl, Router: route.Builtin(), Tokens: counter})
 	if err != nil {
 		return res, err
 	}

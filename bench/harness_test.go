@@ -29,13 +29,21 @@ import (
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/tokens"
 )
+
+// v2Commit is chatprep v2, the last commit before the v3 context (issue
+// 17): row 1 runs its worker beside today's, on the same events, for the
+// cost of v3.
+const v2Commit = "1543ed6ce005259a27c2b263d65fa11270ac07cb"
 
 // env is what every row shares: the binaries, one kumo for the whole run
 // (kumo keeps its state in process-wide globals), and the report.
 type env struct {
 	root, tmp   string
 	worker      string // bin of ./worker, built as `make build` does
+	workerV2    string // bin of ./worker at v2Commit; "" when it could not be built (say, a shallow clone)
+	v2Err       error  // why not
 	benchWorker string // bin of ./bench/cmd/benchworker
 	weaviateBin string
 	aws         *devstack.AWS
@@ -67,6 +75,7 @@ func newEnv(b *testing.B) *env {
 			b.Fatalf("go %s: %v\n%s", strings.Join(c, " "), err, out)
 		}
 	}
+	e.workerV2, e.v2Err = buildAt(root, v2Commit, filepath.Join(e.tmp, "worker-v2"), e.tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	e.weaviateBin, err = devstack.EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), os.Stderr)
@@ -79,6 +88,42 @@ func newEnv(b *testing.B) *env {
 	}
 	b.Cleanup(e.aws.Stop)
 	return e
+}
+
+// buildAt builds ./worker as it was at commit into out: the commit's tree
+// from git (git archive, nothing in the repository changes), built with the
+// module cache.
+func buildAt(root, commit, out, tmp string) (string, error) {
+	src, err := os.MkdirTemp(tmp, "src-")
+	if err != nil {
+		return "", err
+	}
+	archive := exec.Command("git", "-C", root, "archive", "--format=tar", commit)
+	untar := exec.Command("tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	untar.Stdin = pipe
+	var errb bytes.Buffer
+	archive.Stderr, untar.Stderr = &errb, &errb
+	if err := untar.Start(); err != nil {
+		return "", err
+	}
+	if err := archive.Run(); err != nil {
+		_ = untar.Wait()
+		return "", fmt.Errorf("git archive %s: %w: %s", commit[:12], err, errb.String())
+	}
+	if err := untar.Wait(); err != nil {
+		return "", fmt.Errorf("untar %s: %w: %s", commit[:12], err, errb.String())
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=v2", "-o", out, "./worker")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the worker at %s: %w\n%s", commit[:12], err, b)
+	}
+	return out, os.RemoveAll(src)
 }
 
 // phase is one row's own Weaviate: started fresh and seeded with the same
@@ -107,7 +152,13 @@ func (e *env) startPhase(b *testing.B, seed func(context.Context, *store.Store) 
 	}
 	p := &phase{e: e, stack: &devstack.Stack{AWS: e.aws, Weaviate: w}}
 	b.Cleanup(p.stop)
-	p.store, err = store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr})
+	// Counting tokens as the worker's store does, so that seeded messages
+	// are stored as the worker would store them.
+	counter, err := tokens.New(tokens.DefaultEncoding)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.store, err = store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tokens: counter})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,46 +14,52 @@ import (
 )
 
 // The limits the worker passes to the store at its defaults (HISTORY_LIMIT
-// 10, RELEVANCE_LIMIT 5): one more history message per role than shown,
+// 10, RELEVANCE_LIMIT 20): both roles' history in one search and one more,
 // because the event itself may already be stored, and enough relevant ones
-// to keep five after those in history are dropped.
+// to keep RELEVANCE_LIMIT after those in history are dropped. The seed's
+// designs (designs_test.go) ask for v2's: one role at a time, 5 relevant.
 const (
-	historyLimit   = pipeline.DefaultHistoryLimit + 1
-	relevanceLimit = pipeline.DefaultRelevanceLimit + 2*pipeline.DefaultHistoryLimit + 1
+	historyLimit     = 2*pipeline.DefaultHistoryLimit + 1
+	relevanceLimit   = pipeline.DefaultRelevanceLimit + 2*pipeline.DefaultHistoryLimit + 1
+	v2HistoryLimit   = pipeline.DefaultHistoryLimit + 1
+	v2RelevanceLimit = 5 + 2*pipeline.DefaultHistoryLimit + 1
 )
 
 // callKind is one kind of Weaviate call the worker makes per event.
 type callKind struct {
 	name string
-	do   func(ctx context.Context, st pipeline.Store, ev event.Event) error
+	do   func(ctx context.Context, st *store.Store, ev event.Event) error
 }
 
 // workerCalls are exactly the Weaviate calls the worker makes for one user
 // event, through the same store package (gRPC searches, the REST muted
 // lookup by id, batched writes shared across callers).
 var workerCalls = []callKind{
-	{"history (user)", func(ctx context.Context, st pipeline.Store, ev event.Event) error {
-		_, err := st.History(ctx, ev.ChatID, event.RoleUser, ev.SentAt, historyLimit)
+	{"history", func(ctx context.Context, st *store.Store, ev event.Event) error {
+		_, err := st.Recent(ctx, ev.ChatID, ev.SentAt, historyLimit)
 		return err
 	}},
-	{"history (assistant)", func(ctx context.Context, st pipeline.Store, ev event.Event) error {
-		_, err := st.History(ctx, ev.ChatID, event.RoleAssistant, ev.SentAt, historyLimit)
+	{"relevance and neighbours", func(ctx context.Context, st *store.Store, ev event.Event) error {
+		hits, err := st.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, relevanceLimit)
+		if err == nil && len(hits) > 0 {
+			_, err = st.Following(ctx, ev.ChatID, hits, pipeline.DefaultNeighbours)
+		}
 		return err
 	}},
-	{"relevance", func(ctx context.Context, st pipeline.Store, ev event.Event) error {
-		_, err := st.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, relevanceLimit)
+	{"references", func(ctx context.Context, st *store.Store, ev event.Event) error {
+		_, err := st.References(ctx, ev.ChatID, ev.SentAt, pipeline.DefaultReferencesLimit)
 		return err
 	}},
-	{"muted", func(ctx context.Context, st pipeline.Store, ev event.Event) error {
+	{"muted", func(ctx context.Context, st *store.Store, ev event.Event) error {
 		_, err := st.Muted(ctx, ev.ChatID, ev.SentAt)
 		return err
 	}},
-	{"store", func(ctx context.Context, st pipeline.Store, ev event.Event) error { return st.Put(ctx, ev) }},
+	{"store", func(ctx context.Context, st *store.Store, ev event.Event) error { return st.Put(ctx, ev) }},
 }
 
 // workerMix is one event's worth of the worker's Weaviate work: its calls
 // at once, as the pipeline makes them.
-func workerMix(ctx context.Context, st pipeline.Store, ev event.Event) error {
+func workerMix(ctx context.Context, st *store.Store, ev event.Event) error {
 	errs := make([]error, len(workerCalls))
 	var wg sync.WaitGroup
 	for i, c := range workerCalls {
@@ -87,7 +93,7 @@ func (l limitResult) weaviatePerEvent() time.Duration { return l.weaviate / time
 // closedLoop runs concurrency loops, each doing mix for the next event
 // until the events run out or the slice of time (if not 0) is over.
 func closedLoop(ctx context.Context, p *phase, events []workload.Event, concurrency int, slice time.Duration,
-	mix func(context.Context, pipeline.Store, event.Event) error) (limitResult, error) {
+	mix func(context.Context, *store.Store, event.Event) error) (limitResult, error) {
 	res := limitResult{concurrency: concurrency}
 	before := p.store.Stats()
 	cpu0 := sampleCPU(p.stack.Weaviate.Pid())

@@ -47,7 +47,9 @@ type report struct {
 	kinds    []limitResult
 	limit    *limitResult
 	row1     *runResult
+	row1v2   *runResult // chatprep v2's worker on the same events
 	seedRows []seedRow
+	context  *contextReport
 	lengths  []lengthResult
 	overhead *runResult
 	scaling  []scalingResult
@@ -76,7 +78,7 @@ func (r *report) start(sz sizes) {
 
 func (r *report) complete() bool {
 	return r.row1 != nil && r.limit != nil && len(r.seedRows) == len(seedDelays) && len(r.lengths) == len(chatLengths) &&
-		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil
+		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil && r.context != nil && r.context.burst != nil
 }
 
 func cpuModel() string {
@@ -253,8 +255,18 @@ func (r *report) markdown() string {
 		p("| | events/s | Weaviate CPU / event | worker CPU / event | Weaviate calls / event | SQS calls / event | latency p50 | p95 |\n")
 		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		p("| the limit (%d loops) | %s | %s | — | %.2f | — | — | — |\n", l.concurrency, num(l.eventsPerSec()), dur(l.weaviatePerEvent()), float64(l.calls.Calls())/float64(l.n))
-		p("| the worker | %s | %s | %s | %.2f | %.3f | %s | %s |\n\n", num(x.eventsPerSec()), dur(x.perEvent(x.weaviate)), dur(x.perEvent(x.workerCPU)),
+		p("| the worker | %s | %s | %s | %.2f | %.3f | %s | %s |\n", num(x.eventsPerSec()), dur(x.perEvent(x.weaviate)), dur(x.perEvent(x.workerCPU)),
 			weaviatePerEvent(x), sqsPerEvent(x), dur(percentile(x.e2e, 50)), dur(percentile(x.e2e, 95)))
+		if v := r.row1v2; v != nil {
+			p("| the worker of chatprep v2 (`%s`) | %s | %s | %s | %.2f | %.3f | %s | %s |\n", v2Commit[:12], num(v.eventsPerSec()), dur(v.perEvent(v.weaviate)), dur(v.perEvent(v.workerCPU)),
+				weaviatePerEvent(v), sqsPerEvent(v), dur(percentile(v.e2e, 50)), dur(percentile(v.e2e, 95)))
+		}
+		p("\n")
+		if v := r.row1v2; v != nil {
+			p("v3 against v2 (issue 17's cost of the context, on a Weaviate seeded alike): events/s **×%.2f**, Weaviate CPU per event **×%.2f**, worker CPU per event ×%.2f.\n\n",
+				x.eventsPerSec()/v.eventsPerSec(), float64(x.perEvent(x.weaviate))/float64(v.perEvent(v.weaviate)),
+				float64(x.perEvent(x.workerCPU))/float64(v.perEvent(v.workerCPU)))
+		}
 		p("**worker ÷ limit = %.2f**; the worker does **%.1f×** the Node worker's %d events/s, on **%s** of CPU per event (the Node worker: %s).\n\n",
 			x.eventsPerSec()/l.eventsPerSec(), x.eventsPerSec()/nodeEventsPerSec, nodeEventsPerSec, dur(x.perEvent(x.workerCPU)), dur(nodeCPUPerEvent))
 		p("- SQS calls by API (the worker's alone, start to exit): %s; peak RSS %s; %d PutMetricData calls.\n", sqsByAPI(x), mb(x.maxRSS), x.putMetrics)
@@ -276,19 +288,21 @@ func (r *report) markdown() string {
 			"REST and GraphQL (its client had no gRPC) on a new connection per call (\"connection pooling planned next\"), one message at a time, " +
 			"its five calls one after another (serial) or all at once on a 5-thread executor. chatprep: the pipeline on the shared pool with its pooled " +
 			"gRPC connections, one message at a time. Latency: one message's preprocessing, start to result ready.\n\n")
-		p("| one-way latency | single calls, p50 (chatprep's connections) | serial p50 / p95 | 5-thread executor p50 / p95 | chatprep p50 / p95 | chatprep ÷ executor (p50) |\n")
-		p("| ---: | --- | ---: | ---: | ---: | ---: |\n")
+		p("| one-way latency | single calls, p50 (chatprep's connections) | serial p50 / p95 | 5-thread executor p50 / p95 | chatprep p50 / p95 | chatprep ÷ executor (p50) | chatprep v3 p50 / p95 |\n")
+		p("| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, row := range r.seedRows {
 			var calls []string
 			for _, c := range row.calls {
 				calls = append(calls, fmt.Sprintf("%s %s", c.name, dur(percentile(c.lat, 50))))
 			}
-			s, e, c := row.design("serial"), row.design("executor5"), row.design("chatprep")
-			p("| %s | %s | %s / %s | %s / %s | %s / %s | %.2f |\n", dur(row.delay), strings.Join(calls, ", "),
+			s, e, c, v3 := row.design("serial"), row.design("executor5"), row.design("chatprep"), row.design("chatprep-v3")
+			p("| %s | %s | %s / %s | %s / %s | %s / %s | %.2f | %s / %s |\n", dur(row.delay), strings.Join(calls, ", "),
 				dur(percentile(s.lat, 50)), dur(percentile(s.lat, 95)), dur(percentile(e.lat, 50)), dur(percentile(e.lat, 95)),
-				dur(percentile(c.lat, 50)), dur(percentile(c.lat, 95)), ms(percentile(c.lat, 50))/ms(percentile(e.lat, 50)))
+				dur(percentile(c.lat, 50)), dur(percentile(c.lat, 95)), ms(percentile(c.lat, 50))/ms(percentile(e.lat, 50)),
+				dur(percentile(v3.lat, 50)), dur(percentile(v3.lat, 95)))
 		}
-		p("\n")
+		p("\nchatprep runs the seed's work (history, relevance, muted, store); chatprep v3 the worker's defaults, whose relevance task " +
+			"makes a second call for the hits' neighbours (it needs the hits), so its latency is two round trips.\n\n")
 	}
 
 	if len(r.lengths) > 0 {
@@ -340,6 +354,9 @@ func (r *report) markdown() string {
 	if r.tracing != nil {
 		r.tracing.markdown(p)
 	}
+	if r.context != nil {
+		r.context.markdown(p)
+	}
 
 	if r.row1 != nil && r.limit != nil {
 		x := r.row1
@@ -360,6 +377,10 @@ func (r *report) markdown() string {
 		p("| events/s at least %.1f× the Node worker's %d (row 1) | %s (%.1f×) | %s |\n\n", goalOverNode, nodeEventsPerSec, num(x.eventsPerSec()),
 			x.eventsPerSec()/nodeEventsPerSec, check(x.eventsPerSec() >= goalOverNode*nodeEventsPerSec))
 	}
-	p("History limit %d and relevance limit %d per result, as the worker's defaults.\n", pipeline.DefaultHistoryLimit, pipeline.DefaultRelevanceLimit)
+	if r.context != nil {
+		r.context.targets(p, r.row1, r.row1v2)
+	}
+	p("History limit %d per role, relevance limit %d passages, token budget %d, as the worker's defaults.\n",
+		pipeline.DefaultHistoryLimit, pipeline.DefaultRelevanceLimit, pipeline.DefaultBudget)
 	return b.String()
 }

@@ -26,6 +26,7 @@ type workerRun struct {
 	args   []string          // its arguments
 	extra  map[string]string // variables on top of the phase's
 	events []workload.Event
+	keep   bool // keep every result (runResult.results)
 }
 
 // runResult is what one worker run measured.
@@ -49,6 +50,7 @@ type runResult struct {
 	relevant   float64 // mean relevant messages per result
 	logLines   int64
 	enqueue    time.Duration
+	results    map[string]*event.Result // by event id, with workerRun.keep
 }
 
 func (r runResult) perEvent(d time.Duration) time.Duration { return d / time.Duration(max(1, r.n)) }
@@ -112,9 +114,15 @@ func (p *phase) run(ctx context.Context, wr workerRun) (runResult, error) {
 	delete(calls, "CloudWatch.PutMetricData")
 	res.sqs = calls
 
-	results, err := collect(ctx, api, outURL, len(wr.events))
+	results, err := collect(ctx, api, outURL, len(wr.events), wr.keep)
 	if err != nil {
 		return res, err
+	}
+	if wr.keep {
+		res.results = make(map[string]*event.Result, len(results))
+		for id, a := range results {
+			res.results[id] = a.result
+		}
 	}
 	var last time.Time
 	var hist, rel int
@@ -224,11 +232,12 @@ type arrival struct {
 	at                          time.Time // its SentTimestamp: when the worker's send was accepted
 	totalMS                     float64
 	history, relevant, degraded int
+	result                      *event.Result // with keep
 }
 
 // collect reads every result from the response queue (after the run, so the
 // reading costs the run nothing; SentTimestamp says when each arrived).
-func collect(ctx context.Context, api *sqs.Client, url string, n int) (map[string]arrival, error) {
+func collect(ctx context.Context, api *sqs.Client, url string, n int, keep bool) (map[string]arrival, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	var mu sync.Mutex
@@ -268,6 +277,9 @@ func collect(ctx context.Context, api *sqs.Client, url string, n int) (map[strin
 					ms, _ := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64)
 					a := arrival{at: time.UnixMilli(ms), totalMS: r.TimingsMS.Total,
 						history: len(r.History), relevant: len(r.Relevant), degraded: len(r.Degraded)}
+					if keep {
+						a.result = &r
+					}
 					mu.Lock()
 					if prev, dup := got[r.EventID]; !dup || a.at.Before(prev.at) {
 						got[r.EventID] = a

@@ -80,14 +80,14 @@ func seedTable(ctx context.Context, p *phase, perDelay map[time.Duration]int) ([
 	}
 	defer pooled.Close()
 	// The seed's client: REST and GraphQL, a new connection per call.
-	seedStore := func() (pipeline.Store, func()) {
+	seedStore := func() (*store.Store, func()) {
 		st, err := store.New(store.Config{URL: rest.URL(), Transport: &http.Transport{DisableKeepAlives: true}})
 		if err != nil {
 			panic(err) // only a bad config fails New, and this one is fixed
 		}
 		return st, st.Close
 	}
-	shared := func() (pipeline.Store, func()) { return pooled, func() {} }
+	shared := func() (*store.Store, func()) { return pooled, func() {} }
 
 	var rows []seedRow
 	start := workload.EventBase.Add(time.Hour)
@@ -107,7 +107,7 @@ func seedTable(ctx context.Context, p *phase, perDelay map[time.Duration]int) ([
 		}
 		for _, k := range workerCalls {
 			call := k
-			r, err := oneAtATime(ctx, call.name, shared, next("call"), func(ctx context.Context, st pipeline.Store, ev event.Event, _ *route.Router) error {
+			r, err := oneAtATime(ctx, call.name, shared, next("call"), func(ctx context.Context, st *store.Store, ev event.Event, _ *route.Router) error {
 				return call.do(ctx, st, ev)
 			})
 			if err != nil {
@@ -123,11 +123,16 @@ func seedTable(ctx context.Context, p *phase, perDelay map[time.Duration]int) ([
 		if err != nil {
 			return rows, err
 		}
-		chat, err := chatprepOneAtATime(ctx, pooled, next("chatprep"))
+		// The seed's work (no neighbours, no references), then v3's.
+		chat, err := chatprepOneAtATime(ctx, pooled, next("chatprep"), "chatprep", pipeline.Config{NoNeighbours: true, NoReferences: true})
 		if err != nil {
 			return rows, err
 		}
-		row.designs = []designResult{serial, exec5, chat}
+		v3, err := chatprepOneAtATime(ctx, pooled, next("chatprepv3"), "chatprep-v3", pipeline.Config{})
+		if err != nil {
+			return rows, err
+		}
+		row.designs = []designResult{serial, exec5, chat, v3}
 		rows = append(rows, row)
 	}
 	return rows, nil

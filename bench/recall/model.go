@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/pipeline"
@@ -241,3 +242,29 @@ func Baseline(stored []event.Event, ask event.Event, budget int, counter *tokens
 	}
 	return res
 }
+
+// V3 is the model of the worker at its defaults (HISTORY_LIMIT 10,
+// RELEVANCE_LIMIT 20, RELEVANCE_NEIGHBOURS 1, BURST_GAP 2m) and budget.
+func V3(c *tokens.Counter, budget int) Model {
+	return Model{
+		Limits: pipeline.Limits{HistoryLimit: 10, RelevanceLimit: 20, Neighbours: 1, Budget: budget,
+			BurstGap: 2 * time.Minute, ReferencesLimit: 10},
+		Candidates: 20 + 2*10 + 1,
+		Index:      terms.Index,
+		Query:      func(s string) []string { return terms.Query(s, 256) },
+		Counter:    c,
+	}
+}
+
+// V2 is chatprep v2: 10 recent messages per role, 5 BM25 hits over the
+// unstemmed words, no budget, no neighbours.
+func V2(c *tokens.Counter) Model {
+	return Model{
+		Limits:     pipeline.Limits{HistoryLimit: 10, RelevanceLimit: 5},
+		Candidates: 5 + 2*10 + 1,
+		Index:      PlainTerms,
+		Query:      PlainQuery,
+		Counter:    c,
+	}
+}
+

@@ -8,8 +8,6 @@ import (
 
 	"github.com/chatprep/chatprep/bench/corpus"
 	"github.com/chatprep/chatprep/internal/event"
-	"github.com/chatprep/chatprep/internal/pipeline"
-	"github.com/chatprep/chatprep/internal/terms"
 	"github.com/chatprep/chatprep/internal/tokens"
 )
 
@@ -31,30 +29,6 @@ func counter(t testing.TB) *tokens.Counter {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// V3 is the model of the worker at its defaults and budget.
-func V3(c *tokens.Counter, budget int) Model {
-	return Model{
-		Limits: pipeline.Limits{HistoryLimit: 10, RelevanceLimit: 20, Neighbours: 1, Budget: budget,
-			BurstGap: 2 * time.Minute, ReferencesLimit: 10},
-		Candidates: 20 + 2*10 + 1,
-		Index:      terms.Index,
-		Query:      func(s string) []string { return terms.Query(s, 256) },
-		Counter:    c,
-	}
-}
-
-// V2 is chatprep v2: 10 recent messages per role, 5 BM25 hits over the
-// unstemmed words, no budget, no neighbours.
-func V2(c *tokens.Counter) Model {
-	return Model{
-		Limits:     pipeline.Limits{HistoryLimit: 10, RelevanceLimit: 5},
-		Candidates: 5 + 2*10 + 1,
-		Index:      PlainTerms,
-		Query:      PlainQuery,
-		Counter:    c,
-	}
 }
 
 // TestExplore prints the recall of variants on the corpus (go test -v -run

@@ -179,7 +179,7 @@ func TestWeaviateStopsMidRun(t *testing.T) {
 		}
 		for _, d := range r.Degraded {
 			switch d.Task {
-			case pipeline.TaskUserHistory, pipeline.TaskAssistantHistory, pipeline.TaskRelevanceSearch, pipeline.TaskMutedStatus:
+			case pipeline.TaskMessageHistory, pipeline.TaskRelevanceSearch, pipeline.TaskReferences, pipeline.TaskMutedStatus:
 			default:
 				t.Errorf("%s: degraded task %q", r.EventID, d.Task)
 			}

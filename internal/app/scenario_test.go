@@ -31,7 +31,7 @@ var sampleRoutes = map[string]string{
 	"tg-2003":  "general",  // parking
 	"wa-1005":  "odoo_erp", // WH/OUT/00005
 	"web-3003": "odoo_erp", // WH/OUT/00009
-	"wa-4006":  "general",  // when will the replacement arrive
+	"wa-4006":  "odoo_erp", // when will the replacement arrive: carried from wa-4003's delivery (ROUTE_CARRY)
 	"tg-2005":  "general",  // brewery tours
 	"wa-1007":  "odoo_erp", // INV/2026/00017
 	"web-3005": "odoo_erp", // route_hint odoo_erp (cancel that order)
@@ -42,7 +42,7 @@ var sampleRoutes = map[string]string{
 	"wa-1013":  "odoo_erp", // quotation
 	"wa-1015":  "odoo_erp", // payment term
 	"wa-1017":  "odoo_erp", // purchase order PO00012
-	"wa-1019":  "general",  // account manager
+	"wa-1019":  "odoo_erp", // account manager: carried from wa-1017's purchase order (ROUTE_CARRY)
 	"wa-1021":  "odoo_erp", // S00042
 	"wa-1023":  "odoo_erp", // S00042
 	"wa-1025":  "odoo_erp", // warehouse

@@ -226,7 +226,10 @@ func roleOrder(r event.Role) int {
 }
 
 // recentHistory is history without the event itself and messages sent
-// after it, at most limit per role, newest first.
+// after it: the newest 2×limit, at most limit of each role, newest first.
+// (The store is asked for one more, in case the event itself is among
+// them; cutting to 2×limit first makes the answer the same whether it was
+// or not.)
 func recentHistory(history []event.ContextMessage, ev event.Event, limit int) []event.ContextMessage {
 	out := make([]event.ContextMessage, 0, len(history))
 	for i := len(history) - 1; i >= 0; i-- { // at equal times the later given is the newer
@@ -244,6 +247,7 @@ func recentHistory(history []event.ContextMessage, ev event.Event, limit int) []
 	if limit <= 0 {
 		return out
 	}
+	out = out[:min(len(out), 2*limit)]
 	users, assistants := 0, 0
 	kept := out[:0]
 	for _, m := range out {
@@ -305,8 +309,8 @@ func supersededBy(ev event.Event, newer []event.Event, gap time.Duration) string
 	}
 	last, prev := "", ev.SentAt
 	for _, n := range newer {
-		if n.ChatID != ev.ChatID || n.Type != event.TypeMessage {
-			continue
+		if n.ChatID != ev.ChatID || n.Type != event.TypeMessage || n.EventID == ev.EventID {
+			continue // another chat's, not a message, or this event delivered again
 		}
 		if n.Role != event.RoleUser || n.SentAt.Sub(prev) >= gap || n.SentAt.Before(prev) {
 			break

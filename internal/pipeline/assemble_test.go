@@ -131,6 +131,7 @@ func TestAssemble(t *testing.T) {
 		{
 			name: "superseded by the newest of a burst received after it; not past an assistant message or a gap",
 			a: pipeline.Answers{Event: ev("e", 30), Newer: []event.Event{
+				{EventID: "e", ChatID: "c", Type: event.TypeMessage, Role: u, SentAt: at(30)}, // delivered again
 				{EventID: "other-chat", ChatID: "x", Type: event.TypeMessage, Role: u, SentAt: at(30)},
 				{EventID: "n1", ChatID: "c", Type: event.TypeMessage, Role: u, SentAt: at(30).Add(30 * time.Second)},
 				{EventID: "n2", ChatID: "c", Type: event.TypeMessage, Role: u, SentAt: at(31)},

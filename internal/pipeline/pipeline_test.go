@@ -107,8 +107,8 @@ func ids(msgs []event.ContextMessage) []string {
 	return out
 }
 
-// TestCombineRules: history is the recent messages oldest first without
-// the event itself, at most HISTORY_LIMIT per role; relevant keeps the
+// TestCombineRules: history is the newest 2×HISTORY_LIMIT messages oldest
+// first without the event itself, at most HISTORY_LIMIT per role; relevant keeps the
 // store's order, without the event or anything in history, RELEVANCE_LIMIT
 // passages in all. The store is asked for enough extra to filter.
 func TestCombineRules(t *testing.T) {
@@ -144,8 +144,10 @@ func TestCombineRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := b.onlyResult(t)
-	if got, want := ids(res.History), []string{"u1", "u2", "a2", "u3", "a3", "a4"}; !slices.Equal(got, want) {
-		t.Errorf("history %v, want %v (3 per role, oldest first, not the event)", got, want)
+	// The newest 6 before the event, at most 3 per role: a1 is a fourth
+	// assistant message, u1 not among the newest 6.
+	if got, want := ids(res.History), []string{"u2", "a2", "u3", "a3", "a4"}; !slices.Equal(got, want) {
+		t.Errorf("history %v, want %v (the newest 2×3, 3 per role at most, oldest first, not the event)", got, want)
 	}
 	// a1 is older than the assistant history kept, so it may be relevant.
 	if got, want := ids(res.Relevant), []string{"old1", "a1"}; !slices.Equal(got, want) {

@@ -638,9 +638,10 @@ func validDedup(id string) bool {
 type Want struct {
 	Event event.Event
 	Muted bool
-	// History is the event ids of the newest HISTORY_LIMIT user and the
-	// newest HISTORY_LIMIT assistant messages sent no later than the event,
-	// the event itself excluded, oldest first.
+	// History is the event ids of the newest 2×HISTORY_LIMIT messages sent
+	// no later than the event, at most HISTORY_LIMIT of each role, the
+	// event itself excluded, oldest first: the history a result holds when
+	// the budget leaves room for all of it.
 	History []string
 	// Stored is every message of the chat the result may draw on: stored
 	// before the event and sent no later than it, the event excluded.
@@ -678,26 +679,26 @@ func Expect(events []event.Event, historyLimit int) map[string]Want {
 		}
 		if ev.Role == event.RoleUser {
 			w := Want{Event: ev, Muted: c.muted && (c.until == nil || c.until.After(ev.SentAt)), Stored: map[string]event.ContextMessage{}}
-			var users, assistants []event.ContextMessage
+			var before []event.ContextMessage
 			for _, m := range c.stored {
 				if m.SentAt.After(ev.SentAt) {
 					continue
 				}
 				w.Stored[m.EventID] = m
-				if m.Role == event.RoleUser {
-					users = append(users, m)
-				} else {
-					assistants = append(assistants, m)
+				before = append(before, m)
+			}
+			slices.SortStableFunc(before, func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) })
+			before = before[max(0, len(before)-2*historyLimit):]
+			perRole := map[event.Role]int{}
+			var hist []string
+			for i := len(before) - 1; i >= 0; i-- {
+				if m := before[i]; perRole[m.Role] < historyLimit {
+					perRole[m.Role]++
+					hist = append(hist, m.EventID)
 				}
 			}
-			byTime := func(a, b event.ContextMessage) int { return a.SentAt.Compare(b.SentAt) }
-			slices.SortStableFunc(users, byTime)
-			slices.SortStableFunc(assistants, byTime)
-			hist := slices.Concat(users[max(0, len(users)-historyLimit):], assistants[max(0, len(assistants)-historyLimit):])
-			slices.SortStableFunc(hist, byTime)
-			for _, m := range hist {
-				w.History = append(w.History, m.EventID)
-			}
+			slices.Reverse(hist)
+			w.History = hist
 			want[ev.EventID] = w
 		}
 		c.ids[ev.EventID] = true
@@ -706,8 +707,13 @@ func Expect(events []event.Event, historyLimit int) map[string]Want {
 	return want
 }
 
-// ContractKeys are the result's top-level keys (CONTRACT.md).
-var ContractKeys = []string{"event_id", "chat_id", "route", "muted", "history", "relevant", "degraded", "timings_ms", "worker", "processed_at"}
+// ContractKeys are the result's top-level keys (CONTRACT.md) that every
+// result has; superseded_by is there only when set (OptionalKeys).
+var ContractKeys = []string{"event_id", "chat_id", "route", "muted", "history", "relevant", "tokens", "burst", "references",
+	"degraded", "timings_ms", "worker", "processed_at"}
+
+// OptionalKeys are the result's keys present only when they have a value.
+var OptionalKeys = []string{"superseded_by"}
 
 // ContractTimings are the timings_ms keys CONTRACT.md shows.
 var ContractTimings = []string{"message_history", "relevance_search", "muted_status", "preprocessing", "total"}
@@ -723,14 +729,19 @@ func CheckEnvelope(t testing.TB, r Result, fifo bool, from time.Time) {
 	id := r.EventID
 	keys := make([]string, 0, len(r.Fields))
 	for k := range r.Fields {
-		keys = append(keys, k)
+		if !slices.Contains(OptionalKeys, k) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	want := slices.Sorted(slices.Values(ContractKeys))
 	if !slices.Equal(keys, want) {
 		t.Errorf("%s: keys %v, want %v", id, keys, want)
 	}
-	for _, k := range []string{"history", "relevant", "degraded"} {
+	if v, ok := r.Fields["superseded_by"]; ok && (len(v) < 3 || v[0] != '"') {
+		t.Errorf("%s: superseded_by is %s, want an event id", id, v)
+	}
+	for _, k := range []string{"history", "relevant", "degraded", "burst", "references"} {
 		if v := strings.TrimSpace(string(r.Fields[k])); !strings.HasPrefix(v, "[") {
 			t.Errorf("%s: %s is %s, want an array", id, k, v)
 		}
@@ -814,8 +825,8 @@ func CheckContext(t testing.TB, r Result, w Want, limit int) {
 		t.Errorf("%s: muted %v, want %v", id, r.Muted, w.Muted)
 	}
 	if w.Muted {
-		if len(r.History)+len(r.Relevant) != 0 {
-			t.Errorf("%s: muted chat with %d history and %d relevant messages", id, len(r.History), len(r.Relevant))
+		if len(r.History)+len(r.Relevant) != 0 || r.Tokens.History+r.Tokens.Relevant != 0 {
+			t.Errorf("%s: muted chat with %d history and %d relevant messages, tokens %+v", id, len(r.History), len(r.Relevant), r.Tokens)
 		}
 		return
 	}
@@ -826,17 +837,29 @@ func CheckContext(t testing.TB, r Result, w Want, limit int) {
 			t.Errorf("%s: history item %+v is not the stored message %+v", id, m, s)
 		}
 	}
-	if !slices.Equal(got, w.History) && !(len(got) == 0 && len(w.History) == 0) {
-		t.Errorf("%s: history %v, want %v", id, got, w.History)
+	// The budget (CONTEXT_TOKEN_BUDGET) may leave older history out, never
+	// the newest message: with room to spare (under half of the default
+	// budget used) all of it is there; else what is there is among it, in
+	// order.
+	if r.Tokens.History+r.Tokens.Relevant < 1000 {
+		if !slices.Equal(got, w.History) && !(len(got) == 0 && len(w.History) == 0) {
+			t.Errorf("%s: history %v, want %v", id, got, w.History)
+		}
+	} else if !isSubsequence(got, w.History) || (len(w.History) > 0 && (len(got) == 0 || got[len(got)-1] != w.History[len(w.History)-1])) {
+		t.Errorf("%s: history %v is not the newest of %v in order", id, got, w.History)
 	}
-	if len(r.Relevant) > limit {
-		t.Errorf("%s: %d relevant, limit %d", id, len(r.Relevant), limit)
+	for _, b := range r.Burst {
+		if !slices.Contains(got, b) {
+			t.Errorf("%s: burst %s is not in history", id, b)
+		}
 	}
 	seen := map[string]bool{}
 	for _, h := range got {
 		seen[h] = true
 	}
-	for i, m := range r.Relevant {
+	hits, hit := 0, ""
+	var lastScore *float64
+	for _, m := range r.Relevant {
 		switch s, ok := w.Stored[m.EventID]; {
 		case m.EventID == id:
 			t.Errorf("%s: the event is in its own relevant", id)
@@ -848,12 +871,38 @@ func CheckContext(t testing.TB, r Result, w Want, limit int) {
 			t.Errorf("%s: relevant item %+v is not the stored message %+v", id, m, s)
 		}
 		seen[m.EventID] = true
+		if m.With != "" { // a neighbour: after its hit, no score
+			if m.With != hit || m.Score != nil || m.SentAt.Before(w.Stored[hit].SentAt) {
+				t.Errorf("%s: relevant %s with %q (score %v) does not follow its hit %q", id, m.EventID, m.With, m.Score, hit)
+			}
+			continue
+		}
+		hits++
+		hit = m.EventID
 		if m.Score == nil || *m.Score <= 0 {
 			t.Errorf("%s: relevant %s has score %v", id, m.EventID, m.Score)
-		} else if i > 0 && r.Relevant[i-1].Score != nil && *m.Score > *r.Relevant[i-1].Score {
-			t.Errorf("%s: relevant not best first: %s (%v) after %s (%v)", id, m.EventID, *m.Score, r.Relevant[i-1].EventID, *r.Relevant[i-1].Score)
+		} else if lastScore != nil && *m.Score > *lastScore {
+			t.Errorf("%s: relevant not best first: %s (%v) after one of %v", id, m.EventID, *m.Score, *lastScore)
+		}
+		lastScore = m.Score
+	}
+	if hits > limit {
+		t.Errorf("%s: %d passages, limit %d", id, hits, limit)
+	}
+	if r.Tokens.Event <= 0 || r.Tokens.History < 0 || r.Tokens.Relevant < 0 || (len(r.History) > 0) != (r.Tokens.History > 0) {
+		t.Errorf("%s: tokens %+v", id, r.Tokens)
+	}
+}
+
+// isSubsequence tells whether sub's items appear in all in the same order.
+func isSubsequence(sub, all []string) bool {
+	i := 0
+	for _, s := range all {
+		if i < len(sub) && sub[i] == s {
+			i++
 		}
 	}
+	return i == len(sub)
 }
 
 func sameMessage(a, b event.ContextMessage) bool {
