@@ -267,4 +267,3 @@ func V2(c *tokens.Counter) Model {
 		Counter:    c,
 	}
 }
-
