@@ -205,7 +205,7 @@ func TestTracesInJaeger(t *testing.T) {
 		if w, ok := event.Tags["queue_wait_ms"].(float64); !ok || w < 0 {
 			t.Errorf("%s: queue_wait_ms %v", id, event.Tags["queue_wait_ms"])
 		}
-		children := []string{"user_history", "assistant_history", "relevance_search", "muted_status", "route", "store",
+		children := []string{"message_history", "relevance_search", "references", "muted_status", "route", "store",
 			"send " + config.QueueName(e.ResponseURL)}
 		for _, name := range children {
 			s, ok := spans[name]

@@ -21,11 +21,11 @@
 //	                           attributes of their own beyond their status:
 //	                           each costs CPU per exported span, and the
 //	                           event span has the outcome
-//	  user_history, assistant_history, relevance_search, muted_status, store
+//	  message_history, relevance_search, references, muted_status, store
 //	                           one per preprocessing task, from its
 //	                           submission to the pool to its answer (the
 //	                           result's timings_ms count the same way)
-//	  route                    route detection (inline, microseconds)
+//	  route                    route detection (rules, microseconds)
 //	  send <response queue>    the publish, kind producer, until SQS
 //	                           accepted the result (publish.Publisher)
 //
