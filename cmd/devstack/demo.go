@@ -267,8 +267,9 @@ func printResult(w io.Writer, r event.Result, smp *sample) {
 	if r.Muted {
 		muted = "  MUTED"
 	}
-	fmt.Fprintf(w, "%-20s %-9s route=%-8s history=%-2d relevant=%d  preprocessing=%5.1fms total=%5.1fms%s\n",
-		r.ChatID, r.EventID, r.Route, len(r.History), len(r.Relevant), r.TimingsMS.Preprocessing, r.TimingsMS.Total, muted)
+	fmt.Fprintf(w, "%-20s %-9s route=%-8s history=%-2d relevant=%-2d tokens=%d+%d  preprocessing=%5.1fms total=%5.1fms%s\n",
+		r.ChatID, r.EventID, r.Route, len(r.History), len(r.Relevant), r.Tokens.History, r.Tokens.Relevant,
+		r.TimingsMS.Preprocessing, r.TimingsMS.Total, muted)
 	fmt.Fprintf(w, "    user: %s\n", clip(smp.textByID[r.EventID], 90))
 	if len(r.Relevant) > 0 {
 		top := r.Relevant[0]
@@ -276,7 +277,26 @@ func printResult(w io.Writer, r event.Result, smp *sample) {
 		if top.Score != nil {
 			score = *top.Score
 		}
-		fmt.Fprintf(w, "    top relevant (%s, score %.2f): %s\n", top.EventID, score, clip(top.Text, 70))
+		fmt.Fprintf(w, "    top passage (%s, score %.2f): %s\n", top.EventID, score, clip(top.Text, 70))
+		for _, m := range r.Relevant[1:] {
+			if m.With != top.EventID {
+				break
+			}
+			fmt.Fprintf(w, "      with its reply (%s): %s\n", m.EventID, clip(m.Text, 70))
+		}
+	}
+	if len(r.Burst) > 0 {
+		fmt.Fprintf(w, "    burst: %s came just before it (in history)\n", strings.Join(r.Burst, ", "))
+	}
+	if r.SupersededBy != "" {
+		fmt.Fprintf(w, "    superseded_by %s: already received, its result answers this one too\n", r.SupersededBy)
+	}
+	if len(r.References) > 0 {
+		var refs []string
+		for _, ref := range r.References {
+			refs = append(refs, fmt.Sprintf("%s (%s, %s)", ref.Ref, ref.Kind, ref.EventID))
+		}
+		fmt.Fprintf(w, "    references: %s\n", clip(strings.Join(refs, ", "), 110))
 	}
 	for _, d := range r.Degraded {
 		fmt.Fprintf(w, "    degraded: %s: %s\n", d.Task, d.Error)
@@ -363,11 +383,48 @@ func summary(w io.Writer, smp *sample, results []event.Result, dead []deadLetter
 	fmt.Fprintf(w, "  events     %d read, %d valid, %d invalid\n", len(smp.lines), len(smp.lines)-len(smp.invalid), len(smp.invalid))
 	fmt.Fprintf(w, "  results    %d of %d user messages (routes: %s; muted %d, degraded %d)\n", len(results), smp.users, fmtRoutes(routes), muted, degraded)
 	fmt.Fprintf(w, "  rejected   %d in the dead-letter queue\n", len(dead))
+	contextHighlights(w, results)
 	fmt.Fprintf(w, "  timing     preprocessing p50 %.1f ms, p95 %.1f ms; total p50 %.1f ms, p95 %.1f ms\n",
 		percentile(pre, 50), percentile(pre, 95), percentile(total, 50), percentile(total, 95))
 	fmt.Fprintf(w, "  metrics    CloudWatch namespace %s: %s\n", cfg.MetricsNamespace, strings.Join(metrics, ", "))
 	if example != "" {
 		fmt.Fprintf(w, "  log line   (one per event, the successor of the Lambda's [TIMING] lines)\n    %s\n", example)
+	}
+}
+
+// contextHighlights points at what the v3 context holds: a burst, a
+// passage with its reply, a reference from beyond the history window.
+func contextHighlights(w io.Writer, results []event.Result) {
+	var burst, passage, far string
+	for _, r := range results {
+		if burst == "" && len(r.Burst) > 0 {
+			burst = fmt.Sprintf("%s carries %v in its burst", r.EventID, r.Burst)
+			for _, o := range results {
+				if o.SupersededBy == r.EventID {
+					burst += fmt.Sprintf("; %s says superseded_by %s", o.EventID, r.EventID)
+				}
+			}
+		}
+		for i, m := range r.Relevant {
+			if passage == "" && m.With != "" && i > 0 {
+				passage = fmt.Sprintf("%s: hit %s with its reply %s", r.EventID, m.With, m.EventID)
+			}
+		}
+		inHistory := map[string]bool{}
+		for _, m := range r.History {
+			inHistory[m.EventID] = true
+		}
+		for _, ref := range r.References {
+			if far == "" && ref.EventID != r.EventID && !inHistory[ref.EventID] {
+				far = fmt.Sprintf("%s: %s from %s, beyond its history window", r.EventID, ref.Ref, ref.EventID)
+			}
+		}
+	}
+	for _, l := range [][2]string{{"burst", burst}, {"passage", passage}, {"reference", far}} {
+		if l[1] == "" {
+			l[1] = "(none in this run)"
+		}
+		fmt.Fprintf(w, "  %-10s %s\n", l[0], l[1])
 	}
 }
 
