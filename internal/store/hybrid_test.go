@@ -83,13 +83,19 @@ func TestHybridWithVectorizer(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			st := newStoreAt(t, w, b.grpc, nil)
+			st := newStoreAt(t, w, b.grpc, func(c *Config) { c.Tokens = counter(t) })
 			chat, other := chatID(t), chatID(t)
+			stored := vectorized.Load()
 			putAll(t, st,
-				msg(chat, "invoice", event.RoleUser, 0, "my invoice is overdue"),
-				msg(chat, "pizza", event.RoleUser, 1, "where can I order pizza"),
+				msg(chat, "invoice", event.RoleUser, 0, "my invoice INV/2026/00017 is overdue"),
+				msg(chat, "reply", event.RoleAssistant, 1, "sorry, paying it now"),
+				msg(chat, "pizza", event.RoleUser, 2, "where can I order pizza"),
 				msg(other, "leak", event.RoleUser, 0, "invoice overdue invoice"),
 			)
+			// The cost of hybrid: one vectorization per stored message…
+			if n := vectorized.Load() - stored; n != 4 {
+				t.Errorf("storing 4 messages vectorized %d texts, want 4", n)
+			}
 			before := vectorized.Load()
 			got, err := st.Relevant(ctx, chat, "overdue invoice?", t0.Add(time.Hour), 5)
 			if err != nil {
@@ -101,9 +107,22 @@ func TestHybridWithVectorizer(t *testing.T) {
 			if vectorized.Load() == before {
 				t.Error("the search did not vectorize the query: not hybrid")
 			}
+			// … and one per relevance search, for its query.
+			if n := vectorized.Load() - before; n != 1 {
+				t.Errorf("one relevance search vectorized %d texts, want 1", n)
+			}
 			ids := eventIDs(got)
-			if len(ids) == 0 || ids[0] != "invoice" || got[0].Score == nil {
-				t.Fatalf("relevant = %v, want invoice first with a score", ids)
+			if len(ids) == 0 || ids[0] != "invoice" || got[0].Score == nil || got[0].Tokens == 0 {
+				t.Fatalf("relevant = %v (%+v), want invoice first with a score and its tokens", ids, got)
+			}
+			// The rest of the context works the same on a vectorizing collection.
+			following, err := st.Following(ctx, chat, got[:1], 1)
+			if err != nil || len(following["invoice"]) != 1 || following["invoice"][0].EventID != "reply" {
+				t.Errorf("Following on the hybrid collection: %v, %v", following, err)
+			}
+			refs, err := st.References(ctx, chat, t0.Add(time.Hour), 10)
+			if err != nil || len(refs) != 1 || refs[0].Ref != "INV/2026/00017" {
+				t.Errorf("References on the hybrid collection: %v, %v", refs, err)
 			}
 			for _, id := range ids {
 				if id == "leak" {
