@@ -62,6 +62,7 @@ type contextReport struct {
 	configs                  []contextResult
 	baselines                []baselineResult
 	v2Model, v2Tune, v2Hold  recall.Tally // v2's retrieval exactly (unstemmed), modelled
+	ceiling                  recall.Tally // every message BM25 matches at all (recall.Ceiling)
 	burst                    *burstResult
 }
 
@@ -124,6 +125,12 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 			os = append(os, recall.Score(a.q, a.chat.Holdout, m.Result(stored[i], a.ev.Event)))
 		}
 		rep.v2Tune, rep.v2Hold, rep.v2Model, _ = recall.Split(os)
+		m = recall.Ceiling(counter)
+		os = os[:0]
+		for i, a := range asks {
+			os = append(os, recall.Score(a.q, a.chat.Holdout, m.Result(stored[i], a.ev.Event)))
+		}
+		_, _, rep.ceiling, _ = recall.Split(os)
 	}
 
 	// Stored as the worker stores them (the harness's store counts tokens
@@ -306,6 +313,10 @@ func (c *contextReport) markdown(p func(string, ...any)) {
 			b.holdout.Recall(), b.all.AnyShare(), num(b.all.MeanTokens()))
 	}
 	p("\n")
+	p("- The lexical ceiling: every message the BM25 search matches at all, with its reply and all recent history, no limit, no budget "+
+		"(modelled): **%.3f**, %s tokens per result. The rest of the evidence shares no word with its question (\"which hobbies\" for "+
+		"\"bouldering\", \"ceramics course\" for \"pottery class\"): no keyword search finds it; a hybrid search with an embedding model can.\n",
+		c.ceiling.Recall(), num(c.ceiling.MeanTokens()))
 	if d := c.at(2000); d != nil {
 		p("- By kind of question (v3, budget 2,000): %s.\n", recall.KindsLine(d.kinds))
 	}

@@ -28,6 +28,8 @@ type Model struct {
 	// QueryText is the text the search is made with; nil: the event's.
 	QueryText func(recent []event.Event, ask event.Event) string
 	Counter   *tokens.Counter
+	// Rerank, when set, reorders the hits before they are assembled.
+	Rerank func(hits []event.ContextMessage, query []string, index func(string) []string) []event.ContextMessage
 }
 
 // counts caches token counts by text: counting is slow and the corpus
@@ -59,7 +61,11 @@ func (m Model) Result(stored []event.Event, ask event.Event) *event.Result {
 			text = m.QueryText(stored, ask)
 		}
 		idx := newBM25(msgs, m.Index)
-		a.Hits = idx.search(m.Query(text), m.Candidates)
+		q := m.Query(text)
+		a.Hits = idx.search(q, m.Candidates)
+		if m.Rerank != nil {
+			a.Hits = m.Rerank(a.Hits, q, m.Index)
+		}
 		a.Following = following(msgs, a.Hits, m.Limits.Neighbours)
 	}
 	l := m.Limits
@@ -266,4 +272,15 @@ func V2(c *tokens.Counter) Model {
 		Query:      PlainQuery,
 		Counter:    c,
 	}
+}
+
+// Ceiling is the lexical ceiling: every message the BM25 search matches at
+// all, with its neighbour, and all recent history, without limits or
+// budget. No retrieval over these terms finds evidence that shares no term
+// with its question; what this misses needs another kind of search
+// (hybrid, with a model).
+func Ceiling(c *tokens.Counter) Model {
+	m := V3(c, 0)
+	m.Candidates, m.Limits.RelevanceLimit = 1 << 20, 1 << 20
+	return m
 }
