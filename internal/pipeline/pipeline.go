@@ -497,9 +497,12 @@ func (h *Handler) publish(ctx context.Context, res *event.Result) error {
 		if dropped == 0 {
 			res.Degraded = append(res.Degraded, event.Degradation{Task: TaskResultSize})
 		}
+		// tokens keep saying what is given (the messages carry their counts).
 		if n := len(res.Relevant); n > 0 {
+			res.Tokens.Relevant -= res.Relevant[n-1].Tokens
 			res.Relevant = res.Relevant[:n-1]
 		} else {
+			res.Tokens.History -= res.History[0].Tokens
 			res.History = res.History[1:]
 		}
 		dropped++

@@ -556,6 +556,9 @@ func TestTooLargeResultIsTrimmed(t *testing.T) {
 	if got := ids(res.History); !slices.Equal(got, []string{"a1", "u2"}) || len(res.Relevant) != 0 {
 		t.Errorf("history %v relevant %v", got, ids(res.Relevant))
 	}
+	if res.Tokens.History != 6 || res.Tokens.Relevant != 0 {
+		t.Errorf("tokens %+v after trimming, want what is left (2 messages of 3 words)", res.Tokens)
+	}
 	if want := []event.Degradation{{Task: pipeline.TaskResultSize, Error: "dropped 3 context messages to fit the SQS message size limit"}}; !slices.Equal(res.Degraded, want) {
 		t.Errorf("degraded %+v", res.Degraded)
 	}
