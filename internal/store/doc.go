@@ -1,6 +1,8 @@
-// Package store is chatprep's Weaviate store: the recent messages of a chat by
-// role, relevance search over its older messages, idempotent storing of
-// message events, and each chat's muted state. It talks to Weaviate through
+// Package store is chatprep's Weaviate store: the recent messages of a chat,
+// relevance search over its older messages and the messages that follow a
+// hit, the ERP references a chat mentioned, idempotent storing of message
+// events (with their terms, token count, references and hour), and each
+// chat's muted state. It talks to Weaviate through
 // github.com/weaviate/weaviate-go-client/v4 and, when Config.GRPCAddr is set,
 // through Weaviate's gRPC API (the protobuf types of
 // github.com/weaviate/weaviate/grpc/generated/protocol/v1).
@@ -14,8 +16,16 @@
 //     MessageID(chat id, event id): chat_id, event_id, role, user_id and
 //     channel as text with tokenization field, filterable, not BM25-searchable
 //     (with word tokenization chat "user-1" would match "user-1-admin"); text
-//     with word tokenization, BM25-searchable; sent_at a date with a range
-//     index; no vectorizer.
+//     with word tokenization, BM25-searchable (the keyword half of a hybrid
+//     search); sent_at a date with a range index; chat_terms, the text's
+//     terms (internal/terms: stems without stop words) behind a digest of the
+//     chat, whitespace tokenization, BM25-searchable (the BM25 search);
+//     chat_hour, the chat's digest and the hour of sent_at, field,
+//     filterable (Following); refs, the text's ERP references as kind:REF,
+//     whitespace, filterable, and has_refs, boolean, filterable
+//     (References); tokens_o200k_base and tokens_cl100k_base, ints, not
+//     indexed (the count in the worker's encoding; Config.Tokens); no
+//     vectorizer (a collection created with one makes Relevant hybrid).
 //   - StateCollection (ChatState), one object per mute or unmute event, id
 //     StateEntryID(chat id, event id): chat_id, muted, until, event_id,
 //     sent_at (the event's time), updated_at; and per chat that has them a
@@ -28,15 +38,22 @@
 // connections kept alive), one Weaviate client and at most one gRPC
 // connection; nothing is opened per message.
 //
-//   - History is one filtered search (chat, role, sent_at <= before) sorted by
-//     sent_at descending with a limit, reversed to oldest first. Weaviate
-//     cannot combine sort with BM25, so relevance is a separate query.
-//   - Relevant is a BM25 search on text filtered to the chat and sent_at, or
-//     a hybrid search when the collection has a vectorizer (hybrid without
-//     one fails on the server). The query is the text's words only (see
-//     keywordQuery): user text is always data, never query syntax, whatever
-//     quotes, braces, control characters, invalid UTF-8 or emoji it holds, and
-//     a 16 KB message is capped at Config.MaxQueryTerms words.
+//   - History (one role) and Recent (both) are one filtered search (chat,
+//     role) sorted by sent_at descending with a limit, reversed to oldest
+//     first. Weaviate cannot combine sort with BM25, so relevance is a
+//     separate query.
+//   - Relevant is a BM25 search on chat_terms filtered to the chat, or a
+//     hybrid search on text when the collection has a vectorizer (hybrid
+//     without one fails on the server). The query is the text's terms only
+//     (see keywordQuery and queryTerms): user text is always data, never
+//     query syntax, whatever quotes, braces, control characters, invalid
+//     UTF-8 or emoji it holds, and a 16 KB message is capped at
+//     Config.MaxQueryTerms words.
+//   - Following is one search for the messages in the hits' hours and the
+//     hours after (chat_hour ContainsAny), from which each hit's next
+//     messages within ReplyWindow are picked.
+//   - References is one search for the chat's messages with has_refs,
+//     sorted by sent_at descending.
 //   - Muted is one REST GET of the chat's state head by its deterministic
 //     id; for a chat that was ever muted or unmuted, then a search of its
 //     entries sorted by sent_at. The newest entry is the state.
