@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"github.com/chatprep/chatprep/bench/recall"
 	"github.com/chatprep/chatprep/bench/workload"
 	"github.com/chatprep/chatprep/internal/event"
-	"github.com/chatprep/chatprep/internal/setup"
 	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/tokens"
 )
@@ -134,30 +131,9 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 	}
 
 	// Stored as the worker stores them (the harness's store counts tokens
-	// too), from 64 goroutines sharing its batches.
+	// too).
 	seedFn := func(ctx context.Context, ws *store.Store) error {
-		var next atomic.Int64
-		errs := make(chan error, 64)
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Go(func() {
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= len(stored) {
-						return
-					}
-					for _, ev := range stored[i] {
-						if err := ws.Put(ctx, ev); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		return <-errs
+		return putChats(ctx, ws, len(stored), func(i int) []event.Event { return stored[i] })
 	}
 	p := e.startPhase(b, seedFn)
 	defer p.stop()
@@ -209,16 +185,11 @@ func burstRow(ctx context.Context, p *phase) (*burstResult, error) {
 
 	// Queued first: run() enqueues before it starts nothing; here the
 	// queue is filled, then the worker started.
-	vars := p.vars("row7-burst", nil)
-	api, cfg, err := p.e.sqsClient(ctx, vars)
+	q, err := p.queues(ctx, "row7-burst", nil)
 	if err != nil {
 		return out, err
 	}
-	steps, err := setup.Queues(ctx, api, cfg)
-	if err != nil {
-		return out, err
-	}
-	inURL, outURL := steps[1].URL, steps[2].URL
+	vars, api, inURL, outURL := q.vars, q.api, q.in, q.out
 	queued := []workload.Event{mk("burst-queued", 0, base), mk("burst-queued", 1, base.Add(time.Second)), mk("burst-queued", 2, base.Add(2*time.Second))}
 	if _, err := enqueue(ctx, api, inURL, queued); err != nil {
 		return out, err

@@ -28,6 +28,7 @@ import (
 	"github.com/chatprep/chatprep/internal/awsconn"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/tokens"
 )
@@ -202,9 +203,14 @@ func seed(ctx context.Context, st *store.Store, chats int) error {
 	return seedN(ctx, st, ids, sizes)
 }
 
-// seedN stores sizes[i] seed messages of chat ids[i], for every i, from 64
-// goroutines sharing the store's batches.
+// seedN stores sizes[i] seed messages of chat ids[i], for every i.
 func seedN(ctx context.Context, st *store.Store, ids []string, sizes []int) error {
+	return putChats(ctx, st, len(ids), func(i int) []event.Event { return workload.SeedN(ids[i], sizes[i]) })
+}
+
+// putChats stores the events of chats 0..n-1 (eventsOf(i), in order), from
+// 64 goroutines sharing the store's batches, a chat at a time each.
+func putChats(ctx context.Context, st *store.Store, n int, eventsOf func(i int) []event.Event) error {
 	const workers = 64
 	var next atomic.Int64
 	errs := make(chan error, workers)
@@ -213,10 +219,10 @@ func seedN(ctx context.Context, st *store.Store, ids []string, sizes []int) erro
 		wg.Go(func() {
 			for {
 				c := int(next.Add(1)) - 1
-				if c >= len(ids) {
+				if c >= n {
 					return
 				}
-				for _, ev := range workload.SeedN(ids[c], sizes[c]) {
+				for _, ev := range eventsOf(c) {
 					if err := st.Put(ctx, ev); err != nil {
 						errs <- err
 						return

@@ -61,16 +61,11 @@ func (r runResult) eventsPerSec() float64 { return float64(r.n) / r.elapsed.Seco
 // result, stops the worker and reads what it cost.
 func (p *phase) run(ctx context.Context, wr workerRun) (runResult, error) {
 	res := runResult{n: len(wr.events)}
-	vars := p.vars(wr.name, wr.extra)
-	api, cfg, err := p.e.sqsClient(ctx, vars)
+	q, err := p.queues(ctx, wr.name, wr.extra)
 	if err != nil {
 		return res, err
 	}
-	steps, err := setup.Queues(ctx, api, cfg)
-	if err != nil {
-		return res, err
-	}
-	inURL, outURL := steps[1].URL, steps[2].URL
+	vars, api, inURL, outURL := q.vars, q.api, q.in, q.out
 
 	weaviatePid := 0
 	if p.stack.Weaviate != nil {
@@ -147,6 +142,29 @@ func (p *phase) run(ctx context.Context, wr workerRun) (runResult, error) {
 	res.history = float64(hist) / float64(len(wr.events))
 	res.relevant = float64(rel) / float64(len(wr.events))
 	return res, nil
+}
+
+// runQueues are a worker run's queues, made for it, and its environment.
+type runQueues struct {
+	vars    map[string]string
+	api     *sqs.Client
+	in, out string // queue URLs
+}
+
+// queues makes the queues of the run named name (setup.Queues) and returns
+// them with the worker's environment (the phase's, then extra).
+func (p *phase) queues(ctx context.Context, name string, extra map[string]string) (runQueues, error) {
+	q := runQueues{vars: p.vars(name, extra)}
+	api, cfg, err := p.e.sqsClient(ctx, q.vars)
+	if err != nil {
+		return q, err
+	}
+	steps, err := setup.Queues(ctx, api, cfg)
+	if err != nil {
+		return q, err
+	}
+	q.api, q.in, q.out = api, steps[1].URL, steps[2].URL
+	return q, nil
 }
 
 // waitFinished polls the worker's counters until n messages are finished.

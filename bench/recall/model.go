@@ -281,6 +281,6 @@ func V2(c *tokens.Counter) Model {
 // (hybrid, with a model).
 func Ceiling(c *tokens.Counter) Model {
 	m := V3(c, 0)
-	m.Candidates, m.Limits.RelevanceLimit = 1 << 20, 1 << 20
+	m.Candidates, m.Limits.RelevanceLimit = 1<<20, 1<<20
 	return m
 }

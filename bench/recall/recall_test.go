@@ -2,8 +2,8 @@ package recall
 
 import (
 	"fmt"
-	"slices"
 	"os"
+	"slices"
 	"testing"
 	"time"
 

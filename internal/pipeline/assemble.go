@@ -148,16 +148,21 @@ func Assemble(a Answers, l Limits) Context {
 		reserve = int(float64(l.Budget) * share)
 	}
 	next := 0 // recent[next:] not considered yet
-	for ; next < len(recent); next++ {
-		m := recent[next]
-		if given[m.EventID] {
-			continue
+	// moreHistory takes recent messages, newest first, until one would
+	// take the total past limit: history stays one recent stretch.
+	moreHistory := func(limit int) {
+		for ; next < len(recent); next++ {
+			m := recent[next]
+			if given[m.EventID] {
+				continue
+			}
+			if used+count(&m) > limit {
+				return
+			}
+			take(m)
 		}
-		if used+count(&m) > reserve {
-			break
-		}
-		take(m)
 	}
+	moreHistory(reserve)
 
 	// 3. Passages.
 	passages := 0
@@ -196,16 +201,7 @@ func Assemble(a Answers, l Limits) Context {
 	}
 
 	// 4. More history, while it fits.
-	for ; next < len(recent); next++ {
-		m := recent[next]
-		if given[m.EventID] {
-			continue
-		}
-		if used+count(&m) > budget {
-			break
-		}
-		take(m)
-	}
+	moreHistory(budget)
 
 	// Oldest first: recent's order reversed.
 	rank := make(map[string]int, len(recent))
