@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,7 +131,7 @@ func runParallel(b *testing.B, op func(ctx context.Context, r *rand.Rand) error)
 	b.SetParallelism(benchParallelism)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0 := time.Now(), processCPU(b)
+	start, cpu0, w0 := time.Now(), processCPU(b), pidCPU(shared.Pid())
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(seed.Add(1), 99))
 		var mine []time.Duration
@@ -146,7 +147,7 @@ func runParallel(b *testing.B, op func(ctx context.Context, r *rand.Rand) error)
 		all = append(all, mine...)
 		mu.Unlock()
 	})
-	elapsed, cpu := time.Since(start), processCPU(b)-cpu0
+	elapsed, cpu, wcpu := time.Since(start), processCPU(b)-cpu0, pidCPU(shared.Pid())-w0
 	b.StopTimer()
 	if len(all) == 0 {
 		return
@@ -164,6 +165,69 @@ func runParallel(b *testing.B, op func(ctx context.Context, r *rand.Rand) error)
 	// This process is the client alone (Weaviate is another process): its
 	// CPU per call is what a worker spends on the call.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "client-cpu-µs/call")
+	// Weaviate's CPU per call (the shared server: other tests' load counts
+	// too when they run at the same time; benchmarks run alone).
+	b.ReportMetric(float64(wcpu.Microseconds())/float64(len(all)), "weaviate-cpu-µs/call")
+}
+
+// pidCPU is a process's user and system CPU so far (0 if unknown).
+func pidCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// BenchmarkContextCalls measures the v3 calls beside the history search:
+// both roles' history in one search, the relevance search for 41
+// candidates, their neighbours, and the references.
+func BenchmarkContextCalls(b *testing.B) {
+	populate(b)
+	st := newStoreAt(b, shared, true, nil)
+	before := benchBase.Add(time.Hour)
+	for _, c := range []struct {
+		name string
+		op   func(ctx context.Context, r *rand.Rand) error
+	}{
+		{"history-one-role", func(ctx context.Context, r *rand.Rand) error {
+			_, err := st.History(ctx, benchChat(r.IntN(benchChats)), event.RoleUser, before, 11)
+			return err
+		}},
+		{"recent-both-roles", func(ctx context.Context, r *rand.Rand) error {
+			_, err := st.Recent(ctx, benchChat(r.IntN(benchChats)), before, 21)
+			return err
+		}},
+		{"relevant-26", func(ctx context.Context, r *rand.Rand) error {
+			_, err := st.Relevant(ctx, benchChat(r.IntN(benchChats)), benchText(r, 12), before, 26)
+			return err
+		}},
+		{"relevant-41", func(ctx context.Context, r *rand.Rand) error {
+			_, err := st.Relevant(ctx, benchChat(r.IntN(benchChats)), benchText(r, 12), before, 41)
+			return err
+		}},
+		{"following-of-41", func(ctx context.Context, r *rand.Rand) error {
+			chat := benchChat(r.IntN(benchChats))
+			hits, err := st.Relevant(ctx, chat, benchText(r, 12), before, 41)
+			if err == nil {
+				_, err = st.Following(ctx, chat, hits, 1)
+			}
+			return err
+		}},
+		{"references", func(ctx context.Context, r *rand.Rand) error {
+			_, err := st.References(ctx, benchChat(r.IntN(benchChats)), before, 10)
+			return err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) { runParallel(b, c.op) })
+	}
 }
 
 // processCPU is the user and system CPU this process used so far.
