@@ -47,6 +47,10 @@ type Event struct {
 	Channel   string     `json:"channel,omitempty"`
 	RouteHint string     `json:"route_hint,omitempty"`
 	Until     *time.Time `json:"until,omitempty"`
+	// Tokens is the text's length in TOKEN_ENCODING tokens when the worker
+	// has counted it already (the pipeline does, for the result), so that
+	// storing it does not count again; 0: not counted. Never on the wire.
+	Tokens int `json:"-"`
 }
 
 // Error codes carried by Invalid.Code (and the dead-letter queue's

@@ -21,6 +21,8 @@ type gathered struct {
 	following map[string][]event.ContextMessage
 	refs      []event.Reference
 	isMuted   bool
+	// eventTokens is the event's text in tokens, counted once.
+	eventTokens int
 }
 
 // retrievals are the steps whose failure only degrades the result.
@@ -39,16 +41,20 @@ func (g *gathered) retrievals() []*step {
 // timeout or when its context is cancelled). A muted chat's retrievals are
 // cancelled as soon as the muted state is known.
 func (h *Handler) gather(ctx context.Context, ev event.Event) *gathered {
+	ev.Tokens = h.tokens.Count(ev.Text) // once, for the result and the store
 	retrieval, cancelRetrieval := context.WithCancel(ctx)
 	defer cancelRetrieval()
-	g := &gathered{}
+	g := &gathered{eventTokens: ev.Tokens}
 	lim := h.cfg.HistoryLimit
 	// Both roles in one search: at most HistoryLimit each are used, and the
 	// budget seldom has room for more than the newest few. One more than
 	// both limits, so that dropping the event itself (which the store task
 	// may already have written) still leaves them.
+	historyDone := make(chan struct{}) // closed once g.recent is set (or the task failed)
 	g.history = h.submit(retrieval, TaskMessageHistory, func(ctx context.Context) (err error) {
-		g.recent, err = h.store.Recent(ctx, ev.ChatID, ev.SentAt, 2*lim+1)
+		defer close(historyDone)
+		recent, err := h.store.Recent(ctx, ev.ChatID, ev.SentAt, 2*lim+1)
+		g.recent = recent
 		return err
 	})
 	if !h.cfg.NoRelevance {
@@ -61,7 +67,17 @@ func (h *Handler) gather(ctx context.Context, ev event.Event) *gathered {
 			}
 			var following map[string][]event.ContextMessage
 			if !h.cfg.NoNeighbours && len(hits) > 0 {
-				if following, err = h.store.Following(ctx, ev.ChatID, hits, h.cfg.Neighbours); err != nil {
+				// Neighbours only for the hits that can be passages: not
+				// those in history, when it is known by now (as a rule: the
+				// history search is no slower than this one; never waited
+				// for), RelevanceLimit at most.
+				var recent []event.ContextMessage
+				select {
+				case <-historyDone:
+					recent = g.recent
+				default:
+				}
+				if following, err = h.store.Following(ctx, ev.ChatID, passageHits(hits, recent, ev, lim, h.cfg.RelevanceLimit), h.cfg.Neighbours); err != nil {
 					return err
 				}
 			}
@@ -81,7 +97,7 @@ func (h *Handler) gather(ctx context.Context, ev event.Event) *gathered {
 		return err
 	})
 	g.store = h.submit(ctx, TaskStore, func(ctx context.Context) error {
-		return h.store.Put(ctx, ev)
+		return h.store.Put(ctx, ev) // ev.Tokens counted by the caller
 	})
 
 	steps := append(g.retrievals(), g.store)
@@ -113,6 +129,7 @@ func (h *Handler) gather(ctx context.Context, ev event.Event) *gathered {
 // context that Assemble chooses. behind, when set, lists the chat's
 // messages already received after ev (handler.Message.Behind).
 func (h *Handler) result(ctx context.Context, ev event.Event, g *gathered, behind func() []string) *event.Result {
+	ev.Tokens = g.eventTokens
 	res := &event.Result{EventID: ev.EventID, ChatID: ev.ChatID, Degraded: []event.Degradation{}, Worker: h.cfg.Worker}
 	// degrade lists a failed task in degraded and ends its span with the
 	// same reason; it tells whether the task succeeded.
@@ -129,7 +146,7 @@ func (h *Handler) result(ctx context.Context, ev event.Event, g *gathered, behin
 		s.endSpan(s.end, reason)
 		return err == nil
 	}
-	a := Answers{Event: ev, EventTokens: h.tokens.Count(ev.Text), Muted: g.isMuted}
+	a := Answers{Event: ev, EventTokens: ev.Tokens, Muted: g.isMuted}
 	historyOK := false
 	if !g.isMuted {
 		if historyOK = degrade(g.history); historyOK {
@@ -227,6 +244,27 @@ func (h *Handler) route(ev event.Event, recent []event.ContextMessage) string {
 		}
 	}
 	return h.router.Default()
+}
+
+// passageHits are the hits that can be passages: not the event, not among
+// the history candidates (the rule of Assemble's history), at most limit. Which of them fit the budget is
+// Assemble's to say; their neighbours are what Following is asked for.
+func passageHits(hits, recent []event.ContextMessage, ev event.Event, historyLimit, limit int) []event.ContextMessage {
+	skip := make(map[string]bool, len(recent)+1)
+	skip[ev.EventID] = true
+	for _, m := range recentHistory(recent, ev, historyLimit) {
+		skip[m.EventID] = true
+	}
+	var out []event.ContextMessage
+	for _, h := range hits {
+		if len(out) == limit {
+			break
+		}
+		if !skip[h.EventID] {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // eventReferences are the references of ev's own text.

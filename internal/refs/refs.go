@@ -42,6 +42,9 @@ var kindOf = []string{1: SaleOrder, 2: Invoice, 3: Delivery, 4: PurchaseOrder}
 
 // Find returns the references in text, in order of appearance, each once.
 func Find(text string) []Ref {
+	if !strings.ContainsAny(text, "0123456789") {
+		return nil // every reference has digits: most texts end here, cheaply
+	}
 	var out []Ref
 	// The pattern consumes the separator after a match, which may be the
 	// one before the next: search again from the end of each reference.

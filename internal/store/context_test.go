@@ -36,6 +36,9 @@ func TestRecentWithTokens(t *testing.T) {
 				msg(chat, "u2", event.RoleUser, 3, "Thanks a lot!"),
 				msg(chat, "late", event.RoleUser, 9, "after the event"))
 			putAll(t, old, msg(chat, "u0", event.RoleUser, 0, "an old message without a count"))
+			counted := msg(chat, "pre", event.RoleUser, -1, "counted by the caller")
+			counted.Tokens = 99 // the pipeline counted it already: not counted again
+			putAll(t, st, counted)
 			got, err := st.Recent(testCtx(t, 30*time.Second), chat, t0.Add(5*time.Minute), 3)
 			if err != nil {
 				t.Fatal(err)
@@ -52,8 +55,8 @@ func TestRecentWithTokens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(all) != 4 || all[0].EventID != "u0" || all[0].Tokens != c.Count(all[0].Text) {
-				t.Errorf("the message stored without a count: %+v", all)
+			if len(all) != 5 || all[0].EventID != "pre" || all[0].Tokens != 99 || all[1].EventID != "u0" || all[1].Tokens != c.Count(all[1].Text) {
+				t.Errorf("a message counted by the caller, and one stored without a count: %+v", all)
 			}
 		})
 	}

@@ -55,7 +55,11 @@ func (s *Store) messageObject(ev event.Event) writeObject {
 		props[propHasRefs] = true
 	}
 	if s.cfg.Tokens != nil {
-		props[tokensProp(s.cfg.Tokens.Name())] = s.cfg.Tokens.Count(ev.Text)
+		n := ev.Tokens // counted by the caller already, in the same encoding
+		if n <= 0 {
+			n = s.cfg.Tokens.Count(ev.Text)
+		}
+		props[tokensProp(s.cfg.Tokens.Name())] = n
 	}
 	if ev.UserID != "" {
 		props[propUserID] = validText(ev.UserID)
