@@ -224,7 +224,7 @@ func (r *report) markdown() string {
 		l, x := r.limit, r.row1
 		p("## 1. Throughput: the worker against the limit\n\n")
 		p("The limit is a closed-loop generator in the bench process making exactly the worker's Weaviate calls per event, at once as the pipeline does: "+
-			"two history searches and the relevance search over gRPC, the muted lookup by the state's object id, and the store through the batched writes, "+
+			"the history search, the relevance search and its hits' neighbours, the references search over gRPC, the muted lookup by the state's object id, and the store through the batched writes, "+
 			"through the same store package. No queue, no pool, no SQS. The sweep raises the loops until a level gains less than 5%%: "+
 			"past that knee Weaviate is saturated and more loops only queue. Each level runs %s, after a warm-up slice at the first level "+
 			"(the first writes and BM25 searches after the seed run several times slower than the next: here %s events/s at %s of Weaviate CPU each).\n\n",
@@ -271,8 +271,9 @@ func (r *report) markdown() string {
 			x.eventsPerSec()/l.eventsPerSec(), x.eventsPerSec()/nodeEventsPerSec, nodeEventsPerSec, dur(x.perEvent(x.workerCPU)), dur(nodeCPUPerEvent))
 		p("- SQS calls by API (the worker's alone, start to exit): %s; peak RSS %s; %d PutMetricData calls.\n", sqsByAPI(x), mb(x.maxRSS), x.putMetrics)
 		if s := x.store; s != nil {
-			p("- Weaviate calls: %s history searches, %s relevance searches, %s muted lookups, %s batch writes (%.1f objects each), %d failed.\n",
-				groupThousands(fmt.Sprint(s.History)), groupThousands(fmt.Sprint(s.Relevant)), groupThousands(fmt.Sprint(s.Muted)), groupThousands(fmt.Sprint(s.Batches)),
+			p("- Weaviate calls: %s history searches, %s relevance searches, %s neighbour searches, %s reference searches, %s muted lookups, %s batch writes (%.1f objects each), %d failed.\n",
+				groupThousands(fmt.Sprint(s.History)), groupThousands(fmt.Sprint(s.Relevant)), groupThousands(fmt.Sprint(s.Following)),
+				groupThousands(fmt.Sprint(s.References)), groupThousands(fmt.Sprint(s.Muted)), groupThousands(fmt.Sprint(s.Batches)),
 				float64(s.Objects)/float64(max(s.Batches, 1)), s.Failed)
 		}
 		p("- Latency inside the worker (received → result ready): p50 %s, p95 %s (all %d events arrived at once).\n", dur(percentile(x.inWorker, 50)), dur(percentile(x.inWorker, 95)), x.n)
