@@ -15,7 +15,9 @@ func TestFind(t *testing.T) {
 		{"invoice INV/2026/00017 for s00042 and S00042 again", []Ref{{"INV/2026/00017", Invoice}, {"S00042", SaleOrder}}},
 		{"The missing crates are for delivery WH/OUT/00011, return WH/IN/00003.", []Ref{{"WH/OUT/00011", Delivery}, {"WH/IN/00003", Delivery}}},
 		{"PO00012,S00001", []Ref{{"PO00012", PurchaseOrder}, {"S00001", SaleOrder}}},
-		{"no refs: S0042 SS00042 S00042X XS00042 INV/26/1 order 00042", nil},
+		{"no refs: S0042 SS00042 S00042X XS00042 INV/26/1 order 00042 éS00042 S00042é S00042/ WH/OUT/", nil},
+		{"(S00042), «PO00012»; rinv/2026/0001 and bill/2026/00002!", []Ref{{"S00042", SaleOrder}, {"PO00012", PurchaseOrder},
+			{"RINV/2026/0001", Invoice}, {"BILL/2026/00002", Invoice}}},
 		{"", nil},
 	} {
 		if got := Find(tc.in); !slices.Equal(got, tc.want) {
@@ -48,4 +50,11 @@ func FuzzFind(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkFind(b *testing.B) {
+	text := "Order S00042 was confirmed on 24 November and is being picked; planned shipment 30 November, invoice INV/2026/00009."
+	for b.Loop() {
+		Find(text)
+	}
 }
