@@ -1,9 +1,6 @@
 package corpus
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 var (
 	products = []string{"Pilsner", "Lager", "wheat beer", "pale ale", "dark lager", "cider", "alcohol-free Pilsner",
@@ -226,6 +223,3 @@ func pickN[T any](r interface{ Perm(int) []int }, xs []T, n int) []T {
 	}
 	return out
 }
-
-// lower is strings.ToLower, for templates.
-var lower = strings.ToLower

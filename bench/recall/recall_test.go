@@ -54,6 +54,21 @@ func TestExplore(t *testing.T) {
 		m.Rerank = coverage
 		report(fmt.Sprintf("v3 2000 cand %d coverage", cand), run(chats, m.Result))
 	}
+	for _, share := range []float64{0.1, 0.5} {
+		m := V3(c, 2000)
+		m.Limits.RecentShare = share
+		report(fmt.Sprintf("v3 2000 recent share %.2f", share), run(chats, m.Result))
+	}
+	{
+		m := V3(c, 2000)
+		m.QueryText = burstQuery
+		report("v3 2000 burst words in the query", run(chats, m.Result))
+		m.QueryText = recentQuery
+		report("v3 2000 previous user message in the query", run(chats, m.Result))
+		m = V3(c, 2000)
+		m.Limits.RelevanceLimit, m.Candidates = 40, 81
+		report("v3 2000 RELEVANCE_LIMIT 40", run(chats, m.Result))
+	}
 	for _, budget := range []int{1000, 2000, 4000} {
 		report(fmt.Sprintf("baseline %d", budget), run(chats, func(s []event.Event, a event.Event) *event.Result { return Baseline(s, a, budget, c) }))
 		report(fmt.Sprintf("v3 %d", budget), run(chats, V3(c, budget).Result))
