@@ -5,14 +5,20 @@
 // bench_test.go runs every row on the embedded local stack and prints one
 // table; `make bench` also writes it to bench/results/.
 //
-// Rows: 1 throughput against the limit, 2 the seed's table, 3 chat length,
-// 4 the worker's overhead, 5 scaling, 6 tracing's cost (tracing_test.go).
+// Rows: 1 throughput against the limit (and chatprep v2's worker, built
+// from its commit with git archive, beside today's), 2 the seed's table, 3
+// chat length, 4 the worker's overhead, 5 scaling, 6 tracing's cost
+// (tracing_test.go), 7 what reaches the context: evidence recall and tokens
+// on the labelled corpus through the real worker, and bursts
+// (context_test.go).
 // Run it with
 //
-//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 40m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]
+//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 50m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]
 //
 // or one row alone, e.g. -bench 'Chatprep/3_overhead'. Subpackages:
-// workload (the chats, seed messages and events), memstore (the
+// workload (the chats, seed messages and events), corpus (the labelled
+// corpus), recall (scoring results, and the in-process model of the
+// worker's retrieval with the baseline and the ceiling), memstore (the
 // benchmark-only in-memory store) and cmd/benchworker (the worker's app.Run
 // with that store and pprof profiles).
 package bench
