@@ -2,7 +2,6 @@ package recall
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -32,12 +31,17 @@ func counter(t testing.TB) *tokens.Counter {
 	return c
 }
 
-// TestExplore prints the recall of variants on the corpus (go test -v -run
-// TestExplore ./bench/recall/ -explore).
-func TestExplore(t *testing.T) {
-	if os.Getenv("RECALL_EXPLORE") == "" {
-		t.Skip("set RECALL_EXPLORE=1 to print the variants")
+// BenchmarkExplore prints the recall of the variants measured on the corpus
+// (the README's table of ideas): go test -run '^$' -bench Explore
+// -benchtime 1x ./bench/recall/. A benchmark, not a test: it asserts
+// nothing and takes a minute.
+func BenchmarkExplore(b *testing.B) {
+	for range b.N {
+		explore(b)
 	}
+}
+
+func explore(t testing.TB) {
 	chats := corpus.Default()
 	c := counter(t)
 	report := func(name string, os []Outcome) {
