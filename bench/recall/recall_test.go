@@ -58,6 +58,13 @@ func explore(t testing.TB) {
 		m.Rerank = coverage
 		report(fmt.Sprintf("v3 2000 cand %d coverage", cand), run(chats, m.Result))
 	}
+	{
+		m := V3(c, 2000)
+		m.Index, m.Query = PlainTerms, PlainQuery
+		report("v3 2000 unstemmed, Weaviate's stop words", run(chats, m.Result))
+		m.Limits.Neighbours = 0
+		report("v3 2000 unstemmed, no neighbours", run(chats, m.Result))
+	}
 	for _, share := range []float64{0.1, 0.5} {
 		m := V3(c, 2000)
 		m.Limits.RecentShare = share
