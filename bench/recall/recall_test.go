@@ -65,6 +65,11 @@ func explore(t testing.TB) {
 		m.Limits.Neighbours = 0
 		report("v3 2000 unstemmed, no neighbours", run(chats, m.Result))
 	}
+	for _, w := range []float64{0.25, 1} {
+		m := V3(c, 2000)
+		m.Rerank = recency(w)
+		report(fmt.Sprintf("v3 2000 recency term %.2f", w), run(chats, m.Result))
+	}
 	for _, share := range []float64{0.1, 0.5} {
 		m := V3(c, 2000)
 		m.Limits.RecentShare = share
@@ -184,5 +189,42 @@ func TestV3BeatsV2AndTheBaseline(t *testing.T) {
 	}
 	if v3.MeanTokens() > 2000 {
 		t.Errorf("v3 at budget 2000: %.0f tokens per result", v3.MeanTokens())
+	}
+}
+
+// recency multiplies each hit's score by 1 + w × its place in time among
+// the hits (0 for the oldest, 1 for the newest), then orders by it.
+func recency(w float64) func([]event.ContextMessage, []string, func(string) []string) []event.ContextMessage {
+	return func(hits []event.ContextMessage, _ []string, _ func(string) []string) []event.ContextMessage {
+		if len(hits) < 2 {
+			return hits
+		}
+		lo, hi := hits[0].SentAt, hits[0].SentAt
+		for _, h := range hits {
+			if h.SentAt.Before(lo) {
+				lo = h.SentAt
+			}
+			if h.SentAt.After(hi) {
+				hi = h.SentAt
+			}
+		}
+		span := float64(hi.Sub(lo))
+		out := slices.Clone(hits)
+		boosted := func(h event.ContextMessage) float64 {
+			if span == 0 {
+				return *h.Score
+			}
+			return *h.Score * (1 + w*float64(h.SentAt.Sub(lo))/span)
+		}
+		slices.SortStableFunc(out, func(a, b event.ContextMessage) int {
+			switch x, y := boosted(a), boosted(b); {
+			case x > y:
+				return -1
+			case x < y:
+				return 1
+			}
+			return 0
+		})
+		return out
 	}
 }
