@@ -199,9 +199,7 @@ func (r *run) advanceLocked(d *delivery, broken bool) (acts []func()) {
 // handle runs the handler for d and settles the outcome.
 func (r *run) handle(ctx context.Context, d *delivery) {
 	defer r.handlers.Done()
-	if r.fifo {
-		d.Behind = func() []string { return r.behind(d) }
-	}
+	d.Behind = fifo.Behind(&r.mu, &r.groups, d.GroupID, func(w *delivery) string { return w.Body }) // none unless FIFO
 	err := r.h.Handle(ctx, &d.Message)
 	cause := context.Cause(ctx)
 	d.cancel(nil)
@@ -210,7 +208,6 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 	} else {
 		r.c.stats.failed.Add(1)
 	}
-
 	r.mu.Lock()
 	o := doDelete
 	switch {
@@ -236,20 +233,6 @@ func (r *run) handle(ctx context.Context, d *delivery) {
 	r.checkIdleLocked()
 	r.mu.Unlock()
 	runAll(acts)
-}
-
-// behind is handler.Message.Behind for d: the bodies of the messages of its
-// group waiting behind it, already received.
-func (r *run) behind(d *delivery) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var bodies []string
-	for _, w := range r.groups.Waiting(d.GroupID) {
-		if !w.lost {
-			bodies = append(bodies, w.Body)
-		}
-	}
-	return bodies
 }
 
 // lose is d's lease's onLost: a waiting message is dropped (SQS gives it to

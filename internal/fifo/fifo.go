@@ -4,6 +4,8 @@
 // messages with it, the publisher results.
 package fifo
 
+import "sync"
+
 // Sequencer orders items by group. Per group, the first item added is the
 // head, which may go; the others wait behind it in order. A Sequencer is not
 // safe for concurrent use: its owner serializes the calls (under its own
@@ -45,6 +47,22 @@ func (s *Sequencer[T]) Waiting(group string) []T {
 		return nil
 	}
 	return append([]T(nil), q[1:]...)
+}
+
+// Behind returns a function that lists, holding mu (the lock s's owner
+// serializes its calls with), what waits behind group's head in s, each as
+// f makes it: for a handler to see what of its group was already received
+// (handler.Message.Behind). The list is empty when nothing waits.
+func Behind[T any](mu sync.Locker, s *Sequencer[T], group string, f func(T) string) func() []string {
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, it := range s.Waiting(group) {
+			out = append(out, f(it))
+		}
+		return out
+	}
 }
 
 // Break ends the group's head and takes out every item waiting behind it,

@@ -1,7 +1,9 @@
 package fifo_test
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/chatprep/chatprep/internal/fifo"
@@ -87,5 +89,31 @@ func TestWaiting(t *testing.T) {
 	}
 	if w := s.Waiting("a"); !slices.Equal(w, []string{"a3"}) {
 		t.Errorf("after Next, Waiting(a) = %v", w)
+	}
+}
+
+// TestBehind: the function lists what waits behind the group's head now,
+// under the lock, each as f makes it; nothing for an unknown group.
+func TestBehind(t *testing.T) {
+	t.Parallel()
+	var (
+		mu sync.Mutex
+		s  fifo.Sequencer[int]
+	)
+	s.Add("a", 1)
+	s.Add("a", 2)
+	s.Add("a", 3)
+	behind := fifo.Behind(&mu, &s, "a", func(i int) string { return fmt.Sprint("m", i) })
+	if got := behind(); !slices.Equal(got, []string{"m2", "m3"}) {
+		t.Errorf("behind = %v, want m2 m3", got)
+	}
+	mu.Lock()
+	s.Next("a")
+	mu.Unlock()
+	if got := behind(); !slices.Equal(got, []string{"m3"}) {
+		t.Errorf("after Next, behind = %v, want m3", got)
+	}
+	if got := fifo.Behind(&mu, &s, "none", func(i int) string { return "" })(); got != nil {
+		t.Errorf("an unknown group: %v", got)
 	}
 }

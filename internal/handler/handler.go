@@ -49,8 +49,9 @@ type Message struct {
 	// Behind, when set, returns the bodies of the messages of the same
 	// FIFO group that this worker has already received and that wait
 	// behind this one, in the order they will be handled: what is known,
-	// now, to come next in the chat. It never waits for a message; nil on a
-	// standard queue (no order to speak of). Call it only during Handle.
+	// now, to come next in the chat. It never waits for a message; on a
+	// standard queue (no order to speak of) it returns none. Call it only
+	// during Handle.
 	Behind func() []string
 }
 
