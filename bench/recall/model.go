@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/terms"
 	"github.com/chatprep/chatprep/internal/tokens"
 )
@@ -66,7 +67,7 @@ func (m Model) Result(stored []event.Event, ask event.Event) *event.Result {
 		if m.Rerank != nil {
 			a.Hits = m.Rerank(a.Hits, q, m.Index)
 		}
-		a.Following = following(msgs, a.Hits, m.Limits.Neighbours)
+		a.Following = following(msgs, a.Hits, m.Limits.Neighbours, store.ReplyWindow)
 	}
 	l := m.Limits
 	l.Count = m.count
@@ -92,8 +93,9 @@ func lastPerRole(msgs []event.ContextMessage, n int) []event.ContextMessage {
 	return out
 }
 
-// following is, per hit, the n messages after it.
-func following(msgs []event.ContextMessage, hits []event.ContextMessage, n int) map[string][]event.ContextMessage {
+// following is, per hit, the n messages after it within window (the
+// store's ReplyWindow; 0: any).
+func following(msgs []event.ContextMessage, hits []event.ContextMessage, n int, window time.Duration) map[string][]event.ContextMessage {
 	pos := make(map[string]int, len(msgs))
 	for i, m := range msgs {
 		pos[m.EventID] = i
@@ -101,7 +103,14 @@ func following(msgs []event.ContextMessage, hits []event.ContextMessage, n int) 
 	out := map[string][]event.ContextMessage{}
 	for _, h := range hits {
 		i := pos[h.EventID]
-		out[h.EventID] = msgs[i+1 : min(len(msgs), i+1+n)]
+		f := msgs[i+1 : min(len(msgs), i+1+n)]
+		for k, m := range f {
+			if window > 0 && m.SentAt.Sub(h.SentAt) > window {
+				f = f[:k]
+				break
+			}
+		}
+		out[h.EventID] = f
 	}
 	return out
 }
@@ -225,7 +234,7 @@ func Baseline(stored []event.Event, ask event.Event, budget int, counter *tokens
 		msgs[i] = event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt, Tokens: m.count(ev.Text)}
 	}
 	hits := newBM25(msgs, PlainTerms).search(PlainQuery(ask.Text), len(msgs))
-	next := following(msgs, hits, 1)
+	next := following(msgs, hits, 1, 0) // the baseline: the next message, whenever
 	res := &event.Result{EventID: ask.EventID}
 	given := map[string]bool{}
 	for _, h := range hits {

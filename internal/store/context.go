@@ -35,24 +35,41 @@ func (s *Store) Recent(ctx context.Context, chatID string, before time.Time, lim
 // conversation; it is not the hit's reply.
 const ReplyWindow = time.Hour
 
-// chatHour is the value of chat_hour: the chat's scope and the UTC hour of
-// t. Following finds a hit's neighbours by their hour: equality lookups in
-// the chat's own posting lists, where a range filter on sent_at would be
-// evaluated over the whole collection (measured: a search with twenty
-// sent_at ranges cost Weaviate 9.4 ms of CPU, a history search 0.56 ms).
-func chatHour(chatID string, t time.Time) string {
-	return chatScope(chatID) + t.UTC().Format("2006-01-02T15")
+// chatTime is the value of chat_time: the chat's scope with the UTC hour
+// of t ("h" key) and with its minute ("m" key), two tokens. Following finds
+// a hit's neighbours by them: equality lookups in the chat's own posting
+// lists, where a range filter on sent_at would be evaluated over the whole
+// collection (measured: a search with twenty sent_at ranges cost Weaviate
+// 9.4 ms of CPU, a history search 0.56 ms).
+func chatTime(chatID string, t time.Time) string {
+	return hourKey(chatID, t) + " " + minuteKey(chatID, t)
+}
+
+func hourKey(chatID string, t time.Time) string {
+	return chatScope(chatID) + "h" + t.UTC().Format("2006-01-02T15")
+}
+
+func minuteKey(chatID string, t time.Time) string {
+	return chatScope(chatID) + "m" + t.UTC().Format("2006-01-02T15:04")
 }
 
 // followingSlack bounds the objects one Following search returns, per hit.
 const followingSlack = 16
 
+// quickReply is how far the first Following search looks after each hit:
+// the minute of the hit and the next two, so at least two minutes. Most
+// replies come within that, and it returns a few messages per hit where an
+// hour of a busy chat holds dozens.
+const quickReply = 2 * time.Minute
+
 // Following returns, for each hit, the n messages of the chat that follow it
 // (sent after it, within ReplyWindow), in time order, keyed by the hit's
-// event id; hits without any are absent. One search: the messages sent in
-// the hits' hours and the hours after (so every message within ReplyWindow
-// of a hit), at most followingSlack per hit. Messages stored before chat_hour
-// existed are not found.
+// event id; hits without any are absent. A first search asks for the
+// messages sent in the hits' minutes and the two after (chat_time), which
+// settles every hit that has its n followers within them; a second, for the
+// hits still short, asks for their hours and the hours after, which hold
+// every message within ReplyWindow. At most followingSlack messages per hit
+// each. Messages stored before chat_time existed are not found.
 func (s *Store) Following(ctx context.Context, chatID string, hits []event.ContextMessage, n int) (map[string][]event.ContextMessage, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("messages following relevant ones of chat %s: %w", chatID, s.closedError())
@@ -61,17 +78,51 @@ func (s *Store) Following(ctx context.Context, chatID string, hits []event.Conte
 	if n <= 0 || len(hits) == 0 {
 		return out, nil
 	}
-	var hours []string
+	var minutes []string
 	for _, h := range hits {
-		for _, t := range []time.Time{h.SentAt, h.SentAt.Add(ReplyWindow)} {
-			if v := chatHour(chatID, t); !slices.Contains(hours, v) {
-				hours = append(hours, v)
-			}
+		for d := time.Duration(0); d <= quickReply; d += time.Minute {
+			minutes = appendNew(minutes, minuteKey(chatID, h.SentAt.Add(d)))
 		}
 	}
+	msgs, err := s.followers(ctx, chatID, minutes, len(hits))
+	if err != nil {
+		return nil, err
+	}
+	var short []event.ContextMessage
+	for _, h := range hits {
+		// Within the minutes searched, the first n after the hit are the
+		// first n of the chat; fewer, and later ones may come.
+		if f := after(msgs, h, n, h.SentAt.Truncate(time.Minute).Add(quickReply+time.Minute)); len(f) == n {
+			out[h.EventID] = f
+		} else {
+			short = append(short, h)
+		}
+	}
+	if len(short) == 0 {
+		return out, nil
+	}
+	var hours []string
+	for _, h := range short {
+		hours = appendNew(hours, hourKey(chatID, h.SentAt))
+		hours = appendNew(hours, hourKey(chatID, h.SentAt.Add(ReplyWindow)))
+	}
+	if msgs, err = s.followers(ctx, chatID, hours, len(short)); err != nil {
+		return nil, err
+	}
+	for _, h := range short {
+		if f := after(msgs, h, n, h.SentAt.Add(ReplyWindow)); len(f) > 0 {
+			out[h.EventID] = f
+		}
+	}
+	return out, nil
+}
+
+// followers is one Following search: the chat's messages with one of keys
+// in chat_time, at most followingSlack per hit, in time order.
+func (s *Store) followers(ctx context.Context, chatID string, keys []string, hits int) ([]event.ContextMessage, error) {
 	s.calls.following.Add(1)
-	rows, err := s.path().fetch(ctx, fetchQuery{chatID: chatID, anyProp: propChatHour, anyOf: hours,
-		props: s.msgProps, limit: min(len(hits)*followingSlack, 1000)})
+	rows, err := s.path().fetch(ctx, fetchQuery{chatID: chatID, anyProp: propChatTime, anyOf: keys,
+		props: s.msgProps, limit: min(hits*followingSlack, 1000)})
 	if err != nil {
 		s.calls.failed.Add(1)
 		return nil, fmt.Errorf("messages following relevant ones of chat %s: %w", chatID, err)
@@ -86,23 +137,30 @@ func (s *Store) Following(ctx context.Context, chatID string, hits []event.Conte
 		}
 		return roleRank(a.Role) - roleRank(b.Role)
 	})
-	for _, h := range hits {
-		// The first message after the hit: strictly later, or as late and
-		// the assistant's answer to the user's hit.
-		i, _ := slices.BinarySearchFunc(msgs, h.SentAt, func(m event.ContextMessage, t time.Time) int { return m.SentAt.Compare(t) })
-		var f []event.ContextMessage
-		for end := h.SentAt.Add(ReplyWindow); i < len(msgs) && len(f) < n && !msgs[i].SentAt.After(end); i++ {
-			m := msgs[i]
-			if m.EventID == h.EventID || m.SentAt.Equal(h.SentAt) && roleRank(m.Role) <= roleRank(h.Role) {
-				continue // the hit, or as old as it and not after it in a chat's order
-			}
-			f = append(f, m)
+	return msgs, nil
+}
+
+// after is the first n of msgs (in time order) that follow hit, sent no
+// later than end: strictly later, or as late and the assistant's answer
+// to the user's hit.
+func after(msgs []event.ContextMessage, hit event.ContextMessage, n int, end time.Time) []event.ContextMessage {
+	i, _ := slices.BinarySearchFunc(msgs, hit.SentAt, func(m event.ContextMessage, t time.Time) int { return m.SentAt.Compare(t) })
+	var f []event.ContextMessage
+	for ; i < len(msgs) && len(f) < n && !msgs[i].SentAt.After(end); i++ {
+		m := msgs[i]
+		if m.EventID == hit.EventID || m.SentAt.Equal(hit.SentAt) && roleRank(m.Role) <= roleRank(hit.Role) {
+			continue // the hit, or as old as it and not after it in a chat's order
 		}
-		if len(f) > 0 {
-			out[h.EventID] = f
-		}
+		f = append(f, m)
 	}
-	return out, nil
+	return f
+}
+
+func appendNew(keys []string, k string) []string {
+	if slices.Contains(keys, k) {
+		return keys
+	}
+	return append(keys, k)
 }
 
 func roleRank(r event.Role) int {

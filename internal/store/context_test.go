@@ -92,9 +92,15 @@ func TestFollowing(t *testing.T) {
 					hits = append(hits, event.ContextMessage{EventID: ev.EventID, Role: ev.Role, SentAt: ev.SentAt})
 				}
 			}
+			before := st.Stats().Following
 			got, err := st.Following(testCtx(t, 30*time.Second), chat, hits, 2)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// q2 (reply 20 minutes later) and q3 (none within the hour) need
+			// the search by hours; q1 and t-q are settled by their minutes.
+			if n := st.Stats().Following - before; n != 2 {
+				t.Errorf("%d searches, want 2: by minutes, then by hours for the hits still short", n)
 			}
 			want := map[string][]string{"q1": {"a1", "x1"}, "q2": {"a2"}, "t-q": {"t-a"}}
 			if len(got) != len(want) {
@@ -105,8 +111,12 @@ func TestFollowing(t *testing.T) {
 					t.Errorf("following %s = %v, want %v", hit, g, ids)
 				}
 			}
+			before = st.Stats().Following
 			if one, err := st.Following(testCtx(t, 30*time.Second), chat, hits[:1], 1); err != nil || !slices.Equal(eventIDs(one["q1"]), []string{"a1"}) {
 				t.Errorf("one neighbour: %v, %v", one, err)
+			}
+			if n := st.Stats().Following - before; n != 1 {
+				t.Errorf("a reply within the minute took %d searches, want 1", n)
 			}
 		})
 	}

@@ -20,8 +20,8 @@
 //     search); sent_at a date with a range index; chat_terms, the text's
 //     terms (internal/terms: stems without stop words) behind a digest of the
 //     chat, whitespace tokenization, BM25-searchable (the BM25 search);
-//     chat_hour, the chat's digest and the hour of sent_at, field,
-//     filterable (Following); refs, the text's ERP references as kind:REF,
+//     chat_time, the chat's digest with the hour and with the minute of
+//     sent_at, two tokens, whitespace, filterable (Following); refs, the text's ERP references as kind:REF,
 //     whitespace, filterable, and has_refs, boolean, filterable
 //     (References); tokens_o200k_base and tokens_cl100k_base, ints, not
 //     indexed (the count in the worker's encoding; Config.Tokens); no
@@ -49,9 +49,10 @@
 //     query syntax, whatever quotes, braces, control characters, invalid
 //     UTF-8 or emoji it holds, and a 16 KB message is capped at
 //     Config.MaxQueryTerms words.
-//   - Following is one search for the messages in the hits' hours and the
-//     hours after (chat_hour ContainsAny), from which each hit's next
-//     messages within ReplyWindow are picked.
+//   - Following is one search for the messages in the hits' minutes and
+//     the two after (chat_time ContainsAny), from which each hit's next
+//     messages are picked, and for the hits whose followers are not all
+//     there, one more for their hours and the hours after (ReplyWindow).
 //   - References is one search for the chat's messages with has_refs,
 //     sorted by sent_at descending.
 //   - Muted is one REST GET of the chat's state head by its deterministic

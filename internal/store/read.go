@@ -19,7 +19,7 @@ const (
 	propChannel   = "channel"
 	propText      = "text"
 	propChatTerms = "chat_terms"
-	propChatHour  = "chat_hour"
+	propChatTime  = "chat_time"
 	propRefs      = "refs"
 	propHasRefs   = "has_refs"
 	propSentAt    = "sent_at"

@@ -79,11 +79,12 @@ func MessagesClass() *models.Class {
 				Name: propChatTerms, Description: "the text's terms, scoped to the chat, for BM25 (see storedTerms)", DataType: []string{typeText},
 				Tokenization: tokenWhitespace, IndexSearchable: ptr(true), IndexFilterable: ptr(false),
 			},
-			// The passages' neighbours are found by the hour they were sent
-			// in (see Following): equality lookups, not a range filter.
+			// The passages' neighbours are found by the minute and the hour
+			// they were sent in (see Following): equality lookups, not a
+			// range filter.
 			{
-				Name: propChatHour, Description: "the chat's digest and the hour the message was sent in (see Following)", DataType: []string{typeText},
-				Tokenization: tokenField, IndexFilterable: ptr(true), IndexSearchable: ptr(false),
+				Name: propChatTime, Description: "the chat's digest with the hour and with the minute the message was sent in (see Following)", DataType: []string{typeText},
+				Tokenization: tokenWhitespace, IndexFilterable: ptr(true), IndexSearchable: ptr(false),
 			},
 			// The ERP references the text mentions (see internal/refs), as
 			// kind:REF tokens; has_refs finds the messages that have any.

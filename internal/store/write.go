@@ -49,7 +49,7 @@ func (s *Store) messageObject(ev event.Event) writeObject {
 		propChatTerms: storedTerms(ev.ChatID, ev.Text),
 		propSentAt:    ev.SentAt.UTC().Format(time.RFC3339Nano),
 	}
-	props[propChatHour] = chatHour(ev.ChatID, ev.SentAt)
+	props[propChatTime] = chatTime(ev.ChatID, ev.SentAt)
 	if rs := refs.Find(ev.Text); len(rs) > 0 {
 		props[propRefs] = refs.Encode(rs)
 		props[propHasRefs] = true
