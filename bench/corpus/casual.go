@@ -176,11 +176,6 @@ func casualChat(i int) Chat {
 	a := w.assistant("Yes! 7 pm, I booked a table for four.")
 	w.ask("follow_up", w.pick("Great, who else is coming?", "Should I bring anything?"), u, a)
 
-	for qi := range w.c.Questions {
-		q := &w.c.Questions[qi]
-		if r.IntN(5) == 0 && q.Kind != "follow_up" {
-			q.Burst = []string{w.pick("hey", "omg", "wait"), w.pick("random question", "I forgot something", "sorry brain fog")}
-		}
-	}
+	w.burstSome(5, []string{"hey", "omg", "wait"}, []string{"random question", "I forgot something", "sorry brain fog"})
 	return w.c
 }

@@ -135,6 +135,17 @@ func (w *writer) ask(kind, text string, evidence ...string) {
 
 func (w *writer) pick(options ...string) string { return options[w.r.IntN(len(options))] }
 
+// burstSome makes about one question in n (not a follow-up) come as a
+// burst: a fragment of first, one of second, then the question.
+func (w *writer) burstSome(n int, first, second []string) {
+	for qi := range w.c.Questions {
+		q := &w.c.Questions[qi]
+		if w.r.IntN(n) == 0 && q.Kind != "follow_up" {
+			q.Burst = []string{w.pick(first...), w.pick(second...)}
+		}
+	}
+}
+
 // fill adds n messages of small talk from bank, alternating roles: each one
 // to three of its sentences, and now and then a longer line of chatter.
 func (w *writer) fill(bank []string, n int) {

@@ -202,13 +202,7 @@ func shopChat(i int) Chat {
 		w.ask("follow_up", w.pick("Can I still add two more crates to it?", "Great, and will the driver call before?"), u, a)
 	}
 
-	// Some questions come as a burst of fragments.
-	for qi := range w.c.Questions {
-		q := &w.c.Questions[qi]
-		if r.IntN(4) == 0 && q.Kind != "follow_up" {
-			q.Burst = []string{w.pick("hi", "hello Lucía", "hey"), w.pick("quick question", "one more thing", "sorry to bother you")}
-		}
-	}
+	w.burstSome(4, []string{"hi", "hello Lucía", "hey"}, []string{"quick question", "one more thing", "sorry to bother you"})
 	return w.c
 }
 
