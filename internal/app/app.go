@@ -203,7 +203,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (w *Worker, err erro
 	}
 
 	w.traces, err = tracing.New(ctx, tracing.Config{Export: cfg.TracesEndpoint != "", ServiceVersion: o.Version,
-		InstanceID: w.workerID, Logger: w.component("tracing")})
+		InstanceID: w.workerID, Sampler: cfg.TracesSampler, SamplerArg: cfg.TracesSamplerArg, Logger: w.component("tracing")})
 	if err != nil {
 		return w, fmt.Errorf("tracing: %w", err)
 	}
