@@ -191,6 +191,20 @@ func BenchmarkChatprep(b *testing.B) {
 		}
 	})
 
+	b.Run("7_node_peer", func(b *testing.B) {
+		for range b.N {
+			r, err := peerRow(ctx, b, e, events, sz.chats)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep.peer = r
+			b.ReportMetric(r.eventsRatio(), "events/s-over-peer")
+			b.ReportMetric(r.cpuRatio(), "cpu-of-peer")
+			b.ReportMetric(r.weaviateRatio(), "weaviate-cpu-of-peer")
+			b.ReportMetric(r.exportRatio(), "cpu-export/off")
+		}
+	})
+
 	rep.took = time.Since(started)
 	table := rep.markdown()
 	fmt.Println()

@@ -52,6 +52,7 @@ type report struct {
 	overhead *runResult
 	scaling  []scalingResult
 	tracing  *tracingResult
+	peer     *peerResult
 	took     time.Duration
 	commit   string
 	dirty    bool
@@ -76,7 +77,7 @@ func (r *report) start(sz sizes) {
 
 func (r *report) complete() bool {
 	return r.row1 != nil && r.limit != nil && len(r.seedRows) == len(seedDelays) && len(r.lengths) == len(chatLengths) &&
-		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil
+		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil && r.peer != nil
 }
 
 func cpuModel() string {
@@ -340,6 +341,9 @@ func (r *report) markdown() string {
 	if r.tracing != nil {
 		r.tracing.markdown(p)
 	}
+	if r.peer != nil {
+		r.peer.markdown(p)
+	}
 
 	if r.row1 != nil && r.limit != nil {
 		x := r.row1
@@ -359,6 +363,9 @@ func (r *report) markdown() string {
 		}
 		p("| events/s at least %.1f× the Node worker's %d (row 1) | %s (%.1f×) | %s |\n\n", goalOverNode, nodeEventsPerSec, num(x.eventsPerSec()),
 			x.eventsPerSec()/nodeEventsPerSec, check(x.eventsPerSec() >= goalOverNode*nodeEventsPerSec))
+	}
+	if r.peer != nil {
+		r.peer.targets(p)
 	}
 	p("History limit %d and relevance limit %d per result, as the worker's defaults.\n", pipeline.DefaultHistoryLimit, pipeline.DefaultRelevanceLimit)
 	return b.String()
