@@ -2,7 +2,8 @@
 #
 # Nothing but Go is needed: the Weaviate server, Jaeger and the linters are
 # built from the Go module proxy into bin/ the first time (Weaviate and Jaeger
-# take a few minutes each) and reused afterwards.
+# take a few minutes each) and reused afterwards. `make bench` also needs
+# Node 20+ and npm for its Node peer (row 7).
 
 SHELL := /bin/bash
 GO ?= go

@@ -6,10 +6,14 @@
 // table; `make bench` also writes it to bench/results/.
 //
 // Rows: 1 throughput against the limit, 2 the seed's table, 3 chat length,
-// 4 the worker's overhead, 5 scaling, 6 tracing's cost (tracing_test.go).
+// 4 the worker's overhead, 5 scaling, 6 tracing's cost (tracing_test.go),
+// 7 chatprep against a Node peer on Weaviate's default settings
+// (peer_test.go; the peer is bench/peer/worker.js, its dependencies
+// installed by `make bench` with npm ci; Weaviate's profile from Linux perf
+// when it is on the PATH, perf_test.go).
 // Run it with
 //
-//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 40m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]
+//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 60m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]
 //
 // or one row alone, e.g. -bench 'Chatprep/3_overhead'. Subpackages:
 // workload (the chats, seed messages and events), memstore (the

@@ -58,14 +58,15 @@ type peerRun struct {
 	who   string
 	round int
 	runResult
-	traces, spans int // what Jaeger holds afterwards (export on)
+	traces, spans int              // what Jaeger holds afterwards (export on)
+	profile       *weaviateProfile // round 1: where Weaviate's CPU went
 }
 
 // peerResult is row 7.
 type peerResult struct {
 	node  string // node --version
 	chats int
-	runs []peerRun
+	runs  []peerRun
 }
 
 // peerDir is the Node peer's directory, checked to have its dependencies.
@@ -135,13 +136,18 @@ func peerRow(ctx context.Context, b *testing.B, e *env, events []workload.Event,
 			if who != peerNode && *flagProfile != "" {
 				wr.bin, wr.args = e.benchWorker, profileArgs(name, "weaviate")
 			}
+			var prof *weaviateProfile
+			if round == 0 {
+				prof = &weaviateProfile{}
+				wr.observe = perfObserver(perfFile(e.tmp, name), prof)
+			}
 			p := e.startPhaseOn(b, true, seedFn)
 			r, err := p.run(ctx, wr)
 			p.stop()
 			if err != nil {
 				return nil, fmt.Errorf("row 7, %s: %w", who, err)
 			}
-			run := peerRun{who: who, round: round + 1, runResult: r}
+			run := peerRun{who: who, round: round + 1, runResult: r, profile: prof}
 			if who == peerExport {
 				if run.traces, run.spans, err = jaegerHolds(ctx, j.QueryURL, "process bench-"+name+"-in.fifo"); err != nil {
 					return nil, err
@@ -333,15 +339,21 @@ func (p *peerResult) markdown(pr func(format string, a ...any)) {
 		dur(p.weaviatePerEvent(peerIndexed)), dur(p.weaviatePerEvent(peerChatprep)),
 		float64(p.weaviatePerEvent(peerIndexed))/float64(max(p.weaviatePerEvent(peerChatprep), 1)),
 		num(p.eventsPerSec(peerIndexed)), num(p.eventsPerSec(peerChatprep)))
+	var names []string
+	var profiles []*weaviateProfile
 	for _, r := range p.runs {
 		if r.round == 1 {
 			pr("- CPU per event, round 1, %s: %s.\n", r.who, cpuSplit(r.n, r.workerCPU, r.weaviate, r.harness, r.busy, r.all))
+			names, profiles = append(names, r.who), append(profiles, r.profile)
 		}
 	}
 	pr("\n")
+	markdownProfiles(pr, names, profiles)
 }
 
-func (p *peerResult) eventsRatio() float64 { return p.eventsPerSec(peerChatprep) / p.eventsPerSec(peerNode) }
+func (p *peerResult) eventsRatio() float64 {
+	return p.eventsPerSec(peerChatprep) / p.eventsPerSec(peerNode)
+}
 func (p *peerResult) cpuRatio() float64 {
 	return float64(p.workerPerEvent(peerChatprep)) / float64(max(p.workerPerEvent(peerNode), 1))
 }

@@ -26,6 +26,9 @@ type workerRun struct {
 	args   []string          // its arguments
 	extra  map[string]string // variables on top of the phase's
 	events []workload.Event
+	// observe, when set, is called with Weaviate's pid as the events are
+	// sent; what it returns, once every event is finished.
+	observe func(weaviatePid int) (done func())
 }
 
 // runResult is what one worker run measured.
@@ -85,17 +88,24 @@ func (p *phase) run(ctx context.Context, wr workerRun) (runResult, error) {
 		}
 	}()
 
+	done := func() {}
+	if wr.observe != nil {
+		done = wr.observe(weaviatePid)
+	}
 	cpu0 := sampleCPU(weaviatePid)
 	res.loadBefore = cpu0.loadavg
 	sent, err := enqueue(ctx, api, inURL, wr.events)
 	if err != nil {
+		done()
 		return res, err
 	}
 	res.enqueue = time.Since(cpu0.at)
-	if err := c.waitFinished(ctx, int64(len(wr.events))); err != nil {
+	err = c.waitFinished(ctx, int64(len(wr.events)))
+	cpu1 := sampleCPU(weaviatePid)
+	done()
+	if err != nil {
 		return res, err
 	}
-	cpu1 := sampleCPU(weaviatePid)
 	res.weaviate, res.harness = cpu1.pid-cpu0.pid, cpu1.self-cpu0.self
 	res.busy, res.all = cpu1.busy-cpu0.busy, cpu1.total-cpu0.total
 	if res.vars, err = c.vars(ctx); err != nil {
