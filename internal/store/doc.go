@@ -14,8 +14,11 @@
 //     MessageID(chat id, event id): chat_id, event_id, role, user_id and
 //     channel as text with tokenization field, filterable, not BM25-searchable
 //     (with word tokenization chat "user-1" would match "user-1-admin"); text
-//     with word tokenization, BM25-searchable; sent_at a date with a range
-//     index; no vectorizer.
+//     with word tokenization and no index (only a hybrid search reads it, in a
+//     collection a user made with a vectorizer: then it must be
+//     BM25-searchable, see checkTextIndex); chat_terms, the text's words
+//     scoped to the chat, BM25-searchable (whitespace tokenization); sent_at
+//     a date with a range index; no vectorizer.
 //   - StateCollection (ChatState), one object per mute or unmute event, id
 //     StateEntryID(chat id, event id): chat_id, muted, until, event_id,
 //     sent_at (the event's time), updated_at; and per chat that has them a
@@ -31,9 +34,9 @@
 //   - History is one filtered search (chat, role, sent_at <= before) sorted by
 //     sent_at descending with a limit, reversed to oldest first. Weaviate
 //     cannot combine sort with BM25, so relevance is a separate query.
-//   - Relevant is a BM25 search on text filtered to the chat and sent_at, or
-//     a hybrid search when the collection has a vectorizer (hybrid without
-//     one fails on the server). The query is the text's words only (see
+//   - Relevant is a BM25 search on chat_terms filtered to the chat, or a
+//     hybrid search on text when the collection has a vectorizer (hybrid
+//     without one fails on the server). The query is the text's words only (see
 //     keywordQuery): user text is always data, never query syntax, whatever
 //     quotes, braces, control characters, invalid UTF-8 or emoji it holds, and
 //     a 16 KB message is capped at Config.MaxQueryTerms words.
