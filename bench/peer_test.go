@@ -92,11 +92,7 @@ func peerRow(ctx context.Context, b *testing.B, e *env, events []workload.Event,
 	if err != nil {
 		return nil, fmt.Errorf("node --version: %w", err)
 	}
-	jbin, err := devstack.EnsureJaegerBinary(ctx, filepath.Join(e.root, "bin"), os.Stderr)
-	if err != nil {
-		return nil, err
-	}
-	j, err := devstack.StartJaeger(ctx, devstack.JaegerOptions{Binary: jbin})
+	j, err := e.startJaeger(ctx)
 	if err != nil {
 		return nil, err
 	}

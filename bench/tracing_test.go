@@ -50,11 +50,7 @@ func tracingRow(ctx context.Context, e *env, chats int) (*tracingResult, error) 
 	if *flagQuick {
 		perChat = max(1, perChat/10)
 	}
-	bin, err := devstack.EnsureJaegerBinary(ctx, filepath.Join(e.root, "bin"), os.Stderr)
-	if err != nil {
-		return nil, err
-	}
-	j, err := devstack.StartJaeger(ctx, devstack.JaegerOptions{Binary: bin})
+	j, err := e.startJaeger(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +95,16 @@ func tracingRow(ctx context.Context, e *env, chats int) (*tracingResult, error) 
 		res.runs = append(res.runs, pair...)
 	}
 	return res, nil
+}
+
+// startJaeger starts a Jaeger of the row's own (building it first if
+// bin/ has none); the caller stops it.
+func (e *env) startJaeger(ctx context.Context) (*devstack.Jaeger, error) {
+	bin, err := devstack.EnsureJaegerBinary(ctx, filepath.Join(e.root, "bin"), os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	return devstack.StartJaeger(ctx, devstack.JaegerOptions{Binary: bin})
 }
 
 // jaegerHolds counts the traces whose event span is named operation, and
