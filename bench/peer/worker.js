@@ -158,8 +158,8 @@ async function handle(message, urls) {
     timed("store", timings, store(ev)),
   ]);
   const pick = (m) => ({ event_id: m.event_id, role: m.role, text: m.text, sent_at: m.sent_at });
-  const hist = isMuted ? [] : [...users.slice(0, HISTORY_LIMIT), ...assistants.slice(0, HISTORY_LIMIT)]
-    .filter((m) => m.event_id !== ev.event_id)
+  const notThis = (ms) => ms.filter((m) => m.event_id !== ev.event_id).slice(0, HISTORY_LIMIT); // it may be stored already
+  const hist = isMuted ? [] : [...notThis(users), ...notThis(assistants)]
     .sort((a, b) => Date.parse(a.sent_at) - Date.parse(b.sent_at))
     .map(pick);
   const seen = new Set([ev.event_id, ...hist.map((m) => m.event_id)]);
