@@ -194,8 +194,10 @@ func TestEnsureSchema(t *testing.T) {
 		ctx := testCtx(t, 30*time.Second)
 		old := MessagesClass()
 		findProperty(old, propText).IndexSearchable = ptr(true)
-		if err := a.client.Schema().ClassCreator().WithClass(old).Do(ctx); err != nil {
-			t.Fatal(err)
+		for _, c := range []*models.Class{old, StateClass()} {
+			if err := a.client.Schema().ClassCreator().WithClass(c).Do(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 		var logs bytes.Buffer
 		st := newStoreAt(t, w, false, func(c *Config) { c.Logger = zerolog.New(&logs) })
