@@ -2,7 +2,8 @@
 #
 # Nothing but Go is needed: the Weaviate server, Jaeger and the linters are
 # built from the Go module proxy into bin/ the first time (Weaviate and Jaeger
-# take a few minutes each) and reused afterwards.
+# take a few minutes each) and reused afterwards. `make bench` also needs
+# Node 20+ and npm for its Node peer (row 7).
 
 SHELL := /bin/bash
 GO ?= go
@@ -80,9 +81,18 @@ lint: $(BIN)/staticcheck ## gofmt, go mod tidy, go vet and staticcheck
 test: lint $(BIN)/weaviate-server $(BIN)/jaeger $(BIN)/aws ## lint, then every test with -race, against kumo, a real Weaviate, a real Jaeger and Debian's AWS CLI
 	$(GO) test $(TESTFLAGS) ./...
 
+# The bench's Node peer (row 7): its npm dependencies, as package-lock.json
+# pins them, in bench/peer/node_modules (git-ignored); needs Node 20+.
+PEER := bench/peer
+$(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json $(PEER)/package.json
+	npm ci --prefix $(PEER) --no-audit --no-fund
+
+.PHONY: peer
+peer: $(PEER)/node_modules/.package-lock.json ## install the bench's Node peer's dependencies (npm ci, once)
+
 .PHONY: bench
-bench: $(BIN)/weaviate-server $(BIN)/jaeger ## the benchmark's seven rows on the embedded stack (~20 min); writes bench/results/LATEST.md
-	$(GO) test -run '^$$' -bench Chatprep -benchtime 1x -timeout 50m ./bench/ -args -results $(CURDIR)/bench/results
+bench: $(BIN)/weaviate-server $(BIN)/jaeger $(PEER)/node_modules/.package-lock.json ## the benchmark's rows on the embedded stack (~30 min); writes bench/results/LATEST.md
+	$(GO) test -run '^$$' -bench Chatprep -benchtime 1x -timeout 75m ./bench/ -args -results $(CURDIR)/bench/results
 
 .PHONY: chaos
 chaos: $(BIN)/weaviate-server ## the fault suite's long form: real workers killed, restarted, starved; prints the table

@@ -14,7 +14,7 @@ import (
 
 var (
 	flagResults = flag.String("results", "", "also write the table to DIR/LATEST.md and DIR/YYYY-MM-DD-<commit>.md")
-	flagProfile = flag.String("profile", "", "run rows 1, 4 and 6's workers with CPU and allocation profiles written to DIR (then the CPU figures include the profiler)")
+	flagProfile = flag.String("profile", "", "run rows 1, 4, 6 and 7's workers with CPU and allocation profiles written to DIR (the Node peer: node --cpu-prof; then the CPU figures include the profiler)")
 	flagLogs    = flag.String("logs", "", "keep each worker's whole log in DIR/<row>.log")
 	flagQuick   = flag.Bool("quick", false, "a tenth of the events, for trying the harness out; not for results")
 )
@@ -215,6 +215,20 @@ func BenchmarkChatprep(b *testing.B) {
 			}
 			rep.tracing = r
 			b.ReportMetric(r.ratio(), "cpu-export/off")
+		}
+	})
+
+	b.Run("8_node_peer", func(b *testing.B) {
+		for range b.N {
+			r, err := peerRow(ctx, b, e, events, sz.chats)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep.peer = r
+			b.ReportMetric(r.eventsRatio(), "events/s-over-peer")
+			b.ReportMetric(r.cpuRatio(), "cpu-of-peer")
+			b.ReportMetric(r.weaviateRatio(), "weaviate-cpu-of-peer")
+			b.ReportMetric(r.exportRatio(), "cpu-export/off")
 		}
 	})
 

@@ -10,10 +10,13 @@
 // chat length, 4 the worker's overhead, 5 scaling, 6 tracing's cost
 // (tracing_test.go), 7 what reaches the context: evidence recall and tokens
 // on the labelled corpus through the real worker, and bursts
-// (context_test.go).
+// (context_test.go), 8 chatprep against a Node peer on Weaviate's default
+// settings (peer_test.go; the peer is bench/peer/worker.js, its
+// dependencies installed by `make bench` with npm ci; Weaviate's profile
+// from Linux perf when it is on the PATH, perf_test.go).
 // Run it with
 //
-//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 50m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]
+//	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 75m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]
 //
 // or one row alone, e.g. -bench 'Chatprep/3_overhead'. Subpackages:
 // workload (the chats, seed messages and events), corpus (the labelled

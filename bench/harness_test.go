@@ -145,9 +145,17 @@ const benchChats = 100
 // Weaviate still flushing measures the flush.
 func (e *env) startPhase(b *testing.B, seed func(context.Context, *store.Store) error) *phase {
 	b.Helper()
+	return e.startPhaseOn(b, false, func(ctx context.Context, _ *devstack.Weaviate, st *store.Store) error { return seed(ctx, st) })
+}
+
+// startPhaseOn is startPhase on a Weaviate with its own memtable defaults
+// when untuned (devstack.WeaviateOptions.Untuned), with a seed that may
+// also write to the server directly.
+func (e *env) startPhaseOn(b *testing.B, untuned bool, seed func(context.Context, *devstack.Weaviate, *store.Store) error) *phase {
+	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: e.weaviateBin})
+	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: e.weaviateBin, Untuned: untuned})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,7 +175,7 @@ func (e *env) startPhase(b *testing.B, seed func(context.Context, *store.Store) 
 		b.Fatal(err)
 	}
 	start := time.Now()
-	if err := seed(ctx, p.store); err != nil {
+	if err := seed(ctx, w, p.store); err != nil {
 		b.Fatal(err)
 	}
 	p.seed = time.Since(start)

@@ -54,6 +54,7 @@ type report struct {
 	overhead *runResult
 	scaling  []scalingResult
 	tracing  *tracingResult
+	peer     *peerResult
 	took     time.Duration
 	commit   string
 	dirty    bool
@@ -78,7 +79,7 @@ func (r *report) start(sz sizes) {
 
 func (r *report) complete() bool {
 	return r.row1 != nil && r.limit != nil && len(r.seedRows) == len(seedDelays) && len(r.lengths) == len(chatLengths) &&
-		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil && r.context != nil && r.context.burst != nil
+		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil && r.context != nil && r.context.burst != nil && r.peer != nil
 }
 
 func cpuModel() string {
@@ -358,6 +359,9 @@ func (r *report) markdown() string {
 	if r.context != nil {
 		r.context.markdown(p)
 	}
+	if r.peer != nil {
+		r.peer.markdown(p)
+	}
 
 	if r.row1 != nil && r.limit != nil {
 		x := r.row1
@@ -380,6 +384,9 @@ func (r *report) markdown() string {
 	}
 	if r.context != nil {
 		r.context.targets(p, r.row1, r.row1v2)
+	}
+	if r.peer != nil {
+		r.peer.targets(p)
 	}
 	p("History limit %d per role, relevance limit %d passages, token budget %d, as the worker's defaults.\n",
 		pipeline.DefaultHistoryLimit, pipeline.DefaultRelevanceLimit, pipeline.DefaultBudget)

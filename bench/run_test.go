@@ -27,6 +27,9 @@ type workerRun struct {
 	extra  map[string]string // variables on top of the phase's
 	events []workload.Event
 	keep   bool // keep every result (runResult.results)
+	// observe, when set, is called with Weaviate's pid as the events are
+	// sent; what it returns, once every event is finished.
+	observe func(weaviatePid int) (done func())
 }
 
 // runResult is what one worker run measured.
@@ -82,17 +85,24 @@ func (p *phase) run(ctx context.Context, wr workerRun) (runResult, error) {
 		}
 	}()
 
+	done := func() {}
+	if wr.observe != nil {
+		done = wr.observe(weaviatePid)
+	}
 	cpu0 := sampleCPU(weaviatePid)
 	res.loadBefore = cpu0.loadavg
 	sent, err := enqueue(ctx, api, inURL, wr.events)
 	if err != nil {
+		done()
 		return res, err
 	}
 	res.enqueue = time.Since(cpu0.at)
-	if err := c.waitFinished(ctx, int64(len(wr.events))); err != nil {
+	err = c.waitFinished(ctx, int64(len(wr.events)))
+	cpu1 := sampleCPU(weaviatePid)
+	done()
+	if err != nil {
 		return res, err
 	}
-	cpu1 := sampleCPU(weaviatePid)
 	res.weaviate, res.harness = cpu1.pid-cpu0.pid, cpu1.self-cpu0.self
 	res.busy, res.all = cpu1.busy-cpu0.busy, cpu1.total-cpu0.total
 	if res.vars, err = c.vars(ctx); err != nil {
@@ -167,7 +177,9 @@ func (p *phase) queues(ctx context.Context, name string, extra map[string]string
 	return q, nil
 }
 
-// waitFinished polls the worker's counters until n messages are finished.
+// waitFinished polls the worker's counters until n messages are finished,
+// five times a second: each poll costs the worker a little CPU, and the
+// run's time is taken from the results' arrival, not from the poll.
 func (c *child) waitFinished(ctx context.Context, n int64) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -185,7 +197,7 @@ func (c *child) waitFinished(ctx context.Context, n int64) error {
 			return fmt.Errorf("worker exited during the run (status %d):\n%s", c.proc.ExitCode(), c.stderr)
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %d of %d finished (%+v): %v\n%s", errIncomplete, last.Consumer.Finished, n, last.Consumer, ctx.Err(), c.stderr)
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

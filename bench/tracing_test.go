@@ -19,9 +19,9 @@ import (
 // Row 6: what tracing costs the worker. The worker's own overhead setup
 // (row 4: benchworker with the in-memory store, so that the worker's CPU is
 // all there is to see and tracing's share of it is at its largest), with
-// tracing off (the default: no endpoint; spans are still made, for their
-// ids, and dropped) and with export on (every event sampled, OTLP/HTTP to a
-// real Jaeger on loopback). The two workers run side by side, each on its
+// tracing off (the default: no endpoint; no span is recorded, each only
+// gets its ids, for propagation) and with export on (every event sampled,
+// OTLP/HTTP to a real Jaeger on loopback). The two workers run side by side, each on its
 // own queues and events, so that whatever else loads the machine loads
 // both alike; CPU is each process's own.
 const (
@@ -50,11 +50,7 @@ func tracingRow(ctx context.Context, e *env, chats int) (*tracingResult, error) 
 	if *flagQuick {
 		perChat = max(1, perChat/10)
 	}
-	bin, err := devstack.EnsureJaegerBinary(ctx, filepath.Join(e.root, "bin"), os.Stderr)
-	if err != nil {
-		return nil, err
-	}
-	j, err := devstack.StartJaeger(ctx, devstack.JaegerOptions{Binary: bin})
+	j, err := e.startJaeger(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +95,16 @@ func tracingRow(ctx context.Context, e *env, chats int) (*tracingResult, error) 
 		res.runs = append(res.runs, pair...)
 	}
 	return res, nil
+}
+
+// startJaeger starts a Jaeger of the row's own (building it first if
+// bin/ has none); the caller stops it.
+func (e *env) startJaeger(ctx context.Context) (*devstack.Jaeger, error) {
+	bin, err := devstack.EnsureJaegerBinary(ctx, filepath.Join(e.root, "bin"), os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	return devstack.StartJaeger(ctx, devstack.JaegerOptions{Binary: bin})
 }
 
 // jaegerHolds counts the traces whose event span is named operation, and
@@ -148,7 +154,7 @@ func (t *tracingResult) markdown(p func(format string, a ...any)) {
 	p("## 6. Tracing's cost\n\n")
 	p("Row 4's setup (benchworker, the in-memory store: the worker's own CPU is all there is, so tracing's share is at its largest), "+
 		"two fresh workers side by side in each round, each on its own queues with %s events (%d per chat), so that whatever else loads the machine loads both: "+
-		"tracing off (the default, no OTLP endpoint: spans are made for their ids and dropped) "+
+		"tracing off (the default, no OTLP endpoint: no span is recorded, each only gets its ids for propagation) "+
 		"and export on (OTEL_TRACES_SAMPLER=always_on, OTLP/HTTP in batches to a Jaeger on loopback; 8 spans per event). "+
 		"Events/s are of two workers sharing the cores.\n\n",
 		groupThousands(fmt.Sprint(t.runs[0].n)), t.perChat)

@@ -322,3 +322,101 @@ func TestJaegerStopsMidRun(t *testing.T) {
 		t.Error("no log line of the failed exports")
 	}
 }
+
+// TestPropagation: with no endpoint and with export to a real Jaeger (the
+// default sampler), a result's traceparent names a new span (a new span id)
+// of its producer's trace, with the producer's flags: a sampled producer's
+// trace stays sampled and an unsampled one's unsampled; an event without a
+// traceparent starts a sampled trace. The log line names the same trace.
+// With export, the sampled events' spans reach Jaeger and the unsampled
+// event's do not.
+func TestPropagation(t *testing.T) {
+	t.Parallel()
+	const (
+		sampledTrace   = "4bf92f3577b34da6a3ce929d0e0e4736"
+		unsampledTrace = "0af7651916cd43dd8448eb211c80319c"
+		producerSpan   = "00f067aa0ba902b7"
+	)
+	for _, export := range []bool{false, true} {
+		name := "no endpoint"
+		if export {
+			name = "export to jaeger"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var j *devstack.Jaeger
+			opts := []stacktest.Option{stacktest.With("LOG_LEVEL", "info")}
+			if export {
+				j = stacktest.Jaeger(t)
+				opts = []stacktest.Option{stacktest.With("LOG_LEVEL", "info", "OTEL_EXPORTER_OTLP_ENDPOINT", j.OTLPURL,
+					"OTEL_BSP_SCHEDULE_DELAY", "3600000")} // everything leaves with the shutdown's flush
+			}
+			e := stacktest.New(t, opts...)
+			day := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+			ev := func(id, traceparent string, i int) apptest.Msg {
+				m := apptest.Event(map[string]any{"event_id": id, "chat_id": e.ChatID(id), "text": "Where is order S00042?",
+					"sent_at": day.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)})
+				if traceparent != "" {
+					m.Attributes = map[string]string{"traceparent": traceparent}
+				}
+				return m
+			}
+			in := map[string]string{ // event id: the producer's traceparent
+				"sampled":   "00-" + sampledTrace + "-" + producerSpan + "-01",
+				"unsampled": "00-" + unsampledTrace + "-" + producerSpan + "-00",
+				"none":      "",
+			}
+			p, logs, stderr := runWorker(t, e)
+			apptest.Send(t, e, ev("sampled", in["sampled"], 1), ev("unsampled", in["unsampled"], 2), ev("none", "", 3))
+			results := map[string]apptest.Result{}
+			for _, r := range apptest.Results(t, e, 3, 2*time.Minute) {
+				results[r.EventID] = r
+			}
+			if code, err := p.Stop(time.Minute); err != nil || code != 0 {
+				t.Fatalf("worker after SIGTERM: exit %d, %v\n%s", code, err, stderr)
+			}
+			want := map[string]struct{ trace, flags string }{
+				"sampled": {sampledTrace, "01"}, "unsampled": {unsampledTrace, "00"}, "none": {"", "01"},
+			}
+			traceOf := map[string]string{}
+			for id, w := range want {
+				tp := results[id].Attributes["traceparent"]
+				traceID, spanID, ok := apptest.TraceParent(tp)
+				switch {
+				case !ok:
+					t.Errorf("%s: result traceparent %q", id, tp)
+				case w.trace != "" && traceID != w.trace:
+					t.Errorf("%s: result traceparent %q, not in the producer's trace %s", id, tp, w.trace)
+				case spanID == producerSpan:
+					t.Errorf("%s: result traceparent %q names the producer's span, not a new one", id, tp)
+				case !strings.HasSuffix(tp, "-"+w.flags):
+					t.Errorf("%s: result traceparent %q, want flags %s (the producer's %q)", id, tp, w.flags, in[id])
+				}
+				traceOf[id] = traceID
+			}
+			for _, l := range logs.Lines() {
+				if l.Msg() == apptest.LogPreprocessed && l.Str("trace_id") != traceOf[l.Str("event_id")] {
+					t.Errorf("%s: log line trace_id %q, its result's trace %s", l.Str("event_id"), l.Str("trace_id"), traceOf[l.Str("event_id")])
+				}
+			}
+			if !export {
+				return
+			}
+			for _, id := range []string{"sampled", "none"} {
+				tr := waitTrace(t, j, traceOf[id], 8)
+				_, eventSpan, _ := apptest.TraceParent(results[id].Attributes["traceparent"])
+				found := false
+				for _, s := range tr.Spans {
+					found = found || s.SpanID == eventSpan && strings.HasPrefix(s.Operation, "process ")
+				}
+				if !found {
+					t.Errorf("%s: the result's span %s is not an event span in Jaeger:\n%s", id, eventSpan, waterfall(tr))
+				}
+			}
+			// The unsampled trace left with the same flush as the sampled ones.
+			if tr, err := j.Trace(t.Context(), unsampledTrace); !errors.Is(err, devstack.ErrNoTrace) {
+				t.Errorf("the unsampled producer's trace reached Jaeger: %v %v", err, spansOf(tr))
+			}
+		})
+	}
+}

@@ -57,6 +57,13 @@ type Config struct {
 	// OTEL_* variables are read again by the OpenTelemetry SDK itself, from
 	// the process environment (internal/tracing); they have no flags.
 	TracesEndpoint string
+	// TracesSampler is OTEL_TRACES_SAMPLER, lowercased; default
+	// parentbased_always_on. With export the SDK reads it itself; without,
+	// it decides only the sampled flag of a trace the worker starts.
+	TracesSampler string
+	// TracesSamplerArg is OTEL_TRACES_SAMPLER_ARG, the ratio of a
+	// traceidratio sampler; default 1.
+	TracesSamplerArg float64
 }
 
 // setting is one variable of the contract: its name, default, help and how it
@@ -193,16 +200,24 @@ var otelSettings = []setting{
 		return nil
 	}},
 	{"OTEL_SERVICE_NAME", "chatprep", "service.name of the spans", func(*Config, string) error { return nil }},
-	{"OTEL_TRACES_SAMPLER", "parentbased_always_on", "which events are traced: " + strings.Join(samplers, ", "), func(_ *Config, v string) error {
-		if !slices.Contains(samplers, strings.ToLower(strings.TrimSpace(v))) {
+	{"OTEL_TRACES_SAMPLER", "parentbased_always_on", "which events are traced: " + strings.Join(samplers, ", "), func(c *Config, v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if !slices.Contains(samplers, v) {
 			return errors.New("must be one of " + strings.Join(samplers, ", "))
 		}
+		c.TracesSampler = v
 		return nil
 	}},
-	{"OTEL_TRACES_SAMPLER_ARG", "", "the ratio of a traceidratio sampler, 0 to 1 (unset: 1)", func(_ *Config, v string) error {
-		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); v != "" && (err != nil || f < 0 || f > 1) {
+	{"OTEL_TRACES_SAMPLER_ARG", "", "the ratio of a traceidratio sampler, 0 to 1 (unset: 1)", func(c *Config, v string) error {
+		c.TracesSamplerArg = 1
+		if v == "" {
+			return nil
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f < 0 || f > 1 {
 			return errors.New("must be a number from 0 to 1")
 		}
+		c.TracesSamplerArg = f
 		return nil
 	}},
 }

@@ -31,6 +31,7 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 		RouteCarry: 30 * time.Minute, ReferencesLimit: 10,
 		MetricsNamespace: "ChatPrep", MetricsEnabled: true, MetricsFlushInterval: 60 * time.Second,
 		MetricsTimestamps: true, SQSVerifyChecksums: true, HealthAddr: "127.0.0.1:8081", LogLevel: zerolog.InfoLevel,
+		TracesSampler: "parentbased_always_on", TracesSamplerArg: 1,
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -180,6 +181,9 @@ func TestTracing(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, ""},
 	} {
 		c, err := config.Load(env(tc.env))
+		if err == nil && tc.env["OTEL_TRACES_SAMPLER"] != "" && (c.TracesSampler != "parentbased_traceidratio" || c.TracesSamplerArg != 0.1) {
+			t.Errorf("%v: sampler %q %v", tc.env, c.TracesSampler, c.TracesSamplerArg)
+		}
 		if err != nil || c.TracesEndpoint != tc.want {
 			t.Errorf("%v: TracesEndpoint %q, error %v; want %q", tc.env, c.TracesEndpoint, err, tc.want)
 		}

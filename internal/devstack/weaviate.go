@@ -43,6 +43,10 @@ type WeaviateOptions struct {
 	// Env holds extra KEY=VALUE variables for the server, after (and so
 	// overriding) the stack's own: modules, memtable tuning.
 	Env []string
+	// Untuned leaves TunedEnv out: the server runs with Weaviate's own
+	// memtable defaults, as Weaviate Cloud users get them (the bench's
+	// comparison with the Node peer runs so).
+	Untuned bool
 }
 
 // TunedEnv is the server tuning chatprep recommends for Weaviate 1.35 under a
@@ -144,7 +148,9 @@ func (w *Weaviate) configure(ports []int) {
 		"LOG_LEVEL=warning",
 		"QUERY_DEFAULTS_LIMIT=25",
 	}
-	w.env = append(w.env, TunedEnv...)
+	if !w.opts.Untuned {
+		w.env = append(w.env, TunedEnv...)
+	}
 	if w.opts.APIKey != "" {
 		w.env = append(w.env,
 			"AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=false",

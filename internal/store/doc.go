@@ -16,8 +16,9 @@
 //     MessageID(chat id, event id): chat_id, event_id, role, user_id and
 //     channel as text with tokenization field, filterable, not BM25-searchable
 //     (with word tokenization chat "user-1" would match "user-1-admin"); text
-//     with word tokenization, BM25-searchable (the keyword half of a hybrid
-//     search); sent_at a date with a range index; chat_terms, the text's
+//     with word tokenization and no index, unless the collection has a
+//     vectorizer: then BM25-searchable, the keyword half of the hybrid search
+//     (see checkTextIndex); sent_at a date with a range index; chat_terms, the text's
 //     terms (internal/terms: stems without stop words) behind a digest of the
 //     chat, whitespace tokenization, BM25-searchable (the BM25 search);
 //     chat_time, the chat's digest with the hour and with the minute of

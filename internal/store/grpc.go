@@ -57,6 +57,15 @@ func (g *grpcPath) reachable(ctx context.Context) bool {
 	}
 }
 
+// gRPC flow-control windows (see dialGRPC): a stream's, wider than any
+// reply chatprep asks for (the largest, a relevance search, is a few dozen
+// texts of at most 16 KB), and the connection's, for a few of them at once.
+// A larger reply still arrives, in steps.
+const (
+	grpcStreamWindow = 4 << 20
+	grpcConnWindow   = 8 << 20
+)
+
 // dialGRPC sets up the gRPC path to s.cfg.GRPCAddr (TLS when Weaviate's URL
 // is https).
 func dialGRPC(s *Store, tlsOn bool) (*grpcPath, error) {
@@ -79,6 +88,15 @@ func dialGRPC(s *Store, tlsOn bool) (*grpcPath, error) {
 			grpc.MaxCallRecvMsgSize(grpcMaxMessage),
 			grpc.MaxCallSendMsgSize(grpcMaxMessage),
 		),
+		// Fixed flow-control windows wide enough for any reply: with
+		// gRPC's default (64 KiB, grown by its bandwidth estimator) the
+		// client pings and sends window updates as replies arrive. A
+		// relevance search's client CPU went from 672-707 to 543-544 µs a
+		// call (BenchmarkRelevant/grpc, client-cpu-µs/call, A/B/A/B in one
+		// run). The windows bound what may be in flight, they allocate
+		// nothing.
+		grpc.WithInitialWindowSize(grpcStreamWindow),
+		grpc.WithInitialConnWindowSize(grpcConnWindow),
 	}
 	if s.auth != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{md: map[string]string{"authorization": s.auth}, tls: tlsOn}))

@@ -75,6 +75,18 @@ func TestHybridWithVectorizer(t *testing.T) {
 	setup := newStoreAt(t, w, false, nil)
 	class := MessagesClass()
 	class.Vectorizer = "text2vec-transformers"
+	// Created with chatprep's schema as it is, its text is not searchable:
+	// the hybrid search needs it, and the worker says so.
+	if err := setup.client.Schema().ClassCreator().WithClass(class).Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := setup.EnsureSchema(ctx); KindOf(err) != KindSchema || !strings.Contains(err.Error(), "hybrid search") {
+		t.Fatalf("EnsureSchema on a vectorized collection whose text is not searchable: %v, want a KindSchema error naming the hybrid search", err)
+	}
+	if err := setup.client.Schema().ClassDeleter().WithClassName(class.Class).Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	findProperty(class, propText).IndexSearchable = ptr(true)
 	if err := setup.client.Schema().ClassCreator().WithClass(class).Do(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -65,11 +65,14 @@ func MessagesClass() *models.Class {
 			unindexed(propEventID, typeText, "the event (idempotency key)"),
 			unindexed(propUserID, typeText, "the sender, when given"),
 			unindexed(propChannel, typeText, "the channel, when given"),
-			// BM25 alone searches chat_terms (see scopedTerms); the hybrid
-			// search of a collection with a vectorizer searches the text.
+			// BM25 alone searches chat_terms (see scopedTerms); only the
+			// hybrid search of a collection with a vectorizer searches the
+			// text, so only such a collection needs its BM25 index (see
+			// checkTextIndex). Without a vectorizer the index would cost
+			// every write and serve no query.
 			{
-				Name: propText, Description: "the message text (hybrid search)", DataType: []string{typeText},
-				Tokenization: tokenWord, IndexSearchable: ptr(true), IndexFilterable: ptr(false),
+				Name: propText, Description: "the message text", DataType: []string{typeText},
+				Tokenization: tokenWord, IndexSearchable: ptr(false), IndexFilterable: ptr(false),
 			},
 			{
 				Name: propSentAt, Description: "when the message was sent", DataType: []string{typeDate},
@@ -214,10 +217,47 @@ func (s *Store) reconcile(ctx context.Context, want, have *models.Class) (*model
 			s.log.Warn().Str("collection", want.Class).Str("property", wp.Name).Msg(warn)
 		}
 	}
+	if want.Class == MessagesCollection {
+		c, warn := checkTextIndex(have)
+		if c != "" {
+			conflicts = append(conflicts, c)
+		}
+		if warn != "" {
+			s.log.Warn().Str("collection", want.Class).Str("property", propText).Msg(warn)
+		}
+	}
 	if err := conflictError(want.Class, conflicts); err != nil {
 		return nil, err
 	}
 	return have, nil
+}
+
+// checkTextIndex checks the text property's BM25 index against the search
+// the messages collection gets: a hybrid search (a collection with a
+// vectorizer, which a user creates; see classVectors) needs it; BM25 alone
+// searches chat_terms, and then the index only costs every write (measured:
+// bench row 7). A collection created before chatprep left it out has it:
+// that is a warning, not a conflict. Weaviate 1.35 cannot drop a
+// property's index in place; 1.36 can (DELETE
+// /v1/schema/{class}/properties/{property}/index/searchable), and the
+// warning says so rather than doing it: dropping an index is the
+// operator's decision, and this version is tested against 1.35 only.
+func checkTextIndex(have *models.Class) (conflict, warning string) {
+	p := findProperty(have, propText)
+	if p == nil {
+		return "", ""
+	}
+	hybrid, searchable := classVectors(have).hybrid, indexOn(p.IndexSearchable)
+	switch {
+	case hybrid && !searchable:
+		return "property " + propText + " is not searchable (BM25): the hybrid search of a collection with a vectorizer needs it", ""
+	case !hybrid && searchable:
+		return "", fmt.Sprintf("property %s has a BM25 index (indexSearchable) that only a hybrid search uses, and this collection has no vectorizer: "+
+			"every write pays for it and no search reads it. Weaviate 1.35 cannot drop it in place; from Weaviate 1.36 on, "+
+			"DELETE /v1/schema/%s/properties/%s/index/searchable drops it (a collection created by this version has none)",
+			propText, have.Class, propText)
+	}
+	return "", ""
 }
 
 // checkClass is reconcile without changes, for a worker that must not
@@ -233,6 +273,11 @@ func checkClass(want, have *models.Class) error {
 			continue
 		}
 		if c, _ := compareProperty(wp, hp); c != "" {
+			conflicts = append(conflicts, c)
+		}
+	}
+	if want.Class == MessagesCollection {
+		if c, _ := checkTextIndex(have); c != "" {
 			conflicts = append(conflicts, c)
 		}
 	}

@@ -1,14 +1,18 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/rs/zerolog"
 	"github.com/weaviate/weaviate/entities/models"
+
+	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/event"
 )
 
 // startWeaviate starts a server of the test's own, stopped when it ends.
@@ -185,6 +189,44 @@ func TestEnsureSchema(t *testing.T) {
 		}
 	})
 
+	t.Run("text searchable, from before issue 22", func(t *testing.T) {
+		dropAll(t)
+		ctx := testCtx(t, 30*time.Second)
+		old := MessagesClass()
+		findProperty(old, propText).IndexSearchable = ptr(true)
+		for _, c := range []*models.Class{old, StateClass()} {
+			if err := a.client.Schema().ClassCreator().WithClass(c).Do(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var logs bytes.Buffer
+		st := newStoreAt(t, w, false, func(c *Config) { c.Logger = zerolog.New(&logs) })
+		if err := st.Ready(ctx); err != nil {
+			t.Errorf("Ready on a collection whose text is searchable: %v", err)
+		}
+		if err := st.EnsureSchema(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"level":"warn"`, `"property":"text"`, "no vectorizer", "/v1/schema/" + MessagesCollection + "/properties/text/index/searchable"} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("EnsureSchema's log %q does not say %q", logs.String(), want)
+			}
+		}
+		// It still works: a message is stored and found.
+		chat := chatID(t)
+		putAll(t, st, msg(chat, "e-1", event.RoleUser, 0, "my invoice is overdue"))
+		if got, err := st.Relevant(ctx, chat, "overdue invoice", t0.Add(time.Hour), 5); err != nil || len(got) != 1 {
+			t.Errorf("Relevant: %v, %v", eventIDs(got), err)
+		}
+		dropAll(t)
+		if err := st.EnsureSchema(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if have, err := st.getClass(ctx, MessagesCollection); err != nil || isTrue(findProperty(have, propText).IndexSearchable) {
+			t.Errorf("a new collection's text is searchable (%v)", err)
+		}
+	})
+
 	conflicts := []struct {
 		name   string
 		edit   func(p *models.Property)
@@ -195,7 +237,6 @@ func TestEnsureSchema(t *testing.T) {
 		{"date stored as text", func(p *models.Property) {
 			p.DataType, p.Tokenization, p.IndexRangeFilters = []string{typeText}, tokenField, nil
 		}, propSentAt, "is text, chatprep needs date"},
-		{"text not searchable", func(p *models.Property) { p.IndexSearchable = ptr(false) }, propText, "not searchable"},
 		{"chat terms not searchable", func(p *models.Property) { p.IndexSearchable = ptr(false) }, propChatTerms, "not searchable"},
 	}
 	for _, c := range conflicts {

@@ -48,10 +48,16 @@
 // the producer sent one) naming the event span, not the publish span: the
 // next stage's spans are siblings of chatprep's tasks, under the event. The
 // publisher writes it from its caller's context (Inject) before it starts
-// its own span. Propagation works without export: spans always get ids
-// from the SDK, so the log line's trace_id and the result's traceparent
-// are there either way. A sampled-out event (see the sampler) still
-// propagates its ids, with the sampled flag off.
+// its own span. A sampled-out event (see the sampler) still propagates its
+// ids, with the sampled flag off.
+//
+// Without export (no endpoint) nothing is recorded: the tracer is a relay
+// that gives each span a new span id in its parent's trace, with the
+// parent's flags and tracestate, and nothing else (no attributes, times or
+// status are kept). So the log line's trace_id and the result's
+// traceparent are as with export, and a producer's sampled flag is never
+// cleared (the SDK cannot do that: a span its sampler does not record
+// loses the flag). A new trace's flag is the configured sampler's.
 //
 // # Configuration
 //

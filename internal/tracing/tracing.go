@@ -25,8 +25,16 @@ const ScopeName = "github.com/chatprep/chatprep"
 type Config struct {
 	// Export sends spans over OTLP/HTTP; the exporter takes its endpoint
 	// and the rest from the SDK's OTEL_EXPORTER_OTLP_* variables itself.
-	// False: no exporter, and spans are still made (ids, propagation).
+	// False: no exporter and no span recorded; each span is still started
+	// with its ids, so the trace is handed on unchanged (see relay).
 	Export bool
+	// Sampler and SamplerArg are OTEL_TRACES_SAMPLER (lowercase; "" is
+	// parentbased_always_on) and OTEL_TRACES_SAMPLER_ARG (the ratio of a
+	// traceidratio sampler). With export the SDK reads both itself; without,
+	// they decide only the sampled flag of a trace the worker starts: an
+	// incoming trace keeps its producer's flag.
+	Sampler    string
+	SamplerArg float64
 	// ServiceVersion is service.version (the worker's version).
 	ServiceVersion string
 	// InstanceID is service.instance.id (the worker id of the results).
@@ -37,10 +45,12 @@ type Config struct {
 }
 
 // Provider is the worker's tracer provider: the SDK's, with a batching
-// OTLP/HTTP exporter when Config.Export. Pass its Tracer to what makes
-// spans; nothing here is installed as OpenTelemetry's global provider.
+// OTLP/HTTP exporter, when Config.Export; without export, a tracer that
+// records nothing and only propagates (relay). Pass its Tracer to what
+// makes spans; nothing here is installed as OpenTelemetry's global
+// provider.
 type Provider struct {
-	tp     *sdktrace.TracerProvider
+	tp     *sdktrace.TracerProvider // nil without export
 	tracer trace.Tracer
 	stats  *counts // nil without export
 }
@@ -63,6 +73,9 @@ type Stats struct {
 // main command points at its logger (logbridge.SetOTel): New sets no
 // global.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
+	if !cfg.Export {
+		return &Provider{tracer: relay{root: rootSampler(cfg.Sampler, cfg.SamplerArg)}}, nil
+	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName(DefaultServiceName),
 			semconv.ServiceVersion(cfg.ServiceVersion), semconv.ServiceInstanceID(cfg.InstanceID)),
@@ -76,19 +89,15 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 		cfg.Logger.Warn().Err(err).Msg("OTEL_RESOURCE_ATTRIBUTES partly unreadable; the rest is used")
 	}
-	p := &Provider{}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)} // the sampler: OTEL_TRACES_SAMPLER
-	if cfg.Export {
-		exp, err := otlptracehttp.New(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("trace exporter: %w", err)
-		}
-		p.stats = &counts{}
-		// The batcher (OTEL_BSP_*) never blocks a span's End.
-		opts = append(opts, sdktrace.WithSpanProcessor(endCounter{p.stats}),
-			sdktrace.WithBatcher(countingExporter{exp, p.stats}))
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("trace exporter: %w", err)
 	}
-	p.tp = sdktrace.NewTracerProvider(opts...)
+	p := &Provider{stats: &counts{}}
+	// The sampler: OTEL_TRACES_SAMPLER, read by the SDK. The batcher
+	// (OTEL_BSP_*) never blocks a span's End.
+	p.tp = sdktrace.NewTracerProvider(sdktrace.WithResource(res),
+		sdktrace.WithSpanProcessor(endCounter{p.stats}), sdktrace.WithBatcher(countingExporter{exp, p.stats}))
 	p.tracer = p.tp.Tracer(ScopeName)
 	return p, nil
 }
@@ -101,6 +110,9 @@ func (p *Provider) Tracer() trace.Tracer { return p.tracer }
 // span was not exported, over the provider's life (dropped, failed, or cut
 // off by ctx). Call it once every span has ended.
 func (p *Provider) Shutdown(ctx context.Context) error {
+	if p.tp == nil {
+		return nil
+	}
 	err := p.tp.Shutdown(ctx)
 	if s := p.Stats(); s.Exported < s.Ended {
 		err = errors.Join(err, fmt.Errorf("%d of %d spans not exported", s.Ended-s.Exported, s.Ended))

@@ -163,21 +163,119 @@ func (l *logs) String() string {
 	return l.b.String()
 }
 
-// TestNoExport: without an endpoint nothing is exported, and spans still
-// have ids to propagate.
+// TestNoExport: without an endpoint nothing is recorded nor exported, and
+// spans still have ids to propagate: a new trace is sampled by the default
+// sampler.
 func TestNoExport(t *testing.T) {
 	t.Parallel()
 	p, err := tracing.New(context.Background(), tracing.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, span := p.Tracer().Start(context.Background(), "x")
+	ctx, span := p.Tracer().Start(context.Background(), "x")
+	_, child := p.Tracer().Start(ctx, "y")
+	child.End()
 	span.End()
-	if !span.SpanContext().IsValid() || !span.SpanContext().IsSampled() {
-		t.Errorf("span context %v: want ids, sampled (the default sampler)", span.SpanContext())
+	sc, cc := span.SpanContext(), child.SpanContext()
+	if !sc.IsValid() || !sc.IsSampled() || span.IsRecording() {
+		t.Errorf("span context %v, recording %v: want ids, sampled (the default sampler), not recorded", sc, span.IsRecording())
+	}
+	if cc.TraceID() != sc.TraceID() || cc.SpanID() == sc.SpanID() || !cc.IsSampled() || child.IsRecording() {
+		t.Errorf("child %v of %v: want the same trace, a new span id, sampled, not recorded", cc, sc)
 	}
 	if err := p.Shutdown(context.Background()); err != nil || p.Stats() != (tracing.Stats{}) {
 		t.Errorf("shutdown %v, stats %+v", err, p.Stats())
+	}
+}
+
+// TestNoExportKeepsTheProducersFlags: without export, whatever the sampler,
+// a span of a producer's trace has a new span id and the producer's trace
+// id, flags and tracestate; a new trace's sampled flag is the sampler's.
+func TestNoExportKeepsTheProducersFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sampler string
+		arg     float64
+		root    bool // a new trace is sampled
+	}{
+		{"", 0, true},
+		{"parentbased_always_on", 1, true},
+		{"always_on", 1, true},
+		{"always_off", 1, false},
+		{"parentbased_always_off", 1, false},
+		{"traceidratio", 0, false},
+		{"parentbased_traceidratio", 1, true},
+	} {
+		t.Run(cmpOr(tc.sampler, "default"), func(t *testing.T) {
+			t.Parallel()
+			p, err := tracing.New(context.Background(), tracing.Config{Sampler: tc.sampler, SamplerArg: tc.arg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, flags := range []string{"01", "00"} {
+				in := &handler.Message{Attributes: map[string]string{"traceparent": "00-" + traceID + "-" + spanID + "-" + flags, "tracestate": "vendor=x"}}
+				ctx, span := p.Tracer().Start(tracing.Extract(context.Background(), in), "process in.fifo")
+				_, child := p.Tracer().Start(ctx, "store")
+				for _, s := range []trace.Span{span, child} {
+					sc := s.SpanContext()
+					if sc.TraceID().String() != traceID || sc.SpanID().String() == spanID || !sc.SpanID().IsValid() ||
+						sc.TraceFlags().String() != flags || sc.TraceState().String() != "vendor=x" || s.IsRecording() {
+						t.Errorf("producer flags %s: span %v (flags %s, state %q, recording %v)", flags, sc, sc.TraceFlags(), sc.TraceState(), s.IsRecording())
+					}
+				}
+				if child.SpanContext().SpanID() == span.SpanContext().SpanID() {
+					t.Error("a child has its parent's span id")
+				}
+				out := map[string]string{}
+				tracing.Inject(ctx, func(k, v string) { out[k] = v })
+				if want := "00-" + traceID + "-" + span.SpanContext().SpanID().String() + "-" + flags; out["traceparent"] != want {
+					t.Errorf("injected %q, want %q", out["traceparent"], want)
+				}
+			}
+			_, root := p.Tracer().Start(context.Background(), "process in.fifo")
+			if sc := root.SpanContext(); !sc.IsValid() || sc.IsSampled() != tc.root {
+				t.Errorf("new trace %v: sampled %v, want %v", sc, sc.IsSampled(), tc.root)
+			}
+		})
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// BenchmarkEventSpans: what one event's eight spans cost the worker without
+// export, with the SDK's default sampler (recorded, then dropped: what the
+// worker did before) against the relay (recorded never).
+func BenchmarkEventSpans(b *testing.B) {
+	in := &handler.Message{Attributes: map[string]string{"traceparent": parent}}
+	sdk := sdktrace.NewTracerProvider()
+	defer sdk.Shutdown(context.Background()) //nolint:errcheck // nothing to flush
+	relay, err := tracing.New(context.Background(), tracing.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		tracer trace.Tracer
+	}{{"sdk_default_sampler", sdk.Tracer("bench")}, {"relay", relay.Tracer()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, span := tc.tracer.Start(tracing.Extract(context.Background(), in), "process in.fifo",
+					trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(tracing.ReceiveCount.Int(1), tracing.QueueWaitMS.Float64(1.5)))
+				span.SetAttributes(tracing.EventID.String("e-1"), tracing.ChatID.String("c-1"))
+				for _, task := range []string{"user_history", "assistant_history", "relevance_search", "muted_status", "store", "route", "send"} {
+					_, s := tc.tracer.Start(ctx, task)
+					s.End()
+				}
+				span.SetAttributes(tracing.Route.String("general"), tracing.Muted.Bool(false), tracing.Degraded.Int(0))
+				span.End()
+			}
+		})
 	}
 }
 
