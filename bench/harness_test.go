@@ -46,6 +46,7 @@ type env struct {
 	workerV2    string // bin of ./worker at v2Commit; "" when it could not be built (say, a shallow clone)
 	v2Err       error  // why not
 	benchWorker string // bin of ./bench/cmd/benchworker
+	echoWorker  string // bin of ./bench/cmd/echoworker
 	weaviateBin string
 	aws         *devstack.AWS
 	harness     *callCounter // the harness's own AWS calls, by API
@@ -65,9 +66,11 @@ func newEnv(b *testing.B) *env {
 	e := &env{root: root, tmp: b.TempDir(), harness: newCallCounter(), report: newReport()}
 	e.worker = filepath.Join(e.tmp, "worker")
 	e.benchWorker = filepath.Join(e.tmp, "benchworker")
+	e.echoWorker = filepath.Join(e.tmp, "echoworker")
 	for _, c := range [][]string{
 		{"build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", e.worker, "./worker"},
 		{"build", "-trimpath", "-o", e.benchWorker, "./bench/cmd/benchworker"},
+		{"build", "-trimpath", "-o", e.echoWorker, "./bench/cmd/echoworker"},
 	} {
 		cmd := exec.Command("go", c...)
 		cmd.Dir = root
