@@ -33,7 +33,8 @@ const (
 	// batch request.
 	DefaultBatchSize = 100
 	// DefaultBatchLinger is how long the batcher waits for more objects after
-	// the first one before it sends a batch.
+	// the first one before it sends a batch, under load (a Put after a quiet
+	// linger time goes at once: internal/batcher).
 	DefaultBatchLinger = 2 * time.Millisecond
 	// DefaultBatchConcurrency is how many batch requests may be in flight at
 	// once; objects arriving meanwhile gather into the next batch.
@@ -87,9 +88,10 @@ type Config struct {
 	// BatchSize is the most objects per batch request. Default
 	// DefaultBatchSize; 1 sends every object on its own.
 	BatchSize int
-	// BatchLinger is how long a batch waits for more objects. Default
-	// DefaultBatchLinger; negative: no waiting (a batch takes what has
-	// already arrived).
+	// BatchLinger is how long a batch waits for more objects, when objects
+	// are arriving (one came less than BatchLinger before its first).
+	// Default DefaultBatchLinger; negative: no waiting (a batch takes what
+	// has already arrived).
 	BatchLinger time.Duration
 	// BatchConcurrency is how many batch requests may be in flight. Default
 	// DefaultBatchConcurrency.
