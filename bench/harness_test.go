@@ -156,9 +156,17 @@ func (e *env) startPhase(b *testing.B, seed func(context.Context, *store.Store) 
 // also write to the server directly.
 func (e *env) startPhaseOn(b *testing.B, untuned bool, seed func(context.Context, *devstack.Weaviate, *store.Store) error) *phase {
 	b.Helper()
+	return e.startPhaseWith(b, devstack.WeaviateOptions{Untuned: untuned}, seed)
+}
+
+// startPhaseWith is startPhaseOn with the server's options (its Binary is
+// the bench's).
+func (e *env) startPhaseWith(b *testing.B, opts devstack.WeaviateOptions, seed func(context.Context, *devstack.Weaviate, *store.Store) error) *phase {
+	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: e.weaviateBin, Untuned: untuned})
+	opts.Binary = e.weaviateBin
+	w, err := devstack.StartWeaviate(ctx, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,12 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +59,9 @@ type latencyRun struct {
 	rate   float64           // events/s
 	events []workload.Event  // sent in this order, one every 1/rate
 	extra  map[string]string // variables on top of the phase's
+	// profile runs the worker as benchworker with CPU and allocation
+	// profiles (-profile DIR).
+	profile bool
 }
 
 // latencyResult is what an open-loop run measured, over the events sent
@@ -104,6 +112,9 @@ func (p *phase) openLoop(ctx context.Context, lr latencyRun) (latencyResult, err
 	}
 	inURL, outURL := steps[1].URL, steps[2].URL
 	bin, args := p.e.worker, []string{"run"}
+	if lr.profile {
+		bin, args = p.e.benchWorker, profileArgs(lr.name, "weaviate")
+	}
 	if lr.echo {
 		bin, args = p.e.echoWorker, []string{"-in", inURL, "-out", outURL}
 	}
@@ -307,7 +318,20 @@ type latencyRowResult struct {
 // latencyRow measures the latency row on a fresh Weaviate with its own
 // memtable settings, seeded with latencyChats chats.
 func latencyRow(ctx context.Context, b *testing.B, e *env, sz sizes) (*latencyRowResult, error) {
-	p := e.startPhaseOn(b, true, func(ctx context.Context, _ *devstack.Weaviate, st *store.Store) error {
+	opts := devstack.WeaviateOptions{Untuned: true}
+	var pprofURL string
+	if *flagProfile != "" {
+		// Weaviate serves Go's pprof on GO_PROFILING_PORT (the devstack
+		// turns it off): its CPU profile of the loaded run.
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		_, port, _ := strings.Cut(addr, ":")
+		opts.Env = []string{"GO_PROFILING_DISABLE=false", "GO_PROFILING_PORT=" + port}
+		pprofURL = "http://" + addr + "/debug/pprof/profile"
+	}
+	p := e.startPhaseWith(b, opts, func(ctx context.Context, _ *devstack.Weaviate, st *store.Store) error {
 		return seed(ctx, st, latencyChats)
 	})
 	defer p.stop()
@@ -336,7 +360,18 @@ func latencyRow(ctx context.Context, b *testing.B, e *env, sz sizes) (*latencyRo
 		n := int(rate * span.Seconds())
 		for j, echo := range []bool{true, false} {
 			name := fmt.Sprintf("lat-%s-%s", label, map[bool]string{true: "echo", false: "worker"}[echo])
-			lr, err := p.openLoop(ctx, latencyRun{name: name, echo: echo, rate: rate, events: events(name, n)})
+			run := latencyRun{name: name, echo: echo, rate: rate, events: events(name, n)}
+			var profiled func() error
+			if *flagProfile != "" && i == 1 && !echo {
+				// The loaded worker's run: the worker's CPU profile and
+				// Weaviate's, over the middle of the run.
+				run.profile = true
+				profiled = profileURL(ctx, pprofURL, span/2, filepath.Join(*flagProfile, "row8-weaviate.cpu.pprof"), span/4)
+			}
+			lr, err := p.openLoop(ctx, run)
+			if err == nil && profiled != nil {
+				err = profiled()
+			}
 			if err != nil {
 				return r, err
 			}
@@ -421,4 +456,38 @@ func (r *latencyRowResult) targets(p func(string, ...any)) {
 	p("| at 60%% of the throughput: e2e p95 ≤ %d × the 20 events/s p95 (%s) | %s (%.1f×) | %s |\n",
 		goalLoadOverIdle, dur(idle.p(95)), dur(loaded.p(95)), ms(loaded.p(95))/ms(max(idle.p(95), 1)), check(loaded.p(95) <= goalLoadOverIdle*idle.p(95)))
 	p("| at 60%% of the throughput: e2e p99 ≤ %s | %s | %s |\n\n", dur(goalLoadP99), dur(loaded.p(99)), check(loaded.p(99) <= goalLoadP99))
+}
+
+// profileURL fetches a CPU profile of span from a pprof endpoint after
+// waiting delay, on its own goroutine, into file; the function it returns
+// waits for it.
+func profileURL(ctx context.Context, url string, span time.Duration, file string, delay time.Duration) func() error {
+	done := make(chan error, 1)
+	go func() {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			done <- ctx.Err()
+			return
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s?seconds=%d", url, int(span.Seconds())), nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- fmt.Errorf("profile %s: %w", url, err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(file)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		done <- errors.Join(err, f.Close())
+	}()
+	return func() error { return <-done }
 }
