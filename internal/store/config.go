@@ -96,6 +96,13 @@ type Config struct {
 	// BatchConcurrency is how many batch requests may be in flight. Default
 	// DefaultBatchConcurrency.
 	BatchConcurrency int
+	// Tenants is how many tenants EnsureSchema gives a new messages
+	// collection (or one made multi-tenant without tenants). Default
+	// DefaultTenants; negative: none, a collection without multi-tenancy
+	// as chatprep made them before (tests of such collections). Only the
+	// creation reads it: every process learns the tenants from the
+	// collection.
+	Tenants int
 
 	// MaxQueryTerms caps the words of a relevance query. Default
 	// DefaultMaxQueryTerms.
@@ -119,6 +126,7 @@ func (c Config) WithDefaults() Config {
 	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
 	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 	c.BatchLinger = cmp.Or(c.BatchLinger, DefaultBatchLinger)
+	c.Tenants = cmp.Or(c.Tenants, DefaultTenants)
 	c.BatchConcurrency = cmp.Or(c.BatchConcurrency, DefaultBatchConcurrency)
 	c.MaxQueryTerms = cmp.Or(c.MaxQueryTerms, DefaultMaxQueryTerms)
 	c.HybridAlpha = cmp.Or(c.HybridAlpha, DefaultHybridAlpha)
