@@ -156,17 +156,23 @@ func (e *env) startPhase(b *testing.B, seed func(context.Context, *store.Store) 
 // also write to the server directly.
 func (e *env) startPhaseOn(b *testing.B, untuned bool, seed func(context.Context, *devstack.Weaviate, *store.Store) error) *phase {
 	b.Helper()
-	return e.startPhaseWith(b, devstack.WeaviateOptions{Untuned: untuned}, seed)
+	return e.startPhaseWith(b, phaseOptions{weaviate: devstack.WeaviateOptions{Untuned: untuned}}, seed)
 }
 
-// startPhaseWith is startPhaseOn with the server's options (its Binary is
-// the bench's).
-func (e *env) startPhaseWith(b *testing.B, opts devstack.WeaviateOptions, seed func(context.Context, *devstack.Weaviate, *store.Store) error) *phase {
+// phaseOptions are a phase's server and collections.
+type phaseOptions struct {
+	weaviate devstack.WeaviateOptions // its Binary is the bench's
+	tenants  int                      // the messages collection's (store.Config.Tenants; 0: the default)
+}
+
+// startPhaseWith is startPhaseOn with the server's options and the
+// messages collection's tenants.
+func (e *env) startPhaseWith(b *testing.B, po phaseOptions, seed func(context.Context, *devstack.Weaviate, *store.Store) error) *phase {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	opts.Binary = e.weaviateBin
-	w, err := devstack.StartWeaviate(ctx, opts)
+	po.weaviate.Binary = e.weaviateBin
+	w, err := devstack.StartWeaviate(ctx, po.weaviate)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -178,7 +184,7 @@ func (e *env) startPhaseWith(b *testing.B, opts devstack.WeaviateOptions, seed f
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.store, err = store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tokens: counter})
+	p.store, err = store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tokens: counter, Tenants: po.tenants})
 	if err != nil {
 		b.Fatal(err)
 	}
