@@ -21,6 +21,7 @@ var (
 	flagTenancy     = flag.String("tenancy", "-1,16,64,256", "BenchmarkTenancy: the messages collection's tenants to compare (-1: none, a collection without multi-tenancy)")
 	flagTenancyRate = flag.Float64("tenancy.rate", 100, "BenchmarkTenancy: events/s")
 	flagTenancySpan = flag.Duration("tenancy.span", 60*time.Second, "BenchmarkTenancy: how long each variant runs")
+	flagTenancyStep = flag.Duration("tenancy.window", 10*time.Second, "BenchmarkTenancy: the window of each line")
 )
 
 // BenchmarkTenancy is the measurement behind the store's tenants (see the
@@ -28,7 +29,7 @@ var (
 // with its own memtable settings seeded with latencyChats chats, the
 // worker's Weaviate calls for each event (workerCalls, at once), open loop
 // at -tenancy.rate for -tenancy.span, through the store. It prints, per
-// 10 s, the latency of an event's calls and of its relevance search, and
+// 10 s (-tenancy.window), the latency of an event's calls and of its relevance search, and
 // Weaviate's CPU per event; with -profile DIR, Weaviate's CPU profile of
 // 30 s from the middle of each run (DIR/tenancy-N.cpu.pprof). Not part of
 // `make bench`:
@@ -64,7 +65,7 @@ func BenchmarkTenancy(b *testing.B) {
 			if pprofURL != "" {
 				profiled = profileURL(ctx, pprofURL, 30*time.Second, filepath.Join(*flagProfile, fmt.Sprintf("tenancy-%d.cpu.pprof", n)), *flagTenancySpan/2-15*time.Second)
 			}
-			windows, err := openLoopCalls(ctx, p, evs, *flagTenancyRate, *flagTenancySpan, 10*time.Second)
+			windows, err := openLoopCalls(ctx, p, evs, *flagTenancyRate, *flagTenancySpan, *flagTenancyStep)
 			if err == nil && profiled != nil {
 				err = profiled()
 			}
@@ -77,7 +78,7 @@ func BenchmarkTenancy(b *testing.B) {
 			fmt.Printf("| from | events | an event's calls p50 / p95 / p99 | relevance p50 / p99 | Weaviate CPU / event |\n| ---: | ---: | ---: | ---: | ---: |\n")
 			var all callWindow
 			for i, w := range windows {
-				w.print(fmt.Sprintf("%d s", i*10))
+				w.print(dur(time.Duration(i) * *flagTenancyStep))
 				all.lat, all.rel, all.cpu = append(all.lat, w.lat...), append(all.rel, w.rel...), all.cpu+w.cpu
 			}
 			all.print("all")
