@@ -232,6 +232,20 @@ func (s *Store) ensureTenants(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// Layout says how the messages collection is laid out, as EnsureSchema or
+// the first call learned it: "messages in 64 tenants", or for a collection
+// made before multi-tenancy, that it has none.
+func (s *Store) Layout() string {
+	f := s.known.Load()
+	switch {
+	case f == nil:
+		return "layout not read yet"
+	case f.tenants == 0:
+		return "messages without tenants: the collection predates them, see docs/DEPLOY.md"
+	}
+	return fmt.Sprintf("messages in %d tenants", f.tenants)
+}
+
 // ChatTenant is the tenant that holds chatID's messages among names, the
 // messages collection's tenants as Weaviate lists them (GET
 // /v1/schema/ChatMessage/tenants); "" for none (a collection without

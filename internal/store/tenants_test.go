@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +100,9 @@ func TestTenants(t *testing.T) {
 	if err := setup.EnsureSchema(ctx); err != nil { // again: nothing to do
 		t.Fatal(err)
 	}
+	if got := setup.Layout(); got != "messages in 64 tenants" {
+		t.Errorf("Layout %q", got)
+	}
 
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -179,8 +183,12 @@ func TestCollectionWithoutTenants(t *testing.T) {
 	}
 	chat := chatID(t)
 	putAll(t, old, msg(chat, "u1", event.RoleUser, 0, "where is my invoice"))
-	if err := newStoreAt(t, w, true, nil).EnsureSchema(ctx); err != nil { // today's setup
+	today := newStoreAt(t, w, true, nil)
+	if err := today.EnsureSchema(ctx); err != nil { // today's setup
 		t.Fatal(err)
+	}
+	if got := today.Layout(); !strings.Contains(got, "without tenants") {
+		t.Errorf("Layout %q, want it to say the collection has no tenants", got)
 	}
 	if names := tenantNamesAt(t, old); len(names) != 0 {
 		t.Fatalf("setup gave the old collection tenants: %v", names)
