@@ -95,8 +95,8 @@ $(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json $(PEER)/packa
 peer: $(PEER)/node_modules/.package-lock.json ## install the bench's Node peer's dependencies (npm ci, once)
 
 .PHONY: bench
-bench: $(BIN)/weaviate-server $(BIN)/jaeger $(PEER)/node_modules/.package-lock.json ## the benchmark's rows on the embedded stack (~30 min); writes bench/results/LATEST.md
-	$(GO) test -run '^$$' -bench Chatprep -benchtime 1x -timeout 75m ./bench/ -args -results $(CURDIR)/bench/results
+bench: $(BIN)/weaviate-server $(BIN)/jaeger $(PEER)/node_modules/.package-lock.json ## the benchmark's rows on the embedded stack (~40 min); writes bench/results/LATEST.md
+	$(GO) test -run '^$$' -bench Chatprep -benchtime 1x -timeout 90m ./bench/ -args -results $(CURDIR)/bench/results
 
 .PHONY: chaos
 chaos: $(BIN)/weaviate-server ## the fault suite's long form: real workers killed, restarted, starved; prints the table

@@ -14,7 +14,7 @@ import (
 
 var (
 	flagResults = flag.String("results", "", "also write the table to DIR/LATEST.md and DIR/YYYY-MM-DD-<commit>.md")
-	flagProfile = flag.String("profile", "", "run rows 1, 4, 6 and 7's workers with CPU and allocation profiles written to DIR (the Node peer: node --cpu-prof; then the CPU figures include the profiler)")
+	flagProfile = flag.String("profile", "", "run rows 1, 4, 6, 7 and 9's workers with CPU and allocation profiles written to DIR (the Node peer: node --cpu-prof; row 9 also Weaviate's own; then the CPU figures include the profiler)")
 	flagLogs    = flag.String("logs", "", "keep each worker's whole log in DIR/<row>.log")
 	flagQuick   = flag.Bool("quick", false, "a tenth of the events, for trying the harness out; not for results")
 )
@@ -31,9 +31,9 @@ type sizes struct {
 	lengthLoops     int
 	scalingPerChat  int // row 5: events per chat per setting
 	scalingSettings []scaling
-	latencyBurst    int           // row 8: the burst that measures the throughput on a default Weaviate
-	latencyIdle     time.Duration // row 8: each open-loop run at 20 events/s
-	latencyLoad     time.Duration // row 8: each open-loop run at 60% of the throughput
+	latencyBurst    int           // row 9: the burst that measures the throughput on a default Weaviate
+	latencyIdle     time.Duration // row 9: each open-loop run at 20 events/s
+	latencyLoad     time.Duration // row 9: each open-loop run at 60% of the throughput
 }
 
 type scaling struct {

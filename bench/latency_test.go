@@ -378,7 +378,7 @@ func latencyRow(ctx context.Context, b *testing.B, e *env, sz sizes) (*latencyRo
 				// The loaded worker's run: the worker's CPU profile and
 				// Weaviate's, over the middle of the run.
 				run.profile = true
-				profiled = profileURL(ctx, pprofURL, span/2, filepath.Join(*flagProfile, "row8-weaviate.cpu.pprof"), span/4)
+				profiled = profileURL(ctx, pprofURL, span/2, filepath.Join(*flagProfile, "row9-weaviate.cpu.pprof"), span/4)
 			}
 			lr, err := p.openLoop(ctx, run)
 			if err == nil && profiled != nil {
@@ -419,7 +419,7 @@ func latencyRow(ctx context.Context, b *testing.B, e *env, sz sizes) (*latencyRo
 
 // markdown writes the latency row.
 func (r *latencyRowResult) markdown(p func(string, ...any)) {
-	p("## 8. What a user waits for: end to end, open loop, on Weaviate's own settings\n\n")
+	p("## 9. What a user waits for: end to end, open loop, on Weaviate's own settings\n\n")
 	p("From the moment the producer sends an event (one SendMessage) to the moment its result is received from the response queue "+
 		"(four receivers long-polling it), with events sent one at a time at a fixed rate to %d chats (open loop: a slow answer never "+
 		"delays the next send; the first %s of each run are not counted). Weaviate %s runs with **its own memtable settings** "+
@@ -467,7 +467,7 @@ func (r *latencyRowResult) markdown(p func(string, ...any)) {
 // targets writes issue 18's targets.
 func (r *latencyRowResult) targets(p func(string, ...any)) {
 	echo, idle, loaded := r.idle[0], r.idle[1], r.loaded[1]
-	p("## Targets (issue 18, row 8)\n\n| target | measured | |\n| --- | ---: | --- |\n")
+	p("## Targets (issue 18, row 9)\n\n| target | measured | |\n| --- | ---: | --- |\n")
 	bound := echo.p(50) + idle.totalP(50) + goalIdleMargin
 	p("| at 20 events/s: e2e p50 ≤ the echo's p50 (%s) + the result's `total` p50 (%s) + %s = %s | %s | %s |\n",
 		dur(echo.p(50)), dur(idle.totalP(50)), dur(goalIdleMargin), dur(bound), dur(idle.p(50)), check(idle.p(50) <= bound))
