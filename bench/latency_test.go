@@ -321,6 +321,8 @@ type latencyRowResult struct {
 	throughput   runResult // the worker on a burst, on the same Weaviate: what 60% is of
 	idle, loaded [2]latencyResult
 	delayed      latencyResult // the worker at the idle rate, every Weaviate call 20 ms each way
+	before       runResult     // the burst on a messages collection without tenants (before issue 18)
+	loadedBefore latencyResult // the worker at loadRate on that collection
 	delay        time.Duration
 	loadRate     float64
 	idleSpan     time.Duration
@@ -414,6 +416,23 @@ func latencyRow(ctx context.Context, b *testing.B, e *env, sz sizes) (*latencyRo
 	n := int(latencyIdleRate * r.idleSpan.Seconds())
 	r.delayed, err = p.openLoop(ctx, latencyRun{name: "lat-delayed-worker", rate: latencyIdleRate, events: events("lat-delayed", n),
 		extra: map[string]string{"WEAVIATE_URL": rest.URL(), "WEAVIATE_GRPC_ADDR": grpc.Addr()}})
+	if err != nil {
+		return r, err
+	}
+	p.stop()
+
+	// Before issue 18: the same worker on a messages collection without
+	// tenants (as made before, and still served), on a fresh Weaviate
+	// seeded alike: its throughput, and the loaded run at the same rate.
+	old := e.startPhaseWith(b, phaseOptions{weaviate: devstack.WeaviateOptions{Untuned: true}, tenants: -1},
+		func(ctx context.Context, _ *devstack.Weaviate, st *store.Store) error { return seed(ctx, st, latencyChats) })
+	defer old.stop()
+	if r.before, err = old.run(ctx, workerRun{name: "lat-burst-before", bin: e.worker, args: []string{"run"}, events: events("lat-burst-before", sz.latencyBurst)}); err != nil {
+		return r, err
+	}
+	settle(ctx, old.stack.Weaviate.Pid())
+	n = int(r.loadRate * r.loadSpan.Seconds())
+	r.loadedBefore, err = old.openLoop(ctx, latencyRun{name: "lat-load-before", rate: r.loadRate, events: events("lat-load-before", n)})
 	return r, err
 }
 
@@ -430,8 +449,10 @@ func (r *latencyRowResult) markdown(p func(string, ...any)) {
 		latencyChats, dur(latencyWarmup), devstack.WeaviateVersion, latencyChats, workload.SeedMessages, store.DefaultTenants, dur(r.idleSpan), dur(r.loadSpan))
 	t := r.throughput
 	p("The worker's throughput on this Weaviate: **%s events/s** (%s events over %d chats enqueued at once; Weaviate %s of CPU per event, "+
-		"%.3f SQS calls per event); 60%% of it: %s events/s.\n\n",
-		num(t.eventsPerSec()), groupThousands(fmt.Sprint(t.n)), latencyChats, dur(t.perEvent(t.weaviate)), sqsPerEvent(&t), num(r.loadRate))
+		"%.3f SQS calls per event); 60%% of it: %s events/s. Before issue 18 (the same worker on a messages collection without tenants, "+
+		"as made before and still served, on a fresh Weaviate seeded alike): **%s events/s** (Weaviate %s of CPU per event).\n\n",
+		num(t.eventsPerSec()), groupThousands(fmt.Sprint(t.n)), latencyChats, dur(t.perEvent(t.weaviate)), sqsPerEvent(&t), num(r.loadRate),
+		num(r.before.eventsPerSec()), dur(r.before.perEvent(r.before.weaviate)))
 	p("| load | consumer | events/s sent | end to end p50 / p95 / p99 | in the worker (`total`) p50 / p95 / p99 | SQS calls / event | Weaviate CPU / event | CPUs busy |\n")
 	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	row := func(load string, x latencyResult) {
@@ -450,8 +471,9 @@ func (r *latencyRowResult) markdown(p func(string, ...any)) {
 		row(fmt.Sprintf("60%% (%s events/s)", num(r.loadRate)), x)
 	}
 	row(fmt.Sprintf("20 events/s, Weaviate %s away each way", dur(r.delay)), r.delayed)
+	row(fmt.Sprintf("60%% (%s events/s), collection without tenants (before)", num(r.loadRate)), r.loadedBefore)
 	p("\n")
-	for _, x := range slices.Concat(r.idle[:], r.loaded[:], []latencyResult{r.delayed}) {
+	for _, x := range slices.Concat(r.idle[:], r.loaded[:], []latencyResult{r.delayed, r.loadedBefore}) {
 		if x.late > 0 {
 			p("- **%s: %d results had not come %s after the last send**; each counts as that late.\n", x.name, x.late, dur(latencyWait))
 		}
@@ -473,7 +495,10 @@ func (r *latencyRowResult) targets(p func(string, ...any)) {
 		dur(echo.p(50)), dur(idle.totalP(50)), dur(goalIdleMargin), dur(bound), dur(idle.p(50)), check(idle.p(50) <= bound))
 	p("| at 60%% of the throughput: e2e p95 ≤ %d × the 20 events/s p95 (%s) | %s (%.1f×) | %s |\n",
 		goalLoadOverIdle, dur(idle.p(95)), dur(loaded.p(95)), ms(loaded.p(95))/ms(max(idle.p(95), 1)), check(loaded.p(95) <= goalLoadOverIdle*idle.p(95)))
-	p("| at 60%% of the throughput: e2e p99 ≤ %s | %s | %s |\n\n", dur(goalLoadP99), dur(loaded.p(99)), check(loaded.p(99) <= goalLoadP99))
+	p("| at 60%% of the throughput: e2e p99 ≤ %s | %s | %s |\n", dur(goalLoadP99), dur(loaded.p(99)), check(loaded.p(99) <= goalLoadP99))
+	now, before := r.throughput.eventsPerSec(), r.before.eventsPerSec()
+	p("| throughput at least as high as before issue 18 (%s events/s without tenants, same stack) | %s (×%.2f) | %s |\n\n",
+		num(before), num(now), now/before, check(now >= before))
 }
 
 // profileURL fetches a CPU profile of span from a pprof endpoint after
