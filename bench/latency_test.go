@@ -425,7 +425,9 @@ func latencyRow(ctx context.Context, b *testing.B, e *env, sz sizes) (*latencyRo
 	// tenants (as made before, and still served), on a fresh Weaviate
 	// seeded alike: its throughput, and the loaded run at the same rate.
 	old := e.startPhaseWith(b, phaseOptions{weaviate: devstack.WeaviateOptions{Untuned: true}, tenants: -1},
-		func(ctx context.Context, _ *devstack.Weaviate, st *store.Store) error { return seed(ctx, st, latencyChats) })
+		func(ctx context.Context, _ *devstack.Weaviate, st *store.Store) error {
+			return seed(ctx, st, latencyChats)
+		})
 	defer old.stop()
 	if r.before, err = old.run(ctx, workerRun{name: "lat-burst-before", bin: e.worker, args: []string{"run"}, events: events("lat-burst-before", sz.latencyBurst)}); err != nil {
 		return r, err
