@@ -399,20 +399,13 @@ func latencyRow(ctx context.Context, b *testing.B, e *env, sz sizes) (*latencyRo
 
 	// The delayed row: the worker reaches Weaviate through the devstack's
 	// delaying proxy, as row 2's chatprep does.
-	rest, err := devstack.StartTCPProxy(strings.TrimPrefix(p.stack.Weaviate.URL, "http://"))
+	rest, grpc, stop, err := weaviateProxies(p.stack.Weaviate)
 	if err != nil {
 		return r, err
 	}
-	defer rest.Close()
-	grpc, err := devstack.StartTCPProxy(p.stack.Weaviate.GRPCAddr)
-	if err != nil {
-		return r, err
-	}
-	defer grpc.Close()
-	for _, proxy := range []*devstack.TCPProxy{rest, grpc} {
-		proxy.SetConnectRoundTrips(2)
-		proxy.SetDelay(r.delay)
-	}
+	defer stop()
+	rest.SetDelay(r.delay)
+	grpc.SetDelay(r.delay)
 	n := int(latencyIdleRate * r.idleSpan.Seconds())
 	r.delayed, err = p.openLoop(ctx, latencyRun{name: "lat-delayed-worker", rate: latencyIdleRate, events: events("lat-delayed", n),
 		extra: map[string]string{"WEAVIATE_URL": rest.URL(), "WEAVIATE_GRPC_ADDR": grpc.Addr()}})
