@@ -22,6 +22,7 @@ var (
 	flagTenancyRate = flag.Float64("tenancy.rate", 100, "BenchmarkTenancy: events/s")
 	flagTenancySpan = flag.Duration("tenancy.span", 60*time.Second, "BenchmarkTenancy: how long each variant runs")
 	flagTenancyStep = flag.Duration("tenancy.window", 10*time.Second, "BenchmarkTenancy: the window of each line")
+	flagTenancyTune = flag.Bool("tenancy.tuned", false, "BenchmarkTenancy: on the devstack's tuned memtables instead of Weaviate's own settings")
 )
 
 // BenchmarkTenancy is the measurement behind the store's tenants (see the
@@ -34,7 +35,7 @@ var (
 // 30 s from the middle of each run (DIR/tenancy-N.cpu.pprof). Not part of
 // `make bench`:
 //
-//	go test -run '^$' -bench Tenancy -benchtime 1x ./bench/ [-args -tenancy -1,64 -tenancy.rate 100 -profile DIR]
+//	go test -run '^$' -bench Tenancy -benchtime 1x ./bench/ [-args -tenancy -1,64 -tenancy.rate 100 -tenancy.tuned -profile DIR]
 func BenchmarkTenancy(b *testing.B) {
 	e := newEnv(b)
 	ctx := context.Background()
@@ -44,7 +45,7 @@ func BenchmarkTenancy(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run("tenants="+v, func(b *testing.B) {
-			opts := devstack.WeaviateOptions{Untuned: true}
+			opts := devstack.WeaviateOptions{Untuned: !*flagTenancyTune}
 			var pprofURL string
 			if *flagProfile != "" {
 				addr, err := freeAddr()
@@ -74,7 +75,11 @@ func BenchmarkTenancy(b *testing.B) {
 			}
 			var files int
 			_ = filepath.WalkDir(p.stack.Weaviate.DataDir(), func(string, fs.DirEntry, error) error { files++; return nil })
-			fmt.Printf("\ntenants %d, %s events/s open loop, Weaviate's own memtable settings; %d files in its data directory at the end\n\n", n, num(*flagTenancyRate), files)
+			settings := "Weaviate's own memtable settings"
+			if *flagTenancyTune {
+				settings = "the devstack's tuned memtables"
+			}
+			fmt.Printf("\ntenants %d, %s events/s open loop, %s; %d files in its data directory at the end\n\n", n, num(*flagTenancyRate), settings, files)
 			fmt.Printf("| from | events | an event's calls p50 / p95 / p99 | relevance p50 / p99 | Weaviate CPU / event |\n| ---: | ---: | ---: | ---: | ---: |\n")
 			var all callWindow
 			for i, w := range windows {
