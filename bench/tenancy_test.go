@@ -138,7 +138,7 @@ func openLoopCalls(ctx context.Context, p *phase, evs []workload.Event, rate flo
 				calls.Go(func() {
 					t := time.Now()
 					errs[j] = c.do(ctx, p.store, ev.Event)
-					if c.name == "relevance" {
+					if strings.HasPrefix(c.name, "relevance") {
 						rel = time.Since(t)
 					}
 				})
