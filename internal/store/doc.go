@@ -210,6 +210,10 @@
 // chats that share its tenant. Past 64 the gain is small here (50 chats at
 // 2 events/s each: a chat's own writes are what is left), while each tenant
 // is a shard with its own buckets, files (1,435-1,624 in the data directory
-// with 64 tenants, 1,928 with 256) and flushes: 64 is the default. The muted
-// state is read by id and by filter, never by BM25, and has no tenants.
+// with 64 tenants, 1,928 with 256) and flushes: 64 is the default. Where
+// the memtables are flushed every few seconds (the devstack's tuned
+// settings, -tenancy.tuned) the tenants cost nothing: at 40 events/s,
+// alternating, two rounds each, Weaviate spent 13 and 14 ms of CPU per
+// event without tenants and 9.8 and 11 ms with 64. The muted state is read
+// by id and by filter, never by BM25, and has no tenants.
 package store
