@@ -35,7 +35,7 @@ import (
 // collection made before multi-tenancy (Weaviate cannot turn it on later)
 // keeps working without tenants: every request then names none.
 //
-// Every request about a chat's messages names its tenant through TenantOf:
+// Every request about a chat's messages names its tenant through tenantOf:
 // the gRPC and GraphQL searches, the batch writes (writeObject.tenant), the
 // REST reads and replaces of verify; the scan of verify walks the tenants
 // in order. The chats' muted state (StateCollection) is read by id and by a
