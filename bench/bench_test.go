@@ -14,7 +14,7 @@ import (
 
 var (
 	flagResults = flag.String("results", "", "also write the table to DIR/LATEST.md and DIR/YYYY-MM-DD-<commit>.md")
-	flagProfile = flag.String("profile", "", "run rows 1, 4, 6 and 7's workers with CPU and allocation profiles written to DIR (the Node peer: node --cpu-prof; then the CPU figures include the profiler)")
+	flagProfile = flag.String("profile", "", "run rows 1, 4, 6, 7 and 9's workers with CPU and allocation profiles written to DIR (the Node peer: node --cpu-prof; row 9 also Weaviate's own; then the CPU figures include the profiler)")
 	flagLogs    = flag.String("logs", "", "keep each worker's whole log in DIR/<row>.log")
 	flagQuick   = flag.Bool("quick", false, "a tenth of the events, for trying the harness out; not for results")
 )
@@ -31,6 +31,9 @@ type sizes struct {
 	lengthLoops     int
 	scalingPerChat  int // row 5: events per chat per setting
 	scalingSettings []scaling
+	latencyBurst    int           // row 9: the burst that measures the throughput on a default Weaviate
+	latencyIdle     time.Duration // row 9: each open-loop run at 20 events/s
+	latencyLoad     time.Duration // row 9: each open-loop run at 60% of the throughput
 }
 
 type scaling struct {
@@ -47,6 +50,9 @@ func benchSizes() sizes {
 		scalingPerChat: 15,
 		// GOMAXPROCS 1 stands in for a task of at most one vCPU.
 		scalingSettings: []scaling{{16, 64, 1}, {64, 256, 1}, {64, 256, 2}, {128, 512, 2}},
+		// The loaded runs last two lifetimes of a default memtable (45 s), so
+		// that they see it grow and flush.
+		latencyBurst: 1500, latencyIdle: 30 * time.Second, latencyLoad: 90 * time.Second,
 	}
 	if *flagQuick {
 		s.chats, s.perChat = 20, 10
@@ -54,6 +60,7 @@ func benchSizes() sizes {
 		s.seedPerDelay = map[time.Duration]int{20 * time.Millisecond: 5, 100 * time.Millisecond: 3}
 		s.lengthSlice, s.scalingPerChat = time.Second, 3
 		s.scalingSettings = s.scalingSettings[:2]
+		s.latencyBurst, s.latencyIdle, s.latencyLoad = 300, 6*time.Second, 10*time.Second
 	}
 	return s
 }
@@ -229,6 +236,18 @@ func BenchmarkChatprep(b *testing.B) {
 			b.ReportMetric(r.cpuRatio(), "cpu-of-peer")
 			b.ReportMetric(r.weaviateRatio(), "weaviate-cpu-of-peer")
 			b.ReportMetric(r.exportRatio(), "cpu-export/off")
+		}
+	})
+
+	b.Run("9_latency", func(b *testing.B) {
+		for range b.N {
+			r, err := latencyRow(ctx, b, e, sz)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep.latency = r
+			b.ReportMetric(ms(r.idle[1].p(50)), "e2e-p50-ms@20/s")
+			b.ReportMetric(ms(r.loaded[1].p(99)), "e2e-p99-ms@60%")
 		}
 	})
 

@@ -13,7 +13,12 @@
 // (context_test.go), 8 chatprep against a Node peer on Weaviate's default
 // settings (peer_test.go; the peer is bench/peer/worker.js, its
 // dependencies installed by `make bench` with npm ci; Weaviate's profile
-// from Linux perf when it is on the PATH, perf_test.go).
+// from Linux perf when it is on the PATH, perf_test.go), 9 what a user
+// waits for: producer send → result received, open loop at 20 events/s and
+// at 60% of the throughput on Weaviate's own memtable settings, beside an
+// echo consumer (latency_test.go; bench/cmd/echoworker). BenchmarkTenancy
+// (tenancy_test.go, not in `make bench`) is the measurement behind the
+// store's tenants.
 // Run it with
 //
 //	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 75m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]

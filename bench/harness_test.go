@@ -46,6 +46,7 @@ type env struct {
 	workerV2    string // bin of ./worker at v2Commit; "" when it could not be built (say, a shallow clone)
 	v2Err       error  // why not
 	benchWorker string // bin of ./bench/cmd/benchworker
+	echoWorker  string // bin of ./bench/cmd/echoworker
 	weaviateBin string
 	aws         *devstack.AWS
 	harness     *callCounter // the harness's own AWS calls, by API
@@ -65,9 +66,11 @@ func newEnv(b *testing.B) *env {
 	e := &env{root: root, tmp: b.TempDir(), harness: newCallCounter(), report: newReport()}
 	e.worker = filepath.Join(e.tmp, "worker")
 	e.benchWorker = filepath.Join(e.tmp, "benchworker")
+	e.echoWorker = filepath.Join(e.tmp, "echoworker")
 	for _, c := range [][]string{
 		{"build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", e.worker, "./worker"},
 		{"build", "-trimpath", "-o", e.benchWorker, "./bench/cmd/benchworker"},
+		{"build", "-trimpath", "-o", e.echoWorker, "./bench/cmd/echoworker"},
 	} {
 		cmd := exec.Command("go", c...)
 		cmd.Dir = root
@@ -153,9 +156,23 @@ func (e *env) startPhase(b *testing.B, seed func(context.Context, *store.Store) 
 // also write to the server directly.
 func (e *env) startPhaseOn(b *testing.B, untuned bool, seed func(context.Context, *devstack.Weaviate, *store.Store) error) *phase {
 	b.Helper()
+	return e.startPhaseWith(b, phaseOptions{weaviate: devstack.WeaviateOptions{Untuned: untuned}}, seed)
+}
+
+// phaseOptions are a phase's server and collections.
+type phaseOptions struct {
+	weaviate devstack.WeaviateOptions // its Binary is the bench's
+	tenants  int                      // the messages collection's (store.Config.Tenants; 0: the default)
+}
+
+// startPhaseWith is startPhaseOn with the server's options and the
+// messages collection's tenants.
+func (e *env) startPhaseWith(b *testing.B, po phaseOptions, seed func(context.Context, *devstack.Weaviate, *store.Store) error) *phase {
+	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: e.weaviateBin, Untuned: untuned})
+	po.weaviate.Binary = e.weaviateBin
+	w, err := devstack.StartWeaviate(ctx, po.weaviate)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,7 +184,7 @@ func (e *env) startPhaseOn(b *testing.B, untuned bool, seed func(context.Context
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.store, err = store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tokens: counter})
+	p.store, err = store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tokens: counter, Tenants: po.tenants})
 	if err != nil {
 		b.Fatal(err)
 	}

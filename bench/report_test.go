@@ -55,6 +55,7 @@ type report struct {
 	scaling  []scalingResult
 	tracing  *tracingResult
 	peer     *peerResult
+	latency  *latencyRowResult
 	took     time.Duration
 	commit   string
 	dirty    bool
@@ -79,7 +80,7 @@ func (r *report) start(sz sizes) {
 
 func (r *report) complete() bool {
 	return r.row1 != nil && r.limit != nil && len(r.seedRows) == len(seedDelays) && len(r.lengths) == len(chatLengths) &&
-		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil && r.context != nil && r.context.burst != nil && r.peer != nil
+		r.overhead != nil && len(r.scaling) > 0 && r.tracing != nil && r.context != nil && r.context.burst != nil && r.peer != nil && r.latency != nil
 }
 
 func cpuModel() string {
@@ -289,19 +290,25 @@ func (r *report) markdown() string {
 			"first waits two round trips (TCP, then TLS 1.3, as a production Weaviate is reached over HTTPS). The seed's designs as the seed describes them: " +
 			"REST and GraphQL (its client had no gRPC) on a new connection per call (\"connection pooling planned next\"), one message at a time, " +
 			"its five calls one after another (serial) or all at once on a 5-thread executor. chatprep: the pipeline on the shared pool with its pooled " +
-			"gRPC connections, one message at a time. Latency: one message's preprocessing, start to result ready.\n\n")
-		p("| one-way latency | single calls, p50 (chatprep's connections) | serial p50 / p95 | 5-thread executor p50 / p95 | chatprep p50 / p95 | chatprep ÷ executor (p50) | chatprep v3 p50 / p95 |\n")
-		p("| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+			"gRPC connections, one message at a time. Latency: one message's preprocessing, start to result ready. " +
+			"End to end (row 9): `bin/worker run` as a process, events sent one at a time at 20 events/s, producer send → result received " +
+			"from the response queue, beside the echo consumer's floor.\n\n")
+		p("| one-way latency | single calls, p50 (chatprep's connections) | serial p50 / p95 | 5-thread executor p50 / p95 | chatprep p50 / p95 | chatprep ÷ executor (p50) | chatprep v3 p50 / p95 | chatprep end to end p50 / p95 / p99 (echo p50) |\n")
+		p("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, row := range r.seedRows {
 			var calls []string
 			for _, c := range row.calls {
 				calls = append(calls, fmt.Sprintf("%s %s", c.name, dur(percentile(c.lat, 50))))
 			}
 			s, e, c, v3 := row.design("serial"), row.design("executor5"), row.design("chatprep"), row.design("chatprep-v3")
-			p("| %s | %s | %s / %s | %s / %s | %s / %s | %.2f | %s / %s |\n", dur(row.delay), strings.Join(calls, ", "),
+			e2e := "—"
+			if l := r.latency; l != nil && l.delay == row.delay {
+				e2e = fmt.Sprintf("%s / %s / %s (%s)", dur(l.delayed.p(50)), dur(l.delayed.p(95)), dur(l.delayed.p(99)), dur(l.idle[0].p(50)))
+			}
+			p("| %s | %s | %s / %s | %s / %s | %s / %s | %.2f | %s / %s | %s |\n", dur(row.delay), strings.Join(calls, ", "),
 				dur(percentile(s.lat, 50)), dur(percentile(s.lat, 95)), dur(percentile(e.lat, 50)), dur(percentile(e.lat, 95)),
 				dur(percentile(c.lat, 50)), dur(percentile(c.lat, 95)), ms(percentile(c.lat, 50))/ms(percentile(e.lat, 50)),
-				dur(percentile(v3.lat, 50)), dur(percentile(v3.lat, 95)))
+				dur(percentile(v3.lat, 50)), dur(percentile(v3.lat, 95)), e2e)
 		}
 		p("\nchatprep runs the seed's work (history, relevance, muted, store); chatprep v3 the worker's defaults, whose relevance task " +
 			"makes a second call for the hits' neighbours (it needs the hits), so its latency is two round trips.\n\n")
@@ -362,6 +369,9 @@ func (r *report) markdown() string {
 	if r.peer != nil {
 		r.peer.markdown(p)
 	}
+	if r.latency != nil {
+		r.latency.markdown(p)
+	}
 
 	if r.row1 != nil && r.limit != nil {
 		x := r.row1
@@ -387,6 +397,9 @@ func (r *report) markdown() string {
 	}
 	if r.peer != nil {
 		r.peer.targets(p)
+	}
+	if r.latency != nil {
+		r.latency.targets(p)
 	}
 	p("History limit %d per role, relevance limit %d passages, token budget %d, as the worker's defaults.\n",
 		pipeline.DefaultHistoryLimit, pipeline.DefaultRelevanceLimit, pipeline.DefaultBudget)

@@ -59,21 +59,30 @@ func (r seedRow) design(name string) designResult {
 	return designResult{}
 }
 
+// weaviateProxies starts the devstack's delaying proxies in front of w's
+// REST and gRPC ports, each new connection first waiting two round trips
+// (TCP, then TLS 1.3); stop closes both.
+func weaviateProxies(w *devstack.Weaviate) (rest, grpc *devstack.TCPProxy, stop func(), err error) {
+	if rest, err = devstack.StartTCPProxy(strings.TrimPrefix(w.URL, "http://")); err != nil {
+		return nil, nil, nil, err
+	}
+	if grpc, err = devstack.StartTCPProxy(w.GRPCAddr); err != nil {
+		rest.Close()
+		return nil, nil, nil, err
+	}
+	for _, proxy := range []*devstack.TCPProxy{rest, grpc} {
+		proxy.SetConnectRoundTrips(2)
+	}
+	return rest, grpc, func() { rest.Close(); grpc.Close() }, nil
+}
+
 // seedTable measures the table on p's Weaviate, events per latency.
 func seedTable(ctx context.Context, p *phase, perDelay map[time.Duration]int) ([]seedRow, error) {
-	rest, err := devstack.StartTCPProxy(strings.TrimPrefix(p.stack.Weaviate.URL, "http://"))
+	rest, grpc, stop, err := weaviateProxies(p.stack.Weaviate)
 	if err != nil {
 		return nil, err
 	}
-	defer rest.Close()
-	grpc, err := devstack.StartTCPProxy(p.stack.Weaviate.GRPCAddr)
-	if err != nil {
-		return nil, err
-	}
-	defer grpc.Close()
-	for _, proxy := range []*devstack.TCPProxy{rest, grpc} {
-		proxy.SetConnectRoundTrips(2) // TCP + TLS 1.3
-	}
+	defer stop()
 	pooled, err := store.New(store.Config{URL: rest.URL(), GRPCAddr: grpc.Addr()})
 	if err != nil {
 		return nil, err

@@ -168,7 +168,7 @@ func checkRound(ctx context.Context, t *testing.T, st *store.Store, prefix strin
 				byChat[m.ChatID] = append(byChat[m.ChatID], m)
 			}
 		}
-		after = page[len(page)-1].ID
+		after = page[len(page)-1].Cursor
 	}
 	for chat, ms := range byChat {
 		miss, err := st.Unfindable(ctx, chat, ms)

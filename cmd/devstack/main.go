@@ -39,9 +39,11 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `devstack — chatprep on the embedded local stack (no Docker needed).
 
 Usage:
-  devstack up [--worker PATH] [--env-file F] [--tracing]   start the stack, print its environment and write it to F
+  devstack up [--worker PATH] [--env-file F] [--tracing] [--weaviate-defaults]
+                                                         start the stack, print its environment and write it to F
                                                          (default tmp/devstack.env, to source); Ctrl-C stops it
-  devstack demo [--worker PATH] [--events F] [--tracing]   run the main job end to end on the sample events
+  devstack demo [--worker PATH] [--events F] [--tracing] [--weaviate-defaults]
+                                                         run the main job end to end on the sample events
   devstack trace [--jaeger URL] TRACE                      draw a trace from Jaeger's query API: TRACE is its id, a
                                                          traceparent, or - for the first line of worker results
                                                          --attributes on stdin; URL defaults to $DEVSTACK_JAEGER_URL
@@ -53,6 +55,9 @@ The first run builds the Weaviate server into bin/ (a few minutes).
 points the worker's OTEL_EXPORTER_OTLP_ENDPOINT at it; the first run builds
 it into bin/ (a few minutes). This Jaeger has no web UI (a module build
 cannot embed it): devstack trace draws a trace in the terminal instead.
+Weaviate runs with memtables flushed every few seconds (devstack.TunedEnv);
+--weaviate-defaults runs it with Weaviate's own memtable settings instead, as
+Weaviate Cloud and most self-hosted clusters run.
 `)
 }
 
@@ -77,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "show the worker's own log lines (demo)")
 	envFile := fs.String("env-file", filepath.Join(root, "tmp", "devstack.env"), "where up writes the environment, to source in other shells (removed on stop)")
 	tracing := fs.Bool("tracing", false, "also run Jaeger and send the worker's traces to it (up, demo)")
+	weaviateDefaults := fs.Bool("weaviate-defaults", false, "run Weaviate with its own memtable settings, not the stack's tuned ones (up, demo)")
 	jaeger := fs.String("jaeger", os.Getenv(jaegerURLVar), "the query API of a Jaeger, as devstack up --tracing prints it and writes it to "+jaegerURLVar+" (trace)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := options{root: root, worker: *worker, events: *events, envFile: *envFile, verbose: *verbose, tracing: *tracing, out: stdout, errOut: stderr}
+	opts := options{root: root, worker: *worker, events: *events, envFile: *envFile, verbose: *verbose, tracing: *tracing, weaviateDefaults: *weaviateDefaults, out: stdout, errOut: stderr}
 	switch cmd {
 	case "up":
 		err = up(ctx, opts)
@@ -124,6 +130,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type options struct {
 	root, worker, events, envFile string
 	verbose, tracing              bool
+	weaviateDefaults              bool
 	out, errOut                   io.Writer
 }
 

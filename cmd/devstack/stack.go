@@ -26,7 +26,7 @@ func startStack(ctx context.Context, o options) (*session, error) {
 	if _, err := os.Stat(o.worker); err != nil {
 		return nil, fmt.Errorf("worker binary %s: %w (run make build)", o.worker, err)
 	}
-	st, err := devstack.Start(ctx, devstack.Options{BinDir: filepath.Join(o.root, "bin"), Progress: o.out, Tracing: o.tracing})
+	st, err := devstack.Start(ctx, devstack.Options{BinDir: filepath.Join(o.root, "bin"), Progress: o.out, Tracing: o.tracing, WeaviateDefaults: o.weaviateDefaults})
 	if err != nil {
 		return nil, err
 	}

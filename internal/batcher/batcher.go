@@ -4,10 +4,18 @@
 // the store's Weaviate writes.
 //
 // A batch is flushed when it is full (Config.MaxItems, or Config.MaxBytes by
-// the size function), or Config.Linger after its first item, as soon as one
-// of Config.Concurrency flush slots is free; while every slot is busy the
-// batch keeps gathering up to its limits, and Add waits only when it is full
-// (and Config.Buffer items are waiting). Flushes run on a context of the
+// the size function), or when it is ripe, as soon as one of
+// Config.Concurrency flush slots is free; while every slot is busy the batch
+// keeps gathering up to its limits (group commit), and Add waits only when
+// it is full (and Config.Buffer items are waiting).
+//
+// Lingering costs latency and is worth it only under load, so a batch
+// lingers only when the batcher is busy: a batch whose first item came
+// Config.Linger or more after the item before it (a quiet batcher) is ripe
+// at once, and its item goes without waiting; a batch whose first item came
+// sooner (items are arriving) is ripe Config.Linger after that item. An
+// idle worker's result or delete goes at once; a loaded one's calls carry
+// as many items as before. Flushes run on a context of the
 // batcher's own, which Close cancels only when its own context ends first,
 // so a caller that gives up never cuts off a flush that others wait for.
 //
@@ -35,8 +43,10 @@ type Config struct {
 	// given to New measures them); an item alone may be larger. Zero: no
 	// bound.
 	MaxBytes int
-	// Linger is how long a batch waits for more items after its first.
-	// Zero or negative: a batch goes as soon as a slot is free.
+	// Linger is how long a batch waits for more items after its first,
+	// when that first item came less than Linger after the item before it;
+	// otherwise (the batcher was quiet) the batch does not wait. Zero or
+	// negative: a batch goes as soon as a slot is free.
 	Linger time.Duration
 	// Concurrency is how many flushes may run at once. Default 1.
 	Concurrency int
@@ -138,8 +148,9 @@ func (b *Batcher[T]) collect() {
 		batch   []T
 		bytes   int
 		carry   *T   // an item that did not fit the batch: the next batch's first
-		ripe    bool // the batch's linger is over
+		ripe    bool // the batch's linger is over, or it needs none
 		closing bool
+		lastIn  time.Time // when the last item was taken; zero before the first
 		timer   = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
@@ -149,7 +160,9 @@ func (b *Batcher[T]) collect() {
 		b.cancelFlush()
 		close(b.done)
 	}()
-	add := func(it T) {
+	// add puts it in the batch; quiet says the batcher was quiet when it
+	// came (see the package doc).
+	add := func(it T, quiet bool) {
 		n := 0
 		if b.cfg.MaxBytes > 0 {
 			n = b.size(it)
@@ -160,10 +173,26 @@ func (b *Batcher[T]) collect() {
 		}
 		batch = append(batch, it)
 		bytes += n
-		if len(batch) == 1 && b.cfg.Linger > 0 && !closing {
+		if len(batch) == 1 && b.cfg.Linger > 0 && !closing && !quiet {
 			timer.Reset(b.cfg.Linger)
 		}
-		ripe = ripe || b.cfg.Linger <= 0
+		ripe = ripe || b.cfg.Linger <= 0 || (len(batch) == 1 && quiet)
+	}
+	// send flushes the batch on the slot just taken; an item carried over
+	// starts the next batch (the batcher is busy: it lingers).
+	send := func() {
+		out := batch
+		batch, bytes, ripe = nil, 0, false
+		timer.Stop()
+		flushes.Go(func() {
+			defer func() { <-slots }()
+			b.flush(b.flushCtx, out)
+		})
+		if carry != nil {
+			it := *carry
+			carry = nil
+			add(it, false)
+		}
 	}
 	for {
 		full := len(batch) >= b.cfg.MaxItems || carry != nil
@@ -177,6 +206,14 @@ func (b *Batcher[T]) collect() {
 		var slot chan<- struct{}
 		if len(batch) > 0 && (full || ripe || closing) {
 			slot = slots
+			// A batch that may go goes before more items are taken, if a
+			// slot is free: what is ripe is not held back by what comes.
+			select {
+			case slot <- struct{}{}:
+				send()
+				continue
+			default:
+			}
 		}
 		var quit <-chan struct{}
 		if !closing {
@@ -184,24 +221,16 @@ func (b *Batcher[T]) collect() {
 		}
 		select {
 		case it := <-in:
-			add(it)
+			now := time.Now()
+			quiet := lastIn.IsZero() || now.Sub(lastIn) >= b.cfg.Linger
+			lastIn = now
+			add(it, quiet)
 		case <-timer.C:
 			ripe = true
 		case <-quit:
 			closing = true
 		case slot <- struct{}{}:
-			out := batch
-			batch, bytes, ripe = nil, 0, false
-			timer.Stop()
-			flushes.Go(func() {
-				defer func() { <-slots }()
-				b.flush(b.flushCtx, out)
-			})
-			if carry != nil {
-				it := *carry
-				carry = nil
-				add(it)
-			}
+			send()
 		}
 	}
 }

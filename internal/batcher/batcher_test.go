@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -58,8 +59,9 @@ func newBatcher(t *testing.T, cfg batcher.Config, size func(int) int, r *recorde
 	return b
 }
 
-// TestFullBatchesLeaveAtOnce: with an hour of linger, only full batches
-// leave before Close, which flushes the rest.
+// TestFullBatchesLeaveAtOnce: the first item goes at once (the batcher was
+// quiet); then, with an hour of linger, only full batches leave before
+// Close, which flushes the rest.
 func TestFullBatchesLeaveAtOnce(t *testing.T) {
 	t.Parallel()
 	r := &recorder{}
@@ -72,8 +74,8 @@ func TestFullBatchesLeaveAtOnce(t *testing.T) {
 	if err := b.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.sizes(); !slices.Equal(got, []int{10, 10, 5}) {
-		t.Errorf("batches %v, want [10 10 5]", got)
+	if got := r.sizes(); !slices.Equal(got, []int{1, 10, 10, 4}) {
+		t.Errorf("batches %v, want [1 10 10 4]", got)
 	}
 	if err := b.Add(t.Context(), 1); !errors.Is(err, batcher.ErrClosed) {
 		t.Errorf("Add after Close: %v, want ErrClosed", err)
@@ -83,16 +85,67 @@ func TestFullBatchesLeaveAtOnce(t *testing.T) {
 	}
 }
 
-// TestLingerBoundsTheWait: a lone item leaves after the linger time.
+// TestLingerBoundsTheWait: an item that comes while items are arriving
+// leaves after the linger time, not later.
 func TestLingerBoundsTheWait(t *testing.T) {
 	t.Parallel()
-	r := &recorder{started: make(chan struct{}, 1)}
+	r := &recorder{started: make(chan struct{}, 2)}
 	b := newBatcher(t, batcher.Config{MaxItems: 10, Linger: time.Millisecond}, nil, r)
 	defer b.Close(context.Background()) //nolint:errcheck // flushes nothing
-	if err := b.Add(t.Context(), 7); err != nil {
-		t.Fatal(err)
+	for _, it := range []int{6, 7} {
+		if err := b.Add(t.Context(), it); err != nil {
+			t.Fatal(err)
+		}
 	}
-	<-r.started // before Close: the linger time sent it
+	<-r.started
+	<-r.started // before Close: the linger time sent the second
+}
+
+// TestLingerOnlyUnderLoad: an item that comes to a quiet batcher (nothing
+// for a linger time) goes at once; items that come while others arrive
+// wait the linger time for more and go together; a quiet linger time
+// later the next goes at once again.
+func TestLingerOnlyUnderLoad(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const linger = 10 * time.Millisecond
+		r := &recorder{}
+		start := time.Now()
+		b := newBatcher(t, batcher.Config{MaxItems: 10, Linger: linger}, nil, r)
+		add := func(it int) {
+			t.Helper()
+			if err := b.Add(t.Context(), it); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		batches := func(want ...[]int) {
+			t.Helper()
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if !slices.EqualFunc(r.batches, want, slices.Equal) {
+				t.Errorf("after %v: batches %v, want %v", time.Since(start), r.batches, want)
+			}
+		}
+		add(1)
+		batches([]int{1}) // at once: no time has passed
+		time.Sleep(time.Millisecond)
+		add(2) // 1 ms after 1: the batcher is busy, 2 lingers
+		time.Sleep(time.Millisecond)
+		add(3)
+		time.Sleep(linger - 2*time.Millisecond)
+		synctest.Wait()
+		batches([]int{1}) // 2 and 3 wait for more
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		batches([]int{1}, []int{2, 3}) // a linger time after 2
+		time.Sleep(linger)
+		add(4)
+		batches([]int{1}, []int{2, 3}, []int{4}) // quiet again: at once
+		if err := b.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestMaxBytes: a batch never holds more bytes than MaxBytes; the item that
@@ -109,7 +162,7 @@ func TestMaxBytes(t *testing.T) {
 	if err := b.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	want := [][]int{{40, 40}, {30}, {100}, {5}}
+	want := [][]int{{40}, {40, 30}, {100}, {5}} // the first at once: the batcher was quiet
 	if !slices.EqualFunc(r.batches, want, slices.Equal) {
 		t.Errorf("batches %v, want %v", r.batches, want)
 	}

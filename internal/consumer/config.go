@@ -77,11 +77,10 @@ type Config struct {
 	// Default DefaultWaitTime.
 	WaitTime time.Duration
 	// FlushInterval is the longest a settled message waits for its
-	// DeleteMessageBatch or ChangeMessageVisibilityBatch; a batch of ten goes
-	// at once. Default DefaultFlushInterval. It is kept short on purpose:
-	// on a FIFO queue the chat's next event is not delivered until this one
-	// is deleted, so the linger adds to every event of a busy chat; 10 ms
-	// already gathers most deletes of a loaded worker into shared batches.
+	// DeleteMessageBatch or ChangeMessageVisibilityBatch; a batch of ten, or
+	// the first after a quiet FlushInterval, goes at once. Default
+	// DefaultFlushInterval. Short on purpose: on a FIFO queue the chat's next
+	// event waits for this delete; 10 ms gathers most of a loaded worker's.
 	FlushInterval time.Duration
 	// RetryBackoff is the visibility back-off after a handler's first
 	// failure; it doubles with each further receive (with jitter) up to

@@ -26,7 +26,7 @@
 // # Outcomes
 //
 //   - nil: the message is deleted (DeleteMessageBatch, up to ten per call,
-//     within Config.FlushInterval).
+//     within Config.FlushInterval; at once when the consumer was quiet).
 //   - an error: the message is given back with a visibility back-off that
 //     grows with its ApproximateReceiveCount (jittered, capped), after which
 //     SQS delivers it again, and its redrive policy eventually moves it to
@@ -38,7 +38,7 @@
 //     and nothing is acknowledged: another worker has the message.
 //
 // Acknowledgements go through internal/sqsbatch (outcome per entry,
-// retries under one back-off) and internal/batcher (linger batching).
+// retries under one back-off) and internal/batcher (lingering under load).
 //
 // # Shutdown
 //

@@ -56,6 +56,10 @@ type Options struct {
 	// Tracing also starts a Jaeger (built into BinDir when missing) and
 	// points the workers' OTLP endpoint at it.
 	Tracing bool
+	// WeaviateDefaults runs Weaviate with its own memtable settings
+	// (WeaviateOptions.Untuned), as Weaviate Cloud and most self-hosted
+	// clusters run, instead of TunedEnv.
+	WeaviateDefaults bool
 }
 
 // Stack is a running local stack: kumo and a Weaviate server, and Jaeger
@@ -78,7 +82,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	fmt.Fprintln(opts.Progress, "starting Weaviate…")
-	w, err := StartWeaviate(ctx, WeaviateOptions{Binary: bin, APIKey: opts.WeaviateAPIKey})
+	w, err := StartWeaviate(ctx, WeaviateOptions{Binary: bin, APIKey: opts.WeaviateAPIKey, Untuned: opts.WeaviateDefaults})
 	if err != nil {
 		return nil, err
 	}

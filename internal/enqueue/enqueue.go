@@ -62,8 +62,9 @@ const (
 
 const (
 	// linger is how long a lane's batch waits for more lines after its
-	// first: input read from a file fills batches of ten well within it,
-	// and a line typed or piped in slowly still goes out at once.
+	// first, while lines are arriving: input read from a file fills
+	// batches of ten well within it, and a line typed or piped in slowly
+	// goes out at once (internal/batcher lingers only under load).
 	linger = 10 * time.Millisecond
 	// laneBuffer is how many lines a lane takes while its batch is full
 	// and its call in flight, so one busy chat does not stall the others.

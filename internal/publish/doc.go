@@ -4,14 +4,18 @@
 // Many handlers call Publish at once; each call blocks until SQS accepted
 // that one result or failed it. A batch is sent when it holds 10 entries,
 // when the next entry would take it past SQS's 256 KiB batch limit, or
-// Linger (5 ms by default) after its first entry arrived.
+// when it is ripe (internal/batcher): at once when the publisher was quiet
+// (no result for Linger before it), else Linger (5 ms by default) after its
+// first entry arrived. While every sender is busy, results gather into the
+// next batch (group commit).
 //
-// Why 5 ms: a result has already taken the ~300 ms of its slowest
-// preprocessing call, so 5 ms adds under 2 % to its latency, and it is about
-// the time of one SendMessageBatch round trip within a region, so an entry
-// never waits longer for company than a call of its own would take. Under
-// load, when results arrive every few hundred microseconds, batches fill to
-// 10 long before the bound and a tenth of the calls are made.
+// So an idle worker's result goes at once: a lone result waiting for
+// company it does not get only adds to what its user waits for. Why 5 ms
+// under load: it is about the time of one SendMessageBatch round trip
+// within a region, so an entry never waits longer for company than a call
+// of its own would take. Under load, when results arrive every few hundred
+// microseconds, batches fill to 10 long before the bound and a tenth of the
+// calls are made.
 //
 // On a FIFO queue (a name ending in .fifo) each entry has MessageGroupId =
 // chat_id and MessageDeduplicationId = event_id, and at most one entry per

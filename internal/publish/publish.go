@@ -37,7 +37,7 @@ const (
 // Defaults of Config.
 const (
 	// DefaultLinger is how long a batch waits for more entries after its
-	// first (see the package documentation for why 5 ms).
+	// first, under load (see the package documentation for why 5 ms).
 	DefaultLinger = 5 * time.Millisecond
 	// DefaultSenders is how many SendMessageBatch calls may be in flight.
 	DefaultSenders = 4
@@ -69,8 +69,9 @@ type Config struct {
 	// QueueURL is the response queue's URL. Required. A name ending in
 	// .fifo makes it a FIFO queue.
 	QueueURL string
-	// Linger is how long a batch waits for more entries after its first.
-	// Default DefaultLinger.
+	// Linger is how long a batch waits for more entries after its first
+	// when results are arriving (one came less than Linger before it); a
+	// result after a quiet Linger goes at once. Default DefaultLinger.
 	Linger time.Duration
 	// Senders is how many SendMessageBatch calls may be in flight at once.
 	// Default DefaultSenders.

@@ -122,14 +122,25 @@ func receiveAll(t *testing.T, api *sqs.Client, url string, want int) []types.Mes
 	return got
 }
 
-// TestBatchesFillAcrossMessages: 40 handlers publishing at once make 4
-// full batches, and every result arrives.
+// busy publishes one result, at once (the publisher was quiet), so that
+// the results published right after it count as arriving under load: they
+// wait the linger time for more.
+func busy(t *testing.T, p *publish.Publisher) {
+	t.Helper()
+	if err := p.Publish(t.Context(), result("busy", 0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBatchesFillAcrossMessages: 40 handlers publishing at once, right
+// after a first result, make 4 full batches, and every result arrives.
 func TestBatchesFillAcrossMessages(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
 	url := kumotest.Queue(t, sqsc, false)
 	api := &countingAPI{SQSAPI: sqsc}
-	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: time.Hour}) // only full batches leave
+	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: time.Hour}) // under load only full batches leave
+	busy(t, p)
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Go(func() {
@@ -139,13 +150,13 @@ func TestBatchesFillAcrossMessages(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := api.sizes(); !slices.Equal(got, []int{10, 10, 10, 10}) {
-		t.Errorf("batch sizes %v, want four batches of 10", got)
+	if got := api.sizes(); !slices.Equal(got, []int{1, 10, 10, 10, 10}) {
+		t.Errorf("batch sizes %v, want the first result alone, then four batches of 10", got)
 	}
-	if s := p.Stats(); s.Calls != 4 || s.Accepted != 40 || s.Failed != 0 {
+	if s := p.Stats(); s.Calls != 5 || s.Accepted != 41 || s.Failed != 0 {
 		t.Errorf("stats %+v", s)
 	}
-	msgs := receiveAll(t, sqsc, url, 40)
+	msgs := receiveAll(t, sqsc, url, 41)
 	seen := map[string]bool{}
 	for _, m := range msgs {
 		var r event.Result
@@ -154,17 +165,18 @@ func TestBatchesFillAcrossMessages(t *testing.T) {
 		}
 		seen[r.EventID] = true
 	}
-	if len(seen) != 40 {
-		t.Errorf("%d distinct results arrived, want 40", len(seen))
+	if len(seen) != 41 {
+		t.Errorf("%d distinct results arrived, want 41", len(seen))
 	}
 }
 
-// TestLingerBoundsTheWait: a lone result leaves after the short bound.
+// TestLingerBoundsTheWait: a lone result leaves at once, even with an hour
+// of linger (the publisher was quiet: lingering is for load).
 func TestLingerBoundsTheWait(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
 	url := kumotest.Queue(t, sqsc, false)
-	p := newPublisher(t, sqsc, publish.Config{QueueURL: url})
+	p := newPublisher(t, sqsc, publish.Config{QueueURL: url, Linger: time.Hour})
 	if err := p.Publish(t.Context(), result("c1", 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -334,6 +346,7 @@ func TestEntryFailureReachesItsCallerOnly(t *testing.T) {
 	url := kumotest.Queue(t, sqsc, true)
 	api := &countingAPI{SQSAPI: &breakingAPI{SQSAPI: sqsc, eventID: "c3-e003"}}
 	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: time.Hour})
+	busy(t, p)
 	errs := make([]error, 10)
 	var wg sync.WaitGroup
 	for i := range 10 {
@@ -349,10 +362,10 @@ func TestEntryFailureReachesItsCallerOnly(t *testing.T) {
 			t.Errorf("entry %d: %v", i, err)
 		}
 	}
-	if got := api.sizes(); !slices.Equal(got, []int{10}) {
-		t.Errorf("batches %v: a refused entry is not retried", got)
+	if got := api.sizes(); !slices.Equal(got, []int{1, 10}) {
+		t.Errorf("batches %v, want the first result, then the ten: a refused entry is not retried", got)
 	}
-	receiveAll(t, sqsc, url, 9)
+	receiveAll(t, sqsc, url, 10)
 }
 
 // TestTransientErrorsAreRetried: throttling, 503 and a dropped connection
@@ -457,6 +470,7 @@ func TestCloseFlushesPendingResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	busy(t, p)
 	accepted := make(chan string, 3)
 	p.SetTestHookAccepted(func(id string) { accepted <- id })
 	published := make(chan error, 3)
@@ -477,10 +491,10 @@ func TestCloseFlushesPendingResults(t *testing.T) {
 	if err := p.Publish(t.Context(), result("c1", 9)); !errors.Is(err, publish.ErrClosed) {
 		t.Errorf("Publish after Close: %v", err)
 	}
-	if s := p.Stats(); s.Calls != 1 {
-		t.Errorf("%d calls, want 1", s.Calls)
+	if s := p.Stats(); s.Calls != 2 {
+		t.Errorf("%d calls, want 2 (the first result, then the three)", s.Calls)
 	}
-	receiveAll(t, sqsc, url, 3)
+	receiveAll(t, sqsc, url, 4)
 }
 
 // TestBatchSizeLimit: results of about 100 KiB go two per call, and one

@@ -29,6 +29,9 @@ const (
 // Schema creates the Weaviate collections (store.Store does).
 type Schema interface {
 	EnsureSchema(ctx context.Context) error
+	// Layout says, after EnsureSchema, how the messages are laid out
+	// (their tenants), for setup's line.
+	Layout() string
 }
 
 // Step is one resource setup looked at.
@@ -52,7 +55,7 @@ func Run(ctx context.Context, api queues.API, schema Schema, cfg config.Config, 
 	if err := schema.EnsureSchema(ctx); err != nil {
 		return fmt.Errorf("create Weaviate collections at %s: %w", cfg.WeaviateURL, err)
 	}
-	fmt.Fprintf(out, "%-40s %s\n", "Weaviate collections", "ready")
+	fmt.Fprintf(out, "%-40s %s\n", "Weaviate collections", "ready ("+schema.Layout()+")")
 	return nil
 }
 

@@ -63,6 +63,8 @@ type schemaFunc func(context.Context) error
 
 func (f schemaFunc) EnsureSchema(ctx context.Context) error { return f(ctx) }
 
+func (schemaFunc) Layout() string { return "messages in 64 tenants" }
+
 func attrs(t *testing.T, api *sqs.Client, url string) map[string]string {
 	t.Helper()
 	out, err := api.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
@@ -163,7 +165,7 @@ func TestRunReportsEachResourceAndSchemaErrors(t *testing.T) {
 	if err != nil || called != 1 {
 		t.Fatalf("Run: %v, schema called %d times", err, called)
 	}
-	for _, want := range []string{cfg.DLQQueue, cfg.InputQueue, cfg.ResponseQueue, "Weaviate collections"} {
+	for _, want := range []string{cfg.DLQQueue, cfg.InputQueue, cfg.ResponseQueue, "Weaviate collections", "ready (messages in 64 tenants)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -23,6 +23,7 @@ type slowIndexWeaviate struct {
 	mu      sync.Mutex
 	classes map[string]*models.Class
 	looks   map[string]int // shard looks per class
+	tenants []map[string]string
 	log     []string
 }
 
@@ -42,6 +43,17 @@ func (f *slowIndexWeaviate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.classes[c.Class] = &c
 		f.log = append(f.log, "create "+c.Class)
 		json.NewEncoder(w).Encode(&c) //nolint:errcheck
+	case path == "/schema/"+MessagesCollection+"/tenants" && r.Method == http.MethodPost:
+		var ts []map[string]string
+		if err := json.NewDecoder(r.Body).Decode(&ts); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.tenants = append(f.tenants, ts...)
+		f.log = append(f.log, "tenants "+MessagesCollection)
+		json.NewEncoder(w).Encode(ts) //nolint:errcheck
+	case path == "/schema/"+MessagesCollection+"/tenants":
+		json.NewEncoder(w).Encode(f.tenants) //nolint:errcheck
 	case r.Method == http.MethodGet && strings.HasSuffix(path, "/shards"):
 		class := strings.TrimSuffix(strings.TrimPrefix(path, "/schema/"), "/shards")
 		f.looks[class]++

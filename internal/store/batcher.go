@@ -13,6 +13,7 @@ import (
 // writeObject is one object to write (replace) by id.
 type writeObject struct {
 	collection string
+	tenant     string // "" for none (see tenantOf)
 	id         string
 	props      objectProps
 }

@@ -33,7 +33,8 @@ const (
 	// batch request.
 	DefaultBatchSize = 100
 	// DefaultBatchLinger is how long the batcher waits for more objects after
-	// the first one before it sends a batch.
+	// the first one before it sends a batch, under load (a Put after a quiet
+	// linger time goes at once: internal/batcher).
 	DefaultBatchLinger = 2 * time.Millisecond
 	// DefaultBatchConcurrency is how many batch requests may be in flight at
 	// once; objects arriving meanwhile gather into the next batch.
@@ -87,13 +88,21 @@ type Config struct {
 	// BatchSize is the most objects per batch request. Default
 	// DefaultBatchSize; 1 sends every object on its own.
 	BatchSize int
-	// BatchLinger is how long a batch waits for more objects. Default
-	// DefaultBatchLinger; negative: no waiting (a batch takes what has
-	// already arrived).
+	// BatchLinger is how long a batch waits for more objects, when objects
+	// are arriving (one came less than BatchLinger before its first).
+	// Default DefaultBatchLinger; negative: no waiting (a batch takes what
+	// has already arrived).
 	BatchLinger time.Duration
 	// BatchConcurrency is how many batch requests may be in flight. Default
 	// DefaultBatchConcurrency.
 	BatchConcurrency int
+	// Tenants is how many tenants EnsureSchema gives a new messages
+	// collection (or one made multi-tenant without tenants). Default
+	// DefaultTenants; negative: none, a collection without multi-tenancy
+	// as chatprep made them before (tests of such collections). Only the
+	// creation reads it: every process learns the tenants from the
+	// collection.
+	Tenants int
 
 	// MaxQueryTerms caps the words of a relevance query. Default
 	// DefaultMaxQueryTerms.
@@ -117,6 +126,7 @@ func (c Config) WithDefaults() Config {
 	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
 	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 	c.BatchLinger = cmp.Or(c.BatchLinger, DefaultBatchLinger)
+	c.Tenants = cmp.Or(c.Tenants, DefaultTenants)
 	c.BatchConcurrency = cmp.Or(c.BatchConcurrency, DefaultBatchConcurrency)
 	c.MaxQueryTerms = cmp.Or(c.MaxQueryTerms, DefaultMaxQueryTerms)
 	c.HybridAlpha = cmp.Or(c.HybridAlpha, DefaultHybridAlpha)

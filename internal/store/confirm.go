@@ -84,15 +84,23 @@ func writable(collection string, shards []shardInfo) *Error {
 	}
 	switch {
 	case len(readOnly) > 0:
-		slices.Sort(readOnly)
-		return &Error{Kind: KindReadOnly, Detail: "shard " + strings.Join(readOnly, ", ") + " of " + collection +
+		return &Error{Kind: KindReadOnly, Detail: "shard " + someOf(readOnly) + " of " + collection +
 			" is READONLY (Weaviate sets that when its disk passes DISK_USE_READONLY_PERCENTAGE; " +
 			"PUT /v1/schema/" + collection + "/shards/{shard} with {\"status\":\"READY\"} undoes it)"}
 	case len(other) > 0:
-		slices.Sort(other)
-		return &Error{Kind: KindUnavailable, Detail: "shard " + strings.Join(other, ", ") + " of " + collection + " cannot take writes"}
+		return &Error{Kind: KindUnavailable, Detail: "shard " + someOf(other) + " of " + collection + " cannot take writes"}
 	}
 	return nil
+}
+
+// someOf names the first three of names, sorted, and how many more (a
+// multi-tenant collection has a shard per tenant).
+func someOf(names []string) string {
+	slices.Sort(names)
+	if len(names) <= 3 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:3], ", "), len(names)-3)
 }
 
 // confirm applies the write-confirmation rule to a batch reply (see the

@@ -27,6 +27,11 @@
 //     (References); tokens_o200k_base and tokens_cl100k_base, ints, not
 //     indexed (the count in the worker's encoding; Config.Tokens); no
 //     vectorizer (a collection created with one makes Relevant hybrid).
+//     Multi-tenant: each chat's messages in tenant hash(chat id) mod N, N
+//     (DefaultTenants, 64) recorded in the tenants' names chats-I-of-N, all
+//     made by EnsureSchema, read from the collection by every other process
+//     (see Tenants). A collection made before multi-tenancy keeps working
+//     without tenants.
 //   - StateCollection (ChatState), one object per mute or unmute event, id
 //     StateEntryID(chat id, event id): chat_id, muted, until, event_id,
 //     sent_at (the event's time), updated_at; and per chat that has them a
@@ -173,12 +178,42 @@
 // object per request.
 //
 // Weaviate's BM25 cost grows with the objects in the active memtable of the
-// text property: v1.35.2 walks that whole memtable on every BM25 query to
-// average the text lengths. With the default memtable lifetime (45-60 s of
-// writes) relevance fell to ~60 searches/s while 300 messages/s arrived; with
-// PERSISTENCE_MEMTABLES_MAX_ACTIVE_DURATION_SECONDS=5,
+// searched property: v1.35.2 walks that whole memtable on every BM25 query
+// to average the property's lengths. With the default memtable lifetime
+// (45-60 s of writes) relevance fell to ~60 searches/s while 300 messages/s
+// arrived; with PERSISTENCE_MEMTABLES_MAX_ACTIVE_DURATION_SECONDS=5,
 // PERSISTENCE_MEMTABLES_MIN_ACTIVE_DURATION_SECONDS=1 and
 // PERSISTENCE_MEMTABLES_FLUSH_DIRTY_AFTER_SECONDS=5 it was ~650-900/s
-// (USE_BLOCKMAX_WAND=false alone: ~360/s). That is server configuration,
-// outside this package; the tests' server uses the tuned values.
+// (USE_BLOCKMAX_WAND=false alone: ~360/s). That is server configuration
+// that Weaviate Cloud users cannot make; the tenants (below) keep the walk
+// small on Weaviate's own settings. The tests' server uses the tuned values
+// unless WEAVIATE_DEFAULTS=1.
+//
+// # Tenants
+//
+// Why the messages collection is multi-tenant, and N, measured with `go test
+// -run '^$' -bench Tenancy ./bench/` (bench/tenancy_test.go): the worker's
+// Weaviate calls for each event (two history searches, the relevance search,
+// the muted lookup, the store), open loop at 100 events/s over 50 chats of
+// 50 messages, for 60 s, on a fresh Weaviate with its own memtable
+// settings, 2 cores shared with other work:
+//
+//	tenants   Weaviate CPU / event   GetPropLengths' share of Weaviate's CPU (pprof)
+//	none      34-38 ms at 2 events/s (at 100 events/s Weaviate saturates: writes time out after 30 s)   75%
+//	16        7.8 ms                 31%
+//	64        6.3-8.0 ms             18-19%
+//	256       6.5 ms                 13%
+//
+// Without tenants the seed's 2,500 messages alone, still in the memtable,
+// make every relevance search walk some 40,000 postings. With tenants each
+// search walks its tenant's: a chat's own recent writes and those of the
+// chats that share its tenant. Past 64 the gain is small here (50 chats at
+// 2 events/s each: a chat's own writes are what is left), while each tenant
+// is a shard with its own buckets, files (1,435-1,624 in the data directory
+// with 64 tenants, 1,928 with 256) and flushes: 64 is the default. Where
+// the memtables are flushed every few seconds (the devstack's tuned
+// settings, -tenancy.tuned) the tenants cost nothing: at 40 events/s,
+// alternating, two rounds each, Weaviate spent 13 and 14 ms of CPU per
+// event without tenants and 9.8 and 11 ms with 64. The muted state is read
+// by id and by filter, never by BM25, and has no tenants.
 package store

@@ -74,14 +74,26 @@ func fields(names []string, additional ...string) []graphql.Field {
 
 var stateFields = fields(stateProps)
 
+// messages is a Get on the messages collection, in chatID's tenant.
+func (q graphQLPath) messages(ctx context.Context, chatID string) (*graphql.GetBuilder, error) {
+	tenant, err := q.s.tenantOf(ctx, chatID)
+	if err != nil {
+		return nil, err
+	}
+	return q.s.client.GraphQL().Get().WithClassName(MessagesCollection).WithTenant(tenant), nil
+}
+
 func (q graphQLPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
 	var roleFilter *filters.WhereBuilder
 	if role != "" {
 		roleFilter = whereText(propRole, string(role))
 	}
 	where := whereAnd(whereText(propChatID, chatID), roleFilter, whereSentAtNotAfter(before))
-	rows, err := q.s.graphQLGet(ctx, q.s.client.GraphQL().Get().
-		WithClassName(MessagesCollection).
+	get, err := q.messages(ctx, chatID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.s.graphQLGet(ctx, get.
 		WithFields(fields(q.s.msgProps)...).
 		WithWhere(where).
 		WithSort(graphql.Sort{Path: []string{propSentAt}, Order: graphql.Desc}).
@@ -106,8 +118,11 @@ func (q graphQLPath) fetch(ctx context.Context, fq fetchQuery) ([]row, error) {
 		ws = append(ws, filters.Where().WithPath([]string{fq.trueProp}).WithOperator(filters.Equal).WithValueBoolean(true))
 	}
 	ws = append(ws, whereSentAtNotAfter(fq.before))
-	get := q.s.client.GraphQL().Get().
-		WithClassName(MessagesCollection).
+	get, err := q.messages(ctx, fq.chatID)
+	if err != nil {
+		return nil, err
+	}
+	get = get.
 		WithFields(fields(fq.props)...).
 		WithWhere(whereAnd(ws...)).
 		WithLimit(fq.limit)
@@ -127,8 +142,11 @@ func (q graphQLPath) fetch(ctx context.Context, fq fetchQuery) ([]row, error) {
 
 func (q graphQLPath) relevant(ctx context.Context, chatID string, rq relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
 	where := whereAnd(whereText(propChatID, chatID), whereSentAtNotAfter(before))
-	get := q.s.client.GraphQL().Get().
-		WithClassName(MessagesCollection).
+	get, err := q.messages(ctx, chatID)
+	if err != nil {
+		return nil, err
+	}
+	get = get.
 		WithFields(fields(q.s.msgProps, "score")...).
 		WithWhere(where).
 		WithLimit(limit)
@@ -249,6 +267,7 @@ func (q graphQLPath) batch(ctx context.Context, items []*batchItem) ([]*Error, e
 	for i, it := range items {
 		objs[i] = &models.Object{
 			Class:      it.obj.collection,
+			Tenant:     it.obj.tenant,
 			ID:         strfmt.UUID(it.obj.id),
 			Properties: map[string]any(it.obj.props),
 		}
@@ -297,8 +316,11 @@ func (q graphQLPath) find(ctx context.Context, f findQuery) ([]string, error) {
 		ws = append(ws, whereText(propRole, string(f.role)))
 	}
 	ws = append(ws, filters.Where().WithPath([]string{"id"}).WithOperator(filters.ContainsAny).WithValueText(f.ids...))
-	get := q.s.client.GraphQL().Get().
-		WithClassName(MessagesCollection).
+	get, err := q.messages(ctx, f.chatID)
+	if err != nil {
+		return nil, err
+	}
+	get = get.
 		WithFields(graphql.Field{Name: propEventID}).
 		WithWhere(whereAnd(ws...)).
 		WithLimit(len(f.ids))

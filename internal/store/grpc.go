@@ -160,12 +160,17 @@ func and(fs ...*pb.Filters) *pb.Filters {
 }
 
 func (g *grpcPath) history(ctx context.Context, chatID string, role event.Role, before time.Time, limit int) ([]event.ContextMessage, error) {
+	tenant, err := g.s.tenantOf(ctx, chatID)
+	if err != nil {
+		return nil, err
+	}
 	var roleFilter *pb.Filters
 	if role != "" {
 		roleFilter = textEqual(propRole, string(role))
 	}
 	reply, err := g.search(ctx, &pb.SearchRequest{
 		Collection:  MessagesCollection,
+		Tenant:      tenant,
 		Properties:  &pb.PropertiesRequest{NonRefProperties: g.s.msgProps},
 		Metadata:    &pb.MetadataRequest{},
 		Limit:       uint32(limit),
@@ -201,8 +206,13 @@ func (g *grpcPath) fetch(ctx context.Context, q fetchQuery) ([]row, error) {
 		})
 	}
 	fs = append(fs, sentAtNotAfter(q.before))
+	tenant, err := g.s.tenantOf(ctx, q.chatID)
+	if err != nil {
+		return nil, err
+	}
 	req := &pb.SearchRequest{
 		Collection:  MessagesCollection,
+		Tenant:      tenant,
 		Properties:  &pb.PropertiesRequest{NonRefProperties: q.props},
 		Metadata:    &pb.MetadataRequest{},
 		Limit:       uint32(q.limit),
@@ -224,8 +234,13 @@ func (g *grpcPath) fetch(ctx context.Context, q fetchQuery) ([]row, error) {
 }
 
 func (g *grpcPath) relevant(ctx context.Context, chatID string, q relevanceQuery, vi vectorInfo, before time.Time, limit int) ([]event.ContextMessage, error) {
+	tenant, err := g.s.tenantOf(ctx, chatID)
+	if err != nil {
+		return nil, err
+	}
 	req := &pb.SearchRequest{
 		Collection:  MessagesCollection,
+		Tenant:      tenant,
 		Properties:  &pb.PropertiesRequest{NonRefProperties: g.s.msgProps},
 		Metadata:    &pb.MetadataRequest{Score: true},
 		Limit:       uint32(limit),
@@ -350,6 +365,7 @@ func (g *grpcPath) batch(ctx context.Context, items []*batchItem) ([]*Error, err
 		objs[i] = &pb.BatchObject{
 			Uuid:       it.obj.id,
 			Collection: it.obj.collection,
+			Tenant:     it.obj.tenant,
 			Properties: &pb.BatchObject_Properties{NonRefProperties: &structpb.Struct{Fields: fields}},
 		}
 	}
@@ -380,8 +396,13 @@ func (g *grpcPath) find(ctx context.Context, q findQuery) ([]string, error) {
 	if q.role != "" {
 		filter = and(textEqual(propChatID, q.chatID), textEqual(propRole, string(q.role)), idIn(q.ids))
 	}
+	tenant, err := g.s.tenantOf(ctx, q.chatID)
+	if err != nil {
+		return nil, err
+	}
 	req := &pb.SearchRequest{
 		Collection:  MessagesCollection,
+		Tenant:      tenant,
 		Properties:  &pb.PropertiesRequest{NonRefProperties: []string{propEventID}},
 		Metadata:    &pb.MetadataRequest{},
 		Limit:       uint32(len(q.ids)),

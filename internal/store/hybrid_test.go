@@ -113,8 +113,8 @@ func TestHybridWithVectorizer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if vi := st.vectors.Load(); vi == nil || !vi.hybrid {
-				t.Fatalf("vectorizer not detected: %+v", vi)
+			if f := st.known.Load(); f == nil || !f.vectors.hybrid {
+				t.Fatalf("vectorizer not detected: %+v", f)
 			}
 			if vectorized.Load() == before {
 				t.Error("the search did not vectorize the query: not hybrid")

@@ -143,23 +143,14 @@ type vectorInfo struct {
 }
 
 // vectorInfo tells whether the messages collection vectorizes its
-// objects, so hybrid search can work. Learned once per Store (from
-// EnsureSchema, or one schema read on first use): a collection's vectorizer
-// cannot change.
+// objects, so hybrid search can work. Learned once per Store with the
+// collection's other facts: a collection's vectorizer cannot change.
 func (s *Store) vectorInfo(ctx context.Context) (vectorInfo, error) {
-	if vi := s.vectors.Load(); vi != nil {
-		return *vi, nil
-	}
-	class, err := s.getClass(ctx, MessagesCollection)
+	f, err := s.facts(ctx)
 	if err != nil {
 		return vectorInfo{}, err
 	}
-	if class == nil {
-		return vectorInfo{}, &Error{Kind: KindRejected, Detail: "collection " + MessagesCollection + " does not exist; run `worker setup`"}
-	}
-	vi := classVectors(class)
-	s.vectors.Store(&vi)
-	return vi, nil
+	return f.vectors, nil
 }
 
 // classVectors tells whether Weaviate computes vectors for the class's

@@ -10,10 +10,15 @@ import (
 )
 
 // items makes one batch item per event, for sendBatch.
-func items(ctx context.Context, evs ...event.Event) []*batchItem {
+func items(t *testing.T, ctx context.Context, st *Store, evs ...event.Event) []*batchItem {
+	t.Helper()
 	out := make([]*batchItem, len(evs))
 	for i, ev := range evs {
-		out[i] = &batchItem{obj: (&Store{}).messageObject(ev), ctx: ctx, done: make(chan error, 1)}
+		obj, err := st.messageObject(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = &batchItem{obj: obj, ctx: ctx, done: make(chan error, 1)}
 	}
 	return out
 }
@@ -48,7 +53,7 @@ func TestReadOnlyShard(t *testing.T) {
 			}
 
 			// The premise: Weaviate's reply names the first object only.
-			objErrs, err := st.path().batch(ctx, items(ctx, during...))
+			objErrs, err := st.path().batch(ctx, items(t, ctx, st, during...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +64,7 @@ func TestReadOnlyShard(t *testing.T) {
 			t.Logf("Weaviate's reply: object 0: %v; objects 1, 2: no error", objErrs[0])
 
 			// The rule.
-			its := items(ctx, during...)
+			its := items(t, ctx, st, during...)
 			st.sendBatch(ctx, its)
 			for i, it := range its {
 				err := <-it.done

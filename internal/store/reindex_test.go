@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestReindexRepairsALostIndexEntry(t *testing.T) {
 		t.Fatalf("after storing the same events again: missing %v, %v; Weaviate v1.35.2 skips an identical replace, so they should still be missing", missing, err)
 	}
 	for _, m := range scanChat(t, st, chat) {
-		if err := st.Reindex(ctx, m.ID); err != nil {
+		if err := st.Reindex(ctx, m.ChatID, m.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,7 +89,7 @@ func TestReindexRepairsALostIndexEntry(t *testing.T) {
 	if got[propText] != evs[1].Text || got[propRole] != "assistant" || got[propChatID] != chat {
 		t.Errorf("the reindexed object changed: %v", got)
 	}
-	if err := st.Reindex(ctx, MessageID(chat, "never-stored")); !errorsIsGone(err) {
+	if err := st.Reindex(ctx, chat, MessageID(chat, "never-stored")); !errorsIsGone(err) {
 		t.Errorf("Reindex of a missing object: %v, want ErrGone", err)
 	}
 }
@@ -111,14 +112,18 @@ func scanChat(t *testing.T, st *Store, chat string) []StoredMessage {
 				out = append(out, m)
 			}
 		}
-		after = page[len(page)-1].ID
+		after = page[len(page)-1].Cursor
 	}
 }
 
 // readProps reads a message object's properties by its id (REST).
 func readProps(t *testing.T, st *Store, chat, eventID string) map[string]any {
 	t.Helper()
-	status, body, err := st.rest(testCtx(t, 10*time.Second), http.MethodGet, "/objects/"+MessagesCollection+"/"+MessageID(chat, eventID))
+	tenant, err := st.tenantOf(testCtx(t, 10*time.Second), chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body, err := st.rest(testCtx(t, 10*time.Second), http.MethodGet, "/objects/"+MessagesCollection+"/"+MessageID(chat, eventID)+"?tenant="+url.QueryEscape(tenant))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("read %s: %d %v", eventID, status, err)
 	}

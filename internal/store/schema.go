@@ -50,12 +50,15 @@ func unindexed(name, dataType, description string) *models.Property {
 }
 
 // MessagesClass is the schema of MessagesCollection: one object per message
-// event, no vectorizer (relevance is BM25 on text).
+// event, no vectorizer (relevance is BM25 on text), multi-tenant (each
+// chat's messages in one tenant; see tenants.go), with no tenant made on
+// the fly: EnsureSchema makes them all.
 func MessagesClass() *models.Class {
 	return &models.Class{
-		Class:       MessagesCollection,
-		Description: "chatprep: one object per chat message event",
-		Vectorizer:  "none",
+		Class:              MessagesCollection,
+		Description:        "chatprep: one object per chat message event",
+		Vectorizer:         "none",
+		MultiTenancyConfig: &models.MultiTenancyConfig{Enabled: true},
 		Properties: []*models.Property{
 			idProp(propChatID, "the chat"),
 			idProp(propRole, "user or assistant"),
@@ -143,7 +146,7 @@ func (s *Store) EnsureSchema(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("ensure schema: %w", s.closedError())
 	}
-	for _, want := range []*models.Class{MessagesClass(), StateClass()} {
+	for _, want := range []*models.Class{s.messagesClass(), StateClass()} {
 		have, err := s.ensureClass(ctx, want)
 		if err != nil {
 			return fmt.Errorf("ensure collection %s: %w", want.Class, err)
@@ -152,11 +155,31 @@ func (s *Store) EnsureSchema(ctx context.Context) error {
 			return fmt.Errorf("ensure collection %s: %w", want.Class, err)
 		}
 		if want.Class == MessagesCollection {
-			vi := classVectors(have)
-			s.vectors.Store(&vi)
+			f := &facts{vectors: classVectors(have)}
+			switch {
+			case multiTenant(have):
+				if f.tenants, err = s.ensureTenants(ctx); err != nil {
+					return fmt.Errorf("ensure collection %s: %w", want.Class, err)
+				}
+			case multiTenant(want):
+				s.log.Warn().Str("collection", want.Class).Msg("the collection was made without multi-tenancy (before chatprep had tenants) " +
+					"and Weaviate cannot turn it on: it keeps working, without tenants, and each relevance search walks all of " +
+					"Weaviate's unflushed writes (see the README's Performance section)")
+			}
+			s.known.Store(f)
 		}
 	}
 	return nil
+}
+
+// messagesClass is MessagesClass as this store creates it: without
+// multi-tenancy when Config.Tenants is negative.
+func (s *Store) messagesClass() *models.Class {
+	c := MessagesClass()
+	if s.cfg.Tenants < 0 {
+		c.MultiTenancyConfig = nil
+	}
+	return c
 }
 
 // ensureClass returns the collection as it is after creating or updating it.
@@ -191,9 +214,6 @@ func (s *Store) ensureClass(ctx context.Context, want *models.Class) (*models.Cl
 // reconcile adds want's properties missing from have and checks the others.
 func (s *Store) reconcile(ctx context.Context, want, have *models.Class) (*models.Class, error) {
 	var conflicts []string
-	if have.MultiTenancyConfig != nil && have.MultiTenancyConfig.Enabled {
-		conflicts = append(conflicts, "multi-tenancy is on, chatprep does not use tenants")
-	}
 	for _, wp := range want.Properties {
 		hp := findProperty(have, wp.Name)
 		if hp == nil {

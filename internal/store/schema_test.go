@@ -194,6 +194,7 @@ func TestEnsureSchema(t *testing.T) {
 		ctx := testCtx(t, 30*time.Second)
 		old := MessagesClass()
 		findProperty(old, propText).IndexSearchable = ptr(true)
+		old.MultiTenancyConfig = nil // before issue 18 too
 		for _, c := range []*models.Class{old, StateClass()} {
 			if err := a.client.Schema().ClassCreator().WithClass(c).Do(ctx); err != nil {
 				t.Fatal(err)

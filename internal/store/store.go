@@ -79,7 +79,7 @@ type Store struct {
 	decideMu sync.Mutex
 
 	batcher *writes
-	vectors atomic.Pointer[vectorInfo] // nil until learned
+	known   atomic.Pointer[facts] // the messages collection's; nil until learned
 	// msgProps are the properties a search returns of a message: event_id,
 	// role, text, sent_at and, with Config.Tokens, its count.
 	msgProps []string
@@ -269,6 +269,9 @@ func (s *Store) Ready(ctx context.Context) error {
 	err := s.readyClass(ctx, MessagesClass())
 	if err == nil {
 		err = s.readyClass(ctx, StateClass())
+	}
+	if err == nil {
+		_, err = s.facts(ctx) // the tenants, complete
 	}
 	if err == nil {
 		s.decideGRPC(ctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,6 +31,9 @@ type StoredMessage struct {
 	ChatID  string
 	EventID string
 	Role    event.Role
+	// Cursor is where ScanMessages goes on after this message: its tenant
+	// and its id (the id alone without tenants).
+	Cursor string
 	// terms is what the relevance search would ask to find this message:
 	// its own words, as Relevant asks (empty: it has no searchable word,
 	// and relevance can never find it).
@@ -53,21 +57,45 @@ type scanPage struct {
 	} `json:"objects"`
 }
 
-// ScanMessages returns up to limit message objects whose ids follow after
-// ("" for the first page), in id order, read with Weaviate's cursor over its
-// object store: the objects as they are, whatever the inverted indexes hold.
+// ScanMessages returns up to limit message objects that follow after (""
+// for the first page, else the Cursor of the last message of the page
+// before), read with Weaviate's cursor over its object store: the objects
+// as they are, whatever the inverted indexes hold. It goes through the
+// tenants in order, each in id order; a page holds one tenant's objects.
 // An empty page is the end.
 func (s *Store) ScanMessages(ctx context.Context, after string, limit int) ([]StoredMessage, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("scan messages: %w", s.closedError())
 	}
-	vi, err := s.vectorInfo(ctx)
+	f, err := s.facts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("scan messages: %w", err)
 	}
+	tenants := []string{""}
+	if f.tenants > 0 {
+		tenants = f.tenantNames()
+	}
+	tenant, id, _ := strings.Cut(after, "/")
+	if f.tenants == 0 {
+		tenant, id = "", after
+	}
+	for i := max(0, slices.Index(tenants, tenant)); i < len(tenants); i, id = i+1, "" {
+		page, err := s.scanTenant(ctx, f.vectors, tenants[i], id, limit)
+		if err != nil || len(page) > 0 {
+			return page, err
+		}
+	}
+	return nil, nil
+}
+
+// scanTenant is one page of ScanMessages in one tenant ("" for none).
+func (s *Store) scanTenant(ctx context.Context, vi vectorInfo, tenant, after string, limit int) ([]StoredMessage, error) {
 	q := url.Values{"class": {MessagesCollection}, "limit": {strconv.Itoa(limit)}}
 	if after != "" {
 		q.Set("after", after)
+	}
+	if tenant != "" {
+		q.Set("tenant", tenant)
 	}
 	status, body, err := s.rest(ctx, http.MethodGet, "/objects?"+q.Encode())
 	if err == nil && status != http.StatusOK {
@@ -84,7 +112,10 @@ func (s *Store) ScanMessages(ctx context.Context, after string, limit int) ([]St
 	out := make([]StoredMessage, 0, len(page.Objects))
 	for _, o := range page.Objects {
 		str := func(k string) string { v, _ := o.Properties[k].(string); return v }
-		m := StoredMessage{ID: o.ID, ChatID: str(propChatID), EventID: str(propEventID), Role: event.Role(str(propRole))}
+		m := StoredMessage{ID: o.ID, ChatID: str(propChatID), EventID: str(propEventID), Role: event.Role(str(propRole)), Cursor: o.ID}
+		if tenant != "" {
+			m.Cursor = tenant + "/" + o.ID
+		}
 		m.terms = s.relevanceQuery(m.ChatID, str(propText), vi)
 		out = append(out, m)
 	}
@@ -203,10 +234,19 @@ var ErrGone = fmt.Errorf("object no longer exists")
 // replace is the whole object, so a worker's write in between, or a
 // Reindex cut off between the two, leaves a complete object, indexed; the
 // worst left behind is a stray vector that BM25 and filters never read.
-// ErrGone when the object does not exist.
-func (s *Store) Reindex(ctx context.Context, id string) error {
+// ErrGone when the object does not exist. id is the object of a message of
+// chatID (StoredMessage.ChatID and ID), which says its tenant.
+func (s *Store) Reindex(ctx context.Context, chatID, id string) error {
+	tenant, err := s.tenantOf(ctx, chatID)
+	if err != nil {
+		return fmt.Errorf("reindex message %s: %w", id, err)
+	}
 	path := "/objects/" + MessagesCollection + "/" + url.PathEscape(id)
-	status, body, err := s.rest(ctx, http.MethodGet, path+"?include=vector")
+	query := url.Values{"include": {"vector"}}
+	if tenant != "" {
+		query.Set("tenant", tenant)
+	}
+	status, body, err := s.rest(ctx, http.MethodGet, path+"?"+query.Encode())
 	switch {
 	case err != nil:
 	case status == http.StatusNotFound:
@@ -223,6 +263,11 @@ func (s *Store) Reindex(ctx context.Context, id string) error {
 	}
 	keep := map[string]any{"class": MessagesCollection, "id": id, "properties": obj["properties"]}
 	nudged := map[string]any{"class": MessagesCollection, "id": id, "properties": obj["properties"]}
+	if tenant != "" {
+		keep["tenant"], nudged["tenant"] = tenant, tenant
+		query.Del("include")
+		path += "?" + query.Encode()
+	}
 	switch {
 	case obj["vectors"] != nil && len(obj["vectors"].(map[string]any)) > 0:
 		vs := obj["vectors"].(map[string]any)

@@ -31,11 +31,20 @@ func (s *Store) put(ctx context.Context, ev event.Event) error {
 	if ev.ChatID == "" || ev.EventID == "" {
 		return &Error{Kind: KindRejected, Detail: "chat id and event id are required"}
 	}
-	return s.batcher.put(ctx, s.messageObject(ev))
+	obj, err := s.messageObject(ctx, ev)
+	if err != nil {
+		return err
+	}
+	return s.batcher.put(ctx, obj)
 }
 
-// messageObject is the object a message event is stored as.
-func (s *Store) messageObject(ev event.Event) writeObject {
+// messageObject is the object a message event is stored as, in its chat's
+// tenant.
+func (s *Store) messageObject(ctx context.Context, ev event.Event) (writeObject, error) {
+	tenant, err := s.tenantOf(ctx, ev.ChatID)
+	if err != nil {
+		return writeObject{}, err
+	}
 	role := ev.Role
 	if role == "" {
 		role = event.RoleUser
@@ -69,9 +78,10 @@ func (s *Store) messageObject(ev event.Event) writeObject {
 	}
 	return writeObject{
 		collection: MessagesCollection,
+		tenant:     tenant,
 		id:         MessageID(ev.ChatID, ev.EventID),
 		props:      props,
-	}
+	}, nil
 }
 
 // validText makes s valid UTF-8: gRPC refuses a whole request with one

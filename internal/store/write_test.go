@@ -16,8 +16,16 @@ import (
 // query, independent of the read paths under test.
 func countObjects(t *testing.T, st *Store, collection, chat string) int {
 	t.Helper()
+	tenant := ""
+	if collection == MessagesCollection {
+		var err error
+		if tenant, err = st.tenantOf(testCtx(t, 10*time.Second), chat); err != nil {
+			t.Fatal(err)
+		}
+	}
 	resp, err := st.client.GraphQL().Aggregate().
 		WithClassName(collection).
+		WithTenant(tenant).
 		WithWhere(filters.Where().WithPath([]string{propChatID}).WithOperator(filters.Equal).WithValueText(chat)).
 		WithFields(graphql.Field{Name: "meta", Fields: []graphql.Field{{Name: "count"}}}).
 		Do(testCtx(t, 10*time.Second))
@@ -109,8 +117,12 @@ func TestBatchPerObjectErrors(t *testing.T) {
 			t.Parallel()
 			st := newStore(t, b.grpc)
 			chat := chatID(t)
+			tenant, err := st.tenantOf(testCtx(t, 10*time.Second), chat)
+			if err != nil {
+				t.Fatal(err)
+			}
 			good := func(id string) writeObject {
-				return writeObject{collection: MessagesCollection, id: MessageID(chat, id), props: objectProps{
+				return writeObject{collection: MessagesCollection, tenant: tenant, id: MessageID(chat, id), props: objectProps{
 					propChatID: chat, propEventID: id, propRole: "user", propText: "fine", propSentAt: t0.Format(time.RFC3339Nano)}}
 			}
 			bad := good("bad")

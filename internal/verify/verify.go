@@ -35,7 +35,7 @@ import (
 type Store interface {
 	ScanMessages(ctx context.Context, after string, limit int) ([]store.StoredMessage, error)
 	Unfindable(ctx context.Context, chatID string, msgs []store.StoredMessage) (map[string][]string, error)
-	Reindex(ctx context.Context, id string) error
+	Reindex(ctx context.Context, chatID, id string) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -144,7 +144,7 @@ func (r *runner) run(ctx context.Context) error {
 		if len(page) == 0 {
 			return nil
 		}
-		after = page[len(page)-1].ID
+		after = page[len(page)-1].Cursor
 	}
 }
 
@@ -222,7 +222,7 @@ func (r *runner) checkWindow(ctx context.Context, msgs []store.StoredMessage) er
 
 // repair reindexes m and tells whether every search finds it then.
 func (r *runner) repair(ctx context.Context, m store.StoredMessage) (bool, error) {
-	if err := r.st.Reindex(ctx, m.ID); err != nil {
+	if err := r.st.Reindex(ctx, m.ChatID, m.ID); err != nil {
 		return false, err // store.ErrGone: erased meanwhile, nothing to find
 	}
 	missing, err := r.st.Unfindable(ctx, m.ChatID, []store.StoredMessage{m})

@@ -28,7 +28,7 @@ func (f *fakeStore) ScanMessages(_ context.Context, after string, _ int) ([]stor
 		return f.pages[0], nil
 	}
 	for i, p := range f.pages {
-		if len(p) > 0 && p[len(p)-1].ID == after && i+1 < len(f.pages) {
+		if len(p) > 0 && p[len(p)-1].Cursor == after && i+1 < len(f.pages) {
 			return f.pages[i+1], nil
 		}
 	}
@@ -39,10 +39,10 @@ func (f *fakeStore) Unfindable(_ context.Context, chat string, msgs []store.Stor
 	return f.unfindable(chat, msgs), nil
 }
 
-func (f *fakeStore) Reindex(_ context.Context, id string) error { return f.reindex(id) }
+func (f *fakeStore) Reindex(_ context.Context, _, id string) error { return f.reindex(id) }
 
 func msg(chat, id string) store.StoredMessage {
-	return store.StoredMessage{ID: chat + "/" + id, ChatID: chat, EventID: id, Role: "user"}
+	return store.StoredMessage{ID: chat + "/" + id, ChatID: chat, EventID: id, Role: "user", Cursor: chat + "/" + id}
 }
 
 // TestRecheckRepairAndCounts: a message missed once but found when asked

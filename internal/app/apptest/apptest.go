@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -483,9 +484,37 @@ func (w Weaviate) do(ctx context.Context, method, path string, body []byte) (int
 	return resp.StatusCode, b, err
 }
 
+// tenant is the tenant of the messages collection that holds chatID's
+// messages ("" without tenants), from the collection's tenants.
+func (w Weaviate) tenant(ctx context.Context, chatID string) (string, error) {
+	status, b, err := w.do(ctx, http.MethodGet, "/v1/schema/"+store.MessagesCollection+"/tenants", nil)
+	if err != nil {
+		return "", fmt.Errorf("list tenants: %w", err)
+	}
+	var ts []struct{ Name string }
+	if status == http.StatusOK {
+		if err := json.Unmarshal(b, &ts); err != nil {
+			return "", fmt.Errorf("list tenants: %w", err)
+		}
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	return store.ChatTenant(chatID, names) // no tenants (a 422 too): ""
+}
+
 // Count returns the number of the chat's message objects.
 func (w Weaviate) Count(ctx context.Context, chatID string) (int, error) {
-	q := fmt.Sprintf(`{Aggregate{%s(where:{path:["chat_id"],operator:Equal,valueText:%q}){meta{count}}}}`, store.MessagesCollection, chatID)
+	tenant, err := w.tenant(ctx, chatID)
+	if err != nil {
+		return 0, fmt.Errorf("count stored messages: %w", err)
+	}
+	args := ""
+	if tenant != "" {
+		args = fmt.Sprintf("tenant:%q,", tenant)
+	}
+	q := fmt.Sprintf(`{Aggregate{%s(%swhere:{path:["chat_id"],operator:Equal,valueText:%q}){meta{count}}}}`, store.MessagesCollection, args, chatID)
 	body, _ := json.Marshal(map[string]string{"query": q})
 	status, b, err := w.do(ctx, http.MethodPost, "/v1/graphql", body)
 	if err != nil {
@@ -518,7 +547,15 @@ func (w Weaviate) Count(ctx context.Context, chatID string) (int, error) {
 // Get returns the properties of an event's stored message, fetched by its
 // deterministic id (nil when there is none).
 func (w Weaviate) Get(ctx context.Context, chatID, eventID string) (map[string]any, error) {
-	status, b, err := w.do(ctx, http.MethodGet, "/v1/objects/"+store.MessagesCollection+"/"+store.MessageID(chatID, eventID), nil)
+	tenant, err := w.tenant(ctx, chatID)
+	if err != nil {
+		return nil, fmt.Errorf("get stored message of %s: %w", eventID, err)
+	}
+	path := "/v1/objects/" + store.MessagesCollection + "/" + store.MessageID(chatID, eventID)
+	if tenant != "" {
+		path += "?tenant=" + url.QueryEscape(tenant)
+	}
+	status, b, err := w.do(ctx, http.MethodGet, path, nil)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("get stored message of %s: %w", eventID, err)

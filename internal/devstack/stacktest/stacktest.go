@@ -73,12 +73,23 @@ func Stack(t testing.TB) *devstack.Stack {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
-		shared, startErr = devstack.Start(ctx, devstack.Options{BinDir: filepath.Join(root, "bin"), Progress: progress()})
+		shared, startErr = devstack.Start(ctx, devstack.Options{BinDir: filepath.Join(root, "bin"), Progress: progress(),
+			WeaviateDefaults: weaviateDefaults()})
 	})
 	if startErr != nil {
 		t.Fatalf("start the local stack: %v", startErr)
 	}
 	return shared
+}
+
+// WeaviateDefaultsVar, set to 1 or true (`make test WEAVIATE_DEFAULTS=1`),
+// runs the tests' Weaviate with its own memtable settings
+// (devstack.Options.WeaviateDefaults), as Weaviate Cloud does.
+const WeaviateDefaultsVar = "WEAVIATE_DEFAULTS"
+
+func weaviateDefaults() bool {
+	v := strings.ToLower(os.Getenv(WeaviateDefaultsVar))
+	return v == "1" || v == "true"
 }
 
 func progress() io.Writer {
