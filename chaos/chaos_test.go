@@ -159,8 +159,12 @@ func TestChaos(t *testing.T) {
 		if _, err := w.SetShardStatus(ctx, store.MessagesCollection, "READY", ""); err != nil {
 			r.t.Fatal(err)
 		}
-		return fmt.Sprintf("%s's shard %s READONLY for %v (shard status API, as a full disk does)",
-			store.MessagesCollection, strings.Join(shards, ","), z.readOnly)
+		what := "shard " + strings.Join(shards, ",")
+		if len(shards) > 1 {
+			what = fmt.Sprintf("%d shards (one per tenant)", len(shards))
+		}
+		return fmt.Sprintf("%s's %s READONLY for %v (shard status API, as a full disk does)",
+			store.MessagesCollection, what, z.readOnly)
 	}
 	readOnly.felt = feltLasting(store.KindReadOnly)
 
