@@ -17,6 +17,7 @@ var (
 	flagProfile = flag.String("profile", "", "run rows 1, 4, 6, 7 and 9's workers with CPU and allocation profiles written to DIR (the Node peer: node --cpu-prof; row 9 also Weaviate's own; then the CPU figures include the profiler)")
 	flagLogs    = flag.String("logs", "", "keep each worker's whole log in DIR/<row>.log")
 	flagQuick   = flag.Bool("quick", false, "a tenth of the events, for trying the harness out; not for results")
+	flagCompare = flag.String("compare", "", "also run row 1's worker as built at this commit (say, the one before a change), beside v3 and v2")
 )
 
 // Sizes of the rows (the issues'; -quick divides them).
@@ -126,6 +127,15 @@ func BenchmarkChatprep(b *testing.B) {
 					b.Fatal(err)
 				}
 				rep.row1v2 = &v2
+				p.stop()
+			}
+			if e.workerCmp != "" {
+				p = e.startPhase(b, seedChats(sz.chats))
+				cmp, err := p.run(ctx, workerRun{name: "row1-compare", bin: e.workerCmp, args: []string{"run"}, events: events})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rep.row1cmp = &cmp
 				p.stop()
 			}
 			b.ReportMetric(w.eventsPerSec(), "events/s")

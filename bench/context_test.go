@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -34,6 +35,7 @@ type contextConfig struct {
 	name   string
 	budget int // for the table; 0: none
 	extra  map[string]string
+	bin    string // the worker; "": this commit's
 }
 
 // contextResult is one configuration's outcome.
@@ -41,6 +43,7 @@ type contextResult struct {
 	contextConfig
 	tune, holdout, all recall.Tally
 	kinds              map[string]*recall.Tally
+	byChat             map[string]*recall.Halves // per kind of chat
 	run                runResult
 	overBudget         int // results whose tokens exceed the budget (only by the always-included)
 }
@@ -50,6 +53,7 @@ type contextResult struct {
 type baselineResult struct {
 	budget             int
 	tune, holdout, all recall.Tally
+	byChat             map[string]*recall.Halves
 }
 
 // contextReport is row 7.
@@ -60,6 +64,7 @@ type contextReport struct {
 	baselines                []baselineResult
 	v2Model, v2Tune, v2Hold  recall.Tally // v2's retrieval exactly (unstemmed), modelled
 	ceiling                  recall.Tally // every message BM25 matches at all (recall.Ceiling)
+	ceilingByChat            map[string]*recall.Halves
 	burst                    *burstResult
 }
 
@@ -109,25 +114,27 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 	for _, budget := range contextBudgets {
 		var os []recall.Outcome
 		for i, a := range asks {
-			os = append(os, recall.Score(a.q, a.chat.Holdout, recall.Baseline(stored[i], a.ev.Event, budget, counter)))
+			os = append(os, recall.Score(a.chat, a.q, recall.Baseline(stored[i], a.ev.Event, budget, counter)))
 		}
-		br := baselineResult{budget: budget}
+		br := baselineResult{budget: budget, byChat: recall.ByChatKind(os)}
 		br.tune, br.holdout, br.all, _ = recall.Split(os)
 		rep.baselines = append(rep.baselines, br)
 	}
 	{
 		m := recall.V2(counter)
+		m.Docs = rep.stored // the collection the worker searches: every copy
 		var os []recall.Outcome
 		for i, a := range asks {
-			os = append(os, recall.Score(a.q, a.chat.Holdout, m.Result(stored[i], a.ev.Event)))
+			os = append(os, recall.Score(a.chat, a.q, m.Result(stored[i], a.ev.Event)))
 		}
 		rep.v2Tune, rep.v2Hold, rep.v2Model, _ = recall.Split(os)
 		m = recall.Ceiling(counter)
 		os = os[:0]
 		for i, a := range asks {
-			os = append(os, recall.Score(a.q, a.chat.Holdout, m.Result(stored[i], a.ev.Event)))
+			os = append(os, recall.Score(a.chat, a.q, m.Result(stored[i], a.ev.Event)))
 		}
 		_, _, rep.ceiling, _ = recall.Split(os)
+		rep.ceilingByChat = recall.ByChatKind(os)
 	}
 
 	// Stored as the worker stores them (the harness's store counts tokens
@@ -142,8 +149,13 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 	for i, a := range asks {
 		events[i] = a.ev
 	}
-	for i, cfg := range contextConfigs() {
-		r, err := p.run(ctx, workerRun{name: fmt.Sprintf("row7-%d", i), bin: e.worker, args: []string{"run"}, extra: cfg.extra,
+	configs := contextConfigs()
+	if e.workerCmp != "" {
+		configs = append(configs, contextConfig{name: fmt.Sprintf("the worker at `%s` (-compare), budget 2,000", short(*flagCompare)), bin: e.workerCmp})
+	}
+	for i, cfg := range configs {
+		bin := cmp.Or(cfg.bin, e.worker)
+		r, err := p.run(ctx, workerRun{name: fmt.Sprintf("row7-%d", i), bin: bin, args: []string{"run"}, extra: cfg.extra,
 			events: events, keep: true})
 		if err != nil {
 			return rep, err
@@ -152,12 +164,13 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 		var os []recall.Outcome
 		for _, a := range asks {
 			res := r.results[a.ev.EventID]
-			os = append(os, recall.Score(a.q, a.chat.Holdout, res))
+			os = append(os, recall.Score(a.chat, a.q, res))
 			if cfg.budget > 0 && res.Tokens.History+res.Tokens.Relevant > cfg.budget {
 				cr.overBudget++
 			}
 		}
 		cr.tune, cr.holdout, cr.all, cr.kinds = recall.Split(os)
+		cr.byChat = recall.ByChatKind(os)
 		rep.configs = append(rep.configs, cr)
 	}
 	if rep.burst, err = burstRow(ctx, p); err != nil {
@@ -263,8 +276,9 @@ func (c *contextReport) baseline(budget int) *baselineResult {
 
 func (c *contextReport) markdown(p func(string, ...any)) {
 	p("## 7. What reaches the context\n\n")
-	p("The labelled corpus (`bench/corpus`, fixed seeds): %d long chats, half shop (orders, deliveries, invoices, opening hours, details given once), "+
-		"half casual two-person chit-chat, with %d questions asked at their end, each in its own copy of its chat (%s messages stored, %s). "+
+	p("The labelled corpus (`bench/corpus`, fixed seeds): %d long chats of three kinds — shop (orders, deliveries, invoices, opening hours, details given once), "+
+		"casual two-person chit-chat in short turns, and friends (two people over 20–30 long sessions, turns of 15–45 words, questions in the third person about what happened, when, "+
+		"in other words, and what was told over several sessions) — with %d questions asked at their end, each in its own copy of its chat (%s messages stored, %s). "+
 		"Evidence recall is the share of the messages holding a question's answer that are in the result's history or relevant; "+
 		"tokens are `tokens.history + tokens.relevant` (o200k_base). `bin/worker run` answers every question once per configuration, "+
 		"against the real Weaviate; the baseline (plain BM25 over the text, each hit with the message after it, best first while the budget holds, no history) "+
@@ -291,6 +305,27 @@ func (c *contextReport) markdown(p func(string, ...any)) {
 	if d := c.at(2000); d != nil {
 		p("- By kind of question (v3, budget 2,000): %s.\n", recall.KindsLine(d.kinds))
 	}
+	p("\nBy kind of chat, recall (tuned half / held-out half):\n\n| | shop | casual | friends |\n| --- | ---: | ---: | ---: |\n")
+	cells := func(by map[string]*recall.Halves) string {
+		var out []string
+		for _, k := range []string{"shop", "casual", "friends"} {
+			if h := by[k]; h != nil {
+				out = append(out, fmt.Sprintf("%.3f (%.3f / %.3f)", h.All.Recall(), h.Tune.Recall(), h.Holdout.Recall()))
+			} else {
+				out = append(out, "")
+			}
+		}
+		return joinCells(out)
+	}
+	for _, cr := range c.configs {
+		if cr.budget > 0 || cr.bin != "" {
+			p("| %s | %s |\n", cr.name, cells(cr.byChat))
+		}
+	}
+	for _, b := range c.baselines {
+		p("| baseline, budget %s | %s |\n", groupThousands(fmt.Sprint(b.budget)), cells(b.byChat))
+	}
+	p("| the lexical ceiling (modelled) | %s |\n\n", cells(c.ceilingByChat))
 	for _, cr := range c.configs {
 		if cr.budget > 0 {
 			p("- %s: %d of %d results over the budget, each only by the always-included burst and last exchange.\n", cr.name, cr.overBudget, c.questions)
