@@ -2,11 +2,10 @@ package pipeline
 
 import (
 	"slices"
-	"strings"
 	"time"
+	"unicode"
 
 	"github.com/chatprep/chatprep/internal/event"
-	"github.com/chatprep/chatprep/internal/terms"
 )
 
 // Answers are what a user message's tasks found: the input of Assemble.
@@ -254,22 +253,45 @@ func copiesLast(hits, recent []event.ContextMessage, ev event.Event) []event.Con
 	return append(out, copies...)
 }
 
-// sameWords is a set of texts by their words, lowercased (terms.Words:
-// punctuation and case aside): "Hi Tom!" and "hi tom" are the same. A text
-// without a word (only emoji or punctuation) is never in it.
-type sameWords map[string]bool
+// sameWords is a set of texts by their words, lowercased (split as
+// terms.Words splits: punctuation and case aside): "Hi Tom!" and "hi tom"
+// are the same. A text without a word (only emoji or punctuation) is never
+// in it. Texts are kept as a 64-bit hash of their words, computed without
+// allocating: an event compares some eighty texts, twice.
+type sameWords map[uint64]bool
 
-func (s sameWords) key(text string) string { return strings.Join(terms.Words(text, 0), " ") }
+// key is the FNV-1a hash of text's lowercased words, each followed by a
+// separator; ok is false for a text without a word.
+func (sameWords) key(text string) (h uint64, ok bool) {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h = offset
+	inWord := false
+	for _, r := range text { // invalid bytes decode as U+FFFD, not a letter: a separator, as in terms.Words
+		if unicode.IsLetter(r) || unicode.IsNumber(r) {
+			h = (h ^ uint64(unicode.ToLower(r))) * prime
+			inWord, ok = true, true
+			continue
+		}
+		if inWord {
+			h = (h ^ ' ') * prime
+			inWord = false
+		}
+	}
+	if inWord {
+		h = (h ^ ' ') * prime
+	}
+	return h, ok
+}
 
 func (s sameWords) add(text string) {
-	if k := s.key(text); k != "" {
+	if k, ok := s.key(text); ok {
 		s[k] = true
 	}
 }
 
 func (s sameWords) has(text string) bool {
-	k := s.key(text)
-	return k != "" && s[k]
+	k, ok := s.key(text)
+	return ok && s[k]
 }
 
 // roleOrder puts the user's message before the assistant's at equal times.
