@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatprep/chatprep/bench/workload"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/store"
 )
 
 var (
@@ -121,7 +122,14 @@ func BenchmarkChatprep(b *testing.B) {
 			// chatprep v2 on the same events, on a Weaviate seeded alike:
 			// what v3's context costs.
 			if e.workerV2 != "" {
-				p = e.startPhase(b, seedChats(sz.chats))
+				// v2 searched the text property, which collections have
+				// indexed only for a vectorizer since issue 22.
+				p = e.startPhaseOn(b, false, func(ctx context.Context, w *devstack.Weaviate, st *store.Store) error {
+					if err := indexText(ctx, w.URL, st); err != nil {
+						return err
+					}
+					return seed(ctx, st, sz.chats)
+				})
 				v2, err := p.run(ctx, workerRun{name: "row1-v2", bin: e.workerV2, args: []string{"run"}, events: events})
 				if err != nil {
 					b.Fatal(err)
