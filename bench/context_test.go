@@ -16,6 +16,7 @@ import (
 	"github.com/chatprep/chatprep/bench/workload"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/terms"
 	"github.com/chatprep/chatprep/internal/tokens"
 )
 
@@ -62,8 +63,9 @@ type contextReport struct {
 	seed                     time.Duration
 	configs                  []contextResult
 	baselines                []baselineResult
-	v2Model, v2Tune, v2Hold  recall.Tally // v2's retrieval exactly (unstemmed), modelled
-	ceiling                  recall.Tally // every message BM25 matches at all (recall.Ceiling)
+	v2Model, v2Tune, v2Hold  recall.Tally                      // v2's retrieval exactly (unstemmed), modelled
+	models                   map[int]map[string]*recall.Halves // v3 at each budget, modelled (recall.V3 in the worker's tenants)
+	ceiling                  recall.Tally                      // every message BM25 matches at all (recall.Ceiling)
 	ceilingByChat            map[string]*recall.Halves
 	burst                    *burstResult
 }
@@ -78,9 +80,6 @@ func contextConfigs() []contextConfig {
 	}
 	return out
 }
-
-// copyID is the chat of question q's copy.
-func copyID(c corpus.Chat, q corpus.Question) string { return c.ID + "." + q.ID }
 
 // contextRow runs row 7 on a fresh Weaviate.
 func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*contextReport, error) {
@@ -102,7 +101,7 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 	var stored [][]event.Event
 	for _, c := range chats {
 		for _, q := range c.Questions {
-			s, a := corpus.Copy(c, q, copyID(c, q))
+			s, a := corpus.Copy(c, q, corpus.CopyID(c, q))
 			stored = append(stored, s)
 			asks = append(asks, ask{c, q, workload.Event{Event: a, Body: workload.Body(a)}})
 			rep.stored += len(s)
@@ -121,8 +120,9 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 		rep.baselines = append(rep.baselines, br)
 	}
 	{
-		m := recall.V2(counter)
-		m.Docs = rep.stored // the collection the worker searches: every copy
+		// The collection the worker searches: every copy, in the store's
+		// tenants.
+		m := recall.V2(counter, recall.Collection(chats, store.DefaultTenants, recall.PlainTerms))
 		var os []recall.Outcome
 		for i, a := range asks {
 			os = append(os, recall.Score(a.chat, a.q, m.Result(stored[i], a.ev.Event)))
@@ -135,6 +135,16 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 		}
 		_, _, rep.ceiling, _ = recall.Split(os)
 		rep.ceilingByChat = recall.ByChatKind(os)
+		coll := recall.Collection(chats, store.DefaultTenants, terms.Index)
+		rep.models = map[int]map[string]*recall.Halves{}
+		for _, budget := range contextBudgets {
+			m := recall.V3(counter, budget, coll)
+			os = os[:0]
+			for i, a := range asks {
+				os = append(os, recall.Score(a.chat, a.q, m.Result(stored[i], a.ev.Event)))
+			}
+			rep.models[budget] = recall.ByChatKind(os)
+		}
 	}
 
 	// Stored as the worker stores them (the harness's store counts tokens
@@ -293,6 +303,12 @@ func (c *contextReport) markdown(p func(string, ...any)) {
 		p("| %s | **%.3f** | %.3f | %.3f | %.2f | %s | %s | %s | %s |\n", cr.name, cr.all.Recall(), cr.tune.Recall(), cr.holdout.Recall(),
 			cr.all.AnyShare(), num(cr.all.MeanTokens()), num(cr.run.eventsPerSec()), dur(cr.run.perEvent(cr.run.weaviate)), dur(cr.run.perEvent(cr.run.workerCPU)))
 	}
+	for _, b := range contextBudgets {
+		if h := c.models[b][""]; h != nil {
+			p("| v3, budget %s, modelled (`bench/recall`, the worker's tenants) | %.3f | %.3f | %.3f | %.2f | %s | | | |\n", groupThousands(fmt.Sprint(b)),
+				h.All.Recall(), h.Tune.Recall(), h.Holdout.Recall(), h.All.AnyShare(), num(h.All.MeanTokens()))
+		}
+	}
 	for _, b := range c.baselines {
 		p("| baseline, budget %s | %.3f | %.3f | %.3f | %.2f | %s | | | |\n", groupThousands(fmt.Sprint(b.budget)), b.all.Recall(), b.tune.Recall(),
 			b.holdout.Recall(), b.all.AnyShare(), num(b.all.MeanTokens()))
@@ -320,6 +336,11 @@ func (c *contextReport) markdown(p func(string, ...any)) {
 	for _, cr := range c.configs {
 		if cr.budget > 0 || cr.bin != "" {
 			p("| %s | %s |\n", cr.name, cells(cr.byChat))
+		}
+	}
+	for _, b := range contextBudgets {
+		if by := c.models[b]; by != nil {
+			p("| v3, budget %s, modelled | %s |\n", groupThousands(fmt.Sprint(b)), cells(by))
 		}
 	}
 	for _, b := range c.baselines {

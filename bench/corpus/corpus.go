@@ -79,6 +79,10 @@ func Generate(n int) []Chat {
 // Default is the corpus the bench measures: 12 chats of each kind.
 func Default() []Chat { return Generate(12) }
 
+// CopyID is the chat of question q's copy of c in the bench's collection
+// (row 7 stores every question in a copy of its own).
+func CopyID(c Chat, q Question) string { return c.ID + "." + q.ID }
+
 // Copy returns the events to store for question q of c, in order, in a
 // chat of its own (chatID), and the event to ask: the chat's messages, then
 // q's burst fragments (user messages 20 s apart), then q.Text 20 s after

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatprep/chatprep/bench/corpus"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/store"
@@ -33,10 +34,14 @@ type Model struct {
 	// K1 and B are BM25's parameters (the collection's
 	// invertedIndexConfig.bm25); zero: Weaviate's defaults, 1.2 and 0.75.
 	K1, B float64
-	// Docs is the number of objects in the collection: BM25's N in IDF.
-	// The store's terms are scoped to the chat, so a term's document
-	// frequency is the chat's, while N counts every chat's messages; zero:
-	// the chat's own messages.
+	// Tenants, when set, are the collection the chat is searched in, as
+	// Weaviate keeps its BM25 statistics: N and the mean length of
+	// chat_terms are those of the chat's tenant (a shard of its own).
+	Tenants *Tenants
+	// Docs, without Tenants, is the number of objects in the collection
+	// (one shard, as before issue 18): BM25's N, the mean length then the
+	// chat's; zero: the chat's own messages. Either way the store's terms
+	// are scoped to the chat, so a term's document frequency is the chat's.
 	Docs int
 	// Rerank, when set, reorders the hits before they are assembled.
 	Rerank func(hits []event.ContextMessage, query []string, index func(string) []string) []event.ContextMessage
@@ -72,6 +77,9 @@ func (m Model) Result(stored []event.Event, ask event.Event) *event.Result {
 		}
 		idx := newBM25(msgs, m.Index)
 		idx.k1, idx.b, idx.docs = cmp.Or(m.K1, idx.k1), cmp.Or(m.B, idx.b), m.Docs
+		if m.Tenants != nil {
+			idx.docs, idx.avgdl = m.Tenants.stats(ask.ChatID)
+		}
 		q := m.Query(text)
 		a.Hits = idx.search(q, m.Candidates)
 		if m.Rerank != nil {
@@ -133,7 +141,7 @@ type bm25 struct {
 	avgdl float64
 	df    map[string]int
 	k1, b float64
-	docs  int // the collection's objects, for IDF; below the chat's: the chat's
+	docs  int // the shard's objects, for IDF; below the chat's: the chat's
 }
 
 func newBM25(msgs []event.ContextMessage, index func(string) []string) *bm25 {
@@ -270,27 +278,74 @@ func Baseline(stored []event.Event, ask event.Event, budget int, counter *tokens
 	return res
 }
 
-// CollectionDocs is the Docs of the models of the worker (V3, V2): about
-// the messages row 7 stores (every question's copy of its chat, 263,217).
-// Weaviate's BM25 counts every object of the collection in IDF's N, while
-// the chat-scoped terms make document frequencies the chat's: with N far
-// above a chat's size, a chat's rare and common words weigh closer than in
-// the chat alone, and a question's common words (a name, "what") count for
-// more. A production collection of many chats is larger still; that
-// changes little once N is this far above a chat (measured: 200,000 and
-// 2,000,000 within 0.03 of each other, the chat's own size 0.05–0.15
-// above on long-turn chats).
+// Tenants are the BM25 statistics of a multi-tenant messages collection
+// (internal/store's tenants), as Weaviate v1.35 keeps them per shard, each
+// tenant one: N is the shard's objects (its objects bucket's count) and a
+// property's mean length is over the shard's objects (the inverted
+// bucket's property lengths). A tenant holds an nth of the chats, so both
+// are a mix of some of the collection's chats: a chat's common words weigh
+// less against its rare ones than in one shard of every chat, more than in
+// the chat alone. Document frequencies stay the chat's (chat_terms are
+// scoped to it), so only N and the mean length come from here.
+type Tenants struct {
+	n      int
+	index  func(string) []string
+	docs   []int
+	length []int // the terms of the tenant's objects, summed
+}
+
+// NewTenants is a collection of n tenants whose searched property holds
+// index(text) (the model's Index: the terms chat_terms stores).
+func NewTenants(n int, index func(string) []string) *Tenants {
+	return &Tenants{n: n, index: index, docs: make([]int, n), length: make([]int, n)}
+}
+
+// Add stores msgs, each in its chat's tenant.
+func (t *Tenants) Add(msgs []event.Event) {
+	for _, m := range msgs {
+		i := store.TenantIndex(m.ChatID, t.n)
+		t.docs[i]++
+		t.length[i] += len(t.index(m.Text))
+	}
+}
+
+// stats are N and the mean property length of chatID's tenant.
+func (t *Tenants) stats(chatID string) (docs int, avgdl float64) {
+	i := store.TenantIndex(chatID, t.n)
+	return t.docs[i], float64(t.length[i]) / float64(max(t.docs[i], 1))
+}
+
+// Collection is the collection row 7 searches: every question of chats in
+// its own copy of its chat (chat corpus.CopyID), in n tenants (the
+// worker's: store.DefaultTenants), with index's terms.
+func Collection(chats []corpus.Chat, n int, index func(string) []string) *Tenants {
+	t := NewTenants(n, index)
+	for _, c := range chats {
+		for _, q := range c.Questions {
+			stored, _ := corpus.Copy(c, q, corpus.CopyID(c, q))
+			t.Add(stored)
+		}
+	}
+	return t
+}
+
+// CollectionDocs is about the messages row 7 stores (every question's
+// copy of its chat, 263,217): the Docs of a model of the collection
+// before issue 18, one shard of every chat, where Weaviate's BM25 counted
+// every object in IDF's N (variants in the exploration; the worker's
+// collection has tenants now, see Tenants).
 const CollectionDocs = 250_000
 
 // V3 is the model of the worker at its defaults (HISTORY_LIMIT 10,
-// RELEVANCE_LIMIT 20, RELEVANCE_NEIGHBOURS 1, BURST_GAP 2m) and budget, in
-// a collection of CollectionDocs messages.
-func V3(c *tokens.Counter, budget int) Model {
+// RELEVANCE_LIMIT 20, RELEVANCE_NEIGHBOURS 1, BURST_GAP 2m) and budget,
+// searching the collection t (nil: each chat alone, N and lengths its
+// own), which must hold terms.Index's terms.
+func V3(c *tokens.Counter, budget int, t *Tenants) Model {
 	return Model{
 		Limits: pipeline.Limits{HistoryLimit: 10, RelevanceLimit: 20, Neighbours: 1, Budget: budget,
 			BurstGap: 2 * time.Minute, ReferencesLimit: 10},
 		Candidates: pipeline.Candidates(20, 10),
-		Docs:       CollectionDocs,
+		Tenants:    t,
 		Index:      terms.Index,
 		Query:      func(s string) []string { return terms.Query(s, 256) },
 		Counter:    c,
@@ -298,13 +353,13 @@ func V3(c *tokens.Counter, budget int) Model {
 }
 
 // V2 is chatprep v2: 10 recent messages per role, 5 BM25 hits over the
-// unstemmed words (chat-scoped too), no budget, no neighbours, in a
-// collection of CollectionDocs messages.
-func V2(c *tokens.Counter) Model {
+// unstemmed words (chat-scoped too), no budget, no neighbours, searching
+// the collection t, which must hold PlainTerms' terms.
+func V2(c *tokens.Counter, t *Tenants) Model {
 	return Model{
 		Limits:     pipeline.Limits{HistoryLimit: 10, RelevanceLimit: 5},
 		Candidates: 5 + 2*10 + 1,
-		Docs:       CollectionDocs,
+		Tenants:    t,
 		Index:      PlainTerms,
 		Query:      PlainQuery,
 		Counter:    c,
@@ -317,7 +372,7 @@ func V2(c *tokens.Counter) Model {
 // with its question; what this misses needs another kind of search
 // (hybrid, with a model).
 func Ceiling(c *tokens.Counter) Model {
-	m := V3(c, 0)
+	m := V3(c, 0, nil) // every match: the order, and so the statistics, do not matter
 	m.Candidates, m.Limits.RelevanceLimit = 1<<20, 1<<20
 	return m
 }

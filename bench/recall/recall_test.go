@@ -17,12 +17,13 @@ import (
 	"github.com/chatprep/chatprep/internal/tokens"
 )
 
-// run evaluates fn over every question of chats.
+// run evaluates fn over every question of chats, each in its copy of its
+// chat as row 7 stores it (so in its tenant of Collection).
 func run(chats []corpus.Chat, fn func(stored []event.Event, ask event.Event) *event.Result) []Outcome {
 	var out []Outcome
 	for _, c := range chats {
 		for _, q := range c.Questions {
-			stored, ask := corpus.Copy(c, q, c.ID)
+			stored, ask := corpus.Copy(c, q, corpus.CopyID(c, q))
 			out = append(out, Score(c, q, fn(stored, ask)))
 		}
 	}
@@ -50,6 +51,7 @@ func BenchmarkExplore(b *testing.B) {
 func explore(t testing.TB) {
 	chats := corpus.Default()
 	c := counter(t)
+	coll, plain := Collection(chats, store.DefaultTenants, terms.Index), Collection(chats, store.DefaultTenants, PlainTerms)
 	report := func(name string, os []Outcome) {
 		by := ByChatKind(os)
 		_, _, _, kinds := Split(os)
@@ -58,28 +60,31 @@ func explore(t testing.TB) {
 			a.Tune.Recall(), a.Holdout.Recall(), a.All.AnyShare(), a.All.MeanTokens(), ChatKindsLine(by), KindsLine(kinds))
 	}
 	v3 := func(f func(*Model)) Model {
-		m := V3(c, 2000)
+		m := V3(c, 2000, coll)
 		if f != nil {
 			f(&m)
 		}
 		return m
 	}
-	report("v2", run(chats, V2(c).Result))
+	report("v2", run(chats, V2(c, plain).Result))
 	for _, budget := range []int{1000, 2000, 4000} {
 		report(fmt.Sprintf("baseline %d", budget), run(chats, func(s []event.Event, a event.Event) *event.Result { return Baseline(s, a, budget, c) }))
-		report(fmt.Sprintf("v3 %d", budget), run(chats, V3(c, budget).Result))
+		report(fmt.Sprintf("v3 %d", budget), run(chats, V3(c, budget, coll).Result))
 	}
 	report("lexical ceiling", run(chats, Ceiling(c).Result))
 	for _, v := range []struct {
 		name string
 		m    Model
 	}{
-		{"v3, N the chat's own messages", v3(func(m *Model) { m.Docs = 0 })},
+		{"v3, N the chat's own messages", v3(func(m *Model) { m.Tenants = nil })},
+		{"v3, one shard of every chat (before issue 18)", v3(func(m *Model) { m.Tenants, m.Docs = nil, CollectionDocs })},
+		{"v3, 16 tenants", v3(func(m *Model) { m.Tenants = Collection(chats, 16, terms.Index) })},
+		{"v3, 256 tenants", v3(func(m *Model) { m.Tenants = Collection(chats, 256, terms.Index) })},
 		{"v3, 41 candidates", v3(func(m *Model) { m.Candidates = 41 })},
 		{"v3, 80 candidates", v3(func(m *Model) { m.Candidates = 80 })},
 		{"v3, recent share 0.25", v3(func(m *Model) { m.Limits.RecentShare = 0.25 })},
-		{"v3 1000, recent share 0.25", func() Model { m := V3(c, 1000); m.Limits.RecentShare = 0.25; return m }()},
-		{"v3 1000, recent share 0", func() Model { m := V3(c, 1000); m.Limits.RecentShare = 1e-9; return m }()},
+		{"v3 1000, recent share 0.25", func() Model { m := V3(c, 1000, coll); m.Limits.RecentShare = 0.25; return m }()},
+		{"v3 1000, recent share 0", func() Model { m := V3(c, 1000, coll); m.Limits.RecentShare = 1e-9; return m }()},
 		{"v3, BM25 b 0.3", v3(func(m *Model) { m.B = 0.3 })},
 		{"v3, BM25 b 0, k1 0.6", v3(func(m *Model) { m.B, m.K1 = 1e-9, 0.6 })},
 		{"v3, question words not searched", v3(func(m *Model) { m.Query = withoutQuestionWords })},
@@ -92,7 +97,7 @@ func explore(t testing.TB) {
 		{"v3, most query words first", v3(func(m *Model) { m.Rerank = coverage })},
 		{"v3, RELEVANCE_LIMIT 30", v3(func(m *Model) { m.Limits.RelevanceLimit, m.Candidates = 30, 80 })},
 		{"v3, RELEVANCE_LIMIT 40", v3(func(m *Model) { m.Limits.RelevanceLimit, m.Candidates = 40, 100 })},
-		{"v3 4000, RELEVANCE_LIMIT 40", func() Model { m := V3(c, 4000); m.Limits.RelevanceLimit, m.Candidates = 40, 100; return m }()},
+		{"v3 4000, RELEVANCE_LIMIT 40", func() Model { m := V3(c, 4000, coll); m.Limits.RelevanceLimit, m.Candidates = 40, 100; return m }()},
 	} {
 		report(v.name, run(chats, v.m.Result))
 	}
@@ -105,7 +110,7 @@ func explore(t testing.TB) {
 		{"v3, the previous message's words stored too", variant{neighbourWords: -1}},
 		{"v3, passages as exchanges (hit and reply scored)", variant{exchanges: true}},
 	} {
-		v.x.Model = V3(c, 2000)
+		v.x.Model = V3(c, 2000, coll)
 		report(v.name, run(chats, v.x.Result))
 	}
 }
@@ -326,8 +331,8 @@ func TestV3BeatsV2AndTheBaseline(t *testing.T) {
 	t.Parallel()
 	chats := corpus.Default()
 	c := counter(t)
-	v3t, v3h, v3, _ := Split(run(chats, V3(c, 2000).Result))
-	v2t, v2h, _, _ := Split(run(chats, V2(c).Result))
+	v3t, v3h, v3, _ := Split(run(chats, V3(c, 2000, Collection(chats, store.DefaultTenants, terms.Index)).Result))
+	v2t, v2h, _, _ := Split(run(chats, V2(c, Collection(chats, store.DefaultTenants, PlainTerms)).Result))
 	bt, bh, base, _ := Split(run(chats, func(s []event.Event, a event.Event) *event.Result { return Baseline(s, a, 2000, c) }))
 	_, _, ceiling, _ := Split(run(chats, Ceiling(c).Result))
 	t.Logf("v3 %s; baseline %s; ceiling %.3f", v3, base, ceiling.Recall())
