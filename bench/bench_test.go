@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatprep/chatprep/bench/workload"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/store"
 )
 
 var (
@@ -17,6 +18,7 @@ var (
 	flagProfile = flag.String("profile", "", "run rows 1, 4, 6, 7 and 9's workers with CPU and allocation profiles written to DIR (the Node peer: node --cpu-prof; row 9 also Weaviate's own; then the CPU figures include the profiler)")
 	flagLogs    = flag.String("logs", "", "keep each worker's whole log in DIR/<row>.log")
 	flagQuick   = flag.Bool("quick", false, "a tenth of the events, for trying the harness out; not for results")
+	flagCompare = flag.String("compare", "", "also run row 1's worker as built at this commit (say, the one before a change), beside v3 and v2")
 )
 
 // Sizes of the rows (the issues'; -quick divides them).
@@ -120,12 +122,28 @@ func BenchmarkChatprep(b *testing.B) {
 			// chatprep v2 on the same events, on a Weaviate seeded alike:
 			// what v3's context costs.
 			if e.workerV2 != "" {
-				p = e.startPhase(b, seedChats(sz.chats))
+				// v2 searched the text property, which collections have
+				// indexed only for a vectorizer since issue 22.
+				p = e.startPhaseOn(b, false, func(ctx context.Context, w *devstack.Weaviate, st *store.Store) error {
+					if err := indexText(ctx, w.URL, st); err != nil {
+						return err
+					}
+					return seed(ctx, st, sz.chats)
+				})
 				v2, err := p.run(ctx, workerRun{name: "row1-v2", bin: e.workerV2, args: []string{"run"}, events: events})
 				if err != nil {
 					b.Fatal(err)
 				}
 				rep.row1v2 = &v2
+				p.stop()
+			}
+			if e.workerCmp != "" {
+				p = e.startPhase(b, seedChats(sz.chats))
+				cmp, err := p.run(ctx, workerRun{name: "row1-compare", bin: e.workerCmp, args: []string{"run"}, events: events})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rep.row1cmp = &cmp
 				p.stop()
 			}
 			b.ReportMetric(w.eventsPerSec(), "events/s")

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/chatprep/chatprep/bench/workload"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/terms"
 	"github.com/chatprep/chatprep/internal/tokens"
 )
 
@@ -34,6 +36,7 @@ type contextConfig struct {
 	name   string
 	budget int // for the table; 0: none
 	extra  map[string]string
+	bin    string // the worker; "": this commit's
 }
 
 // contextResult is one configuration's outcome.
@@ -41,6 +44,7 @@ type contextResult struct {
 	contextConfig
 	tune, holdout, all recall.Tally
 	kinds              map[string]*recall.Tally
+	byChat             map[string]*recall.Halves // per kind of chat
 	run                runResult
 	overBudget         int // results whose tokens exceed the budget (only by the always-included)
 }
@@ -50,6 +54,7 @@ type contextResult struct {
 type baselineResult struct {
 	budget             int
 	tune, holdout, all recall.Tally
+	byChat             map[string]*recall.Halves
 }
 
 // contextReport is row 7.
@@ -58,8 +63,10 @@ type contextReport struct {
 	seed                     time.Duration
 	configs                  []contextResult
 	baselines                []baselineResult
-	v2Model, v2Tune, v2Hold  recall.Tally // v2's retrieval exactly (unstemmed), modelled
-	ceiling                  recall.Tally // every message BM25 matches at all (recall.Ceiling)
+	v2Model, v2Tune, v2Hold  recall.Tally                      // v2's retrieval exactly (unstemmed), modelled
+	models                   map[int]map[string]*recall.Halves // v3 at each budget, modelled (recall.V3 in the worker's tenants)
+	ceiling                  recall.Tally                      // every message BM25 matches at all (recall.Ceiling)
+	ceilingByChat            map[string]*recall.Halves
 	burst                    *burstResult
 }
 
@@ -73,9 +80,6 @@ func contextConfigs() []contextConfig {
 	}
 	return out
 }
-
-// copyID is the chat of question q's copy.
-func copyID(c corpus.Chat, q corpus.Question) string { return c.ID + "." + q.ID }
 
 // contextRow runs row 7 on a fresh Weaviate.
 func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*contextReport, error) {
@@ -97,7 +101,7 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 	var stored [][]event.Event
 	for _, c := range chats {
 		for _, q := range c.Questions {
-			s, a := corpus.Copy(c, q, copyID(c, q))
+			s, a := corpus.Copy(c, q, corpus.CopyID(c, q))
 			stored = append(stored, s)
 			asks = append(asks, ask{c, q, workload.Event{Event: a, Body: workload.Body(a)}})
 			rep.stored += len(s)
@@ -109,25 +113,38 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 	for _, budget := range contextBudgets {
 		var os []recall.Outcome
 		for i, a := range asks {
-			os = append(os, recall.Score(a.q, a.chat.Holdout, recall.Baseline(stored[i], a.ev.Event, budget, counter)))
+			os = append(os, recall.Score(a.chat, a.q, recall.Baseline(stored[i], a.ev.Event, budget, counter)))
 		}
-		br := baselineResult{budget: budget}
+		br := baselineResult{budget: budget, byChat: recall.ByChatKind(os)}
 		br.tune, br.holdout, br.all, _ = recall.Split(os)
 		rep.baselines = append(rep.baselines, br)
 	}
 	{
-		m := recall.V2(counter)
+		// The collection the worker searches: every copy, in the store's
+		// tenants.
+		m := recall.V2(counter, recall.Collection(chats, store.DefaultTenants, recall.PlainTerms))
 		var os []recall.Outcome
 		for i, a := range asks {
-			os = append(os, recall.Score(a.q, a.chat.Holdout, m.Result(stored[i], a.ev.Event)))
+			os = append(os, recall.Score(a.chat, a.q, m.Result(stored[i], a.ev.Event)))
 		}
 		rep.v2Tune, rep.v2Hold, rep.v2Model, _ = recall.Split(os)
 		m = recall.Ceiling(counter)
 		os = os[:0]
 		for i, a := range asks {
-			os = append(os, recall.Score(a.q, a.chat.Holdout, m.Result(stored[i], a.ev.Event)))
+			os = append(os, recall.Score(a.chat, a.q, m.Result(stored[i], a.ev.Event)))
 		}
 		_, _, rep.ceiling, _ = recall.Split(os)
+		rep.ceilingByChat = recall.ByChatKind(os)
+		coll := recall.Collection(chats, store.DefaultTenants, terms.Index)
+		rep.models = map[int]map[string]*recall.Halves{}
+		for _, budget := range contextBudgets {
+			m := recall.V3(counter, budget, coll)
+			os = os[:0]
+			for i, a := range asks {
+				os = append(os, recall.Score(a.chat, a.q, m.Result(stored[i], a.ev.Event)))
+			}
+			rep.models[budget] = recall.ByChatKind(os)
+		}
 	}
 
 	// Stored as the worker stores them (the harness's store counts tokens
@@ -142,8 +159,13 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 	for i, a := range asks {
 		events[i] = a.ev
 	}
-	for i, cfg := range contextConfigs() {
-		r, err := p.run(ctx, workerRun{name: fmt.Sprintf("row7-%d", i), bin: e.worker, args: []string{"run"}, extra: cfg.extra,
+	configs := contextConfigs()
+	if e.workerCmp != "" {
+		configs = append(configs, contextConfig{name: fmt.Sprintf("the worker at `%s` (-compare), budget 2,000", short(*flagCompare)), bin: e.workerCmp})
+	}
+	for i, cfg := range configs {
+		bin := cmp.Or(cfg.bin, e.worker)
+		r, err := p.run(ctx, workerRun{name: fmt.Sprintf("row7-%d", i), bin: bin, args: []string{"run"}, extra: cfg.extra,
 			events: events, keep: true})
 		if err != nil {
 			return rep, err
@@ -152,12 +174,13 @@ func contextRow(ctx context.Context, e *env, b *testing.B, quick bool) (*context
 		var os []recall.Outcome
 		for _, a := range asks {
 			res := r.results[a.ev.EventID]
-			os = append(os, recall.Score(a.q, a.chat.Holdout, res))
+			os = append(os, recall.Score(a.chat, a.q, res))
 			if cfg.budget > 0 && res.Tokens.History+res.Tokens.Relevant > cfg.budget {
 				cr.overBudget++
 			}
 		}
 		cr.tune, cr.holdout, cr.all, cr.kinds = recall.Split(os)
+		cr.byChat = recall.ByChatKind(os)
 		rep.configs = append(rep.configs, cr)
 	}
 	if rep.burst, err = burstRow(ctx, p); err != nil {
@@ -263,8 +286,9 @@ func (c *contextReport) baseline(budget int) *baselineResult {
 
 func (c *contextReport) markdown(p func(string, ...any)) {
 	p("## 7. What reaches the context\n\n")
-	p("The labelled corpus (`bench/corpus`, fixed seeds): %d long chats, half shop (orders, deliveries, invoices, opening hours, details given once), "+
-		"half casual two-person chit-chat, with %d questions asked at their end, each in its own copy of its chat (%s messages stored, %s). "+
+	p("The labelled corpus (`bench/corpus`, fixed seeds): %d long chats of three kinds — shop (orders, deliveries, invoices, opening hours, details given once), "+
+		"casual two-person chit-chat in short turns, and friends (two people over 20–30 long sessions, turns of 15–45 words, questions in the third person about what happened, when, "+
+		"in other words, and what was told over several sessions) — with %d questions asked at their end, each in its own copy of its chat (%s messages stored, %s). "+
 		"Evidence recall is the share of the messages holding a question's answer that are in the result's history or relevant; "+
 		"tokens are `tokens.history + tokens.relevant` (o200k_base). `bin/worker run` answers every question once per configuration, "+
 		"against the real Weaviate; the baseline (plain BM25 over the text, each hit with the message after it, best first while the budget holds, no history) "+
@@ -279,6 +303,12 @@ func (c *contextReport) markdown(p func(string, ...any)) {
 		p("| %s | **%.3f** | %.3f | %.3f | %.2f | %s | %s | %s | %s |\n", cr.name, cr.all.Recall(), cr.tune.Recall(), cr.holdout.Recall(),
 			cr.all.AnyShare(), num(cr.all.MeanTokens()), num(cr.run.eventsPerSec()), dur(cr.run.perEvent(cr.run.weaviate)), dur(cr.run.perEvent(cr.run.workerCPU)))
 	}
+	for _, b := range contextBudgets {
+		if h := c.models[b][""]; h != nil {
+			p("| v3, budget %s, modelled (`bench/recall`, the worker's tenants) | %.3f | %.3f | %.3f | %.2f | %s | | | |\n", groupThousands(fmt.Sprint(b)),
+				h.All.Recall(), h.Tune.Recall(), h.Holdout.Recall(), h.All.AnyShare(), num(h.All.MeanTokens()))
+		}
+	}
 	for _, b := range c.baselines {
 		p("| baseline, budget %s | %.3f | %.3f | %.3f | %.2f | %s | | | |\n", groupThousands(fmt.Sprint(b.budget)), b.all.Recall(), b.tune.Recall(),
 			b.holdout.Recall(), b.all.AnyShare(), num(b.all.MeanTokens()))
@@ -291,6 +321,32 @@ func (c *contextReport) markdown(p func(string, ...any)) {
 	if d := c.at(2000); d != nil {
 		p("- By kind of question (v3, budget 2,000): %s.\n", recall.KindsLine(d.kinds))
 	}
+	p("\nBy kind of chat, recall (tuned half / held-out half):\n\n| | shop | casual | friends |\n| --- | ---: | ---: | ---: |\n")
+	cells := func(by map[string]*recall.Halves) string {
+		var out []string
+		for _, k := range []string{"shop", "casual", "friends"} {
+			if h := by[k]; h != nil {
+				out = append(out, fmt.Sprintf("%.3f (%.3f / %.3f)", h.All.Recall(), h.Tune.Recall(), h.Holdout.Recall()))
+			} else {
+				out = append(out, "")
+			}
+		}
+		return joinCells(out)
+	}
+	for _, cr := range c.configs {
+		if cr.budget > 0 || cr.bin != "" {
+			p("| %s | %s |\n", cr.name, cells(cr.byChat))
+		}
+	}
+	for _, b := range contextBudgets {
+		if by := c.models[b]; by != nil {
+			p("| v3, budget %s, modelled | %s |\n", groupThousands(fmt.Sprint(b)), cells(by))
+		}
+	}
+	for _, b := range c.baselines {
+		p("| baseline, budget %s | %s |\n", groupThousands(fmt.Sprint(b.budget)), cells(b.byChat))
+	}
+	p("| the lexical ceiling (modelled) | %s |\n\n", cells(c.ceilingByChat))
 	for _, cr := range c.configs {
 		if cr.budget > 0 {
 			p("- %s: %d of %d results over the budget, each only by the always-included burst and last exchange.\n", cr.name, cr.overBudget, c.questions)

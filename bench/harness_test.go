@@ -44,6 +44,7 @@ type env struct {
 	root, tmp   string
 	worker      string // bin of ./worker, built as `make build` does
 	workerV2    string // bin of ./worker at v2Commit; "" when it could not be built (say, a shallow clone)
+	workerCmp   string // bin of ./worker at -compare's commit; "" without it
 	v2Err       error  // why not
 	benchWorker string // bin of ./bench/cmd/benchworker
 	echoWorker  string // bin of ./bench/cmd/echoworker
@@ -80,6 +81,11 @@ func newEnv(b *testing.B) *env {
 		}
 	}
 	e.workerV2, e.v2Err = buildAt(root, v2Commit, filepath.Join(e.tmp, "worker-v2"), e.tmp)
+	if *flagCompare != "" {
+		if e.workerCmp, err = buildAt(root, *flagCompare, filepath.Join(e.tmp, "worker-compare"), e.tmp); err != nil {
+			b.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	e.weaviateBin, err = devstack.EnsureWeaviateBinary(ctx, filepath.Join(root, "bin"), os.Stderr)
@@ -116,19 +122,22 @@ func buildAt(root, commit, out, tmp string) (string, error) {
 	}
 	if err := archive.Run(); err != nil {
 		_ = untar.Wait()
-		return "", fmt.Errorf("git archive %s: %w: %s", commit[:12], err, errb.String())
+		return "", fmt.Errorf("git archive %s: %w: %s", short(commit), err, errb.String())
 	}
 	if err := untar.Wait(); err != nil {
-		return "", fmt.Errorf("untar %s: %w: %s", commit[:12], err, errb.String())
+		return "", fmt.Errorf("untar %s: %w: %s", short(commit), err, errb.String())
 	}
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=v2", "-o", out, "./worker")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build the worker at %s: %w\n%s", commit[:12], err, b)
+		return "", fmt.Errorf("build the worker at %s: %w\n%s", short(commit), err, b)
 	}
 	return out, os.RemoveAll(src)
 }
+
+// short is a commit's first 12 characters (all of a shorter name).
+func short(commit string) string { return commit[:min(12, len(commit))] }
 
 // phase is one row's own Weaviate: started fresh and seeded with the same
 // chats, so no row pays for the objects an earlier row wrote.
@@ -191,12 +200,17 @@ func (e *env) startPhaseWith(b *testing.B, po phaseOptions, seed func(context.Co
 	if err := p.store.EnsureSchema(ctx); err != nil {
 		b.Fatal(err)
 	}
+	// The seed has a deadline of its own: row 7 writes 263,217 messages,
+	// into 64 tenants since issue 18, which took over 5 minutes on a
+	// machine shared with other work.
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer scancel()
 	start := time.Now()
-	if err := seed(ctx, w, p.store); err != nil {
+	if err := seed(sctx, w, p.store); err != nil {
 		b.Fatal(err)
 	}
 	p.seed = time.Since(start)
-	p.settled = settle(ctx, w.Pid())
+	p.settled = settle(sctx, w.Pid())
 	return p
 }
 

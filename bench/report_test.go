@@ -48,6 +48,7 @@ type report struct {
 	limit    *limitResult
 	row1     *runResult
 	row1v2   *runResult // chatprep v2's worker on the same events
+	row1cmp  *runResult // the worker at -compare's commit on the same events
 	seedRows []seedRow
 	context  *contextReport
 	lengths  []lengthResult
@@ -263,9 +264,18 @@ func (r *report) markdown() string {
 			p("| the worker of chatprep v2 (`%s`) | %s | %s | %s | %.2f | %.3f | %s | %s |\n", v2Commit[:12], num(v.eventsPerSec()), dur(v.perEvent(v.weaviate)), dur(v.perEvent(v.workerCPU)),
 				weaviatePerEvent(v), sqsPerEvent(v), dur(percentile(v.e2e, 50)), dur(percentile(v.e2e, 95)))
 		}
+		if v := r.row1cmp; v != nil {
+			p("| the worker at `%s` (-compare) | %s | %s | %s | %.2f | %.3f | %s | %s |\n", short(*flagCompare), num(v.eventsPerSec()), dur(v.perEvent(v.weaviate)), dur(v.perEvent(v.workerCPU)),
+				weaviatePerEvent(v), sqsPerEvent(v), dur(percentile(v.e2e, 50)), dur(percentile(v.e2e, 95)))
+		}
 		p("\n")
 		if v := r.row1v2; v != nil {
 			p("v3 against v2 (issue 17's cost of the context, on a Weaviate seeded alike): events/s **×%.2f**, Weaviate CPU per event **×%.2f**, worker CPU per event ×%.2f.\n\n",
+				x.eventsPerSec()/v.eventsPerSec(), float64(x.perEvent(x.weaviate))/float64(v.perEvent(v.weaviate)),
+				float64(x.perEvent(x.workerCPU))/float64(v.perEvent(v.workerCPU)))
+		}
+		if v := r.row1cmp; v != nil {
+			p("This commit against `%s`: events/s ×%.2f, Weaviate CPU per event ×%.2f, worker CPU per event ×%.2f.\n\n", short(*flagCompare),
 				x.eventsPerSec()/v.eventsPerSec(), float64(x.perEvent(x.weaviate))/float64(v.perEvent(v.weaviate)),
 				float64(x.perEvent(x.workerCPU))/float64(v.perEvent(v.workerCPU)))
 		}

@@ -4,7 +4,7 @@
 // (the evidence). Everything is generated from fixed seeds: the same corpus
 // on every machine and in every run, and nothing to download.
 //
-// Two kinds of chats, so that what is tuned on them is not fitted to one
+// Three kinds of chats, so that what is tuned on them is not fitted to one
 // kind of conversation:
 //
 //   - shop: a customer of a drinks wholesaler and its assistant over months:
@@ -14,7 +14,15 @@
 //     product questions, and small talk between them;
 //   - casual: two friends chatting over months (the user and the assistant
 //     roles are the two people): pets, classes, trips, family events, jobs,
-//     told once in passing, between sessions of everyday chit-chat.
+//     told once in passing, between sessions of everyday chit-chat;
+//   - friends: two people keeping in touch over months in 20 to 30 long
+//     sessions days or weeks apart, every turn a few sentences (15 to 45
+//     words, as people write to a friend), each telling the other about
+//     their life once (a class, a pet, a trip, a new job, what they like);
+//     questions name either of them in the third person and ask what
+//     happened, when it happened (the answer is the message's date and its
+//     "yesterday"), the same in other words, or what was told bit by bit
+//     over several sessions (see friends.go).
 //
 // Questions are paraphrased (other words than the evidence's: "how long do
 // we have to pay" for "30 days net"), some are split into a burst of
@@ -48,7 +56,7 @@ type Question struct {
 // Chat is one conversation and its questions.
 type Chat struct {
 	ID        string
-	Kind      string // "shop" or "casual"
+	Kind      string // "shop", "casual" or "friends"
 	Holdout   bool
 	Messages  []event.Event // oldest first, both roles
 	Questions []Question
@@ -57,18 +65,23 @@ type Chat struct {
 // Base is when the first chat starts.
 var Base = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 
-// Generate returns the corpus: shop and casual chats alternating, n of
-// each, every second one of each kind held out.
+// Generate returns the corpus: shop, casual and friends chats in turn, n
+// of each, every second one of each kind held out. Each kind has its own
+// random source: adding a kind changed none of the others' chats.
 func Generate(n int) []Chat {
 	var out []Chat
 	for i := range n {
-		out = append(out, shopChat(i), casualChat(i))
+		out = append(out, shopChat(i), casualChat(i), friendsChat(i))
 	}
 	return out
 }
 
 // Default is the corpus the bench measures: 12 chats of each kind.
 func Default() []Chat { return Generate(12) }
+
+// CopyID is the chat of question q's copy of c in the bench's collection
+// (row 7 stores every question in a copy of its own).
+func CopyID(c Chat, q Question) string { return c.ID + "." + q.ID }
 
 // Copy returns the events to store for question q of c, in order, in a
 // chat of its own (chatID), and the event to ask: the chat's messages, then
@@ -104,7 +117,7 @@ type writer struct {
 func newWriter(kind string, i int) *writer {
 	w := &writer{
 		c: Chat{ID: fmt.Sprintf("corpus:%s-%02d", kind, i), Kind: kind, Holdout: i%2 == 1},
-		r: rand.New(rand.NewPCG(uint64(i)+1, map[string]uint64{"shop": 17, "casual": 29}[kind])),
+		r: rand.New(rand.NewPCG(uint64(i)+1, map[string]uint64{"shop": 17, "casual": 29, "friends": 41}[kind])),
 	}
 	w.now = Base.Add(time.Duration(i) * 7 * time.Hour)
 	return w

@@ -1,7 +1,9 @@
 package corpus
 
 import (
+	"github.com/chatprep/chatprep/internal/terms"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +56,43 @@ func TestCorpus(t *testing.T) {
 	}
 	if held != len(a)/2 || questions < 300 {
 		t.Errorf("%d of %d chats held out, %d questions", held, len(a), questions)
+	}
+}
+
+// TestFriendsParaphrases: a friends_paraphrase question shares no term
+// (terms.Index: stems without stop words) with its telling, whatever the
+// details and the time phrase: only small talk around it, or the names,
+// may match it.
+func TestFriendsParaphrases(t *testing.T) {
+	t.Parallel()
+	for i, f := range lifeFacts {
+		for _, opts := range f.opts {
+			for _, when := range whenPhrases {
+				vals := map[string]string{"name": "Xname", "other": "Yname", "when": when, "When": when}
+				for k, v := range opts {
+					vals[k] = v
+				}
+				fill := func(s string) string {
+					for k, v := range vals {
+						s = strings.ReplaceAll(s, "{"+k+"}", v)
+					}
+					return s
+				}
+				told := map[string]bool{}
+				for _, say := range f.say {
+					for _, w := range terms.Index(fill(say)) {
+						told[w] = true
+					}
+				}
+				for _, q := range f.other {
+					for _, w := range terms.Index(fill(q)) {
+						// The names, and the s of a possessive, are in many messages.
+						if told[w] && w != "xname" && w != "yname" && w != "s" {
+							t.Errorf("fact %d: %q shares %q with its telling", i, fill(q), w)
+						}
+					}
+				}
+			}
+		}
 	}
 }

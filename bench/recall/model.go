@@ -1,12 +1,14 @@
 package recall
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/chatprep/chatprep/bench/corpus"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/store"
@@ -29,6 +31,18 @@ type Model struct {
 	// QueryText is the text the search is made with; nil: the event's.
 	QueryText func(recent []event.Event, ask event.Event) string
 	Counter   *tokens.Counter
+	// K1 and B are BM25's parameters (the collection's
+	// invertedIndexConfig.bm25); zero: Weaviate's defaults, 1.2 and 0.75.
+	K1, B float64
+	// Tenants, when set, are the collection the chat is searched in, as
+	// Weaviate keeps its BM25 statistics: N and the mean length of
+	// chat_terms are those of the chat's tenant (a shard of its own).
+	Tenants *Tenants
+	// Docs, without Tenants, is the number of objects in the collection
+	// (one shard, as before issue 18): BM25's N, the mean length then the
+	// chat's; zero: the chat's own messages. Either way the store's terms
+	// are scoped to the chat, so a term's document frequency is the chat's.
+	Docs int
 	// Rerank, when set, reorders the hits before they are assembled.
 	Rerank func(hits []event.ContextMessage, query []string, index func(string) []string) []event.ContextMessage
 }
@@ -62,6 +76,10 @@ func (m Model) Result(stored []event.Event, ask event.Event) *event.Result {
 			text = m.QueryText(stored, ask)
 		}
 		idx := newBM25(msgs, m.Index)
+		idx.k1, idx.b, idx.docs = cmp.Or(m.K1, idx.k1), cmp.Or(m.B, idx.b), m.Docs
+		if m.Tenants != nil {
+			idx.docs, idx.avgdl = m.Tenants.stats(ask.ChatID)
+		}
 		q := m.Query(text)
 		a.Hits = idx.search(q, m.Candidates)
 		if m.Rerank != nil {
@@ -122,10 +140,12 @@ type bm25 struct {
 	dl    []int
 	avgdl float64
 	df    map[string]int
+	k1, b float64
+	docs  int // the shard's objects, for IDF; below the chat's: the chat's
 }
 
 func newBM25(msgs []event.ContextMessage, index func(string) []string) *bm25 {
-	b := &bm25{msgs: msgs, df: map[string]int{}}
+	b := &bm25{msgs: msgs, df: map[string]int{}, k1: 1.2, b: 0.75}
 	total := 0
 	for _, m := range msgs {
 		ts := index(m.Text)
@@ -144,10 +164,8 @@ func newBM25(msgs []event.ContextMessage, index func(string) []string) *bm25 {
 	return b
 }
 
-const k1, bParam = 1.2, 0.75
-
 func (b *bm25) search(query []string, limit int) []event.ContextMessage {
-	n := float64(len(b.msgs))
+	n := float64(max(len(b.msgs), b.docs))
 	type scored struct {
 		i     int
 		score float64
@@ -162,7 +180,7 @@ func (b *bm25) search(query []string, limit int) []event.ContextMessage {
 			}
 			df := float64(b.df[t])
 			idf := math.Log(1 + (n-df+0.5)/(df+0.5))
-			s += idf * f * (k1 + 1) / (f + k1*(1-bParam+bParam*float64(b.dl[i])/b.avgdl))
+			s += idf * f * (b.k1 + 1) / (f + b.k1*(1-b.b+b.b*float64(b.dl[i])/b.avgdl))
 		}
 		if s > 0 {
 			hits = append(hits, scored{i, s})
@@ -224,7 +242,9 @@ func PlainQuery(text string) []string {
 	return out
 }
 
-// Baseline is the bar of the issue: a plain BM25 over the chat's text, and
+// Baseline is the bar of the issue: a plain BM25 over the chat's text (its
+// own statistics, N the chat's messages, as an index of that chat alone
+// would have them), and
 // for each hit, best first, the hit and the message after it, as long as
 // they fit in budget tokens; no history.
 func Baseline(stored []event.Event, ask event.Event, budget int, counter *tokens.Counter) *event.Result {
@@ -258,13 +278,74 @@ func Baseline(stored []event.Event, ask event.Event, budget int, counter *tokens
 	return res
 }
 
+// Tenants are the BM25 statistics of a multi-tenant messages collection
+// (internal/store's tenants), as Weaviate v1.35 keeps them per shard, each
+// tenant one: N is the shard's objects (its objects bucket's count) and a
+// property's mean length is over the shard's objects (the inverted
+// bucket's property lengths). A tenant holds an nth of the chats, so both
+// are a mix of some of the collection's chats: a chat's common words weigh
+// less against its rare ones than in one shard of every chat, more than in
+// the chat alone. Document frequencies stay the chat's (chat_terms are
+// scoped to it), so only N and the mean length come from here.
+type Tenants struct {
+	n      int
+	index  func(string) []string
+	docs   []int
+	length []int // the terms of the tenant's objects, summed
+}
+
+// NewTenants is a collection of n tenants whose searched property holds
+// index(text) (the model's Index: the terms chat_terms stores).
+func NewTenants(n int, index func(string) []string) *Tenants {
+	return &Tenants{n: n, index: index, docs: make([]int, n), length: make([]int, n)}
+}
+
+// Add stores msgs, each in its chat's tenant.
+func (t *Tenants) Add(msgs []event.Event) {
+	for _, m := range msgs {
+		i := store.TenantIndex(m.ChatID, t.n)
+		t.docs[i]++
+		t.length[i] += len(t.index(m.Text))
+	}
+}
+
+// stats are N and the mean property length of chatID's tenant.
+func (t *Tenants) stats(chatID string) (docs int, avgdl float64) {
+	i := store.TenantIndex(chatID, t.n)
+	return t.docs[i], float64(t.length[i]) / float64(max(t.docs[i], 1))
+}
+
+// Collection is the collection row 7 searches: every question of chats in
+// its own copy of its chat (chat corpus.CopyID), in n tenants (the
+// worker's: store.DefaultTenants), with index's terms.
+func Collection(chats []corpus.Chat, n int, index func(string) []string) *Tenants {
+	t := NewTenants(n, index)
+	for _, c := range chats {
+		for _, q := range c.Questions {
+			stored, _ := corpus.Copy(c, q, corpus.CopyID(c, q))
+			t.Add(stored)
+		}
+	}
+	return t
+}
+
+// CollectionDocs is about the messages row 7 stores (every question's
+// copy of its chat, 263,217): the Docs of a model of the collection
+// before issue 18, one shard of every chat, where Weaviate's BM25 counted
+// every object in IDF's N (variants in the exploration; the worker's
+// collection has tenants now, see Tenants).
+const CollectionDocs = 250_000
+
 // V3 is the model of the worker at its defaults (HISTORY_LIMIT 10,
-// RELEVANCE_LIMIT 20, RELEVANCE_NEIGHBOURS 1, BURST_GAP 2m) and budget.
-func V3(c *tokens.Counter, budget int) Model {
+// RELEVANCE_LIMIT 20, RELEVANCE_NEIGHBOURS 1, BURST_GAP 2m) and budget,
+// searching the collection t (nil: each chat alone, N and lengths its
+// own), which must hold terms.Index's terms.
+func V3(c *tokens.Counter, budget int, t *Tenants) Model {
 	return Model{
 		Limits: pipeline.Limits{HistoryLimit: 10, RelevanceLimit: 20, Neighbours: 1, Budget: budget,
 			BurstGap: 2 * time.Minute, ReferencesLimit: 10},
-		Candidates: 20 + 2*10 + 1,
+		Candidates: pipeline.Candidates(20, 10),
+		Tenants:    t,
 		Index:      terms.Index,
 		Query:      func(s string) []string { return terms.Query(s, 256) },
 		Counter:    c,
@@ -272,11 +353,13 @@ func V3(c *tokens.Counter, budget int) Model {
 }
 
 // V2 is chatprep v2: 10 recent messages per role, 5 BM25 hits over the
-// unstemmed words, no budget, no neighbours.
-func V2(c *tokens.Counter) Model {
+// unstemmed words (chat-scoped too), no budget, no neighbours, searching
+// the collection t, which must hold PlainTerms' terms.
+func V2(c *tokens.Counter, t *Tenants) Model {
 	return Model{
 		Limits:     pipeline.Limits{HistoryLimit: 10, RelevanceLimit: 5},
 		Candidates: 5 + 2*10 + 1,
+		Tenants:    t,
 		Index:      PlainTerms,
 		Query:      PlainQuery,
 		Counter:    c,
@@ -289,7 +372,7 @@ func V2(c *tokens.Counter) Model {
 // with its question; what this misses needs another kind of search
 // (hybrid, with a model).
 func Ceiling(c *tokens.Counter) Model {
-	m := V3(c, 0)
+	m := V3(c, 0, nil) // every match: the order, and so the statistics, do not matter
 	m.Candidates, m.Limits.RelevanceLimit = 1<<20, 1<<20
 	return m
 }

@@ -25,6 +25,7 @@ import (
 // Outcome is what one result gave for one question.
 type Outcome struct {
 	Question corpus.Question
+	ChatKind string // the kind of its chat (corpus.Chat.Kind)
 	Holdout  bool
 	Found    int // evidence messages in the context
 	Tokens   int // tokens of history and relevant
@@ -61,8 +62,8 @@ func (t Tally) String() string {
 	return fmt.Sprintf("recall %.3f (%d/%d), any %.2f, %.0f tokens/result", t.Recall(), t.Found, t.Evidence, t.AnyShare(), t.MeanTokens())
 }
 
-// Score is the outcome of one result for q.
-func Score(q corpus.Question, holdout bool, r *event.Result) Outcome {
+// Score is the outcome of one result for q, a question of c.
+func Score(c corpus.Chat, q corpus.Question, r *event.Result) Outcome {
 	in := map[string]bool{}
 	for _, m := range r.History {
 		in[m.EventID] = true
@@ -70,7 +71,7 @@ func Score(q corpus.Question, holdout bool, r *event.Result) Outcome {
 	for _, m := range r.Relevant {
 		in[m.EventID] = true
 	}
-	o := Outcome{Question: q, Holdout: holdout, Tokens: r.Tokens.History + r.Tokens.Relevant}
+	o := Outcome{Question: q, ChatKind: c.Kind, Holdout: c.Holdout, Tokens: r.Tokens.History + r.Tokens.Relevant}
 	for _, id := range q.Evidence {
 		if in[id] {
 			o.Found++
@@ -100,16 +101,60 @@ func Split(os []Outcome) (tune, holdout, all Tally, kinds map[string]*Tally) {
 	return tune, holdout, all, kinds
 }
 
-// KindsLine lists per-kind recall, sorted by kind.
-func KindsLine(kinds map[string]*Tally) string {
+// Halves are the tallies of one set of outcomes: all, the tuning half and
+// the held-out half.
+type Halves struct{ All, Tune, Holdout Tally }
+
+// ByChatKind sums outcomes per kind of chat (shop, casual, friends), and
+// the whole under "".
+func ByChatKind(os []Outcome) map[string]*Halves {
+	out := map[string]*Halves{"": {}}
+	for _, o := range os {
+		for _, k := range []string{"", o.ChatKind} {
+			h := out[k]
+			if h == nil {
+				h = &Halves{}
+				out[k] = h
+			}
+			h.All.Add(o)
+			if o.Holdout {
+				h.Holdout.Add(o)
+			} else {
+				h.Tune.Add(o)
+			}
+		}
+	}
+	return out
+}
+
+// ChatKindsLine is recall per kind of chat, with its halves: "shop 0.851
+// (0.850 / 0.852), …".
+func ChatKindsLine(by map[string]*Halves) string {
 	var parts []string
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range kinds {
+	for _, k := range sortedKeys(by) {
+		if k == "" {
+			continue
+		}
+		h := by[k]
+		parts = append(parts, fmt.Sprintf("%s %.3f (%.3f / %.3f)", k, h.All.Recall(), h.Tune.Recall(), h.Holdout.Recall()))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
 			if !yield(k) {
 				return
 			}
 		}
-	}) {
+	})
+}
+
+// KindsLine lists per-kind recall, sorted by kind.
+func KindsLine(kinds map[string]*Tally) string {
+	var parts []string
+	for _, k := range sortedKeys(kinds) {
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, kinds[k].Recall()))
 	}
 	return strings.Join(parts, ", ")

@@ -1,23 +1,30 @@
 package recall
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chatprep/chatprep/bench/corpus"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/pipeline"
+	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/terms"
 	"github.com/chatprep/chatprep/internal/tokens"
 )
 
-// run evaluates fn over every question of chats.
+// run evaluates fn over every question of chats, each in its copy of its
+// chat as row 7 stores it (so in its tenant of Collection).
 func run(chats []corpus.Chat, fn func(stored []event.Event, ask event.Event) *event.Result) []Outcome {
 	var out []Outcome
 	for _, c := range chats {
 		for _, q := range c.Questions {
-			stored, ask := corpus.Copy(c, q, c.ID)
-			out = append(out, Score(q, c.Holdout, fn(stored, ask)))
+			stored, ask := corpus.Copy(c, q, corpus.CopyID(c, q))
+			out = append(out, Score(c, q, fn(stored, ask)))
 		}
 	}
 	return out
@@ -34,7 +41,7 @@ func counter(t testing.TB) *tokens.Counter {
 // BenchmarkExplore prints the recall of the variants measured on the corpus
 // (the README's table of ideas): go test -run '^$' -bench Explore
 // -benchtime 1x ./bench/recall/. A benchmark, not a test: it asserts
-// nothing and takes a minute.
+// nothing and takes a few minutes.
 func BenchmarkExplore(b *testing.B) {
 	for range b.N {
 		explore(b)
@@ -44,51 +51,204 @@ func BenchmarkExplore(b *testing.B) {
 func explore(t testing.TB) {
 	chats := corpus.Default()
 	c := counter(t)
+	coll, plain := Collection(chats, store.DefaultTenants, terms.Index), Collection(chats, store.DefaultTenants, PlainTerms)
 	report := func(name string, os []Outcome) {
-		tune, hold, all, kinds := Split(os)
-		fmt.Printf("%-34s tune %.3f  holdout %.3f  all %s\n    %s\n", name, tune.Recall(), hold.Recall(), all, KindsLine(kinds))
+		by := ByChatKind(os)
+		_, _, _, kinds := Split(os)
+		a := by[""]
+		fmt.Printf("%-46s all %.3f (tuned %.3f, held out %.3f), any %.2f, %.0f tokens\n    %s\n    %s\n", name, a.All.Recall(),
+			a.Tune.Recall(), a.Holdout.Recall(), a.All.AnyShare(), a.All.MeanTokens(), ChatKindsLine(by), KindsLine(kinds))
 	}
-	report("v2", run(chats, V2(c).Result))
-	for _, cand := range []int{41, 80} {
-		m := V3(c, 2000)
-		m.Candidates = cand
-		report(fmt.Sprintf("v3 2000 cand %d", cand), run(chats, m.Result))
-		m.Rerank = diverse
-		report(fmt.Sprintf("v3 2000 cand %d diverse", cand), run(chats, m.Result))
-		m.Rerank = coverage
-		report(fmt.Sprintf("v3 2000 cand %d coverage", cand), run(chats, m.Result))
+	v3 := func(f func(*Model)) Model {
+		m := V3(c, 2000, coll)
+		if f != nil {
+			f(&m)
+		}
+		return m
 	}
-	{
-		m := V3(c, 2000)
-		m.Index, m.Query = PlainTerms, PlainQuery
-		report("v3 2000 unstemmed, Weaviate's stop words", run(chats, m.Result))
-		m.Limits.Neighbours = 0
-		report("v3 2000 unstemmed, no neighbours", run(chats, m.Result))
-	}
-	for _, w := range []float64{0.25, 1} {
-		m := V3(c, 2000)
-		m.Rerank = recency(w)
-		report(fmt.Sprintf("v3 2000 recency term %.2f", w), run(chats, m.Result))
-	}
-	for _, share := range []float64{0.1, 0.5} {
-		m := V3(c, 2000)
-		m.Limits.RecentShare = share
-		report(fmt.Sprintf("v3 2000 recent share %.2f", share), run(chats, m.Result))
-	}
-	{
-		m := V3(c, 2000)
-		m.QueryText = burstQuery
-		report("v3 2000 burst words in the query", run(chats, m.Result))
-		m.QueryText = recentQuery
-		report("v3 2000 previous user message in the query", run(chats, m.Result))
-		m = V3(c, 2000)
-		m.Limits.RelevanceLimit, m.Candidates = 40, 81
-		report("v3 2000 RELEVANCE_LIMIT 40", run(chats, m.Result))
-	}
+	report("v2", run(chats, V2(c, plain).Result))
 	for _, budget := range []int{1000, 2000, 4000} {
 		report(fmt.Sprintf("baseline %d", budget), run(chats, func(s []event.Event, a event.Event) *event.Result { return Baseline(s, a, budget, c) }))
-		report(fmt.Sprintf("v3 %d", budget), run(chats, V3(c, budget).Result))
+		report(fmt.Sprintf("v3 %d", budget), run(chats, V3(c, budget, coll).Result))
 	}
+	report("lexical ceiling", run(chats, Ceiling(c).Result))
+	for _, v := range []struct {
+		name string
+		m    Model
+	}{
+		{"v3, N the chat's own messages", v3(func(m *Model) { m.Tenants = nil })},
+		{"v3, one shard of every chat (before issue 18)", v3(func(m *Model) { m.Tenants, m.Docs = nil, CollectionDocs })},
+		{"v3, 16 tenants", v3(func(m *Model) { m.Tenants = Collection(chats, 16, terms.Index) })},
+		{"v3, 256 tenants", v3(func(m *Model) { m.Tenants = Collection(chats, 256, terms.Index) })},
+		{"v3, 41 candidates", v3(func(m *Model) { m.Candidates = 41 })},
+		{"v3, 80 candidates", v3(func(m *Model) { m.Candidates = 80 })},
+		{"v3, recent share 0.25", v3(func(m *Model) { m.Limits.RecentShare = 0.25 })},
+		{"v3 1000, recent share 0.25", func() Model { m := V3(c, 1000, coll); m.Limits.RecentShare = 0.25; return m }()},
+		{"v3 1000, recent share 0", func() Model { m := V3(c, 1000, coll); m.Limits.RecentShare = 1e-9; return m }()},
+		{"v3, BM25 b 0.3", v3(func(m *Model) { m.B = 0.3 })},
+		{"v3, BM25 b 0, k1 0.6", v3(func(m *Model) { m.B, m.K1 = 1e-9, 0.6 })},
+		{"v3, question words not searched", v3(func(m *Model) { m.Query = withoutQuestionWords })},
+		{"v3, unstemmed, Weaviate's stop words", v3(func(m *Model) { m.Index, m.Query = PlainTerms, PlainQuery })},
+		{"v3, unstemmed, no neighbours", v3(func(m *Model) { m.Index, m.Query, m.Limits.Neighbours = PlainTerms, PlainQuery, 0 })},
+		{"v3, burst words in the query", v3(func(m *Model) { m.QueryText = burstQuery })},
+		{"v3, previous user message in the query", v3(func(m *Model) { m.QueryText = recentQuery })},
+		{"v3, recency term 0.25", v3(func(m *Model) { m.Rerank = recency(0.25) })},
+		{"v3, one hit per half hour first", v3(func(m *Model) { m.Rerank = diverse })},
+		{"v3, most query words first", v3(func(m *Model) { m.Rerank = coverage })},
+		{"v3, RELEVANCE_LIMIT 30", v3(func(m *Model) { m.Limits.RelevanceLimit, m.Candidates = 30, 80 })},
+		{"v3, RELEVANCE_LIMIT 40", v3(func(m *Model) { m.Limits.RelevanceLimit, m.Candidates = 40, 100 })},
+		{"v3 4000, RELEVANCE_LIMIT 40", func() Model { m := V3(c, 4000, coll); m.Limits.RelevanceLimit, m.Candidates = 40, 100; return m }()},
+	} {
+		report(v.name, run(chats, v.m.Result))
+	}
+	for _, v := range []struct {
+		name string
+		x    variant
+	}{
+		{"v3, feedback: 5 best hits' 10 words added", variant{feedback: [2]int{5, 10}}},
+		{"v3, the next message's words stored too", variant{neighbourWords: 1}},
+		{"v3, the previous message's words stored too", variant{neighbourWords: -1}},
+		{"v3, passages as exchanges (hit and reply scored)", variant{exchanges: true}},
+	} {
+		v.x.Model = V3(c, 2000, coll)
+		report(v.name, run(chats, v.x.Result))
+	}
+}
+
+// questionWords are the words a question starts with.
+var questionWords = map[string]bool{"what": true, "which": true, "where": true, "when": true, "who": true, "whom": true, "whose": true, "how": true, "why": true}
+
+// withoutQuestionWords is terms.Query without the question words.
+func withoutQuestionWords(text string) []string {
+	var out []string
+	for _, t := range terms.Query(text, 256) {
+		if !questionWords[t] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// variant is the model with what a Model cannot say: the search made
+// twice (feedback), other messages' words indexed with each message, or
+// passages ranked as exchanges.
+type variant struct {
+	Model
+	// feedback: the best [0] hits' [1] most weighty words (by score
+	// share, not already asked) added to the query, the search made again
+	// (RM3-like pseudo-relevance feedback; one more round trip).
+	feedback [2]int
+	// neighbourWords: each message indexed with its own words and those of
+	// the message after it (1) or before it (-1), within the reply window.
+	neighbourWords int
+	// exchanges: a hit and the message after it scored together (the
+	// larger score and a tenth of the smaller), passages that do not
+	// overlap, best first: a reply that matches brings the message it
+	// answers as the passage's hit.
+	exchanges bool
+}
+
+func (v variant) Result(stored []event.Event, ask event.Event) *event.Result {
+	msgs := make([]event.ContextMessage, len(stored))
+	for i, ev := range stored {
+		msgs[i] = event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt, Tokens: v.count(ev.Text)}
+	}
+	indexed := make(map[string]string, len(msgs)) // text → what is indexed for it
+	for i, m := range msgs {
+		t := m.Text
+		if j := i + v.neighbourWords; v.neighbourWords != 0 && j >= 0 && j < len(msgs) {
+			if d := msgs[j].SentAt.Sub(m.SentAt); d <= store.ReplyWindow && d >= -store.ReplyWindow {
+				t += " " + msgs[j].Text
+			}
+		}
+		indexed[m.Text] = t
+	}
+	index := func(text string) []string { return v.Index(indexed[text]) }
+	idx := newBM25(msgs, index)
+	idx.docs = v.Docs
+	q := v.Query(ask.Text)
+	hits := idx.search(q, v.Candidates)
+	if k, n := v.feedback[0], v.feedback[1]; k > 0 {
+		asked := map[string]bool{}
+		for _, t := range q {
+			asked[t] = true
+		}
+		weight := map[string]float64{}
+		for _, h := range hits[:min(k, len(hits))] {
+			ts := index(h.Text)
+			for _, t := range ts {
+				if !asked[t] {
+					weight[t] += *h.Score / float64(len(ts))
+				}
+			}
+		}
+		more := slices.SortedFunc(maps.Keys(weight), func(a, b string) int { return cmp.Or(cmp.Compare(weight[b], weight[a]), strings.Compare(a, b)) })
+		hits = idx.search(append(slices.Clone(q), more[:min(n, len(more))]...), v.Candidates)
+	}
+	if v.exchanges {
+		hits = exchangeHits(msgs, hits)
+	}
+	l := v.Limits
+	l.Count = v.count
+	a := pipeline.Answers{Event: ask, EventTokens: v.count(ask.Text), History: lastPerRole(msgs, l.HistoryLimit+1), Hits: hits,
+		Following: following(msgs, hits, l.Neighbours, store.ReplyWindow)}
+	cc := pipeline.Assemble(a, l)
+	return &event.Result{EventID: ask.EventID, History: cc.History, Relevant: cc.Relevant, Tokens: cc.Tokens}
+}
+
+// exchangeHits ranks each stretch of a message and the next one (within
+// the reply window) by the larger of their scores and a tenth of the
+// smaller (a message not among hits scores 0), keeps stretches that do not
+// overlap, best first, and returns their first messages as the hits; at
+// equal scores a stretch that starts with a hit first.
+func exchangeHits(msgs, hits []event.ContextMessage) []event.ContextMessage {
+	pos := make(map[string]int, len(msgs))
+	for i, m := range msgs {
+		pos[m.EventID] = i
+	}
+	score := map[int]float64{}
+	for _, h := range hits {
+		score[pos[h.EventID]] = *h.Score
+	}
+	linked := func(i int) bool { return i+1 < len(msgs) && msgs[i+1].SentAt.Sub(msgs[i].SentAt) <= store.ReplyWindow }
+	ex := map[int]float64{}
+	for i := range score {
+		for _, st := range []int{i - 1, i} {
+			if st < 0 || st == i-1 && !linked(st) {
+				continue
+			}
+			a, b := score[st], 0.0
+			if linked(st) {
+				b = score[st+1]
+			}
+			ex[st] = max(a, b) + 0.1*min(a, b)
+		}
+	}
+	starts := slices.SortedFunc(maps.Keys(ex), func(a, b int) int {
+		if ex[a] != ex[b] {
+			return cmp.Compare(ex[b], ex[a])
+		}
+		if (score[a] > 0) != (score[b] > 0) {
+			if score[a] > 0 {
+				return -1
+			}
+			return 1
+		}
+		return b - a
+	})
+	var out []event.ContextMessage
+	covered := map[int]bool{}
+	for _, i := range starts {
+		if covered[i] || covered[i+1] {
+			continue
+		}
+		covered[i], covered[i+1] = true, true
+		m := msgs[i]
+		s := ex[i]
+		m.Score = &s
+		out = append(out, m)
+	}
+	return out
 }
 
 // burstQuery is the event's text with its burst's.
@@ -171,8 +331,8 @@ func TestV3BeatsV2AndTheBaseline(t *testing.T) {
 	t.Parallel()
 	chats := corpus.Default()
 	c := counter(t)
-	v3t, v3h, v3, _ := Split(run(chats, V3(c, 2000).Result))
-	v2t, v2h, _, _ := Split(run(chats, V2(c).Result))
+	v3t, v3h, v3, _ := Split(run(chats, V3(c, 2000, Collection(chats, store.DefaultTenants, terms.Index)).Result))
+	v2t, v2h, _, _ := Split(run(chats, V2(c, Collection(chats, store.DefaultTenants, PlainTerms)).Result))
 	bt, bh, base, _ := Split(run(chats, func(s []event.Event, a event.Event) *event.Result { return Baseline(s, a, 2000, c) }))
 	_, _, ceiling, _ := Split(run(chats, Ceiling(c).Result))
 	t.Logf("v3 %s; baseline %s; ceiling %.3f", v3, base, ceiling.Recall())

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"slices"
 	"time"
+	"unicode"
 
 	"github.com/chatprep/chatprep/internal/event"
 )
@@ -55,7 +56,19 @@ type Limits struct {
 
 // DefaultRecentShare is Limits.RecentShare's default, chosen on the labelled
 // corpus (bench/corpus): see the README's "What goes into the context".
-const DefaultRecentShare = 0.25
+const DefaultRecentShare = 0.1
+
+// Candidates is how many hits the relevance search asks for, so that those
+// already in history (up to 2 × historyLimit), those repeating the words of
+// a message given before them (see sameWords) and those over the budget
+// still leave relevanceLimit passages: 2 × (relevanceLimit + historyLimit),
+// 60 at the defaults. Measured on the labelled corpus (the README's "What
+// goes into the context"): with 41 (one per history message and passage),
+// a long chat's copies of a greeting left fewer passages; more than 60
+// added nothing.
+func Candidates(relevanceLimit, historyLimit int) int {
+	return 2 * (max(relevanceLimit, 0) + max(historyLimit, 0))
+}
 
 // Context is what Assemble chose: the result's context fields.
 type Context struct {
@@ -78,9 +91,9 @@ type Context struct {
 //  2. Then, newest first, recent history until RecentShare of the budget
 //     is used; a message that does not fit ends this step (history stays
 //     one recent stretch).
-//  3. Then passages, best first: a hit not yet given, with each of its
-//     following messages not yet given, each message only if it fits; at
-//     most RelevanceLimit hits.
+//  3. Then passages, best first, copies last (see copiesLast): a hit not
+//     yet given, with each of its following messages not yet given, each
+//     message only if it fits; at most RelevanceLimit hits.
 //  4. Then more recent history, newest first, while it fits.
 //
 // No message is cut, none appears twice, the event itself never appears.
@@ -166,7 +179,7 @@ func Assemble(a Answers, l Limits) Context {
 
 	// 3. Passages.
 	passages := 0
-	for _, hit := range a.Hits {
+	for _, hit := range copiesLast(a.Hits, recent, a.Event) {
 		if passages >= l.RelevanceLimit {
 			break
 		}
@@ -211,6 +224,74 @@ func Assemble(a Answers, l Limits) Context {
 	slices.SortFunc(history, func(x, y event.ContextMessage) int { return rank[y.EventID] - rank[x.EventID] })
 	c.History = append(c.History, history...)
 	return c
+}
+
+// copiesLast is hits with those that repeat the words of a better hit, of
+// the event or of a recent history message (the candidates of history,
+// given or not) moved after all the others, each part in its order. In a
+// long chat the same greeting, "thanks" or "what's new?" comes back again
+// and again, and when its words match a question (a name, "what") every
+// copy is a hit: a copy tells the next stage nothing the first did not,
+// and takes a passage from a message that may. Last, not dropped: when
+// there is room, a copy's reply may still be worth giving.
+func copiesLast(hits, recent []event.ContextMessage, ev event.Event) []event.ContextMessage {
+	said := sameWords{}
+	said.add(ev.Text)
+	for _, m := range recent {
+		said.add(m.Text)
+	}
+	out := make([]event.ContextMessage, 0, len(hits))
+	var copies []event.ContextMessage
+	for _, h := range hits {
+		if said.has(h.Text) {
+			copies = append(copies, h)
+			continue
+		}
+		said.add(h.Text)
+		out = append(out, h)
+	}
+	return append(out, copies...)
+}
+
+// sameWords is a set of texts by their words, lowercased (split as
+// terms.Words splits: punctuation and case aside): "Hi Tom!" and "hi tom"
+// are the same. A text without a word (only emoji or punctuation) is never
+// in it. Texts are kept as a 64-bit hash of their words, computed without
+// allocating: an event compares some eighty texts, twice.
+type sameWords map[uint64]bool
+
+// key is the FNV-1a hash of text's lowercased words, each followed by a
+// separator; ok is false for a text without a word.
+func (sameWords) key(text string) (h uint64, ok bool) {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h = offset
+	inWord := false
+	for _, r := range text { // invalid bytes decode as U+FFFD, not a letter: a separator, as in terms.Words
+		if unicode.IsLetter(r) || unicode.IsNumber(r) {
+			h = (h ^ uint64(unicode.ToLower(r))) * prime
+			inWord, ok = true, true
+			continue
+		}
+		if inWord {
+			h = (h ^ ' ') * prime
+			inWord = false
+		}
+	}
+	if inWord {
+		h = (h ^ ' ') * prime
+	}
+	return h, ok
+}
+
+func (s sameWords) add(text string) {
+	if k, ok := s.key(text); ok {
+		s[k] = true
+	}
+}
+
+func (s sameWords) has(text string) bool {
+	k, ok := s.key(text)
+	return ok && s[k]
 }
 
 // roleOrder puts the user's message before the assistant's at equal times.

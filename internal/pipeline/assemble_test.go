@@ -16,7 +16,16 @@ import (
 // tm is a context message at minute m with n words (one token each for
 // wordCounter), its Tokens left to be counted.
 func tm(id string, role event.Role, minute, n int) event.ContextMessage {
-	return event.ContextMessage{EventID: id, Role: role, Text: strings.TrimSpace(strings.Repeat("w ", n)), SentAt: at(minute)}
+	text := ""
+	if n > 0 { // its id first: no two of them have the same words (see Assemble)
+		text = id + strings.Repeat(" w", n-1)
+	}
+	return event.ContextMessage{EventID: id, Role: role, Text: text, SentAt: at(minute)}
+}
+
+// said is a context message with its text.
+func said(id string, role event.Role, minute int, text string) event.ContextMessage {
+	return event.ContextMessage{EventID: id, Role: role, Text: text, SentAt: at(minute)}
 }
 
 func hit(m event.ContextMessage, score float64) event.ContextMessage {
@@ -91,7 +100,7 @@ func TestAssemble(t *testing.T) {
 				Following: map[string][]event.ContextMessage{
 					"p1": {tm("r1", a, 2, 10)}, "p2": {tm("r2", a, 6, 40)},
 				}},
-			// 100 tokens: h3 h4 (the last exchange, 20); the 25% share holds
+			// 100 tokens: h3 h4 (the last exchange, 20); the 10% share holds
 			// no more; p1 r1 (40), big does not fit, p2 (10), r2 does not
 			// fit; then h2 (10), h1 (10) = 90; h1 would make 100: fits.
 			l:        with(limits, func(l *pipeline.Limits) { l.Budget = 100 }),
@@ -110,6 +119,24 @@ func TestAssemble(t *testing.T) {
 			history:  []string{"h1", "h2"},
 			relevant: []string{"p1", "p2<p1", "p3"},
 			tokens:   event.Tokens{History: 2, Relevant: 3},
+		},
+		{
+			name: "a hit with the words of a better hit or of recent history comes after every other hit; wordless texts never are copies",
+			a: pipeline.Answers{Event: ev("e", 30),
+				History: []event.ContextMessage{said("h1", u, 20, "Hi Tom! What's new?"), said("h2", a, 21, "All good.")},
+				Hits: []event.ContextMessage{
+					hit(said("p1", a, 1, "hi tom, what's new"), 5), // as h1
+					hit(said("p2", u, 2, "Hey Tom!"), 4),
+					hit(said("p3", u, 3, "hey... TOM"), 3), // as p2
+					hit(said("p4", a, 4, "🎉"), 2.5),
+					hit(said("p5", u, 5, "🎉"), 2.4),        // no words: not a copy
+					hit(said("p6", u, 8, "all good"), 2.3), // as h2
+					hit(said("p7", u, 9, "the answer"), 2)},
+				Following: map[string][]event.ContextMessage{"p2": {said("r2", a, 6, "All good!")}}},
+			l:        with(limits, func(l *pipeline.Limits) { l.RelevanceLimit = 6 }),
+			history:  []string{"h1", "h2"},
+			relevant: []string{"p2", "r2<p2", "p4", "p5", "p7", "p1", "p3"},
+			tokens:   event.Tokens{History: 6, Relevant: 14},
 		},
 		{
 			name: "HISTORY_LIMIT per role, newest kept; a message after the event is never given",

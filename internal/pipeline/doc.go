@@ -24,10 +24,12 @@
 //     have written it, hence the +1);
 //   - relevant is passages, best first: a hit and the RELEVANCE_NEIGHBOURS
 //     messages after it ("with"), at most RELEVANCE_LIMIT hits, none already
-//     given; the store is asked for RELEVANCE_LIMIT + 2×HISTORY_LIMIT + 1
-//     hits, enough to skip all of history;
+//     given, a hit repeating the words of a better hit or of recent history
+//     after all the others; the store is asked for 2 × (RELEVANCE_LIMIT +
+//     HISTORY_LIMIT) hits (Candidates), enough to skip all of history and
+//     the copies;
 //   - the budget: the burst and the last exchange always; then recent
-//     history up to a quarter of CONTEXT_TOKEN_BUDGET, passages, and older
+//     history up to a tenth of CONTEXT_TOKEN_BUDGET, passages, and older
 //     recent history while it fits (see Assemble); tokens are the sums;
 //   - burst from history; superseded_by from the messages of the chat that
 //     the consumer has already received behind this one

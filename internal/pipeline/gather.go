@@ -59,9 +59,7 @@ func (h *Handler) gather(ctx context.Context, ev event.Event) *gathered {
 	})
 	if !h.cfg.NoRelevance {
 		g.relevance = h.submit(retrieval, TaskRelevanceSearch, func(ctx context.Context) error {
-			// Enough candidates that those already in history or over the
-			// budget still leave RelevanceLimit passages.
-			hits, err := h.store.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, h.cfg.RelevanceLimit+2*lim+1)
+			hits, err := h.store.Relevant(ctx, ev.ChatID, ev.Text, ev.SentAt, Candidates(h.cfg.RelevanceLimit, lim))
 			if err != nil {
 				return err
 			}
@@ -247,16 +245,19 @@ func (h *Handler) route(ev event.Event, recent []event.ContextMessage) string {
 }
 
 // passageHits are the hits that can be passages: not the event, not among
-// the history candidates (the rule of Assemble's history), at most limit. Which of them fit the budget is
-// Assemble's to say; their neighbours are what Following is asked for.
+// the history candidates (the rule of Assemble's history), copies last
+// (copiesLast, as Assemble orders them), at most limit. Which of them fit
+// the budget is Assemble's to say; their neighbours are what Following is
+// asked for.
 func passageHits(hits, recent []event.ContextMessage, ev event.Event, historyLimit, limit int) []event.ContextMessage {
+	recent = recentHistory(recent, ev, historyLimit)
 	skip := make(map[string]bool, len(recent)+1)
 	skip[ev.EventID] = true
-	for _, m := range recentHistory(recent, ev, historyLimit) {
+	for _, m := range recent {
 		skip[m.EventID] = true
 	}
 	var out []event.ContextMessage
-	for _, h := range hits {
+	for _, h := range copiesLast(hits, recent, ev) {
 		if len(out) == limit {
 			break
 		}

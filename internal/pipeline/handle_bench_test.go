@@ -20,7 +20,7 @@ type nopPub struct{}
 func (nopPub) Publish(context.Context, *event.Result) error { return nil }
 
 // BenchmarkHandleV3 is the worker's own CPU for one user message with a v3
-// context (21 recent messages, 41 hits with their neighbours, all with
+// context (21 recent messages, 60 hits with their neighbours, all with
 // numbers in their text), the store answering at once: the gathering,
 // Assemble, references and route, without Weaviate or SQS.
 func BenchmarkHandleV3(b *testing.B) {
@@ -51,7 +51,7 @@ func BenchmarkHandleV3(b *testing.B) {
 	}
 	st.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
 		var out []event.ContextMessage
-		for i := 0; i < 41; i++ {
+		for i := range pipeline.Candidates(20, 10) {
 			m := mk(i * 2)
 			s := 1.0
 			m.Score = &s

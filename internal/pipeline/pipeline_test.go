@@ -110,7 +110,8 @@ func ids(msgs []event.ContextMessage) []string {
 // TestCombineRules: history is the newest 2×HISTORY_LIMIT messages oldest
 // first without the event itself, at most HISTORY_LIMIT per role; relevant keeps the
 // store's order, without the event or anything in history, RELEVANCE_LIMIT
-// passages in all. The store is asked for enough extra to filter.
+// passages in all. The store is asked for enough extra to filter
+// (pipeline.Candidates).
 func TestCombineRules(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{cfg: pipeline.Config{HistoryLimit: 3, RelevanceLimit: 2, NoNeighbours: true}})
@@ -126,8 +127,8 @@ func TestCombineRules(t *testing.T) {
 			msg("a4", event.RoleAssistant, 12), msg("e-9", event.RoleUser, 30)}, nil
 	}
 	b.store.RelevantFunc = func(_ context.Context, chat, text string, before time.Time, limit int) ([]event.ContextMessage, error) {
-		if text != "where is my invoice?" || limit != 2+2*3+1 || !before.Equal(at(30)) {
-			t.Errorf("Relevant(%q, %v, %d): want the text, sent_at and RELEVANCE_LIMIT+2*HISTORY_LIMIT+1", text, before, limit)
+		if text != "where is my invoice?" || limit != 2*(2+3) || !before.Equal(at(30)) {
+			t.Errorf("Relevant(%q, %v, %d): want the text, sent_at and 2*(RELEVANCE_LIMIT+HISTORY_LIMIT)", text, before, limit)
 		}
 		score := 0.9
 		r := func(id string, role event.Role, minute int) event.ContextMessage {
@@ -802,5 +803,30 @@ func TestRouteCarry(t *testing.T) {
 				t.Errorf("route %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCopiesAskNoNeighbours: a hit with the words of a better hit comes
+// after the others (see Assemble): when RELEVANCE_LIMIT passages are there
+// without it, its neighbours are not asked for.
+func TestCopiesAskNoNeighbours(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{cfg: pipeline.Config{HistoryLimit: 10, RelevanceLimit: 2, Neighbours: 1}})
+	text := func(m event.ContextMessage, s string) event.ContextMessage { m.Text = s; return m }
+	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
+		return []event.ContextMessage{hit(text(msg("a", event.RoleUser, 1), "Thanks Tom!"), 3),
+			hit(text(msg("b", event.RoleUser, 3), "thanks, tom"), 2), hit(msg("c", event.RoleUser, 5), 1)}, nil
+	}
+	b.store.FollowingFunc = func(_ context.Context, _ string, hits []event.ContextMessage, n int) (map[string][]event.ContextMessage, error) {
+		if got := ids(hits); !slices.Equal(got, []string{"a", "c"}) {
+			t.Errorf("Following(%v, %d), want a and c", got, n)
+		}
+		return nil, nil
+	}
+	if err := b.handle(t, userEvent("e-1", "c-1", "what did Tom say?")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b.onlyResult(t).Relevant); !slices.Equal(got, []string{"a", "c"}) {
+		t.Errorf("relevant %v, want a and c", got)
 	}
 }

@@ -187,8 +187,9 @@ func pidCPU(pid int) time.Duration {
 }
 
 // BenchmarkContextCalls measures the v3 calls beside the history search:
-// both roles' history in one search, the relevance search for 41
-// candidates, their neighbours, and the references.
+// both roles' history in one search, the relevance search for 41 and for
+// 60 candidates (v3 before and since the copies of issue 17's second
+// round), their neighbours, and the references.
 func BenchmarkContextCalls(b *testing.B) {
 	populate(b)
 	st := newStoreAt(b, shared, true, nil)
@@ -211,6 +212,10 @@ func BenchmarkContextCalls(b *testing.B) {
 		}},
 		{"relevant-41", func(ctx context.Context, r *rand.Rand) error {
 			_, err := st.Relevant(ctx, benchChat(r.IntN(benchChats)), benchText(r, 12), before, 41)
+			return err
+		}},
+		{"relevant-60", func(ctx context.Context, r *rand.Rand) error {
+			_, err := st.Relevant(ctx, benchChat(r.IntN(benchChats)), benchText(r, 12), before, 60)
 			return err
 		}},
 		{"following-of-41", func(ctx context.Context, r *rand.Rand) error {

@@ -66,6 +66,12 @@ func tenantIndex(chatID string, n int) int {
 	return int(binary.BigEndian.Uint64(sum[:8]) % uint64(n))
 }
 
+// TenantIndex is the index of chatID's tenant among n tenants, as the
+// store places it (tenant I of n holds the chats whose index is I). For
+// models of what a tenant holds (bench/recall: BM25's N and mean length
+// are a tenant's); the store's own requests use tenantOf.
+func TenantIndex(chatID string, n int) int { return tenantIndex(chatID, n) }
+
 // facts are what a Store learns once about the messages collection: neither
 // can change while the collection exists.
 type facts struct {
