@@ -1,0 +1,333 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Erasing: `worker forget` removes a chat (its messages and its state) and
+// `worker forget --older-than` the messages older than an age. Both go
+// through Weaviate's batch delete by filter (DELETE /v1/batch/objects with
+// a where filter), over REST on both paths, like the muted lookup: an
+// operator's command, not the worker's hot path.
+//
+// Weaviate v1.35.2 (adapters/repos/db/batch.go, DB.BatchDeleteObjects)
+// finds every object the filter matches and deletes at most
+// QUERY_MAXIMUM_RESULTS of them (10,000 by default) per request, answering
+// how many matched and how many it deleted. So a delete is a loop of such
+// requests until nothing matched is left; a dry run (dryRun: true) deletes
+// nothing and answers the count, which is how Count* count.
+//
+// The filters read the inverted index: an object whose index entries
+// Weaviate lost (see `worker verify`) is neither counted nor deleted.
+// `worker verify --chat ID` after an erase scans the object store and shows
+// any such leftover.
+
+// Selection says which messages an erase takes: those of ChatID (empty:
+// of every chat) sent before Before (zero: whenever sent). One of them must
+// be set.
+type Selection struct {
+	ChatID string
+	Before time.Time
+}
+
+func (sel Selection) String() string {
+	switch {
+	case sel.ChatID != "" && !sel.Before.IsZero():
+		return fmt.Sprintf("messages of chat %s sent before %s", sel.ChatID, sel.Before.UTC().Format(time.RFC3339))
+	case sel.ChatID != "":
+		return "messages of chat " + sel.ChatID
+	default:
+		return "messages sent before " + sel.Before.UTC().Format(time.RFC3339)
+	}
+}
+
+func (sel Selection) check() *Error {
+	if sel.ChatID == "" && sel.Before.IsZero() {
+		return &Error{Kind: KindRejected, Detail: "a selection of messages needs a chat or a time"}
+	}
+	return nil
+}
+
+// where is the selection as a REST where filter.
+func (sel Selection) where() restWhere {
+	var ops []restWhere
+	if sel.ChatID != "" {
+		ops = append(ops, restText(propChatID, sel.ChatID))
+	}
+	if !sel.Before.IsZero() {
+		ops = append(ops, restWhere{Path: []string{propSentAt}, Operator: "LessThan", ValueDate: sel.Before.UTC().Format(time.RFC3339Nano)})
+	}
+	if len(ops) == 1 {
+		return ops[0]
+	}
+	return restWhere{Operator: "And", Operands: ops}
+}
+
+// restWhere is a REST where filter (the JSON shape of Weaviate's
+// WhereFilter).
+type restWhere struct {
+	Operator  string      `json:"operator"`
+	Path      []string    `json:"path,omitempty"`
+	ValueText string      `json:"valueText,omitempty"`
+	ValueDate string      `json:"valueDate,omitempty"`
+	Operands  []restWhere `json:"operands,omitempty"`
+}
+
+func restText(prop, value string) restWhere {
+	return restWhere{Path: []string{prop}, Operator: "Equal", ValueText: value}
+}
+
+// target is where a request of an erase goes: a collection. Every request
+// the erase makes names its collection through messagesTarget and
+// stateTarget, the one place to add a tenant to when a collection gets
+// them.
+type target struct {
+	collection string
+}
+
+// messagesTargets are the targets holding the messages of chatID ("": of
+// every chat).
+func (s *Store) messagesTargets(string) []target {
+	return []target{{collection: MessagesCollection}}
+}
+
+// stateTarget is the target holding chatID's state.
+func (s *Store) stateTarget(string) target { return target{collection: StateCollection} }
+
+// query is the URL query a request to t carries ("" or "?…").
+func (t target) query() string { return "" }
+
+// deleted is Weaviate's answer to a batch delete.
+type deleted struct {
+	Matches    int64 `json:"matches"`
+	Limit      int64 `json:"limit"`
+	Successful int64 `json:"successful"`
+	Failed     int64 `json:"failed"`
+}
+
+// batchDelete is one DELETE /v1/batch/objects of the objects of t that
+// where matches: at most Weaviate's QUERY_MAXIMUM_RESULTS of them are
+// deleted (none with dryRun), and the answer says how many matched.
+func (s *Store) batchDelete(ctx context.Context, t target, where restWhere, dryRun bool) (deleted, error) {
+	body, err := json.Marshal(map[string]any{
+		"match":  map[string]any{"class": t.collection, "where": where},
+		"output": "minimal",
+		"dryRun": dryRun,
+	})
+	if err != nil {
+		return deleted{}, &Error{Kind: KindRejected, Err: err}
+	}
+	s.calls.deletes.Add(1)
+	status, answer, err := s.restBody(ctx, http.MethodDelete, "/batch/objects"+t.query(), body)
+	if err == nil && status != http.StatusOK {
+		err = s.statusError(status, answer)
+	}
+	if err != nil {
+		s.calls.failed.Add(1)
+		return deleted{}, err
+	}
+	var out struct {
+		Results deleted `json:"results"`
+	}
+	if err := json.Unmarshal(answer, &out); err != nil {
+		s.calls.failed.Add(1)
+		return deleted{}, &Error{Kind: KindRejected, Detail: "unexpected answer", Err: err}
+	}
+	return out.Results, nil
+}
+
+// deleteAll deletes every object of t that where matches, a request of at
+// most Weaviate's QUERY_MAXIMUM_RESULTS at a time, until none is left;
+// progress, when set, gets the running total after each request. It returns
+// how many it deleted. Objects written meanwhile that match are deleted
+// too, as long as they come before the last request.
+func (s *Store) deleteAll(ctx context.Context, t target, where restWhere, progress func(int64)) (int64, error) {
+	var total int64
+	for {
+		r, err := s.batchDelete(ctx, t, where, false)
+		if err != nil {
+			return total, err
+		}
+		total += r.Successful
+		if progress != nil {
+			progress(total)
+		}
+		switch {
+		case r.Failed > 0:
+			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t.collection)}
+		case r.Matches <= r.Successful:
+			return total, nil
+		case r.Successful == 0:
+			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t.collection)}
+		}
+	}
+}
+
+// CountMessages counts the stored messages of sel (a dry run of the batch
+// delete: nothing is deleted).
+func (s *Store) CountMessages(ctx context.Context, sel Selection) (int64, error) {
+	n, err := s.countMessages(ctx, sel)
+	if err != nil {
+		return n, fmt.Errorf("count %s: %w", sel, err)
+	}
+	return n, nil
+}
+
+func (s *Store) countMessages(ctx context.Context, sel Selection) (int64, error) {
+	if s.closed.Load() {
+		return 0, s.closedError()
+	}
+	if err := sel.check(); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, t := range s.messagesTargets(sel.ChatID) {
+		r, err := s.batchDelete(ctx, t, sel.where(), true)
+		if err != nil {
+			return n, err
+		}
+		n += r.Matches
+	}
+	return n, nil
+}
+
+// DeleteMessages deletes the stored messages of sel and returns how many it
+// deleted; progress, when set, gets the running total after each request
+// (one per QUERY_MAXIMUM_RESULTS messages). Messages of sel stored while it
+// runs may be left: count them after (CountMessages).
+func (s *Store) DeleteMessages(ctx context.Context, sel Selection, progress func(deleted int64)) (int64, error) {
+	n, err := s.deleteMessages(ctx, sel, progress)
+	if err != nil {
+		return n, fmt.Errorf("delete %s (%d deleted): %w", sel, n, err)
+	}
+	return n, nil
+}
+
+func (s *Store) deleteMessages(ctx context.Context, sel Selection, progress func(int64)) (int64, error) {
+	if s.closed.Load() {
+		return 0, s.closedError()
+	}
+	if err := sel.check(); err != nil {
+		return 0, err
+	}
+	var done int64
+	for _, t := range s.messagesTargets(sel.ChatID) {
+		before := done
+		n, err := s.deleteAll(ctx, t, sel.where(), func(n int64) {
+			if progress != nil {
+				progress(before + n)
+			}
+		})
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// CountState counts the objects of chatID's muted state: its mute and
+// unmute entries and its head (state.go).
+func (s *Store) CountState(ctx context.Context, chatID string) (int64, error) {
+	n, err := s.countState(ctx, chatID)
+	if err != nil {
+		return n, fmt.Errorf("count the state of chat %s: %w", chatID, err)
+	}
+	return n, nil
+}
+
+func (s *Store) countState(ctx context.Context, chatID string) (int64, error) {
+	if s.closed.Load() {
+		return 0, s.closedError()
+	}
+	if chatID == "" {
+		return 0, &Error{Kind: KindRejected, Detail: "chat id is required"}
+	}
+	t := s.stateTarget(chatID)
+	r, err := s.batchDelete(ctx, t, restText(propChatID, chatID), true)
+	if err != nil {
+		return 0, err
+	}
+	head, err := s.headWithoutChat(ctx, t, chatID)
+	if err != nil {
+		return r.Matches, err
+	}
+	return r.Matches + head, nil
+}
+
+// headWithoutChat is 1 when chatID's head exists and the filter on chat_id
+// does not find it (a head holds no chat_id; a state written by an older
+// version does, and is counted by the filter), else 0.
+func (s *Store) headWithoutChat(ctx context.Context, t target, chatID string) (int64, error) {
+	status, body, err := s.rest(ctx, http.MethodGet, "/objects/"+t.collection+"/"+StateID(chatID)+t.query())
+	switch {
+	case err != nil:
+		return 0, err
+	case status == http.StatusNotFound:
+		return 0, nil
+	case status != http.StatusOK:
+		return 0, s.statusError(status, body)
+	}
+	var obj struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return 0, &Error{Kind: KindRejected, Detail: "unexpected answer", Err: err}
+	}
+	if _, ok := obj.Properties[propChatID]; ok {
+		return 0, nil
+	}
+	return 1, nil
+}
+
+// DeleteState deletes chatID's muted state, entries and head, and returns
+// how many objects it deleted. The chat is then as if never muted or
+// unmuted; a mute or unmute applied while it runs may be left (count after:
+// CountState).
+func (s *Store) DeleteState(ctx context.Context, chatID string) (int64, error) {
+	n, err := s.deleteState(ctx, chatID)
+	if err != nil {
+		return n, fmt.Errorf("delete the state of chat %s (%d deleted): %w", chatID, n, err)
+	}
+	return n, nil
+}
+
+func (s *Store) deleteState(ctx context.Context, chatID string) (int64, error) {
+	if s.closed.Load() {
+		return 0, s.closedError()
+	}
+	if chatID == "" {
+		return 0, &Error{Kind: KindRejected, Detail: "chat id is required"}
+	}
+	t := s.stateTarget(chatID)
+	// The entries first, then the head: a reader that finds the head and
+	// no entry reads "not muted", as it does with neither.
+	n, err := s.deleteAll(ctx, t, restText(propChatID, chatID), nil)
+	if err != nil {
+		return n, err
+	}
+	// Weaviate answers 204 to the delete of an object that is not there:
+	// the head is looked up first, to count it.
+	head, err := s.headWithoutChat(ctx, t, chatID)
+	if err != nil || head == 0 {
+		return n, err
+	}
+	s.calls.deletes.Add(1)
+	status, body, err := s.rest(ctx, http.MethodDelete, "/objects/"+t.collection+"/"+StateID(chatID)+t.query())
+	switch {
+	case err != nil:
+	case status == http.StatusNoContent || status == http.StatusOK:
+		n++
+	case status == http.StatusNotFound: // deleted meanwhile
+	default:
+		err = s.statusError(status, body)
+	}
+	if err != nil {
+		s.calls.failed.Add(1)
+	}
+	return n, err
+}
