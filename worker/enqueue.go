@@ -43,21 +43,11 @@ func runEnqueue(ctx context.Context, env *cmdEnv) int {
 		fmt.Fprintf(env.stderr, "worker enqueue: --concurrency %d: want at least 1\n", concurrency)
 		return exitUsage
 	}
-	var in io.Reader = env.stdin
-	if len(env.args) == 1 && env.args[0] != "-" {
-		name := env.args[0]
-		f, err := os.Open(name)
-		if err != nil {
-			fmt.Fprintf(env.stderr, "worker enqueue: %v\n", err)
-			return exitUsage
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
-			fmt.Fprintf(env.stderr, "worker enqueue: %s is a directory; give a file of JSON lines (or - for stdin)\n", name)
-			return exitUsage
-		}
-		in = f
+	in, closeIn, code := openInput(env)
+	if code != exitOK {
+		return code
 	}
+	defer closeIn()
 	input := enqueue.NewInput(in)
 	if in != env.stdin {
 		// A file is checked before SQS is reached, so that a binary file is

@@ -17,7 +17,7 @@ type verifyFlags struct {
 func verifyCommand() command {
 	return command{
 		name: "verify", summary: "check that every stored message is found by the worker's searches; --repair what is not",
-		vars: []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"},
+		vars: weaviateVars,
 		help: `Reads every message object of the messages collection from Weaviate's object
 store (its cursor, in id order: the objects as they are) and asks the searches
 the worker uses whether they find each one: the chat_id and role filter of the

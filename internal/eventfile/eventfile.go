@@ -157,6 +157,9 @@ func (r *Reader) Read(ctx context.Context, take func(Line) error) error {
 		}
 		raw, readErr := r.in.ReadBytes('\n')
 		if readErr != nil && !errors.Is(readErr, io.EOF) {
+			if err := ctx.Err(); err != nil { // the input was closed to end a read that waited
+				return fmt.Errorf("interrupted before line %d: %w", lineNo, err)
+			}
 			return fmt.Errorf("read input at line %d: %w", lineNo, readErr)
 		}
 		if readErr != nil && len(raw) == 0 { // EOF after a last \n
