@@ -139,9 +139,9 @@ type run struct {
 	start time.Time
 
 	sent, unsent atomic.Int64
-	stopOnce               sync.Once
-	stopped                atomic.Bool
-	stopErr                error // set once, before stopped
+	stopOnce     sync.Once
+	stopped      atomic.Bool
+	stopErr      error // set once, before stopped
 }
 
 func (r *run) report() Report {
