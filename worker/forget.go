@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,7 +57,7 @@ func runForget(ctx context.Context, env *cmdEnv) int {
 	f := env.own.(*forgetFlags)
 	o := forget.Options{Chat: f.chat, DryRun: f.dryRun, Progress: env.stderr}
 	if f.olderThan != "" {
-		age, err := parseAge(f.olderThan)
+		age, err := forget.ParseAge(f.olderThan)
 		if err != nil {
 			fmt.Fprintf(env.stderr, "worker forget: --older-than %q: %v\n", f.olderThan, err)
 			return exitUsage
@@ -122,25 +120,4 @@ func counts(o forget.Options, messages, state int64) string {
 		s += fmt.Sprintf(" and %d state objects", state)
 	}
 	return s
-}
-
-// parseAge reads an age: a Go duration (2160h, 90m) or whole days (90d).
-func parseAge(s string) (time.Duration, error) {
-	var d time.Duration
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
-			return 0, errors.New("want a duration such as 2160h or a number of days such as 90d")
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, errors.New("want a duration such as 2160h or a number of days such as 90d")
-		}
-	}
-	if d <= 0 {
-		return 0, errors.New("want an age above zero")
-	}
-	return d, nil
 }

@@ -23,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -164,4 +166,27 @@ func (p *progress) done(n int64) {
 		return
 	}
 	fmt.Fprintf(p.o.Progress, "done: deleted %d of %d messages, %.0f messages/s\n", n, p.total, float64(n)/time.Since(p.start).Seconds())
+}
+
+// ParseAge reads the age of --older-than: a Go duration (2160h) or whole
+// days (90d), above zero.
+func ParseAge(s string) (time.Duration, error) {
+	bad := errors.New("want a duration such as 2160h or a number of days such as 90d")
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, bad
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, bad
+		}
+	}
+	if d <= 0 {
+		return 0, errors.New("want an age above zero")
+	}
+	return d, nil
 }

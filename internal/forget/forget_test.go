@@ -88,3 +88,17 @@ func TestProgress(t *testing.T) {
 		t.Errorf("progress:\n%s", got)
 	}
 }
+
+func TestParseAge(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]time.Duration{"2160h": 2160 * time.Hour, "90d": 90 * 24 * time.Hour, "1h30m": 90 * time.Minute} {
+		if got, err := ParseAge(in); err != nil || got != want {
+			t.Errorf("ParseAge(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "soon", "0d", "-5h", "0", "1.5d"} {
+		if _, err := ParseAge(in); err == nil {
+			t.Errorf("ParseAge(%q) took it", in)
+		}
+	}
+}
