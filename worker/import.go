@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/chatprep/chatprep/internal/eventfile"
 	"github.com/chatprep/chatprep/internal/importer"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/tokens"
 )
 
 // weaviateVars are read by every command that talks to Weaviate only.
@@ -24,14 +26,15 @@ type importFlags struct {
 func importCommand() command {
 	return command{
 		name: "import", args: "[FILE]", maxArgs: 1, summary: "bulk-load past chat messages (JSON lines) from FILE or stdin into Weaviate, without results",
-		vars: weaviateVars,
+		vars: append(slices.Clip(weaviateVars), "TOKEN_ENCODING"),
 		help: `Reads chat messages as JSON lines (the chat event format, type message, user
 or assistant) from FILE (or stdin when FILE is absent or -), validates each as
 worker enqueue does, and writes the valid ones straight into Weaviate, in
 batches of --batch-size, --concurrency at a time: no queue, no preprocessing,
 no result. Each message becomes the object a worker would store for it (the
-same id, the same searchable properties): history and relevance find it, and
-the same event received later stays one object. Mutes and unmutes are
+same id, the same searchable properties, its length in TOKEN_ENCODING's
+tokens): history and relevance find it, and the same event received later
+stays one object. Mutes and unmutes are
 rejected: send them with worker enqueue.
 
 Prints "imported N, rejected M" on stdout, then on stderr the time it took
@@ -91,7 +94,14 @@ func runImport(ctx context.Context, env *cmdEnv) int {
 			return exitUsage
 		}
 	}
-	st, err := store.New(storeConfig(env.cfg, nopLogger()))
+	counter, err := tokens.New(env.cfg.TokenEncoding)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "worker import: TOKEN_ENCODING: %v\n", err)
+		return exitUsage
+	}
+	sc := storeConfig(env.cfg, nopLogger())
+	sc.Tokens = counter // each message's token count, as the worker stores it
+	st, err := store.New(sc)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "worker import: %v\n", err)
 		return exitFailed

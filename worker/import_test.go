@@ -113,8 +113,8 @@ func TestImportThenTheWorkerUsesIt(t *testing.T) {
 			}
 		}
 	}
-	if props := w.Object(t, chats[0], "h0-0001"); props["role"] != "assistant" || props["chat_terms"] == "" {
-		t.Errorf("imported assistant message: %v", props)
+	if props := w.Object(t, chats[0], "h0-0001"); props["role"] != "assistant" || props["chat_terms"] == "" || props["tokens_o200k_base"] == nil {
+		t.Errorf("imported assistant message: %v; want its role, terms and token count as a worker stores them", props)
 	}
 
 	_, logs, _ := runWorker(t, e)

@@ -179,7 +179,7 @@ func TestEachCommandsHelpListsItsFlagsAndOnlyItsVariables(t *testing.T) {
 		{[]string{"dlq", "list"}, []string{"--max N", "(default 10)"}, append([]string{"DLQ_QUEUE"}, sqs...)},
 		{[]string{"dlq", "redrive"}, []string{"--max N", "--dry-run", "--all"}, append([]string{"INPUT_QUEUE", "DLQ_QUEUE"}, sqs...)},
 		{[]string{"verify"}, []string{"--chat ID", "--repair"}, []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}},
-		{[]string{"import"}, []string{"--skip N", "--batch-size N", "(default 500)", "--concurrency N", "(default 4)"}, []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}},
+		{[]string{"import"}, []string{"--skip N", "--batch-size N", "(default 500)", "--concurrency N", "(default 4)"}, []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR", "TOKEN_ENCODING"}},
 		{[]string{"forget"}, []string{"--chat ID", "--older-than D", "--dry-run"}, []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}},
 		{[]string{"healthcheck"}, nil, []string{"HEALTH_ADDR"}},
 		{[]string{"version"}, nil, nil},
