@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/enqueue"
+	"github.com/chatprep/chatprep/internal/eventfile"
 )
 
 func enqueueCommand() command {
@@ -63,7 +64,7 @@ func runEnqueue(ctx context.Context, env *cmdEnv) int {
 	if code != exitOK {
 		return code
 	}
-	cfg := enqueue.Config{Concurrency: concurrency, Rejects: env.stderr, Progress: env.stderr, Terminal: isTerminal(env.stderr)}
+	cfg := enqueue.Config{Concurrency: concurrency, Output: eventfile.Output{Rejects: env.stderr, Progress: env.stderr, Terminal: isTerminal(env.stderr)}}
 	rep, err := enqueue.NewSender(api, url, config.IsFIFO(env.cfg.InputQueue), cfg).Send(ctx, input)
 	var inputErr *enqueue.InputError
 	if errors.As(err, &inputErr) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/forget"
-	"github.com/chatprep/chatprep/internal/store"
 )
 
 type forgetFlags struct {
@@ -68,16 +67,11 @@ func runForget(ctx context.Context, env *cmdEnv) int {
 		fmt.Fprintln(env.stderr, "worker forget: name a chat (--chat ID), an age (--older-than D), or both (see worker forget --help)")
 		return exitUsage
 	}
-	st, err := store.New(storeConfig(env.cfg, nopLogger()))
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker forget: %v\n", err)
-		return exitFailed
+	st, code := openStore(ctx, env, storeConfig(env.cfg, nopLogger()))
+	if code != exitOK {
+		return code
 	}
 	defer st.Close()
-	if err := st.Ready(ctx); err != nil {
-		fmt.Fprintf(env.stderr, "worker forget: %v\n", err)
-		return exitFailed
-	}
 	rep, err := forget.Run(ctx, st, o)
 	what := forgotten(o, f.olderThan)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/chatprep/chatprep/internal/eventfile"
 	"github.com/chatprep/chatprep/internal/importer"
-	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/tokens"
 )
 
@@ -101,20 +100,12 @@ func runImport(ctx context.Context, env *cmdEnv) int {
 	}
 	sc := storeConfig(env.cfg, nopLogger())
 	sc.Tokens = counter // each message's token count, as the worker stores it
-	st, err := store.New(sc)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker import: %v\n", err)
-		return exitFailed
+	st, code := openStore(ctx, env, sc)
+	if code != exitOK {
+		return code
 	}
 	defer st.Close()
-	if err := st.Ready(ctx); err != nil {
-		fmt.Fprintf(env.stderr, "worker import: %v\n", err)
-		return exitFailed
-	}
-	cfg := importer.Config{
-		BatchSize: f.batchSize, Concurrency: f.concurrency, Skip: f.skip,
-		Rejects: env.stderr, Progress: env.stderr, Terminal: isTerminal(env.stderr),
-	}
+	cfg := importer.Config{BatchSize: f.batchSize, Concurrency: f.concurrency, Skip: f.skip, Output: eventfile.Output{Rejects: env.stderr, Progress: env.stderr, Terminal: isTerminal(env.stderr)}}
 	rep, err := importer.Run(ctx, st, input, cfg)
 	var inputErr *eventfile.InputError
 	if errors.As(err, &inputErr) {

@@ -287,24 +287,7 @@ func TestRetentionRemovesExactlyTheOlder(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wv, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wv.Stop() })
-	env := []string{"WEAVIATE_URL=" + wv.URL, "WEAVIATE_GRPC_ADDR=" + wv.GRPCAddr}
-	st, err := store.New(store.Config{URL: wv.URL, GRPCAddr: wv.GRPCAddr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.EnsureSchema(ctx); err != nil {
-		t.Fatal(err)
-	}
+	wv, st, env := ownWeaviate(t, ctx)
 	// Message k of each chat was sent k days and an hour ago.
 	now := time.Now()
 	var lines []map[string]any

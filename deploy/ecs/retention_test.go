@@ -232,16 +232,5 @@ func TestSchedulerPolicyIsWhatTheScheduleNeeds(t *testing.T) {
 // EventBridge Scheduler of the account only.
 func TestSchedulerTrustPolicy(t *testing.T) {
 	t.Parallel()
-	p := readPolicy(t, "scheduler-trust-policy.json")
-	if len(p.Statement) != 1 {
-		t.Fatalf("%d statements, want 1", len(p.Statement))
-	}
-	s := p.Statement[0]
-	if s.Effect != "Allow" || !slices.Equal(s.Action, stringList{"sts:AssumeRole"}) || len(s.Resource) != 0 ||
-		len(s.Principal) != 1 || !slices.Equal(s.Principal["Service"], stringList{"scheduler.amazonaws.com"}) {
-		t.Errorf("trust statement %+v, want scheduler.amazonaws.com may sts:AssumeRole", s)
-	}
-	if got := canonicalCondition(s.Condition); got != `{"StringEquals":{"aws:SourceAccount":["${AWS_ACCOUNT_ID}"]}}` {
-		t.Errorf("condition %s, want aws:SourceAccount = ${AWS_ACCOUNT_ID}", got)
-	}
+	checkTrust(t, "scheduler-trust-policy.json", "scheduler.amazonaws.com")
 }

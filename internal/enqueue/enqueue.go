@@ -79,20 +79,9 @@ type Config struct {
 	// Concurrency is the number of lanes: at most this many
 	// SendMessageBatch calls are in flight. Default DefaultConcurrency.
 	Concurrency int
-	// Rejects gets one line per rejected input line, at most MaxShown, and
-	// then how many more were rejected. Nil discards them.
-	Rejects io.Writer
-	// MaxShown bounds the rejected lines shown. Default DefaultMaxShown.
-	MaxShown int
-	// Progress gets a progress line (sent, rejected, rate) every
-	// ProgressEvery while sending; nil shows none.
-	Progress io.Writer
-	// Terminal says Progress is a terminal: the progress line is rewritten
-	// in place (a carriage return) and cleared at the end.
-	Terminal bool
-	// ProgressEvery is how often progress is shown. Default
-	// DefaultProgressEvery.
-	ProgressEvery time.Duration
+	// Output is where rejected lines and progress (sent, rejected, rate)
+	// go.
+	eventfile.Output
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -163,11 +152,7 @@ func (r *run) stop(err error) {
 func (s *Sender) Send(ctx context.Context, in io.Reader) (Report, error) {
 	input := eventfile.NewInput(in) // in itself, when NewInput made it
 	rn := &run{s: s, start: time.Now()}
-	rn.lines = eventfile.NewReader(input, eventfile.Config{
-		Rejects: s.cfg.Rejects, MaxShown: s.cfg.MaxShown,
-		Progress: s.cfg.Progress, Terminal: s.cfg.Terminal, ProgressEvery: s.cfg.ProgressEvery,
-		Prepare: sqsBody,
-	})
+	rn.lines = eventfile.NewReader(input, eventfile.Config{Output: s.cfg.Output, Prepare: sqsBody})
 	if err := eventfile.Check(input); err != nil {
 		return Report{}, err
 	}

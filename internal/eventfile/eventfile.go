@@ -72,15 +72,15 @@ func Check(r *bufio.Reader) error {
 	return nil
 }
 
-// Config configures a Reader. Zero fields take their defaults.
-type Config struct {
+// Output says where a command that reads an input writes the rejected
+// lines and its progress. Zero fields take their defaults.
+type Output struct {
 	// Rejects gets one line per rejected input line, at most MaxShown, and
-	// at Close how many more were rejected. Nil discards them.
+	// at the end how many more were rejected. Nil discards them.
 	Rejects io.Writer
 	// MaxShown bounds the rejected lines shown. Default DefaultMaxShown.
 	MaxShown int
-	// Progress gets the progress line every ProgressEvery while
-	// ShowProgress runs; nil shows none.
+	// Progress gets a progress line every ProgressEvery; nil shows none.
 	Progress io.Writer
 	// Terminal says Progress is a terminal: the progress line is rewritten
 	// in place (a carriage return) and cleared at the end.
@@ -88,6 +88,11 @@ type Config struct {
 	// ProgressEvery is how often progress is shown. Default
 	// DefaultProgressEvery.
 	ProgressEvery time.Duration
+}
+
+// Config configures a Reader. Zero fields take their defaults.
+type Config struct {
+	Output
 
 	// Prepare, when set, makes of a line what is decoded and kept as its
 	// body, or says why the line is rejected (a reason, "" for none).

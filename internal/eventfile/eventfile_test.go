@@ -70,8 +70,10 @@ func TestReadOptions(t *testing.T) {
 			}
 			return ""
 		},
-		Same:    func(ev event.Event) (string, string) { return ev.ChatID + "/" + ev.EventID, "message " + ev.EventID },
-		Prepare: func(line []byte) ([]byte, string) { return []byte(strings.ReplaceAll(string(line), `"hi"`, `"hello"`)), "" },
+		Same: func(ev event.Event) (string, string) { return ev.ChatID + "/" + ev.EventID, "message " + ev.EventID },
+		Prepare: func(line []byte) ([]byte, string) {
+			return []byte(strings.ReplaceAll(string(line), `"hi"`, `"hello"`)), ""
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -92,13 +92,8 @@ type Config struct {
 	RetryFor      time.Duration
 	// Skip passes over the first Skip lines (a resumed import).
 	Skip int
-	// Rejects, MaxShown, Progress, Terminal and ProgressEvery are
-	// eventfile.Config's.
-	Rejects       io.Writer
-	MaxShown      int
-	Progress      io.Writer
-	Terminal      bool
-	ProgressEvery time.Duration
+	// Output is where rejected lines and progress go.
+	eventfile.Output
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -140,11 +135,7 @@ func Run(ctx context.Context, st Store, in io.Reader, cfg Config) (Report, error
 		return Report{}, err
 	}
 	r := &run{st: st, cfg: cfg, start: time.Now(), pending: map[int]struct{}{}}
-	r.lines = eventfile.NewReader(input, eventfile.Config{
-		Rejects: cfg.Rejects, MaxShown: cfg.MaxShown,
-		Progress: cfg.Progress, Terminal: cfg.Terminal, ProgressEvery: cfg.ProgressEvery,
-		Refuse: messagesOnly, Same: sameMessage, Skip: cfg.Skip,
-	})
+	r.lines = eventfile.NewReader(input, eventfile.Config{Output: cfg.Output, Refuse: messagesOnly, Same: sameMessage, Skip: cfg.Skip})
 	b, err := batcher.New(batcher.Config{
 		MaxItems: cfg.BatchSize, MaxBytes: cfg.MaxBatchBytes, Linger: linger,
 		Concurrency: cfg.Concurrency, Buffer: cfg.BatchSize,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/eventfile"
 )
 
 // failure is a store error that says whether it is transient, as
@@ -97,7 +98,7 @@ func TestRetriesAndRefusals(t *testing.T) {
 		}}
 		input := lines(40) + `{"event_id":"m","chat_id":"c","type":"mute"}` + "\n"
 		var rejects strings.Builder
-		rep, err := Run(t.Context(), st, strings.NewReader(input), Config{BatchSize: 10, Rejects: &rejects})
+		rep, err := Run(t.Context(), st, strings.NewReader(input), Config{BatchSize: 10, Output: eventfile.Output{Rejects: &rejects}})
 		if err != nil || rep.Imported != 39 || rep.Rejected != 2 || rep.Done != 41 {
 			t.Fatalf("report %+v, %v", rep, err)
 		}
