@@ -42,8 +42,12 @@ type scaleResult struct {
 	imported    int           // messages this level's import added
 	importTook  time.Duration // the import process, start to exit
 	importCPU   time.Duration // Weaviate's CPU during the import
+	importSelf  time.Duration // the import process's own CPU
+	importRSS   int64         // the import process's peak resident memory
 	settle      time.Duration
 	rss         int64 // Weaviate's resident memory after the import settled
+	rssAnon     int64 // of it, its own (heap, stacks): what it needs
+	rssFile     int64 // of it, pages of files it maps (its segments): cache the kernel may drop
 	disk        int64 // bytes of Weaviate's data directory (blocks used)
 	forgetTook  time.Duration
 	forgotCount int64
@@ -84,7 +88,7 @@ func scaleRow(ctx context.Context, e *env, b *testing.B, levels []int, perChat i
 		}
 		cpu0 := procCPU(w.Pid())
 		start := time.Now()
-		if r.imported, err = importFile(ctx, e.worker, w.URL, w.GRPCAddr, file); err != nil {
+		if r.imported, r.importSelf, r.importRSS, err = importFile(ctx, e.worker, w.URL, w.GRPCAddr, file); err != nil {
 			return out, err
 		}
 		r.importTook, r.importCPU = time.Since(start), procCPU(w.Pid())-cpu0
@@ -95,7 +99,7 @@ func scaleRow(ctx context.Context, e *env, b *testing.B, levels []int, perChat i
 		filled += n
 		stored += n
 		r.settle = settle(ctx, w.Pid())
-		r.rss = procRSS(w.Pid())
+		r.rss, r.rssAnon, r.rssFile = procRSS(w.Pid())
 		r.disk = dirBlocks(filepath.Join(w.DataDir(), "data"))
 
 		// Erasing one filler chat at this size.
@@ -118,23 +122,29 @@ func scaleRow(ctx context.Context, e *env, b *testing.B, levels []int, perChat i
 	return out, nil
 }
 
-// importFile runs `worker import FILE` and returns how many it imported.
-func importFile(ctx context.Context, bin, url, grpcAddr, file string) (int, error) {
-	out, err := runTool(ctx, bin, url, grpcAddr, "import", file)
+// importFile runs `worker import FILE` and returns how many it imported,
+// its CPU time and its peak resident memory.
+func importFile(ctx context.Context, bin, url, grpcAddr, file string) (int, time.Duration, int64, error) {
+	out, ps, err := runTool(ctx, bin, url, grpcAddr, "import", file)
 	if err != nil {
-		return 0, err
+		return 0, 0, 0, err
+	}
+	var cpu time.Duration
+	var rss int64
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		cpu, rss = time.Duration(ru.Utime.Nano()+ru.Stime.Nano()), ru.Maxrss<<10
 	}
 	var n, rejected int
 	if _, err := fmt.Sscanf(out, "imported %d, rejected %d", &n, &rejected); err != nil || rejected != 0 {
-		return n, fmt.Errorf("worker import printed %q", out)
+		return n, cpu, rss, fmt.Errorf("worker import printed %q", out)
 	}
-	return n, nil
+	return n, cpu, rss, nil
 }
 
 // forgetChat runs `worker forget --chat ID` and returns how many messages
 // it removed.
 func forgetChat(ctx context.Context, bin, url, grpcAddr, chat string) (int64, error) {
-	out, err := runTool(ctx, bin, url, grpcAddr, "forget", "--chat", chat)
+	out, _, err := runTool(ctx, bin, url, grpcAddr, "forget", "--chat", chat)
 	if err != nil {
 		return 0, err
 	}
@@ -146,8 +156,8 @@ func forgetChat(ctx context.Context, bin, url, grpcAddr, chat string) (int64, er
 }
 
 // runTool runs the worker binary's command against a Weaviate and returns
-// its stdout.
-func runTool(ctx context.Context, bin, url, grpcAddr string, args ...string) (string, error) {
+// its stdout and how it ended.
+func runTool(ctx context.Context, bin, url, grpcAddr string, args ...string) (string, *os.ProcessState, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "WEAVIATE_URL=" + url, "WEAVIATE_GRPC_ADDR=" + grpcAddr}
 	var stdout, stderr bytes.Buffer
@@ -157,24 +167,35 @@ func runTool(ctx context.Context, bin, url, grpcAddr string, args ...string) (st
 		if len(tail) > 2000 {
 			tail = tail[len(tail)-2000:]
 		}
-		return stdout.String(), fmt.Errorf("worker %s: %w\n%s", strings.Join(args, " "), err, tail)
+		return stdout.String(), cmd.ProcessState, fmt.Errorf("worker %s: %w\n%s", strings.Join(args, " "), err, tail)
 	}
-	return stdout.String(), nil
+	return stdout.String(), cmd.ProcessState, nil
 }
 
-// procRSS is a process's resident memory, from /proc/PID/status.
-func procRSS(pid int) int64 {
+// procRSS is a process's resident memory, and of it the anonymous part
+// (its heap) and the file-backed part (mapped files), from
+// /proc/PID/status.
+func procRSS(pid int) (rss, anon, file int64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0, 0
+	}
+	kb := func(v string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		return n << 10
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "VmRSS":
+			rss = kb(v)
+		case "RssAnon":
+			anon = kb(v)
+		case "RssFile":
+			file = kb(v)
 		}
 	}
-	return 0
+	return rss, anon, file
 }
 
 // dirBlocks is the disk space the files under dir take (as du counts it).
@@ -232,13 +253,13 @@ func scaleMarkdown(p func(string, ...any), title string, rs []scaleResult) {
 		"`worker forget --chat` of one filler chat, and `bin/worker run` with %s events of the bench's chats enqueued at once (row 1's workload, "+
 		"those chats' own sizes unchanged).\n\n",
 		rs[0].chats, workload.SeedMessages, workload.FillerPerChat, groupThousands(fmt.Sprint(rs[0].run.n)))
-	p("| messages stored | import rate | Weaviate CPU / imported message | Weaviate RSS | data directory | forget a chat | events/s | Weaviate CPU / event | worker CPU / event | latency p50 / p95 |\n")
-	p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| messages stored | import rate | Weaviate CPU / imported message | import process: CPU / message, peak RSS | Weaviate RSS (its own + mapped files) | data directory | forget a chat | events/s | Weaviate CPU / event | worker CPU / event | latency p50 / p95 |\n")
+	p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rs {
 		x := &r.run
-		p("| %s | %s msg/s (%s in %s) | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
+		p("| %s | %s msg/s (%s in %s) | %s | %s, %s | %s (%s + %s) | %s | %s | %s | %s | %s | %s / %s |\n",
 			groupThousands(fmt.Sprint(r.stored)), num(r.importRate()), groupThousands(fmt.Sprint(r.imported)), dur(r.importTook),
-			dur(r.importCPU/time.Duration(max(1, r.imported))), mb(r.rss), mb(r.disk), dur(r.forgetTook),
+			dur(r.importCPU/time.Duration(max(1, r.imported))), dur(r.importSelf/time.Duration(max(1, r.imported))), mb(r.importRSS), mb(r.rss), mb(r.rssAnon), mb(r.rssFile), mb(r.disk), dur(r.forgetTook),
 			num(x.eventsPerSec()), dur(x.perEvent(x.weaviate)), dur(x.perEvent(x.workerCPU)),
 			dur(percentile(x.e2e, 50)), dur(percentile(x.e2e, 95)))
 	}
@@ -263,12 +284,13 @@ func scaleMarkdown(p func(string, ...any), title string, rs []scaleResult) {
 		return mb(int64(float64(b-a) * 1e6 / float64(max(1, last.stored-first.stored))))
 	}
 	p("\nFrom %s to %s messages (×%.0f): events/s ×%.2f, Weaviate CPU per event ×%.2f, relevance p95 ×%.2f, history p95 ×%.2f. "+
-		"Each million messages more took %s of Weaviate's memory and %s of disk (from %s and %s at %s).\n\n",
+		"Each million messages more took %s of Weaviate's own memory (%s resident with the mapped files) and %s of disk (from %s, %s and %s at %s).\n\n",
 		groupThousands(fmt.Sprint(first.stored)), groupThousands(fmt.Sprint(last.stored)), float64(last.stored)/float64(first.stored),
 		last.run.eventsPerSec()/first.run.eventsPerSec(),
 		float64(last.run.perEvent(last.run.weaviate))/float64(max(1, first.run.perEvent(first.run.weaviate))),
 		ratioP95(last, first, "relevance_search"), ratioP95(last, first, "message_history"),
-		perMillion(first.rss, last.rss), perMillion(first.disk, last.disk), mb(first.rss), mb(first.disk), groupThousands(fmt.Sprint(first.stored)))
+		perMillion(first.rssAnon, last.rssAnon), perMillion(first.rss, last.rss), perMillion(first.disk, last.disk),
+		mb(first.rssAnon), mb(first.rss), mb(first.disk), groupThousands(fmt.Sprint(first.stored)))
 }
 
 func ratioP95(a, b scaleResult, task string) float64 {
