@@ -18,8 +18,10 @@ import (
 // finds every object the filter matches and deletes at most
 // QUERY_MAXIMUM_RESULTS of them (10,000 by default) per request, answering
 // how many matched and how many it deleted. So a delete is a loop of such
-// requests until nothing matched is left; a dry run (dryRun: true) deletes
-// nothing and answers the count, which is how Count* count.
+// requests until nothing matched is left (deleteAll; for messages sent
+// before a time, windows of sent_at walked back from it: deleteBackwards);
+// a dry run (dryRun: true) deletes nothing and answers the count, which is
+// how Count* count.
 //
 // The filters read the inverted index: an object whose index entries
 // Weaviate lost (see `worker verify`) is neither counted nor deleted.
@@ -53,18 +55,29 @@ func (sel Selection) check() *Error {
 }
 
 // where is the selection as a REST where filter.
-func (sel Selection) where() restWhere {
+func (sel Selection) where() restWhere { return sel.window(time.Time{}) }
+
+// window is the selection's filter narrowed to messages sent at or after
+// from (zero: no lower bound).
+func (sel Selection) window(from time.Time) restWhere {
 	var ops []restWhere
 	if sel.ChatID != "" {
 		ops = append(ops, restText(propChatID, sel.ChatID))
 	}
+	if !from.IsZero() {
+		ops = append(ops, restDate("GreaterThanEqual", from))
+	}
 	if !sel.Before.IsZero() {
-		ops = append(ops, restWhere{Path: []string{propSentAt}, Operator: "LessThan", ValueDate: sel.Before.UTC().Format(time.RFC3339Nano)})
+		ops = append(ops, restDate("LessThan", sel.Before))
 	}
 	if len(ops) == 1 {
 		return ops[0]
 	}
 	return restWhere{Operator: "And", Operands: ops}
+}
+
+func restDate(operator string, t time.Time) restWhere {
+	return restWhere{Path: []string{propSentAt}, Operator: operator, ValueDate: t.UTC().Format(time.RFC3339Nano)}
 }
 
 // restWhere is a REST where filter (the JSON shape of Weaviate's
@@ -217,17 +230,81 @@ func (s *Store) deleteMessages(ctx context.Context, sel Selection, progress func
 	var done int64
 	for _, t := range s.messagesTargets(sel.ChatID) {
 		before := done
-		n, err := s.deleteAll(ctx, t, sel.where(), func(n int64) {
+		report := func(n int64) {
 			if progress != nil {
 				progress(before + n)
 			}
-		})
+		}
+		var n int64
+		var err error
+		if sel.Before.IsZero() {
+			n, err = s.deleteAll(ctx, t, sel.where(), report)
+		} else {
+			n, err = s.deleteBackwards(ctx, t, sel, report)
+		}
 		done += n
 		if err != nil {
 			return done, err
 		}
 	}
 	return done, nil
+}
+
+// Windows of a retention delete (deleteBackwards).
+const (
+	firstWindow = 24 * time.Hour
+	minWindow   = time.Millisecond
+)
+
+// deleteBackwards deletes the messages of sel (which has a Before) in
+// windows of sent_at, from Before back in time, each narrow enough that one
+// request deletes all it matches. One filter over the whole selection would
+// be found again in full by every request (Weaviate finds every match
+// before it deletes at most QUERY_MAXIMUM_RESULTS): requests × matches, a
+// quarter of a million messages per request on average for a first run
+// over a million, hours for ten million. A window that matched more than a
+// request deleted is narrowed and taken again; one that matched little is
+// widened for the next. An empty window asks whether anything older is
+// left at all (a dry run of the whole selection below it, which finds only
+// what is left), so a gap in the history is crossed in a few widenings, and
+// the walk ends when nothing older is left.
+func (s *Store) deleteBackwards(ctx context.Context, t target, sel Selection, progress func(int64)) (int64, error) {
+	var total int64
+	hi, w := sel.Before, firstWindow
+	for {
+		lo := hi.Add(-w)
+		win := Selection{ChatID: sel.ChatID, Before: hi}
+		r, err := s.batchDelete(ctx, t, win.window(lo), false)
+		if err != nil {
+			return total, err
+		}
+		total += r.Successful
+		if progress != nil {
+			progress(total)
+		}
+		switch {
+		case r.Failed > 0:
+			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t.collection)}
+		case r.Matches > r.Successful && r.Successful == 0:
+			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t.collection)}
+		case r.Matches > r.Successful: // more than a request takes: the rest of it, narrower
+			w = max(w/2, minWindow)
+			continue
+		}
+		hi = lo
+		if r.Matches == 0 {
+			older, err := s.batchDelete(ctx, t, Selection{ChatID: sel.ChatID, Before: hi}.where(), true)
+			if err != nil {
+				return total, err
+			}
+			if older.Matches == 0 {
+				return total, nil
+			}
+			w *= 2
+		} else if r.Limit > 0 && r.Matches < r.Limit/2 {
+			w *= 2
+		}
+	}
 }
 
 // CountState counts the objects of chatID's muted state: its mute and

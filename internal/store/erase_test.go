@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -192,6 +193,18 @@ func TestRetention(t *testing.T) {
 	if err := st.EnsureSchema(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Older history, after a gap: 90 days before the others.
+	var old []event.Event
+	for m := range 5 {
+		ev := msg("r-old", fmt.Sprintf("o-%d", m), event.RoleUser, m, "hello")
+		ev.SentAt = ev.SentAt.Add(-90 * 24 * time.Hour)
+		old = append(old, ev)
+	}
+	for _, err := range st.PutMessages(ctx, old) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	chats := []string{"r-1", "r-2", "r-3"}
 	for _, chat := range chats {
 		var evs []event.Event
@@ -234,14 +247,21 @@ func TestRetention(t *testing.T) {
 	// Every chat: before minute 20, 20 per request.
 	calls := st.Stats().Deletes
 	all := Selection{Before: t0.Add(20 * time.Minute)}
-	if n, err := st.CountMessages(ctx, all); err != nil || n != 55 {
-		t.Fatalf("count %s: %d, %v; want 20+15+20", all, n, err)
+	if n, err := st.CountMessages(ctx, all); err != nil || n != 60 {
+		t.Fatalf("count %s: %d, %v; want 20+15+20 and the 5 older ones", all, n, err)
 	}
-	if n, err := st.DeleteMessages(ctx, all, nil); err != nil || n != 55 {
+	var progress []int64
+	if n, err := st.DeleteMessages(ctx, all, func(n int64) { progress = append(progress, n) }); err != nil || n != 60 {
 		t.Fatalf("delete %s: %d, %v", all, n, err)
 	}
-	if c := st.Stats().Deletes - calls; c < 1+3 {
-		t.Errorf("%d requests for a count and 55 deletes at 20 a request, want at least 4", c)
+	if c := st.Stats().Deletes - calls; c < 1+3 || c > 60 {
+		t.Errorf("%d requests for a count and 60 deletes at 20 a request, want at least 4, and not one per message", c)
+	}
+	if !slices.IsSorted(progress) || progress[len(progress)-1] != 60 {
+		t.Errorf("progress %v, want it rising to 60", progress)
+	}
+	if n := countObjects(t, st, MessagesCollection, "r-old"); n != 0 {
+		t.Errorf("%d of the older history left", n)
 	}
 	for _, chat := range chats {
 		if got := fmt.Sprint(remaining(chat)); got != ids(20, 30) {
