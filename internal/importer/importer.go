@@ -248,8 +248,11 @@ func (r *run) report() Report {
 
 func (r *run) progress() string {
 	rep := r.report()
-	return fmt.Sprintf("imported %d, rejected %d, %.0f messages/s; lines 1-%d done (--skip %d resumes)",
-		rep.Imported, rep.Rejected, rep.Rate(), rep.Done, rep.Done)
+	done := "no line done yet"
+	if rep.Done > 0 {
+		done = fmt.Sprintf("lines 1-%d done (--skip %d resumes)", rep.Done, rep.Done)
+	}
+	return fmt.Sprintf("imported %d, rejected %d, %.0f messages/s; %s", rep.Imported, rep.Rejected, rep.Rate(), done)
 }
 
 // flush writes one batch, trying again what failed for Weaviate's sake

@@ -273,6 +273,9 @@ func (s *Store) deleteBackwards(ctx context.Context, t target, sel Selection, pr
 	hi, w := sel.Before, firstWindow
 	for {
 		lo := hi.Add(-w)
+		if lo.Year() < 1 { // before any time Weaviate stores: no lower bound
+			lo = time.Time{}
+		}
 		win := Selection{ChatID: sel.ChatID, Before: hi}
 		r, err := s.batchDelete(ctx, t, win.window(lo), false)
 		if err != nil {
@@ -290,6 +293,9 @@ func (s *Store) deleteBackwards(ctx context.Context, t target, sel Selection, pr
 		case r.Matches > r.Successful: // more than a request takes: the rest of it, narrower
 			w = max(w/2, minWindow)
 			continue
+		}
+		if lo.IsZero() { // the window had no lower bound: nothing older is left
+			return total, nil
 		}
 		hi = lo
 		if r.Matches == 0 {
