@@ -280,18 +280,35 @@ func TestForgetAChat(t *testing.T) {
 }
 
 // TestRetentionRemovesExactlyTheOlder: on a Weaviate of its own (retention
-// takes every chat's messages), `worker forget --older-than` removes the
-// messages sent before the age, of one chat with --chat, then of every
-// chat, and keeps each newer message and the muted state.
+// takes every chat's messages), for each layout of the messages collection
+// (64 tenants; none, as made before them), `worker forget --older-than`
+// removes the messages sent before the age, of one chat with --chat, then
+// of every chat, and keeps each newer message and the muted state. Chats a
+// and b share a tenant (10 of 64), c is in another (34): one chat's
+// retention leaves its tenant's other chat alone, and every chat's walks
+// the tenants.
 func TestRetentionRemovesExactlyTheOlder(t *testing.T) {
 	t.Parallel()
+	for _, layout := range []struct {
+		name    string
+		tenants int
+	}{{"tenants", 0}, {"without tenants", -1}} {
+		t.Run(layout.name, func(t *testing.T) {
+			t.Parallel()
+			retentionOf(t, layout.tenants)
+		})
+	}
+}
+
+func retentionOf(t *testing.T, tenants int) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	wv, st, env := ownWeaviate(t, ctx)
+	wv, st, env := ownWeaviateOf(t, ctx, tenants)
+	chats := []string{"a", "b", "c"}
 	// Message k of each chat was sent k days and an hour ago.
 	now := time.Now()
 	var lines []map[string]any
-	for _, chat := range []string{"a", "b"} {
+	for _, chat := range chats {
 		for k := range 10 {
 			lines = append(lines, map[string]any{"event_id": fmt.Sprintf("d%d", k), "chat_id": chat, "text": "hello",
 				"sent_at": now.Add(-time.Duration(k)*24*time.Hour - time.Hour).Format(time.RFC3339)})
@@ -333,14 +350,16 @@ func TestRetentionRemovesExactlyTheOlder(t *testing.T) {
 	if got := fmt.Sprint(left("a")); got != days(0, 5) {
 		t.Errorf("chat a keeps %s, want %s", got, days(0, 5))
 	}
-	if got := fmt.Sprint(left("b")); got != days(0, 10) {
-		t.Errorf("chat b keeps %s, want all", got)
+	for _, chat := range chats[1:] {
+		if got := fmt.Sprint(left(chat)); got != days(0, 10) {
+			t.Errorf("chat %s keeps %s, want all", chat, got)
+		}
 	}
 	r = worker(t, env, "", "forget", "--older-than", "72h")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "removed 9 messages of every chat sent before ") {
-		t.Fatalf("retention of every chat: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "removed 16 messages of every chat sent before ") || !strings.HasSuffix(r.stdout, "; 0 left\n") {
+		t.Fatalf("retention of every chat: exit %d, stdout %q, want 2+7+7 removed\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, chat := range []string{"a", "b"} {
+	for _, chat := range chats {
 		if got := fmt.Sprint(left(chat)); got != days(0, 3) {
 			t.Errorf("chat %s keeps %s, want %s", chat, got, days(0, 3))
 		}

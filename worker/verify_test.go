@@ -111,6 +111,14 @@ func asStrings(v any) []string {
 // it. Both are stopped when the test ends.
 func ownWeaviate(t *testing.T, ctx context.Context, env ...string) (*devstack.Weaviate, *store.Store, []string) {
 	t.Helper()
+	return ownWeaviateOf(t, ctx, 0, env...)
+}
+
+// ownWeaviateOf is ownWeaviate with the messages collection made with
+// store.Config.Tenants tenants: 0 for today's default, negative for a
+// collection without tenants (as made before them).
+func ownWeaviateOf(t *testing.T, ctx context.Context, tenants int, env ...string) (*devstack.Weaviate, *store.Store, []string) {
+	t.Helper()
 	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +128,7 @@ func ownWeaviate(t *testing.T, ctx context.Context, env ...string) (*devstack.We
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Stop() })
-	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr})
+	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tenants: tenants})
 	if err != nil {
 		t.Fatal(err)
 	}

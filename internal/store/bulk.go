@@ -11,7 +11,9 @@ import (
 // Put stores it: the same object (messageObject: the same id, MessageID of
 // its chat and event, so a message stored here and later received by a
 // worker is one object, and the same derived properties, so every search
-// finds it), the same write path and the same confirmation rule (sendBatch).
+// finds it), in its chat's tenant (one request holds objects of many
+// tenants, each naming its own), the same write path and the same
+// confirmation rule (sendBatch).
 // It returns each event's result, in order: nil when Weaviate confirmed it.
 //
 // It is for bulk loads (`worker import`): the caller sizes the batches and

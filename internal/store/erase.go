@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -22,6 +23,12 @@ import (
 // before a time, windows of sent_at walked back from it: deleteBackwards);
 // a dry run (dryRun: true) deletes nothing and answers the count, which is
 // how Count* count.
+//
+// In a messages collection with tenants a batch delete reaches one tenant:
+// a chat's erase goes to its tenant (tenantOf), a retention over every
+// chat walks the tenants in order, a delete loop in each, and the counts
+// add up; without tenants, one loop over the collection (messagesTargets).
+// The muted state has no tenants.
 //
 // The filters read the inverted index: an object whose index entries
 // Weaviate lost (see `worker verify`) is neither counted nor deleted.
@@ -94,25 +101,51 @@ func restText(prop, value string) restWhere {
 	return restWhere{Path: []string{prop}, Operator: "Equal", ValueText: value}
 }
 
-// target is where a request of an erase goes: a collection. Every request
-// the erase makes names its collection through messagesTarget and
-// stateTarget, the one place to add a tenant to when a collection gets
-// them.
+// target is where a request of an erase goes: a collection, and for the
+// messages collection with tenants, one tenant (a batch delete or a read
+// by id in a multi-tenant collection names one; a request naming none is
+// refused). Every request the erase makes takes its target from
+// messagesTargets or stateTarget.
 type target struct {
 	collection string
+	tenant     string // "" for none
 }
 
-// messagesTargets are the targets holding the messages of chatID ("": of
-// every chat).
-func (s *Store) messagesTargets(string) []target {
-	return []target{{collection: MessagesCollection}}
+// messagesTargets are the targets holding the messages of chatID: its
+// tenant, or for "" (every chat) every tenant in order (messageTenants, as
+// the scan of verify walks them); the collection alone without tenants.
+func (s *Store) messagesTargets(ctx context.Context, chatID string) ([]target, error) {
+	f, err := s.facts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tenants := f.messageTenants(chatID)
+	out := make([]target, len(tenants))
+	for i, tenant := range tenants {
+		out[i] = target{collection: MessagesCollection, tenant: tenant}
+	}
+	return out, nil
 }
 
-// stateTarget is the target holding chatID's state.
+// stateTarget is the target holding chatID's state: the state collection
+// has no tenants (tenants.go).
 func (s *Store) stateTarget(string) target { return target{collection: StateCollection} }
 
-// query is the URL query a request to t carries ("" or "?…").
-func (t target) query() string { return "" }
+// query is the URL query a request to t carries ("" or "?tenant=…").
+func (t target) query() string {
+	if t.tenant == "" {
+		return ""
+	}
+	return "?" + url.Values{"tenant": {t.tenant}}.Encode()
+}
+
+// String names t in errors: the collection, and its tenant if any.
+func (t target) String() string {
+	if t.tenant == "" {
+		return t.collection
+	}
+	return t.collection + " (tenant " + t.tenant + ")"
+}
 
 // deleted is Weaviate's answer to a batch delete.
 type deleted struct {
@@ -171,11 +204,11 @@ func (s *Store) deleteAll(ctx context.Context, t target, where restWhere, progre
 		}
 		switch {
 		case r.Failed > 0:
-			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t.collection)}
+			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t)}
 		case r.Matches <= r.Successful:
 			return total, nil
 		case r.Successful == 0:
-			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t.collection)}
+			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t)}
 		}
 	}
 }
@@ -197,8 +230,12 @@ func (s *Store) countMessages(ctx context.Context, sel Selection) (int64, error)
 	if err := sel.check(); err != nil {
 		return 0, err
 	}
+	targets, err := s.messagesTargets(ctx, sel.ChatID)
+	if err != nil {
+		return 0, err
+	}
 	var n int64
-	for _, t := range s.messagesTargets(sel.ChatID) {
+	for _, t := range targets {
 		r, err := s.batchDelete(ctx, t, sel.where(), true)
 		if err != nil {
 			return n, err
@@ -227,8 +264,12 @@ func (s *Store) deleteMessages(ctx context.Context, sel Selection, progress func
 	if err := sel.check(); err != nil {
 		return 0, err
 	}
+	targets, err := s.messagesTargets(ctx, sel.ChatID)
+	if err != nil {
+		return 0, err
+	}
 	var done int64
-	for _, t := range s.messagesTargets(sel.ChatID) {
+	for _, t := range targets {
 		before := done
 		report := func(n int64) {
 			if progress != nil {
@@ -287,9 +328,9 @@ func (s *Store) deleteBackwards(ctx context.Context, t target, sel Selection, pr
 		}
 		switch {
 		case r.Failed > 0:
-			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t.collection)}
+			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t)}
 		case r.Matches > r.Successful && r.Successful == 0:
-			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t.collection)}
+			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t)}
 		case r.Matches > r.Successful: // more than a request takes: the rest of it, narrower
 			w = max(w/2, minWindow)
 			continue

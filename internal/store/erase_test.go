@@ -14,11 +14,19 @@ import (
 	"github.com/chatprep/chatprep/internal/event"
 )
 
-// objectProperties reads one object's properties by id over REST, as
-// Weaviate's object store has them.
-func objectProperties(t *testing.T, st *Store, collection, id string) (map[string]any, bool) {
+// objectProperties reads one object of chat's by id over REST, in chat's
+// tenant for a message, as Weaviate's object store has it.
+func objectProperties(t *testing.T, st *Store, collection, chat, id string) (map[string]any, bool) {
 	t.Helper()
-	status, body, err := st.rest(testCtx(t, 10*time.Second), http.MethodGet, "/objects/"+collection+"/"+id)
+	query := ""
+	if collection == MessagesCollection {
+		tenant, err := st.tenantOf(testCtx(t, 10*time.Second), chat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		query = target{collection: collection, tenant: tenant}.query()
+	}
+	status, body, err := st.rest(testCtx(t, 10*time.Second), http.MethodGet, "/objects/"+collection+"/"+id+query)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +84,14 @@ func TestPutMessagesIsPut(t *testing.T) {
 			if err != nil || len(rel) == 0 || rel[0].EventID != "e-2" {
 				t.Fatalf("relevant %v, %v; want e-2 first", eventIDs(rel), err)
 			}
-			imported, ok := objectProperties(t, st, MessagesCollection, MessageID(chat, "e-2"))
+			imported, ok := objectProperties(t, st, MessagesCollection, chat, MessageID(chat, "e-2"))
 			if !ok {
 				t.Fatal("e-2 not found by its id")
 			}
 			if err := st.Put(ctx, evs[1]); err != nil {
 				t.Fatal(err)
 			}
-			received, _ := objectProperties(t, st, MessagesCollection, MessageID(chat, "e-2"))
+			received, _ := objectProperties(t, st, MessagesCollection, chat, MessageID(chat, "e-2"))
 			if !reflect.DeepEqual(imported, received) {
 				t.Errorf("properties after PutMessages %v\nafter Put of the same event %v", imported, received)
 			}
@@ -94,15 +102,65 @@ func TestPutMessagesIsPut(t *testing.T) {
 	}
 }
 
-// TestForgetAChat: a chat's messages and state (entries and head) are
-// counted, deleted and gone when Weaviate is read directly; another chat
-// keeps all of its own.
-func TestForgetAChat(t *testing.T) {
+// TestErase: for each layout of the messages collection (64 tenants, and
+// none: a collection made before tenants), on a Weaviate that deletes at
+// most 20 objects per request (QUERY_MAXIMUM_RESULTS, 10,000 by default),
+// so every delete is a loop of requests: forgetting a chat, and retention.
+// Each case starts from new collections.
+func TestErase(t *testing.T) {
 	t.Parallel()
-	st := newStore(t, true)
+	w := startWeaviate(t, devstack.WeaviateOptions{Env: append(slices.Clone(memtableTuning), "QUERY_MAXIMUM_RESULTS=20")})
+	for _, layout := range []struct {
+		name    string
+		tenants int // Config.Tenants
+	}{{"tenants", 0}, {"without tenants", -1}} {
+		fresh := func(t *testing.T) *Store {
+			t.Helper()
+			ctx := testCtx(t, time.Minute)
+			st := newStoreAt(t, w, true, func(c *Config) { c.Tenants = layout.tenants })
+			for _, c := range []string{MessagesCollection, StateCollection} {
+				if status, body, err := st.rest(ctx, http.MethodDelete, "/schema/"+c); err != nil || status != http.StatusOK {
+					t.Fatalf("drop %s: %d %s %v", c, status, body, err)
+				}
+			}
+			if err := st.EnsureSchema(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		t.Run(layout.name+"/forget a chat", func(t *testing.T) { forgetAChat(t, fresh(t)) })
+		t.Run(layout.name+"/retention", func(t *testing.T) { retention(t, fresh(t)) })
+	}
+}
+
+// sameTenant is a chat id that is not chat and lives in chat's tenant.
+func sameTenant(t *testing.T, st *Store, chat string) string {
+	t.Helper()
+	ctx := testCtx(t, 10*time.Second)
+	want, err := st.tenantOf(ctx, chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		other := fmt.Sprintf("%s-neighbour-%d", chat, i)
+		if got, err := st.tenantOf(ctx, other); err != nil || got == want {
+			if err != nil {
+				t.Fatal(err)
+			}
+			return other
+		}
+	}
+}
+
+// forgetAChat: a chat's 25 messages and its state (entries and head) are
+// counted (one request, in its tenant), deleted and gone when Weaviate is
+// read directly; a chat in the same tenant and one elsewhere keep all of
+// their own.
+func forgetAChat(t *testing.T, st *Store) {
 	ctx := testCtx(t, time.Minute)
-	gone, kept := chatID(t), chatID(t)
-	for _, chat := range []string{gone, kept} {
+	gone := chatID(t)
+	kept := []string{sameTenant(t, st, gone), chatID(t)}
+	for _, chat := range append([]string{gone}, kept...) {
 		var evs []event.Event
 		for i := range 25 {
 			evs = append(evs, msg(chat, fmt.Sprintf("e-%02d", i), []event.Role{event.RoleUser, event.RoleAssistant}[i%2], i, "order S00042 word"+fmt.Sprint(i)))
@@ -118,8 +176,12 @@ func TestForgetAChat(t *testing.T) {
 			}
 		}
 	}
+	calls := st.Stats().Deletes
 	if n, err := st.CountMessages(ctx, Selection{ChatID: gone}); err != nil || n != 25 {
 		t.Fatalf("count messages: %d, %v; want 25", n, err)
+	}
+	if c := st.Stats().Deletes - calls; c != 1 {
+		t.Errorf("counting a chat's messages took %d requests, want 1 (its tenant alone)", c)
 	}
 	if n, err := st.CountState(ctx, gone); err != nil || n != 4 {
 		t.Fatalf("count state: %d, %v; want 3 entries and the head", n, err)
@@ -128,22 +190,23 @@ func TestForgetAChat(t *testing.T) {
 	if n, err := st.DeleteMessages(ctx, Selection{ChatID: gone}, func(n int64) { progress = append(progress, n) }); err != nil || n != 25 {
 		t.Fatalf("delete messages: %d, %v; want 25", n, err)
 	}
-	if len(progress) == 0 || progress[len(progress)-1] != 25 {
-		t.Errorf("progress %v, want it to end at 25", progress)
+	if len(progress) < 2 || progress[len(progress)-1] != 25 {
+		t.Errorf("progress %v, want at least two requests (20 a request), ending at 25", progress)
 	}
 	if n, err := st.DeleteState(ctx, gone); err != nil || n != 4 {
 		t.Fatalf("delete state: %d, %v; want 4", n, err)
 	}
-	// Read directly: an Aggregate count by chat_id, and the head by its id.
+	// Read directly: an Aggregate count by chat_id, and the head and a
+	// message by their ids.
 	for _, c := range []string{MessagesCollection, StateCollection} {
 		if n := countObjects(t, st, c, gone); n != 0 {
 			t.Errorf("%d objects of the forgotten chat left in %s", n, c)
 		}
 	}
-	if _, ok := objectProperties(t, st, StateCollection, StateID(gone)); ok {
+	if _, ok := objectProperties(t, st, StateCollection, gone, StateID(gone)); ok {
 		t.Error("the forgotten chat's state head is still there")
 	}
-	if _, ok := objectProperties(t, st, MessagesCollection, MessageID(gone, "e-00")); ok {
+	if _, ok := objectProperties(t, st, MessagesCollection, gone, MessageID(gone, "e-00")); ok {
 		t.Error("a forgotten message is still there by its id")
 	}
 	if n, err := st.CountMessages(ctx, Selection{ChatID: gone}); err != nil || n != 0 {
@@ -155,15 +218,17 @@ func TestForgetAChat(t *testing.T) {
 	if muted, err := st.Muted(ctx, gone, t0.Add(5*time.Hour)); err != nil || muted {
 		t.Errorf("forgotten chat muted: %v, %v; want as never muted", muted, err)
 	}
-	// The other chat is whole.
-	if n := countObjects(t, st, MessagesCollection, kept); n != 25 {
-		t.Errorf("the other chat has %d messages, want 25", n)
-	}
-	if n, err := st.CountState(ctx, kept); err != nil || n != 4 {
-		t.Errorf("the other chat's state: %d, %v", n, err)
-	}
-	if muted, err := st.Muted(ctx, kept, t0.Add(5*time.Hour)); err != nil || !muted {
-		t.Errorf("the other chat muted: %v, %v; want true", muted, err)
+	// The other chats are whole.
+	for _, chat := range kept {
+		if n := countObjects(t, st, MessagesCollection, chat); n != 25 {
+			t.Errorf("chat %s has %d messages, want 25", chat, n)
+		}
+		if n, err := st.CountState(ctx, chat); err != nil || n != 4 {
+			t.Errorf("the state of chat %s: %d, %v", chat, n, err)
+		}
+		if muted, err := st.Muted(ctx, chat, t0.Add(5*time.Hour)); err != nil || !muted {
+			t.Errorf("chat %s muted: %v, %v; want true", chat, muted, err)
+		}
 	}
 	// Nothing to forget is no error.
 	if n, err := st.DeleteState(ctx, gone); err != nil || n != 0 {
@@ -177,22 +242,12 @@ func TestForgetAChat(t *testing.T) {
 	}
 }
 
-// TestRetention: on a Weaviate that deletes at most 20 objects per request
-// (QUERY_MAXIMUM_RESULTS, 10,000 by default), the messages sent before a
-// time are deleted in a loop of requests, of every chat or of one, and
-// exactly those: the ones sent at or after it stay, and so does the state.
-func TestRetention(t *testing.T) {
-	t.Parallel()
+// retention: the messages sent before a time are deleted in a loop of
+// requests, of one chat (in its tenant) or of every chat (in every
+// tenant), and exactly those: the ones sent at or after it stay, and so
+// does the state.
+func retention(t *testing.T, st *Store) {
 	ctx := testCtx(t, 3*time.Minute)
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: weaviateBin, Env: append(memtableTuning, "QUERY_MAXIMUM_RESULTS=20")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop() })
-	st := newStoreAt(t, w, true, nil)
-	if err := st.EnsureSchema(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// Older history, after a gap: 90 days before the others.
 	var old []event.Event
 	for m := range 5 {
@@ -208,7 +263,7 @@ func TestRetention(t *testing.T) {
 	chats := []string{"r-1", "r-2", "r-3"}
 	for _, chat := range chats {
 		var evs []event.Event
-		for m := range 30 { // minutes 0-29
+		for m := range 60 { // minutes 0-59
 			evs = append(evs, msg(chat, fmt.Sprintf("e-%02d", m), event.RoleUser, m, "hello"))
 		}
 		for _, err := range st.PutMessages(ctx, evs) {
@@ -220,9 +275,21 @@ func TestRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	f, err := st.facts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := len(f.messageTenants(""))
+	used := map[string]bool{}
+	for _, chat := range append(chats, "r-old") {
+		used[f.tenant(chat)] = true
+	}
+	if f.tenants > 0 && len(used) < 2 {
+		t.Fatalf("the chats are all in tenant %v: the walk over the tenants is not tested", used)
+	}
 	remaining := func(chat string) []string {
 		t.Helper()
-		h, err := st.History(ctx, chat, event.RoleUser, t0.Add(time.Hour), 15)
+		h, err := st.History(ctx, chat, event.RoleUser, t0.Add(2*time.Hour), 15)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,36 +303,48 @@ func TestRetention(t *testing.T) {
 		return fmt.Sprint(out)
 	}
 
-	// One chat: before minute 5.
+	// One chat: before minute 5, in its tenant alone.
 	one := Selection{ChatID: "r-2", Before: t0.Add(5 * time.Minute)}
+	calls := st.Stats().Deletes
 	if n, err := st.CountMessages(ctx, one); err != nil || n != 5 {
 		t.Fatalf("count %s: %d, %v", one, n, err)
+	}
+	if c := st.Stats().Deletes - calls; c != 1 {
+		t.Errorf("counting %s took %d requests, want 1", one, c)
 	}
 	if n, err := st.DeleteMessages(ctx, one, nil); err != nil || n != 5 {
 		t.Fatalf("delete %s: %d, %v", one, n, err)
 	}
-	// Every chat: before minute 20, 20 per request.
-	calls := st.Stats().Deletes
-	all := Selection{Before: t0.Add(20 * time.Minute)}
-	if n, err := st.CountMessages(ctx, all); err != nil || n != 60 {
-		t.Fatalf("count %s: %d, %v; want 20+15+20 and the 5 older ones", all, n, err)
+	// Every chat: before minute 50, 20 per request, in every tenant.
+	all := Selection{Before: t0.Add(50 * time.Minute)}
+	const want = 50 + 45 + 50 + 5
+	calls = st.Stats().Deletes
+	if n, err := st.CountMessages(ctx, all); err != nil || n != want {
+		t.Fatalf("count %s: %d, %v; want 50+45+50 and the 5 older ones", all, n, err)
+	}
+	if c := st.Stats().Deletes - calls; c != uint64(targets) {
+		t.Errorf("counting %s took %d requests, want %d (one per tenant)", all, c, targets)
 	}
 	var progress []int64
-	if n, err := st.DeleteMessages(ctx, all, func(n int64) { progress = append(progress, n) }); err != nil || n != 60 {
+	calls = st.Stats().Deletes
+	if n, err := st.DeleteMessages(ctx, all, func(n int64) { progress = append(progress, n) }); err != nil || n != want {
 		t.Fatalf("delete %s: %d, %v", all, n, err)
 	}
-	if c := st.Stats().Deletes - calls; c < 1+3 || c > 60 {
-		t.Errorf("%d requests for a count and 60 deletes at 20 a request, want at least 4, and not one per message", c)
+	// At most 20 a request; an empty tenant costs two (its first window,
+	// and whether anything older is left); not one request per message.
+	empty := targets - len(used)
+	if c := int(st.Stats().Deletes - calls); c < want/20 || c > 2*empty+want/2 {
+		t.Errorf("%d requests to delete %d messages at 20 a request in %d tenants (%d empty), want between %d and %d", c, want, targets, empty, want/20, 2*empty+want/2)
 	}
-	if !slices.IsSorted(progress) || progress[len(progress)-1] != 60 {
-		t.Errorf("progress %v, want it rising to 60", progress)
+	if !slices.IsSorted(progress) || progress[len(progress)-1] != want {
+		t.Errorf("progress %v, want it rising to %d", progress, want)
 	}
 	if n := countObjects(t, st, MessagesCollection, "r-old"); n != 0 {
 		t.Errorf("%d of the older history left", n)
 	}
 	for _, chat := range chats {
-		if got := fmt.Sprint(remaining(chat)); got != ids(20, 30) {
-			t.Errorf("chat %s keeps %s, want %s", chat, got, ids(20, 30))
+		if got := fmt.Sprint(remaining(chat)); got != ids(50, 60) {
+			t.Errorf("chat %s keeps %s, want %s", chat, got, ids(50, 60))
 		}
 		if muted, err := st.Muted(ctx, chat, t0.Add(time.Hour)); err != nil || !muted {
 			t.Errorf("chat %s muted %v, %v: retention keeps the state", chat, muted, err)

@@ -581,7 +581,7 @@ func (w Weaviate) Get(ctx context.Context, chatID, eventID string) (map[string]a
 }
 
 // Exists tells whether an object of collection with id is stored (a GET by
-// its id).
+// its id, naming no tenant: for the state collection; a message is Get's).
 func (w Weaviate) Exists(ctx context.Context, collection, id string) (bool, error) {
 	status, b, err := w.do(ctx, http.MethodGet, "/v1/objects/"+collection+"/"+id, nil)
 	switch {
