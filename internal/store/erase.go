@@ -127,9 +127,29 @@ func (s *Store) messagesTargets(ctx context.Context, chatID string) ([]target, e
 	return out, nil
 }
 
-// stateTarget is the target holding chatID's state: the state collection
-// has no tenants (tenants.go).
-func (s *Store) stateTarget(string) target { return target{collection: StateCollection} }
+// selected are the targets of sel's messages, once the store is open and
+// sel names a chat or a time.
+func (s *Store) selected(ctx context.Context, sel Selection) ([]target, error) {
+	if s.closed.Load() {
+		return nil, s.closedError()
+	}
+	if err := sel.check(); err != nil {
+		return nil, err
+	}
+	return s.messagesTargets(ctx, sel.ChatID)
+}
+
+// stateTarget is the target holding chatID's state, once the store is open
+// and chatID is set: the state collection has no tenants (tenants.go).
+func (s *Store) stateTarget(chatID string) (target, error) {
+	if s.closed.Load() {
+		return target{}, s.closedError()
+	}
+	if chatID == "" {
+		return target{}, &Error{Kind: KindRejected, Detail: "chat id is required"}
+	}
+	return target{collection: StateCollection}, nil
+}
 
 // query is the URL query a request to t carries ("" or "?tenant=…").
 func (t target) query() string {
@@ -186,6 +206,28 @@ func (s *Store) batchDelete(ctx context.Context, t target, where restWhere, dryR
 	return out.Results, nil
 }
 
+// deleteStep is one request of a delete loop: it deletes what where
+// matches in t, up to QUERY_MAXIMUM_RESULTS, adds that to *total and
+// reports it to progress (when set). An object Weaviate failed to delete,
+// or matches it deleted none of, is an error.
+func (s *Store) deleteStep(ctx context.Context, t target, where restWhere, total *int64, progress func(int64)) (deleted, error) {
+	r, err := s.batchDelete(ctx, t, where, false)
+	if err != nil {
+		return r, err
+	}
+	*total += r.Successful
+	if progress != nil {
+		progress(*total)
+	}
+	switch {
+	case r.Failed > 0:
+		return r, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t)}
+	case r.Matches > r.Successful && r.Successful == 0:
+		return r, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t)}
+	}
+	return r, nil
+}
+
 // deleteAll deletes every object of t that where matches, a request of at
 // most Weaviate's QUERY_MAXIMUM_RESULTS at a time, until none is left;
 // progress, when set, gets the running total after each request. It returns
@@ -194,21 +236,9 @@ func (s *Store) batchDelete(ctx context.Context, t target, where restWhere, dryR
 func (s *Store) deleteAll(ctx context.Context, t target, where restWhere, progress func(int64)) (int64, error) {
 	var total int64
 	for {
-		r, err := s.batchDelete(ctx, t, where, false)
-		if err != nil {
+		r, err := s.deleteStep(ctx, t, where, &total, progress)
+		if err != nil || r.Matches <= r.Successful {
 			return total, err
-		}
-		total += r.Successful
-		if progress != nil {
-			progress(total)
-		}
-		switch {
-		case r.Failed > 0:
-			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t)}
-		case r.Matches <= r.Successful:
-			return total, nil
-		case r.Successful == 0:
-			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t)}
 		}
 	}
 }
@@ -224,13 +254,7 @@ func (s *Store) CountMessages(ctx context.Context, sel Selection) (int64, error)
 }
 
 func (s *Store) countMessages(ctx context.Context, sel Selection) (int64, error) {
-	if s.closed.Load() {
-		return 0, s.closedError()
-	}
-	if err := sel.check(); err != nil {
-		return 0, err
-	}
-	targets, err := s.messagesTargets(ctx, sel.ChatID)
+	targets, err := s.selected(ctx, sel)
 	if err != nil {
 		return 0, err
 	}
@@ -258,13 +282,7 @@ func (s *Store) DeleteMessages(ctx context.Context, sel Selection, progress func
 }
 
 func (s *Store) deleteMessages(ctx context.Context, sel Selection, progress func(int64)) (int64, error) {
-	if s.closed.Load() {
-		return 0, s.closedError()
-	}
-	if err := sel.check(); err != nil {
-		return 0, err
-	}
-	targets, err := s.messagesTargets(ctx, sel.ChatID)
+	targets, err := s.selected(ctx, sel)
 	if err != nil {
 		return 0, err
 	}
@@ -318,20 +336,11 @@ func (s *Store) deleteBackwards(ctx context.Context, t target, sel Selection, pr
 			lo = time.Time{}
 		}
 		win := Selection{ChatID: sel.ChatID, Before: hi}
-		r, err := s.batchDelete(ctx, t, win.window(lo), false)
+		r, err := s.deleteStep(ctx, t, win.window(lo), &total, progress)
 		if err != nil {
 			return total, err
 		}
-		total += r.Successful
-		if progress != nil {
-			progress(total)
-		}
-		switch {
-		case r.Failed > 0:
-			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate failed to delete %d of %d objects of %s", r.Failed, r.Matches, t)}
-		case r.Matches > r.Successful && r.Successful == 0:
-			return total, &Error{Kind: KindUnavailable, Detail: fmt.Sprintf("Weaviate matched %d objects of %s and deleted none", r.Matches, t)}
-		case r.Matches > r.Successful: // more than a request takes: the rest of it, narrower
+		if r.Matches > r.Successful { // more than a request takes: the rest of it, narrower
 			w = max(w/2, minWindow)
 			continue
 		}
@@ -365,13 +374,10 @@ func (s *Store) CountState(ctx context.Context, chatID string) (int64, error) {
 }
 
 func (s *Store) countState(ctx context.Context, chatID string) (int64, error) {
-	if s.closed.Load() {
-		return 0, s.closedError()
+	t, err := s.stateTarget(chatID)
+	if err != nil {
+		return 0, err
 	}
-	if chatID == "" {
-		return 0, &Error{Kind: KindRejected, Detail: "chat id is required"}
-	}
-	t := s.stateTarget(chatID)
 	r, err := s.batchDelete(ctx, t, restText(propChatID, chatID), true)
 	if err != nil {
 		return 0, err
@@ -421,13 +427,10 @@ func (s *Store) DeleteState(ctx context.Context, chatID string) (int64, error) {
 }
 
 func (s *Store) deleteState(ctx context.Context, chatID string) (int64, error) {
-	if s.closed.Load() {
-		return 0, s.closedError()
+	t, err := s.stateTarget(chatID)
+	if err != nil {
+		return 0, err
 	}
-	if chatID == "" {
-		return 0, &Error{Kind: KindRejected, Detail: "chat id is required"}
-	}
-	t := s.stateTarget(chatID)
 	// The entries first, then the head: a reader that finds the head and
 	// no entry reads "not muted", as it does with neither.
 	n, err := s.deleteAll(ctx, t, restText(propChatID, chatID), nil)
