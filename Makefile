@@ -98,6 +98,10 @@ peer: $(PEER)/node_modules/.package-lock.json ## install the bench's Node peer's
 bench: $(BIN)/weaviate-server $(BIN)/jaeger $(PEER)/node_modules/.package-lock.json ## the benchmark's rows on the embedded stack (~40 min); writes bench/results/LATEST.md
 	$(GO) test -run '^$$' -bench Chatprep -benchtime 1x -timeout 90m ./bench/ -args -results $(CURDIR)/bench/results
 
+.PHONY: bench-scale
+bench-scale: $(BIN)/weaviate-server ## the store's size: the bench's workload at 10 thousand, 100 thousand and 1 million stored messages (~15 min); writes bench/results/SCALE.md
+	$(GO) test -run '^$$' -bench Scale -benchtime 1x -timeout 60m ./bench/ -args -results $(CURDIR)/bench/results
+
 .PHONY: chaos
 chaos: $(BIN)/weaviate-server ## the fault suite's long form: real workers killed, restarted, starved; prints the table
 	$(GO) test -v -count=1 -timeout 60m ./chaos -chaos.full

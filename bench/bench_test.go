@@ -269,6 +269,21 @@ func BenchmarkChatprep(b *testing.B) {
 		}
 	})
 
+	b.Run("10_scale", func(b *testing.B) {
+		for range b.N {
+			levels := benchScaleLevels
+			if *flagQuick {
+				levels = []int{5_000}
+			}
+			rs, err := scaleRow(ctx, e, b, levels, sz.perChat)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep.scale = rs
+			b.ReportMetric(rs[len(rs)-1].importRate(), "import-msg/s")
+		}
+	})
+
 	rep.took = time.Since(started)
 	table := rep.markdown()
 	fmt.Println()

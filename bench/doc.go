@@ -16,9 +16,12 @@
 // from Linux perf when it is on the PATH, perf_test.go), 9 what a user
 // waits for: producer send → result received, open loop at 20 events/s and
 // at 60% of the throughput on Weaviate's own memtable settings, beside an
-// echo consumer (latency_test.go; bench/cmd/echoworker). BenchmarkTenancy
-// (tenancy_test.go, not in `make bench`) is the measurement behind the
-// store's tenants.
+// echo consumer (latency_test.go; bench/cmd/echoworker), 10 cost by the
+// number of stored messages, 10 and 100 thousand (scale_test.go).
+// BenchmarkScale (`make bench-scale`) runs row 10 at 10 thousand, 100
+// thousand and 1 million stored messages, loaded with `worker import`, and
+// writes bench/results/SCALE.md. BenchmarkTenancy (tenancy_test.go, not in
+// `make bench`) is the measurement behind the store's tenants.
 // Run it with
 //
 //	go test -run '^$' -bench Chatprep -benchtime 1x -timeout 75m ./bench/ [-args -results DIR -profile DIR -logs DIR -quick]

@@ -57,6 +57,7 @@ type report struct {
 	tracing  *tracingResult
 	peer     *peerResult
 	latency  *latencyRowResult
+	scale    []scaleResult
 	took     time.Duration
 	commit   string
 	dirty    bool
@@ -382,6 +383,8 @@ func (r *report) markdown() string {
 	if r.latency != nil {
 		r.latency.markdown(p)
 	}
+
+	scaleMarkdown(p, "10. Cost by the number of stored messages (`make bench-scale` adds 1 million: bench/results/SCALE.md)", r.scale)
 
 	if r.row1 != nil && r.limit != nil {
 		x := r.row1

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -35,11 +36,12 @@ type workerRun struct {
 // runResult is what one worker run measured.
 type runResult struct {
 	n          int
-	elapsed    time.Duration   // first send → last result on the response queue
-	e2e        []time.Duration // per event: sent → its result on the response queue
-	inWorker   []time.Duration // per event: received by the worker → result ready (timings_ms.total)
-	workerCPU  time.Duration   // the child's user+system time, start to exit
-	maxRSS     int64           // bytes
+	elapsed    time.Duration              // first send → last result on the response queue
+	e2e        []time.Duration            // per event: sent → its result on the response queue
+	inWorker   []time.Duration            // per event: received by the worker → result ready (timings_ms.total)
+	tasks      map[string][]time.Duration // per task of timings_ms: each event's time
+	workerCPU  time.Duration              // the child's user+system time, start to exit
+	maxRSS     int64                      // bytes
 	sqs        map[string]int64
 	putMetrics int64
 	store      *store.Stats // nil with the in-memory store
@@ -138,6 +140,12 @@ func (p *phase) run(ctx context.Context, wr workerRun) (runResult, error) {
 		}
 		res.e2e = append(res.e2e, max(r.at.Sub(sent[ev.EventID]), 0))
 		res.inWorker = append(res.inWorker, time.Duration(r.totalMS*float64(time.Millisecond)))
+		for task, v := range r.timings {
+			if res.tasks == nil {
+				res.tasks = map[string][]time.Duration{}
+			}
+			res.tasks[task] = append(res.tasks[task], time.Duration(v*float64(time.Millisecond)))
+		}
 		if r.at.After(last) {
 			last = r.at
 		}
@@ -261,6 +269,7 @@ func enqueue(ctx context.Context, api *sqs.Client, url string, events []workload
 type arrival struct {
 	at                          time.Time // its SentTimestamp: when the worker's send was accepted
 	totalMS                     float64
+	timings                     map[string]float64 // the result's timings_ms, by task
 	history, relevant, degraded int
 	result                      *event.Result // with keep
 }
@@ -300,12 +309,16 @@ func collect(ctx context.Context, api *sqs.Client, url string, n int, keep bool)
 				del := &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url)}
 				for i, m := range out.Messages {
 					var r event.Result
-					if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &r); err != nil {
+					var timings struct {
+						TimingsMS map[string]float64 `json:"timings_ms"`
+					}
+					body := []byte(aws.ToString(m.Body))
+					if err := errors.Join(json.Unmarshal(body, &r), json.Unmarshal(body, &timings)); err != nil {
 						errs <- fmt.Errorf("result is not JSON: %w", err)
 						return
 					}
 					ms, _ := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64)
-					a := arrival{at: time.UnixMilli(ms), totalMS: r.TimingsMS.Total,
+					a := arrival{at: time.UnixMilli(ms), totalMS: r.TimingsMS.Total, timings: timings.TimingsMS,
 						history: len(r.History), relevant: len(r.Relevant), degraded: len(r.Degraded)}
 					if keep {
 						a.result = &r

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/enqueue"
+	"github.com/chatprep/chatprep/internal/eventfile"
 )
 
 func enqueueCommand() command {
@@ -43,21 +44,11 @@ func runEnqueue(ctx context.Context, env *cmdEnv) int {
 		fmt.Fprintf(env.stderr, "worker enqueue: --concurrency %d: want at least 1\n", concurrency)
 		return exitUsage
 	}
-	var in io.Reader = env.stdin
-	if len(env.args) == 1 && env.args[0] != "-" {
-		name := env.args[0]
-		f, err := os.Open(name)
-		if err != nil {
-			fmt.Fprintf(env.stderr, "worker enqueue: %v\n", err)
-			return exitUsage
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
-			fmt.Fprintf(env.stderr, "worker enqueue: %s is a directory; give a file of JSON lines (or - for stdin)\n", name)
-			return exitUsage
-		}
-		in = f
+	in, closeIn, code := openInput(env)
+	if code != exitOK {
+		return code
 	}
+	defer closeIn()
 	input := enqueue.NewInput(in)
 	if in != env.stdin {
 		// A file is checked before SQS is reached, so that a binary file is
@@ -73,7 +64,7 @@ func runEnqueue(ctx context.Context, env *cmdEnv) int {
 	if code != exitOK {
 		return code
 	}
-	cfg := enqueue.Config{Concurrency: concurrency, Rejects: env.stderr, Progress: env.stderr, Terminal: isTerminal(env.stderr)}
+	cfg := enqueue.Config{Concurrency: concurrency, Output: eventfile.Output{Rejects: env.stderr, Progress: env.stderr, Terminal: isTerminal(env.stderr)}}
 	rep, err := enqueue.NewSender(api, url, config.IsFIFO(env.cfg.InputQueue), cfg).Send(ctx, input)
 	var inputErr *enqueue.InputError
 	if errors.As(err, &inputErr) {

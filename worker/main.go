@@ -8,6 +8,8 @@
 //	worker dlq list            print dead letters, leaving them there
 //	worker dlq redrive         move dead letters back to the input queue
 //	worker verify              check that the worker's searches find every stored message
+//	worker import [FILE]       bulk-load past chat messages (JSON lines) into Weaviate
+//	worker forget              erase a chat, or the messages older than an age, from Weaviate
 //	worker healthcheck         exit 0 if the worker's health endpoint answers ready
 //	worker version             print the version (also worker --version)
 //
@@ -117,6 +119,8 @@ func commands() []command {
 		dlqListCommand(),
 		dlqRedriveCommand(),
 		verifyCommand(),
+		importCommand(),
+		forgetCommand(),
 		healthcheckCommand(),
 		{
 			name: "version", summary: "print the version (also: worker --version)",

@@ -79,6 +79,8 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{[]string{"results"}, []string{"RESPONSE_QUEUE=no spaces allowed"}},
 		{[]string{"dlq", "list"}, []string{"DLQ_QUEUE=no spaces allowed"}},
 		{[]string{"dlq", "redrive"}, []string{"INPUT_QUEUE=no spaces allowed", "DLQ_QUEUE=dlq-not-fifo"}},
+		{[]string{"import"}, []string{"WEAVIATE_URL=localhost:8080"}},
+		{[]string{"forget", "--chat", "c"}, []string{"WEAVIATE_URL=localhost:8080"}},
 	} {
 		for _, kv := range tc.envs {
 			name, _, _ := strings.Cut(kv, "=")
@@ -143,7 +145,7 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("--help exit %d", r.code)
 	}
-	for _, want := range []string{"run", "setup", "enqueue", "results", "dlq list", "dlq redrive", "verify", "healthcheck", "version", "INPUT_QUEUE", "POOL_SIZE", "ROUTES_FILE"} {
+	for _, want := range []string{"run", "setup", "enqueue", "results", "dlq list", "dlq redrive", "verify", "import", "forget", "healthcheck", "version", "INPUT_QUEUE", "POOL_SIZE", "ROUTES_FILE"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("--help lacks %q", want)
 		}
@@ -177,6 +179,8 @@ func TestEachCommandsHelpListsItsFlagsAndOnlyItsVariables(t *testing.T) {
 		{[]string{"dlq", "list"}, []string{"--max N", "(default 10)"}, append([]string{"DLQ_QUEUE"}, sqs...)},
 		{[]string{"dlq", "redrive"}, []string{"--max N", "--dry-run", "--all"}, append([]string{"INPUT_QUEUE", "DLQ_QUEUE"}, sqs...)},
 		{[]string{"verify"}, []string{"--chat ID", "--repair"}, []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}},
+		{[]string{"import"}, []string{"--skip N", "--batch-size N", "(default 500)", "--concurrency N", "(default 4)"}, []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR", "TOKEN_ENCODING"}},
+		{[]string{"forget"}, []string{"--chat ID", "--older-than D", "--dry-run"}, []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"}},
 		{[]string{"healthcheck"}, nil, []string{"HEALTH_ADDR"}},
 		{[]string{"version"}, nil, nil},
 	} {
@@ -212,7 +216,8 @@ func TestVersionAndArguments(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"setup", "extra"}, {"version", "extra"}, {"run", "extra"}, {"healthcheck", "x"},
-		{"results", "x"}, {"dlq", "list", "x"}, {"dlq", "redrive", "x"}, {"enqueue", "a.jsonl", "b.jsonl"}} {
+		{"results", "x"}, {"dlq", "list", "x"}, {"dlq", "redrive", "x"}, {"enqueue", "a.jsonl", "b.jsonl"},
+		{"import", "a.jsonl", "b.jsonl"}, {"forget", "--chat", "c", "x"}} {
 		r := worker(t, nil, "", args...)
 		if r.code != 2 || !strings.Contains(r.stderr, "unexpected argument") || r.stdout != "" {
 			t.Errorf("%v: exit %d stdout %q stderr %q; want 2 and unexpected argument", args, r.code, r.stdout, r.stderr)

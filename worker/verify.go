@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/verify"
 )
 
@@ -17,7 +16,7 @@ type verifyFlags struct {
 func verifyCommand() command {
 	return command{
 		name: "verify", summary: "check that every stored message is found by the worker's searches; --repair what is not",
-		vars: []string{"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_GRPC_ADDR"},
+		vars: weaviateVars,
 		help: `Reads every message object of the messages collection from Weaviate's object
 store (its cursor, in id order: the objects as they are) and asks the searches
 the worker uses whether they find each one: the chat_id and role filter of the
@@ -48,16 +47,11 @@ missing and was not repaired (without --repair: if any is missing).`,
 
 func runVerify(ctx context.Context, env *cmdEnv) int {
 	f := env.own.(*verifyFlags)
-	st, err := store.New(storeConfig(env.cfg, nopLogger()))
-	if err != nil {
-		fmt.Fprintf(env.stderr, "worker verify: %v\n", err)
-		return exitFailed
+	st, code := openStore(ctx, env, storeConfig(env.cfg, nopLogger()))
+	if code != exitOK {
+		return code
 	}
 	defer st.Close()
-	if err := st.Ready(ctx); err != nil {
-		fmt.Fprintf(env.stderr, "worker verify: %v\n", err)
-		return exitFailed
-	}
 	rep, err := verify.Run(ctx, st, verify.Options{Chat: f.chat, Repair: f.repair, Out: env.stdout, Progress: env.stderr})
 	fmt.Fprintf(env.stdout, "checked %d messages in %d chats, missing %d, repaired %d\n", rep.Checked, rep.Chats, rep.Missing, rep.Repaired)
 	if err != nil {

@@ -22,24 +22,7 @@ func TestVerifyFindsAndRepairsAGap(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, Env: devstack.HoldWritesEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop() })
-	env := []string{"WEAVIATE_URL=" + w.URL, "WEAVIATE_GRPC_ADDR=" + w.GRPCAddr}
-
-	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.EnsureSchema(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, st, env := ownWeaviate(t, ctx, devstack.HoldWritesEnv...)
 	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 	put := func(chat, id string, role event.Role, text string) {
 		t.Helper()
@@ -119,4 +102,39 @@ func asStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// ownWeaviate starts a Weaviate server of the test's own (with the extra
+// server variables env), for a test that takes every chat's messages or
+// breaks the server; it returns the server, a store on it with the
+// collections created, and the environment a worker command needs for
+// it. Both are stopped when the test ends.
+func ownWeaviate(t *testing.T, ctx context.Context, env ...string) (*devstack.Weaviate, *store.Store, []string) {
+	t.Helper()
+	return ownWeaviateOf(t, ctx, 0, env...)
+}
+
+// ownWeaviateOf is ownWeaviate with the messages collection made with
+// store.Config.Tenants tenants: 0 for today's default, negative for a
+// collection without tenants (as made before them).
+func ownWeaviateOf(t *testing.T, ctx context.Context, tenants int, env ...string) (*devstack.Weaviate, *store.Store, []string) {
+	t.Helper()
+	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop() })
+	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tenants: tenants})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return w, st, []string{"WEAVIATE_URL=" + w.URL, "WEAVIATE_GRPC_ADDR=" + w.GRPCAddr}
 }

@@ -30,6 +30,24 @@ func storeConfig(cfg config.Config, log zerolog.Logger) store.Config {
 
 func nopLogger() zerolog.Logger { return zerolog.Nop() }
 
+// openStore opens the Weaviate store of an operator's command (sc, from
+// storeConfig) once Weaviate answers and has the collections (Ready). On
+// failure it says so on stderr and returns exitFailed; the caller closes
+// the store.
+func openStore(ctx context.Context, env *cmdEnv, sc store.Config) (*store.Store, int) {
+	st, err := store.New(sc)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "worker %s: %v\n", env.name, err)
+		return nil, exitFailed
+	}
+	if err := st.Ready(ctx); err != nil {
+		st.Close()
+		fmt.Fprintf(env.stderr, "worker %s: %v\n", env.name, err)
+		return nil, exitFailed
+	}
+	return st, exitOK
+}
+
 // openQueue returns the SQS client of a command's configuration and the
 // URL of the queue that variable names (value is its setting). On failure
 // it says so on stderr and returns the exit code (see queueURL); missing

@@ -6,9 +6,11 @@
 package workload
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -146,4 +148,46 @@ func Body(ev event.Event) string {
 		panic(err) // an Event of strings and a time always encodes
 	}
 	return string(b)
+}
+
+// FillerPerChat is how many messages each chat of the filler history
+// holds: the scale rows grow the collection with many chats of this size.
+const FillerPerChat = 100
+
+// FillerBase is the sent_at of every filler chat's first message (message
+// m is sent m minutes later): before SeedBase, so a filler message is never
+// newer than the events of a run.
+var FillerBase = time.Date(2025, 6, 2, 8, 0, 0, 0, time.UTC)
+
+// FillerChatID is the id of filler chat c, never one of ChatID's.
+func FillerChatID(c int) string { return fmt.Sprintf("bench:fill-%06d", c) }
+
+// Filler returns message i (from 0) of the filler history as a chat event:
+// chat i/FillerPerChat, user and assistant in turn, texts drawn like the
+// seed's. The same i always gives the same message, so a history of any
+// length can be generated, or continued, without keeping it.
+func Filler(i int) event.Event {
+	c, m := i/FillerPerChat, i%FillerPerChat
+	chat := FillerChatID(c)
+	role := event.RoleUser
+	if m%2 == 1 {
+		role = event.RoleAssistant
+	}
+	return event.Event{
+		EventID: fmt.Sprintf("fill-%03d", m), Type: event.TypeMessage, ChatID: chat, Role: role,
+		Text: text(rngFor(chat, 3+uint64(m))), SentAt: FillerBase.Add(time.Duration(m) * time.Minute), Channel: "web",
+	}
+}
+
+// WriteFiller writes filler messages from, from+1, …, to-1 to w as JSON
+// lines in the chat event format, as `worker import` reads them.
+func WriteFiller(w io.Writer, from, to int) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	for i := from; i < to; i++ {
+		bw.WriteString(Body(Filler(i)))
+		if err := bw.WriteByte('\n'); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }

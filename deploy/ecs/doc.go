@@ -18,6 +18,11 @@
 //   - scalable-target.json, autoscaling.json: Application Auto Scaling
 //     RegisterScalableTarget and PutScalingPolicy inputs: target tracking on
 //     the input queue's backlog per running task.
+//   - retention-task-definition.json, retention-schedule.json,
+//     scheduler-trust-policy.json, scheduler-policy.json: the retention job,
+//     `worker forget --older-than` as a Fargate task that EventBridge
+//     Scheduler runs daily (CreateSchedule input), and the role it runs it
+//     as.
 //
 // Values that differ per deployment are ${NAME} placeholders (envsubst
 // fills them); the tests list the allowed names.

@@ -393,16 +393,23 @@ func TestExecutionPolicyMatchesTheTaskDefinition(t *testing.T) {
 // account only.
 func TestTrustPolicy(t *testing.T) {
 	t.Parallel()
-	p := readPolicy(t, "trust-policy.json")
+	checkTrust(t, "trust-policy.json", "ecs-tasks.amazonaws.com")
+}
+
+// checkTrust checks that the trust policy in file lets service, and no
+// one else, assume the role, for the account only.
+func checkTrust(t *testing.T, file, service string) {
+	t.Helper()
+	p := readPolicy(t, file)
 	if len(p.Statement) != 1 {
-		t.Fatalf("%d statements, want 1", len(p.Statement))
+		t.Fatalf("%s: %d statements, want 1", file, len(p.Statement))
 	}
 	s := p.Statement[0]
 	if s.Effect != "Allow" || !slices.Equal(s.Action, stringList{"sts:AssumeRole"}) || len(s.Resource) != 0 ||
-		len(s.Principal) != 1 || !slices.Equal(s.Principal["Service"], stringList{"ecs-tasks.amazonaws.com"}) {
-		t.Errorf("trust statement %+v, want ecs-tasks.amazonaws.com may sts:AssumeRole", s)
+		len(s.Principal) != 1 || !slices.Equal(s.Principal["Service"], stringList{service}) {
+		t.Errorf("%s: trust statement %+v, want %s may sts:AssumeRole", file, s, service)
 	}
 	if got := canonicalCondition(s.Condition); got != `{"StringEquals":{"aws:SourceAccount":["${AWS_ACCOUNT_ID}"]}}` {
-		t.Errorf("condition %s, want aws:SourceAccount = ${AWS_ACCOUNT_ID}", got)
+		t.Errorf("%s: condition %s, want aws:SourceAccount = ${AWS_ACCOUNT_ID}", file, got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chatprep/chatprep/internal/enqueue"
+	"github.com/chatprep/chatprep/internal/eventfile"
 )
 
 // watchAPI watches the SendMessageBatch calls in flight: how many at once,
@@ -105,7 +106,7 @@ func TestConcurrencyIsBoundedAndKeepsEachChatsOrder(t *testing.T) {
 		}
 	}
 	w := newWatchAPI(api, chatOf)
-	rep, err := enqueue.NewSender(w, url, true, enqueue.Config{Concurrency: lanes, Rejects: os.Stderr}).Send(t.Context(), strings.NewReader(in.String()))
+	rep, err := enqueue.NewSender(w, url, true, enqueue.Config{Concurrency: lanes, Output: eventfile.Output{Rejects: os.Stderr}}).Send(t.Context(), strings.NewReader(in.String()))
 	if err != nil || rep.Sent != chats*perChat || rep.Rejected != 0 {
 		t.Fatalf("report %+v, err %v", rep, err)
 	}
@@ -199,7 +200,7 @@ func TestProgress(t *testing.T) {
 			url := queue(t, api, true)
 			out := newSyncBuffer()
 			every := 20 * time.Millisecond
-			cfg := enqueue.Config{Progress: out, Rejects: out, Terminal: terminal, ProgressEvery: every}
+			cfg := enqueue.Config{Output: eventfile.Output{Progress: out, Rejects: out, Terminal: terminal, ProgressEvery: every}}
 			start := time.Now()
 			input := "not json\n" + events(300)
 			rep, err := enqueue.NewSender(&gatedAPI{API: api, gate: out.written}, url, true, cfg).Send(t.Context(), strings.NewReader(input))
@@ -235,7 +236,7 @@ func TestRejectedLinesAreCapped(t *testing.T) {
 	url := queue(t, api, false)
 	input := strings.Repeat("garbage\n", 250) + events(5)
 	var rejects strings.Builder
-	rep, err := enqueue.NewSender(api, url, false, enqueue.Config{Rejects: &rejects}).Send(t.Context(), strings.NewReader(input))
+	rep, err := enqueue.NewSender(api, url, false, enqueue.Config{Output: eventfile.Output{Rejects: &rejects}}).Send(t.Context(), strings.NewReader(input))
 	if err != nil || rep.Sent != 5 || rep.Rejected != 250 {
 		t.Fatalf("report %+v, err %v", rep, err)
 	}
@@ -258,7 +259,7 @@ func TestDuplicateEventIDsAreRejected(t *testing.T) {
 {"event_id":"e-2","chat_id":"c-1","type":"mute"}
 `
 	var rejects strings.Builder
-	rep, err := enqueue.NewSender(api, url, true, enqueue.Config{Rejects: &rejects}).Send(t.Context(), strings.NewReader(input))
+	rep, err := enqueue.NewSender(api, url, true, enqueue.Config{Output: eventfile.Output{Rejects: &rejects}}).Send(t.Context(), strings.NewReader(input))
 	if err != nil || rep.Sent != 2 || rep.Rejected != 2 {
 		t.Fatalf("report %+v, err %v", rep, err)
 	}
@@ -285,7 +286,7 @@ func TestBinaryInputIsRefusedBeforeSending(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			w := newWatchAPI(client(), chatOf)
 			var rejects strings.Builder
-			rep, err := enqueue.NewSender(w, "http://127.0.0.1:1/000000000000/q", false, enqueue.Config{Rejects: &rejects}).Send(t.Context(), in)
+			rep, err := enqueue.NewSender(w, "http://127.0.0.1:1/000000000000/q", false, enqueue.Config{Output: eventfile.Output{Rejects: &rejects}}).Send(t.Context(), in)
 			var inputErr *enqueue.InputError
 			if !errors.As(err, &inputErr) || rep != (enqueue.Report{}) || rejects.Len() != 0 || w.calls != 0 {
 				t.Errorf("err %v, report %+v, rejects %q, %d calls", err, rep, rejects.String(), w.calls)

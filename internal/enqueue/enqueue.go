@@ -11,21 +11,19 @@
 // (Should SQS fail part of a batch on its side, the entries it failed are
 // sent again by internal/sqsbatch, after the others of that batch.)
 //
-// Lines that are not valid events are rejected with their line number and
-// reason: at most Config.MaxShown are shown, then how many more there were.
-// An event_id seen earlier in the input is rejected too, naming the line
-// where it was first: SQS would drop the repeat on a FIFO queue (the event_id
-// is the deduplication id) and the worker treats it as the same event
-// anyway. Keeping the event_ids seen costs about 100 bytes per line.
-//
-// Input that is not text at all (a NUL byte in what the first read brings,
-// as in any binary file) is refused before anything is sent, with an
-// *InputError. Blank lines are skipped.
+// The input is read by internal/eventfile, as `worker import` reads it:
+// lines that are not valid events are rejected with their line number and
+// reason, at most Config.MaxShown shown, then how many more there were. An
+// event_id seen earlier in the input is rejected too, naming the line where
+// it was first: SQS would drop the repeat on a FIFO queue (the event_id is
+// the deduplication id) and the worker treats it as the same event anyway.
+// Keeping the event_ids seen costs about 100 bytes per line. Input that is
+// not text at all (a NUL byte in what the first read brings, as in any
+// binary file) is refused before anything is sent, with an *InputError.
 package enqueue
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -37,7 +35,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/batcher"
-	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/eventfile"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
@@ -55,9 +53,9 @@ const (
 	// 3,000 events/s, what a FIFO queue takes without high throughput mode.
 	DefaultConcurrency = 8
 	// DefaultProgressEvery is how often progress is shown.
-	DefaultProgressEvery = time.Second
+	DefaultProgressEvery = eventfile.DefaultProgressEvery
 	// DefaultMaxShown is how many rejected lines are shown.
-	DefaultMaxShown = 100
+	DefaultMaxShown = eventfile.DefaultMaxShown
 )
 
 const (
@@ -81,20 +79,9 @@ type Config struct {
 	// Concurrency is the number of lanes: at most this many
 	// SendMessageBatch calls are in flight. Default DefaultConcurrency.
 	Concurrency int
-	// Rejects gets one line per rejected input line, at most MaxShown, and
-	// then how many more were rejected. Nil discards them.
-	Rejects io.Writer
-	// MaxShown bounds the rejected lines shown. Default DefaultMaxShown.
-	MaxShown int
-	// Progress gets a progress line (sent, rejected, rate) every
-	// ProgressEvery while sending; nil shows none.
-	Progress io.Writer
-	// Terminal says Progress is a terminal: the progress line is rewritten
-	// in place (a carriage return) and cleared at the end.
-	Terminal bool
-	// ProgressEvery is how often progress is shown. Default
-	// DefaultProgressEvery.
-	ProgressEvery time.Duration
+	// Output is where rejected lines and progress (sent, rejected, rate)
+	// go.
+	eventfile.Output
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -115,22 +102,6 @@ type Report struct {
 	// Unsent counts valid lines read but not sent because sending stopped.
 	Unsent int
 }
-
-// InputError says the input is not JSON lines at all; nothing was sent.
-type InputError struct {
-	Reason string
-	Err    error // the read error, if one
-}
-
-func (e *InputError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %v", e.Reason, e.Err)
-	}
-	return e.Reason
-}
-
-// Unwrap returns the read error.
-func (e *InputError) Unwrap() error { return e.Err }
 
 // Sender sends the lines of one input to one queue.
 type Sender struct {
@@ -153,17 +124,17 @@ type entry struct {
 // run is one Send: what the lanes and the reader share.
 type run struct {
 	s     *Sender
-	out   *console
+	lines *eventfile.Reader
 	start time.Time
 
-	sent, rejected, unsent atomic.Int64
-	stopOnce               sync.Once
-	stopped                atomic.Bool
-	stopErr                error // set once, before stopped
+	sent, unsent atomic.Int64
+	stopOnce     sync.Once
+	stopped      atomic.Bool
+	stopErr      error // set once, before stopped
 }
 
 func (r *run) report() Report {
-	return Report{Sent: int(r.sent.Load()), Rejected: int(r.rejected.Load()), Unsent: int(r.unsent.Load())}
+	return Report{Sent: int(r.sent.Load()), Rejected: r.lines.Rejected(), Unsent: int(r.unsent.Load())}
 }
 
 // stop ends sending with err; the first error wins.
@@ -179,12 +150,16 @@ func (r *run) stop(err error) {
 // error means sending stopped (SQS unreachable, ctx cancelled), and the
 // report counts what was sent before.
 func (s *Sender) Send(ctx context.Context, in io.Reader) (Report, error) {
-	r := NewInput(in)
-	if err := Check(r); err != nil {
+	input := eventfile.NewInput(in) // in itself, when NewInput made it
+	rn := &run{s: s, start: time.Now()}
+	rn.lines = eventfile.NewReader(input, eventfile.Config{Output: s.cfg.Output, Prepare: sqsBody})
+	if err := eventfile.Check(input); err != nil {
 		return Report{}, err
 	}
-	rn := &run{s: s, start: time.Now(), out: &console{cfg: s.cfg}}
-	stopProgress := rn.showProgress()
+	stopProgress := rn.lines.ShowProgress(func() string {
+		rep := rn.report()
+		return fmt.Sprintf("sent %d, rejected %d, %.0f events/s", rep.Sent, rep.Rejected, float64(rep.Sent)/time.Since(rn.start).Seconds())
+	})
 
 	lanes := make([]*batcher.Batcher[entry], s.cfg.Concurrency)
 	for i := range lanes {
@@ -195,7 +170,19 @@ func (s *Sender) Send(ctx context.Context, in io.Reader) (Report, error) {
 		}
 		lanes[i] = b
 	}
-	readErr := rn.read(ctx, r, lanes)
+	readErr := rn.lines.Read(ctx, func(l eventfile.Line) error {
+		if rn.stopped.Load() {
+			return errStopped
+		}
+		e := entry{line: l.No, body: string(l.Body), chat: l.Event.ChatID, eventID: l.Event.EventID}
+		if err := lanes[lane(e.chat, len(lanes))].Add(ctx, e); err != nil {
+			return fmt.Errorf("interrupted at line %d: %w", l.No, err)
+		}
+		return nil
+	})
+	if errors.Is(readErr, errStopped) {
+		readErr = nil
+	}
 
 	// Send what was read, even after ctx ended: a batch cut off mid-call
 	// may or may not have reached SQS, and the counts would not say.
@@ -207,7 +194,7 @@ func (s *Sender) Send(ctx context.Context, in io.Reader) (Report, error) {
 		}
 	}
 	stopProgress()
-	rn.out.hidden(int(rn.rejected.Load()))
+	rn.lines.Close()
 	if readErr != nil {
 		rn.stop(readErr)
 	}
@@ -217,57 +204,20 @@ func (s *Sender) Send(ctx context.Context, in io.Reader) (Report, error) {
 	return rn.report(), nil
 }
 
+// errStopped ends reading once sending stopped.
+var errStopped = errors.New("sending stopped")
+
 // NewInput buffers in for Check and Send: Send reads a reader NewInput
 // made without buffering it again, so what Check read is not lost.
-func NewInput(in io.Reader) *bufio.Reader { return bufio.NewReaderSize(in, inputBuffer) }
-
-const inputBuffer = 64 * 1024
+func NewInput(in io.Reader) *bufio.Reader { return eventfile.NewInput(in) }
 
 // Check refuses input whose first read holds a NUL byte (no JSON text has
 // one, every binary file does) with an *InputError, consuming nothing: a
 // command can check its input before it connects to SQS.
-func Check(r *bufio.Reader) error {
-	if _, err := r.Peek(1); err != nil && !errors.Is(err, io.EOF) {
-		return &InputError{Reason: "cannot read the input", Err: err}
-	}
-	head, _ := r.Peek(r.Buffered())
-	if i := bytes.IndexByte(head, 0); i >= 0 {
-		return &InputError{Reason: fmt.Sprintf("not JSON lines: a NUL byte at offset %d (a binary file?); nothing was sent", i)}
-	}
-	return nil
-}
+func Check(r *bufio.Reader) error { return eventfile.Check(r) }
 
-// read reads lines until EOF, ctx's end or a stop, and hands each valid
-// line to its chat's lane.
-func (rn *run) read(ctx context.Context, r *bufio.Reader, lanes []*batcher.Batcher[entry]) error {
-	first := map[string]int{} // event_id → the line it was first on
-	for lineNo := 1; ; lineNo++ {
-		if rn.stopped.Load() {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("interrupted before line %d: %w", lineNo, err)
-		}
-		raw, readErr := r.ReadBytes('\n')
-		if readErr != nil && !errors.Is(readErr, io.EOF) {
-			return fmt.Errorf("read input at line %d: %w", lineNo, readErr)
-		}
-		line := bytes.TrimRight(raw, "\r\n")
-		if lineNo == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
-		}
-		if len(bytes.TrimSpace(line)) > 0 {
-			if e, ok := rn.accept(lineNo, line, first); ok {
-				if err := lanes[lane(e.chat, len(lanes))].Add(ctx, e); err != nil {
-					return fmt.Errorf("interrupted at line %d: %w", lineNo, err)
-				}
-			}
-		}
-		if readErr != nil { // io.EOF
-			return nil
-		}
-	}
-}
+// InputError says the input is not JSON lines at all; nothing was sent.
+type InputError = eventfile.InputError
 
 // lane is the lane of a chat.
 func lane(chat string, n int) int {
@@ -276,39 +226,18 @@ func lane(chat string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// accept validates one line and returns what is sent for it. The body is
-// the line with U+FFFE and U+FFFF written as JSON escapes
-// (sqsbatch.JSONBody): valid UTF-8 text, so a valid event, but characters
-// SQS refuses raw; escaped, the body decodes to the same event.
-func (rn *run) accept(lineNo int, line []byte, first map[string]int) (entry, bool) {
+// sqsBody is what is sent for a line: the line with U+FFFE and U+FFFF
+// written as JSON escapes (sqsbatch.JSONBody), valid UTF-8 text, so a valid
+// event, but characters SQS refuses raw; escaped, the body decodes to the
+// same event. A line too large for SQS is rejected.
+func sqsBody(line []byte) ([]byte, string) {
 	if len(line) <= MaxLineBytes {
 		line = sqsbatch.JSONBody(line)
 	}
 	if len(line) > MaxLineBytes {
-		rn.reject(lineNo, fmt.Sprintf("line is %d bytes, larger than SQS's %d-byte message limit", len(line), MaxLineBytes))
-		return entry{}, false
+		return nil, fmt.Sprintf("line is %d bytes, larger than SQS's %d-byte message limit", len(line), MaxLineBytes)
 	}
-	ev, err := event.Decode(line)
-	if err != nil {
-		var inv *event.Invalid
-		if errors.As(err, &inv) {
-			rn.reject(lineNo, inv.Code+": "+inv.Error())
-		} else {
-			rn.reject(lineNo, err.Error())
-		}
-		return entry{}, false
-	}
-	if at, dup := first[ev.EventID]; dup {
-		rn.reject(lineNo, fmt.Sprintf("duplicate_event_id: event_id %q is on line %d already", ev.EventID, at))
-		return entry{}, false
-	}
-	first[ev.EventID] = lineNo
-	return entry{line: lineNo, body: string(line), chat: ev.ChatID, eventID: ev.EventID}, true
-}
-
-func (rn *run) reject(lineNo int, reason string) {
-	rn.rejected.Add(1)
-	rn.out.reject(lineNo, reason)
+	return line, ""
 }
 
 // flush sends one lane's batch through the worker's batch mechanism
@@ -334,7 +263,7 @@ func (rn *run) flush(ctx context.Context, batch []entry) {
 		case err == nil:
 			rn.sent.Add(1)
 		case errors.As(err, &se) && se.Code != "":
-			rn.reject(batch[i].line, fmt.Sprintf("SQS did not take the message: %s: %s", se.Code, se.Message))
+			rn.lines.Reject(batch[i].line, fmt.Sprintf("SQS did not take the message: %s: %s", se.Code, se.Message))
 		default:
 			rn.unsent.Add(1)
 			stop = err
@@ -342,88 +271,5 @@ func (rn *run) flush(ctx context.Context, batch []entry) {
 	}
 	if stop != nil {
 		rn.stop(fmt.Errorf("send lines %d-%d: %w", batch[0].line, batch[len(batch)-1].line, stop))
-	}
-}
-
-// showProgress shows progress every ProgressEvery until the returned
-// function is called.
-func (rn *run) showProgress() func() {
-	if rn.s.cfg.Progress == nil {
-		return func() {}
-	}
-	done, ended := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ended)
-		tick := time.NewTicker(rn.s.cfg.ProgressEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-tick.C:
-				rep := rn.report()
-				rn.out.progress(rep, float64(rep.Sent)/now.Sub(rn.start).Seconds())
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-ended
-		rn.out.endProgress()
-	}
-}
-
-// console writes rejected lines and progress, which come from several
-// goroutines, one whole line at a time.
-type console struct {
-	cfg    Config
-	mu     sync.Mutex
-	shown  int
-	onLine bool // a terminal progress line is showing
-}
-
-func (c *console) reject(lineNo int, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.shown >= c.cfg.MaxShown {
-		return
-	}
-	c.shown++
-	c.clearLine()
-	fmt.Fprintf(c.cfg.Rejects, "line %d: %s\n", lineNo, reason)
-}
-
-// hidden says how many rejected lines were not shown.
-func (c *console) hidden(rejected int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n := rejected - c.shown; n > 0 {
-		fmt.Fprintf(c.cfg.Rejects, "… and %d more rejected lines not shown (%d rejected in all)\n", n, rejected)
-	}
-}
-
-func (c *console) progress(rep Report, rate float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	line := fmt.Sprintf("sent %d, rejected %d, %.0f events/s", rep.Sent, rep.Rejected, rate)
-	if c.cfg.Terminal {
-		fmt.Fprintf(c.cfg.Progress, "\r%s\x1b[K", line)
-		c.onLine = true
-		return
-	}
-	fmt.Fprintf(c.cfg.Progress, "progress: %s\n", line)
-}
-
-func (c *console) endProgress() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.clearLine()
-}
-
-// clearLine clears a terminal progress line before other output.
-func (c *console) clearLine() {
-	if c.onLine {
-		fmt.Fprint(c.cfg.Progress, "\r\x1b[K")
-		c.onLine = false
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 	"github.com/chatprep/chatprep/internal/enqueue"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/eventfile"
 )
 
 func TestMain(m *testing.M) { kumotest.Main(m) }
@@ -119,7 +120,7 @@ func TestEnqueueRejectsEachInvalidLineAndSendsTheRest(t *testing.T) {
 	input = append(input, "", "   ") // blank lines are skipped, not rejected
 	var rejects strings.Builder
 	capi := &countingAPI{API: api}
-	rep, err := enqueue.NewSender(capi, url, true, enqueue.Config{Rejects: &rejects}).Send(t.Context(), strings.NewReader(strings.Join(input, "\n")))
+	rep, err := enqueue.NewSender(capi, url, true, enqueue.Config{Output: eventfile.Output{Rejects: &rejects}}).Send(t.Context(), strings.NewReader(strings.Join(input, "\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestEnqueueStandardQueueHasNoFIFOAttributes(t *testing.T) {
 	api := client()
 	url := queue(t, api, false)
 	in := `{"event_id":"e-1","chat_id":"c-1","type":"mute"}` + "\r\n" + `{"event_id":"e-2","chat_id":"c-1","type":"unmute"}`
-	rep, err := enqueue.NewSender(api, url, false, enqueue.Config{Rejects: os.Stderr}).Send(t.Context(), strings.NewReader(in))
+	rep, err := enqueue.NewSender(api, url, false, enqueue.Config{Output: eventfile.Output{Rejects: os.Stderr}}).Send(t.Context(), strings.NewReader(in))
 	if err != nil || rep.Sent != 2 || rep.Rejected != 0 {
 		t.Fatalf("report %+v, err %v", rep, err)
 	}
@@ -180,7 +181,7 @@ func TestEnqueueStopsWhenSQSIsUnreachable(t *testing.T) {
 	t.Parallel()
 	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
 		func(o *sqs.Options) { o.BaseEndpoint = aws.String("http://127.0.0.1:1") })
-	rep, err := enqueue.NewSender(api, "http://127.0.0.1:1/000000000000/q", false, enqueue.Config{Rejects: os.Stderr}).Send(t.Context(),
+	rep, err := enqueue.NewSender(api, "http://127.0.0.1:1/000000000000/q", false, enqueue.Config{Output: eventfile.Output{Rejects: os.Stderr}}).Send(t.Context(),
 		strings.NewReader(`{"event_id":"e-1","chat_id":"c-1","type":"mute"}`))
 	if err == nil || rep.Sent != 0 || !strings.Contains(err.Error(), "send lines 1-1") {
 		t.Fatalf("report %+v, err %v", rep, err)
@@ -227,7 +228,7 @@ func TestEntryNotAnsweredIsNotCountedAsSent(t *testing.T) {
 {"event_id":"e-3","chat_id":"c-3","type":"mute"}
 `
 	var rejects strings.Builder
-	rep, err := enqueue.NewSender(&forgettingAPI{API: api, forget: "e-forgotten"}, url, true, enqueue.Config{Rejects: &rejects}).Send(t.Context(), strings.NewReader(in))
+	rep, err := enqueue.NewSender(&forgettingAPI{API: api, forget: "e-forgotten"}, url, true, enqueue.Config{Output: eventfile.Output{Rejects: &rejects}}).Send(t.Context(), strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestEnqueueEscapesWhatSQSRefuses(t *testing.T) {
 		`{"event_id":"e-1","chat_id":"c-1","text":"a` + "\uffff" + `b","sent_at":"2026-11-28T10:00:00Z"}`,
 		`{"event_id":"e-2","chat_id":"c-1","text":"` + "\ufffe\uffff" + `","sent_at":"2026-11-28T10:00:01Z","user_id":"u` + "\uffff" + `"}`,
 	}
-	rep, err := enqueue.NewSender(api, url, true, enqueue.Config{Rejects: os.Stderr}).Send(t.Context(), strings.NewReader(strings.Join(lines, "\n")))
+	rep, err := enqueue.NewSender(api, url, true, enqueue.Config{Output: eventfile.Output{Rejects: os.Stderr}}).Send(t.Context(), strings.NewReader(strings.Join(lines, "\n")))
 	if err != nil || rep.Sent != 2 || rep.Rejected != 0 {
 		t.Fatalf("report %+v, err %v", rep, err)
 	}

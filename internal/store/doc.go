@@ -166,6 +166,19 @@
 // of an identical object is skipped by Weaviate: see Reindex). They are
 // `worker verify` (internal/verify).
 //
+// # Bulk loads and erasing
+//
+// PutMessages writes a batch of message events as Put writes each one (the
+// same object in its chat's tenant, the same write path and
+// confirmation), for `worker import` (internal/importer). CountMessages and
+// DeleteMessages take a Selection (a chat, messages sent before a time, or
+// both), CountState and DeleteState a chat's muted state, for `worker
+// forget` (internal/forget): Weaviate's batch delete by filter over REST,
+// looped past QUERY_MAXIMUM_RESULTS (erase.go). Each of their requests
+// names its collection and tenant through a target (messagesTargets,
+// stateTarget): a chat's messages in its tenant, every chat's tenant by
+// tenant, in the order the scan of verify walks them.
+//
 // # Cost
 //
 // Measured with bench_test.go on 2 cores shared by Weaviate v1.35.2, the

@@ -305,7 +305,7 @@ func (s *Store) readyClass(ctx context.Context, want *models.Class) error {
 
 // counters count Weaviate calls by kind; cheap enough for every call.
 type counters struct {
-	history, relevant, following, references, muted, states, batches, objects, schema, ready, failed, refetched atomic.Uint64
+	history, relevant, following, references, muted, states, batches, objects, schema, ready, failed, refetched, deletes atomic.Uint64
 }
 
 // Stats are the store's Weaviate calls since New, by kind.
@@ -323,6 +323,7 @@ type Stats struct {
 	Objects    uint64 // objects sent in batch requests
 	Schema     uint64 // schema reads and changes
 	Ready      uint64 // readiness probes
+	Deletes    uint64 // batch deletes and counts (dry runs), deletes by id (worker forget)
 	Failed     uint64 // calls of any kind that failed
 	// Refetched counts searches made again with the sent_at filter, because
 	// messages newer than the event crowded the first answer (counted in
@@ -332,7 +333,7 @@ type Stats struct {
 
 // Calls is the number of requests sent to Weaviate.
 func (st Stats) Calls() uint64 {
-	return st.History + st.Relevant + st.Following + st.References + st.Muted + st.States + st.Batches + st.Schema + st.Ready
+	return st.History + st.Relevant + st.Following + st.References + st.Muted + st.States + st.Batches + st.Schema + st.Ready + st.Deletes
 }
 
 // Stats returns the call counters.
@@ -348,6 +349,7 @@ func (s *Store) Stats() Stats {
 		Batches:    s.calls.batches.Load(),
 		Objects:    s.calls.objects.Load(),
 		Schema:     s.calls.schema.Load(),
+		Deletes:    s.calls.deletes.Load(),
 		Ready:      s.calls.ready.Load(),
 		Failed:     s.calls.failed.Load(),
 

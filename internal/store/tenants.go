@@ -36,9 +36,11 @@ import (
 // keeps working without tenants: every request then names none.
 //
 // Every request about a chat's messages names its tenant through tenantOf:
-// the gRPC and GraphQL searches, the batch writes (writeObject.tenant), the
-// REST reads and replaces of verify; the scan of verify walks the tenants
-// in order. The chats' muted state (StateCollection) is read by id and by a
+// the gRPC and GraphQL searches, the batch writes (writeObject.tenant, so
+// Put and the bulk loads of PutMessages alike), the REST reads and
+// replaces of verify, the counts and deletes of an erase (erase.go); what
+// is about every chat's messages, the scan of verify and a retention over
+// all chats, walks the tenants in order (messageTenants). The chats' muted state (StateCollection) is read by id and by a
 // filter, never by BM25: it has no tenants.
 
 // DefaultTenants is how many tenants EnsureSchema gives a new messages
@@ -94,6 +96,21 @@ func (f *facts) tenantNames() []string {
 		out[i] = tenantName(i, f.tenants)
 	}
 	return out
+}
+
+// messageTenants are the tenants that hold the messages of chatID, or of
+// every chat when chatID is "": its own tenant, or every tenant in order;
+// [""] (one request naming none) without tenants. The one walk over the
+// tenants: the scan of verify and the erases of every chat take it from
+// here.
+func (f *facts) messageTenants(chatID string) []string {
+	switch {
+	case f.tenants == 0:
+		return []string{""}
+	case chatID != "":
+		return []string{f.tenant(chatID)}
+	}
+	return f.tenantNames()
 }
 
 // tenantOf is the tenant of the messages collection that holds chatID's

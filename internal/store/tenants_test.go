@@ -61,6 +61,25 @@ func TestTenantSet(t *testing.T) {
 	}
 }
 
+// TestMessageTenants: a chat's messages are in its tenant, every chat's in
+// every tenant in order; without tenants, one request naming none.
+func TestMessageTenants(t *testing.T) {
+	t.Parallel()
+	f := &facts{tenants: 4}
+	if got := f.messageTenants("c-1"); !slices.Equal(got, []string{f.tenant("c-1")}) {
+		t.Errorf("a chat: %v", got)
+	}
+	if got := f.messageTenants(""); !slices.Equal(got, f.tenantNames()) {
+		t.Errorf("every chat: %v", got)
+	}
+	none := &facts{}
+	for _, chat := range []string{"c-1", ""} {
+		if got := none.messageTenants(chat); !slices.Equal(got, []string{""}) {
+			t.Errorf("without tenants, %q: %v", chat, got)
+		}
+	}
+}
+
 // TestTenantSpread: chats spread evenly over the tenants, and a chat's
 // tenant depends on nothing but its id and the count, the same in every
 // version.

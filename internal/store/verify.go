@@ -71,10 +71,7 @@ func (s *Store) ScanMessages(ctx context.Context, after string, limit int) ([]St
 	if err != nil {
 		return nil, fmt.Errorf("scan messages: %w", err)
 	}
-	tenants := []string{""}
-	if f.tenants > 0 {
-		tenants = f.tenantNames()
-	}
+	tenants := f.messageTenants("")
 	tenant, id, _ := strings.Cut(after, "/")
 	if f.tenants == 0 {
 		tenant, id = "", after

@@ -25,17 +25,25 @@ func (s *Store) put(ctx context.Context, ev event.Event) error {
 	if s.closed.Load() {
 		return s.closedError()
 	}
-	if ev.Type != "" && ev.Type != event.TypeMessage {
-		return &Error{Kind: KindRejected, Detail: fmt.Sprintf("event type %q is not a message", ev.Type)}
-	}
-	if ev.ChatID == "" || ev.EventID == "" {
-		return &Error{Kind: KindRejected, Detail: "chat id and event id are required"}
+	if err := checkMessage(ev); err != nil {
+		return err
 	}
 	obj, err := s.messageObject(ctx, ev)
 	if err != nil {
 		return err
 	}
 	return s.batcher.put(ctx, obj)
+}
+
+// checkMessage refuses what is no message event to store.
+func checkMessage(ev event.Event) *Error {
+	if ev.Type != "" && ev.Type != event.TypeMessage {
+		return &Error{Kind: KindRejected, Detail: fmt.Sprintf("event type %q is not a message", ev.Type)}
+	}
+	if ev.ChatID == "" || ev.EventID == "" {
+		return &Error{Kind: KindRejected, Detail: "chat id and event id are required"}
+	}
+	return nil
 }
 
 // messageObject is the object a message event is stored as, in its chat's

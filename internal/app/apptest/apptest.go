@@ -506,15 +506,24 @@ func (w Weaviate) tenant(ctx context.Context, chatID string) (string, error) {
 
 // Count returns the number of the chat's message objects.
 func (w Weaviate) Count(ctx context.Context, chatID string) (int, error) {
-	tenant, err := w.tenant(ctx, chatID)
-	if err != nil {
-		return 0, fmt.Errorf("count stored messages: %w", err)
-	}
+	return w.CountIn(ctx, store.MessagesCollection, chatID)
+}
+
+// CountIn returns the number of the chat's objects in collection (by
+// their chat_id), in the chat's tenant when the collection is the
+// messages collection and has tenants.
+func (w Weaviate) CountIn(ctx context.Context, collection, chatID string) (int, error) {
 	args := ""
-	if tenant != "" {
-		args = fmt.Sprintf("tenant:%q,", tenant)
+	if collection == store.MessagesCollection {
+		tenant, err := w.tenant(ctx, chatID)
+		if err != nil {
+			return 0, fmt.Errorf("count stored messages: %w", err)
+		}
+		if tenant != "" {
+			args = fmt.Sprintf("tenant:%q,", tenant)
+		}
 	}
-	q := fmt.Sprintf(`{Aggregate{%s(%swhere:{path:["chat_id"],operator:Equal,valueText:%q}){meta{count}}}}`, store.MessagesCollection, args, chatID)
+	q := fmt.Sprintf(`{Aggregate{%s(%swhere:{path:["chat_id"],operator:Equal,valueText:%q}){meta{count}}}}`, collection, args, chatID)
 	body, _ := json.Marshal(map[string]string{"query": q})
 	status, b, err := w.do(ctx, http.MethodPost, "/v1/graphql", body)
 	if err != nil {
@@ -537,7 +546,7 @@ func (w Weaviate) Count(ctx context.Context, chatID string) (int, error) {
 	if len(out.Errors) > 0 {
 		return 0, fmt.Errorf("count stored messages: %s", out.Errors[0].Message)
 	}
-	agg := out.Data.Aggregate[store.MessagesCollection]
+	agg := out.Data.Aggregate[collection]
 	if len(agg) != 1 {
 		return 0, fmt.Errorf("count stored messages: %d groups", len(agg))
 	}
@@ -569,6 +578,21 @@ func (w Weaviate) Get(ctx context.Context, chatID, eventID string) (map[string]a
 		return nil, fmt.Errorf("get stored message of %s: %w", eventID, err)
 	}
 	return obj.Properties, nil
+}
+
+// Exists tells whether an object of collection with id is stored (a GET by
+// its id, naming no tenant: for the state collection; a message is Get's).
+func (w Weaviate) Exists(ctx context.Context, collection, id string) (bool, error) {
+	status, b, err := w.do(ctx, http.MethodGet, "/v1/objects/"+collection+"/"+id, nil)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("get object %s: %w", id, err)
+	case status == http.StatusNotFound:
+		return false, nil
+	case status != http.StatusOK:
+		return false, fmt.Errorf("get object %s: status %d: %s", id, status, b)
+	}
+	return true, nil
 }
 
 // Stored counts the chat's message objects (Count; a failure fails t).
