@@ -1,4 +1,4 @@
-package devstack_test
+package kumofix_test
 
 import (
 	"context"
