@@ -36,7 +36,7 @@ type awsCLI struct {
 
 func newAWSCLI(t *testing.T, endpoint string) awsCLI {
 	t.Helper()
-	bin, err := devstack.EnsureAWSCLI(t.Context(), binDir(t), os.Stderr)
+	bin, err := devstack.RepoAWSCLI(t.Context(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
