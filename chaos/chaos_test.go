@@ -291,7 +291,7 @@ func rollingRestart(ctx context.Context, r *run) string {
 	for i, w := range old {
 		r.waitSent(ctx, float64(i+1)/float64(len(old)+1))
 		start := time.Now()
-		if err := r.fleet.stop(w, stopGrace); err != nil {
+		if err := r.fleet.stop(w, stopGrace()); err != nil {
 			r.t.Errorf("rolling restart: %v", err)
 		}
 		r.notes = append(r.notes, fmt.Sprintf("%s drained in %v", w.name, time.Since(start).Round(100*time.Millisecond)))

@@ -288,7 +288,7 @@ func TestNoPersonalDataOnFailurePaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fl.stopAll(stopGrace); err != nil {
+	if err := fl.stopAll(stopGrace()); err != nil {
 		t.Errorf("stopping the worker: %v", err)
 	}
 

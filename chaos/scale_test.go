@@ -54,7 +54,7 @@ func scaleRun(t *testing.T, bin string, n, chats, perChat int) (float64, *tally)
 	r := &run{t: t, sc: scenario{name: fmt.Sprintf("scale-out %d", n), workers: n}, env: env, stack: env.Stack, api: unfaultedSQS(env)}
 	r.load = makeLoad(env.ChatID, chats, perChat, 0, uint64(n))
 	r.fleet = newFleet(t, bin, []string{"-store", "memory"}, append(env.Environ(),
-		"LOG_LEVEL=info", "VISIBILITY_TIMEOUT="+visibilityTimeout, "SHUTDOWN_TIMEOUT="+shutdownTimeout.String(), "METRICS_FLUSH_INTERVAL=5s"))
+		"LOG_LEVEL=info", "VISIBILITY_TIMEOUT="+visibilityTimeout, "SHUTDOWN_TIMEOUT="+shutdownTimeout().String(), "METRICS_FLUSH_INTERVAL=5s"))
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() { r.fleet.start() })
@@ -85,7 +85,7 @@ func scaleRun(t *testing.T, bin string, n, chats, perChat int) (float64, *tally)
 	}) {
 		t.Error("the input queue did not empty")
 	}
-	if err := r.fleet.stopAll(stopGrace); err != nil {
+	if err := r.fleet.stopAll(stopGrace()); err != nil {
 		t.Errorf("stopping the workers: %v", err)
 	}
 	if !waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {

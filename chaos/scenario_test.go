@@ -22,14 +22,26 @@ import (
 // Worker settings of every scenario, beyond the test's own queues. The
 // visibility timeout is short so that messages a killed worker held come
 // back within seconds (the heartbeat extends it while work goes on).
-const (
-	visibilityTimeout = "5s"
-	shutdownTimeout   = 10 * time.Second
-	// stopGrace bounds a SIGTERMed worker's exit: the drain
-	// (SHUTDOWN_TIMEOUT), the consumer's last flush and the publisher's and
-	// metrics' closing, with room to spare; ECS's stopTimeout plays this role.
-	stopGrace = shutdownTimeout + 20*time.Second
-)
+const visibilityTimeout = "5s"
+
+// shutdownTimeout is the workers' SHUTDOWN_TIMEOUT: 10s in the long forms,
+// 4s in the short one (make test). A stopped worker lets its long poll in
+// flight end (SQS could deliver into it), and the consumer shortens its
+// polls to end within the drain: 9s polls cost up to 9s per stop, and a
+// scenario's stop is not about that wait. The chaos handlers take
+// milliseconds, so 4s still drains a worker stopped mid-load (the rolling
+// restart checks that nothing is given back).
+func shutdownTimeout() time.Duration {
+	if *full || *soak {
+		return 10 * time.Second
+	}
+	return 4 * time.Second
+}
+
+// stopGrace bounds a SIGTERMed worker's exit: the drain (SHUTDOWN_TIMEOUT),
+// the consumer's last flush and the publisher's and metrics' closing, with
+// room to spare; ECS's stopTimeout plays this role.
+func stopGrace() time.Duration { return shutdownTimeout() + 20*time.Second }
 
 // scenario is one fault scenario: a load, a number of workers, and a fault
 // that runs while the load is sent.
@@ -111,7 +123,7 @@ func workerEnv(env *stacktest.Env, rest, grpc *devstack.TCPProxy, extra ...strin
 	return append(env.Environ(), append([]string{
 		"LOG_LEVEL=info",
 		"VISIBILITY_TIMEOUT=" + visibilityTimeout,
-		"SHUTDOWN_TIMEOUT=" + shutdownTimeout.String(),
+		"SHUTDOWN_TIMEOUT=" + shutdownTimeout().String(),
 		"METRICS_FLUSH_INTERVAL=2s",
 		"WEAVIATE_URL=" + rest.URL(),
 		"WEAVIATE_GRPC_ADDR=" + grpc.Addr(),
@@ -149,6 +161,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 	if sc.standard {
 		opts = append(opts, stacktest.Standard())
 	}
+	phase := newPhases(t)
 	env := stacktest.New(t, opts...)
 	r := &run{t: t, sc: sc, env: env, stack: env.Stack, api: unfaultedSQS(env)}
 	t.Cleanup(func() { r.stack.AWS.SetFault(nil) })
@@ -168,9 +181,11 @@ func runScenario(t *testing.T, sc scenario) *tally {
 	if sc.before != nil {
 		sc.before(r)
 	}
+	phase("setup")
 	for range sc.workers {
 		r.fleet.start()
 	}
+	phase("workers ready")
 
 	// The load's own length (the soak sends for 10 minutes) and room for
 	// the fault and the drain.
@@ -188,6 +203,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 	if err := <-sendErr; err != nil {
 		t.Fatalf("sending the load: %v", err)
 	}
+	phase("load and fault")
 	// Drained: every user message has its result and the input queue is
 	// empty, counted from the end of the load or of the fault, whichever is
 	// later.
@@ -212,9 +228,10 @@ func runScenario(t *testing.T, sc scenario) *tally {
 		t.Errorf("not drained after %v: %d of %d results, %d messages in the input queue", drainTimeout(), r.coll.have(r.load), r.load.users, n)
 	}
 
+	phase("drain")
 	// Stop the workers (they must drain and exit 0), then read what is left
 	// on the response queue: a late duplicate would show now.
-	if err := r.fleet.stopAll(stopGrace); err != nil {
+	if err := r.fleet.stopAll(stopGrace()); err != nil {
 		t.Errorf("stopping the workers: %v", err)
 	}
 	if !waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
@@ -223,8 +240,20 @@ func runScenario(t *testing.T, sc scenario) *tally {
 	}) {
 		t.Error("the response queue did not empty")
 	}
+	phase("stop")
 	r.coll.stop()
 	return r.account(ctx, drained, drainedAt.Sub(from), true)
+}
+
+// newPhases returns a function that logs how long the scenario's phase
+// that ends at each call took (go test -v): where a scenario's time goes.
+func newPhases(t *testing.T) func(name string) {
+	last := time.Now()
+	return func(name string) {
+		now := time.Now()
+		t.Logf("phase %s: %v", name, now.Sub(last).Round(100*time.Millisecond))
+		last = now
+	}
 }
 
 func drainTimeout() time.Duration {

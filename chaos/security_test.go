@@ -151,7 +151,7 @@ func TestWeaviateAPIKey(t *testing.T) {
 		if c, _ := v["consumer"].(map[string]any); err != nil || c["Received"] != 0.0 {
 			r.t.Errorf("the wrong-key worker received messages: %v %v", v["consumer"], err)
 		}
-		if err := r.fleet.stop(wrong, stopGrace); err != nil {
+		if err := r.fleet.stop(wrong, stopGrace()); err != nil {
 			r.t.Errorf("the wrong-key worker: %v", err)
 		}
 		r.fleet.start()
@@ -271,7 +271,7 @@ func TestSampleRunIsClean(t *testing.T) {
 	}) {
 		t.Errorf("results for %d of %d sample user messages", len(coll.results), users)
 	}
-	if err := f.stop(wk, stopGrace); err != nil {
+	if err := f.stop(wk, stopGrace()); err != nil {
 		t.Error(err)
 	}
 	output.Write(f.logs())

@@ -404,7 +404,8 @@ func TestReachedOnFirstReceive(t *testing.T) {
 	g := &gate{open: make(chan struct{}), waiting: make(chan struct{})}
 	var calls atomic.Int32
 	reached := make(chan struct{})
-	c := newConsumer(t, api, input, consumer.Config{Gate: g, WaitTime: consumer.MaxWaitTime, Reached: func() {
+	quiet := newQuietStop(api) // the 20s poll in flight at the stop is not the point
+	c := newConsumer(t, quiet, input, consumer.Config{Gate: g, WaitTime: consumer.MaxWaitTime, Reached: func() {
 		if calls.Add(1) == 1 {
 			close(reached)
 		}
@@ -426,6 +427,7 @@ func TestReachedOnFirstReceive(t *testing.T) {
 	}
 	send(t, api, input, bodies("reached-%d", 3), 1)
 	waitFor(t, 10*time.Second, "the messages", func() bool { return c.Stats().Deleted == 3 })
+	quiet.stop()
 	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -675,7 +677,8 @@ func TestLateLongPollKeepsLease(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
 	input := kumotest.Queue(t, api, false)
-	c := newConsumer(t, api, input, consumer.Config{
+	quiet := newQuietStop(api) // the 10s poll in flight at the stop is not the point
+	c := newConsumer(t, quiet, input, consumer.Config{
 		Receivers: 1, VisibilityTimeout: 2 * time.Second, WaitTime: 10 * time.Second,
 	})
 	run := start(t, c, handler.HandlerFunc(func(context.Context, *handler.Message) error {
@@ -691,6 +694,7 @@ func TestLateLongPollKeepsLease(t *testing.T) {
 	}
 	send(t, api, input, bodies("late-%d", 1), 1)
 	waitFor(t, 15*time.Second, "the message to finish", func() bool { return c.Stats().Deleted == 1 })
+	quiet.stop()
 	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

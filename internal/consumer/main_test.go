@@ -222,3 +222,45 @@ func newConsumer(t testing.TB, api consumer.SQSAPI, input string, cfg consumer.C
 
 // errTest is a handler failure.
 var errTest = errors.New("test failure")
+
+// quietStop answers the long poll in flight at the stop at once, with no
+// messages, instead of letting it wait out its WaitTime: for tests about
+// something else than the stop, whose queue is empty by then (a poll cut
+// with messages in it would strand them). Its zero value is not usable:
+// make it with newQuietStop.
+type quietStop struct {
+	consumer.SQSAPI
+	stopping chan struct{}
+	once     sync.Once
+}
+
+var _ consumer.SQSAPI = (*quietStop)(nil)
+
+func newQuietStop(api consumer.SQSAPI) *quietStop {
+	return &quietStop{SQSAPI: api, stopping: make(chan struct{})}
+}
+
+// stop ends the poll in flight and makes the later ones answer empty at
+// once; call it just before running.stop.
+func (q *quietStop) stop() { q.once.Do(func() { close(q.stopping) }) }
+
+func (q *quietStop) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-q.stopping:
+			cancel()
+		case <-pollCtx.Done():
+		}
+	}()
+	out, err := q.SQSAPI.ReceiveMessage(pollCtx, in, opts...)
+	select {
+	case <-q.stopping:
+		if err != nil && ctx.Err() == nil {
+			return &sqs.ReceiveMessageOutput{}, nil
+		}
+	default:
+	}
+	return out, err
+}

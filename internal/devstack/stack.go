@@ -8,17 +8,23 @@ import (
 	"sync"
 
 	"github.com/sivchari/kumo"
+
+	"github.com/chatprep/chatprep/internal/devstack/kumofix"
 )
 
 // AWS is the kumo emulator serving SQS and CloudWatch in this process,
-// behind a small proxy that fills in what kumo leaves out of SQS answers,
-// counts calls by API and can inject faults.
+// behind the kumofix proxy, which makes kumo answer like SQS, counts calls
+// by API and can inject faults.
 type AWS struct {
 	// URL is the endpoint for AWS_ENDPOINT_URL, http://127.0.0.1:PORT.
 	URL   string
+	proxy *kumofix.Proxy
 	srv   *kumo.Server
-	proxy *awsProxy
 }
+
+// Fault is what the AWS endpoint answers instead of forwarding a call, for
+// fault tests (kumofix.Fault).
+type Fault = kumofix.Fault
 
 // kumoStart serializes kumo.NewServer: it wires process-wide state, so two
 // servers created at once (parallel tests) race.
@@ -30,19 +36,38 @@ func StartAWS() (*AWS, error) {
 	kumoStart.Lock()
 	srv := kumo.NewServer()
 	kumoStart.Unlock()
-	p, err := startAWSProxy(srv.URL)
+	p, err := kumofix.Start(srv.URL)
 	if err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("start AWS proxy: %w", err)
 	}
-	return &AWS{URL: p.url(), srv: srv, proxy: p}, nil
+	return &AWS{URL: p.URL(), proxy: p, srv: srv}, nil
 }
 
 // Stop ends the emulator; its queues and metrics are gone.
 func (a *AWS) Stop() {
-	a.proxy.close()
+	a.proxy.Close()
 	a.srv.Close()
 }
+
+// Calls returns how many calls each API received, e.g.
+// {"SQS.ReceiveMessage": 12, "CloudWatch.PutMetricData": 1}.
+func (a *AWS) Calls() map[string]int64 { return a.proxy.Calls() }
+
+// Stranded is the number of messages taken for long polls whose caller had
+// gone: they come back after their visibility timeout, one receive more.
+func (a *AWS) Stranded() int64 { return a.proxy.Stranded() }
+
+// UnfaultedURL is a second endpoint to the same emulator (and the same
+// proxy state) that SetFault never affects: a test's own producer and
+// readers use it while the workers' endpoint, URL, fails. Its calls are
+// counted in Calls too.
+func (a *AWS) UnfaultedURL() string { return a.proxy.UnfaultedURL() }
+
+// SetFault makes URL answer calls with f(api) instead of forwarding them
+// (or, with Truncate, forward them and cut the answer short) while f
+// returns a non-zero Fault; nil forwards everything.
+func (a *AWS) SetFault(f func(api string) Fault) { a.proxy.SetFault(f) }
 
 // Options configure a Stack.
 type Options struct {

@@ -3,10 +3,16 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/rs/zerolog"
+
 	"github.com/chatprep/chatprep/internal/metrics"
+	"github.com/chatprep/chatprep/internal/metrics/cwfake"
 	"github.com/chatprep/chatprep/internal/metrics/cwtest"
 )
 
@@ -109,21 +115,34 @@ func TestRunRetriesWithBackoffAndResumes(t *testing.T) {
 }
 
 // TestFinalFlushIsBounded: when CloudWatch does not answer at shutdown, Run
-// returns after FinalFlushTimeout with the error, and does not hang.
+// returns after FinalFlushTimeout with the error, and does not hang. In
+// virtual time, with a CloudWatch that only holds the call: the bound is
+// checked exactly.
 func TestFinalFlushIsBounded(t *testing.T) {
 	t.Parallel()
-	b := setup(t, metrics.Config{FlushInterval: time.Hour, FinalFlushTimeout: 100 * time.Millisecond, SendTimeout: time.Hour}, noSDKRetries)
-	b.cw.Fail(cwtest.Hang())
-	stop := runAgg(t, b.agg)
-	b.agg.Count(metrics.MessagesProcessed, "general", 1)
-	begin := time.Now()
-	err := stop()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Run: %v; want the final flush's deadline", err)
-	}
-	if d := time.Since(begin); d > 10*time.Second {
-		t.Errorf("Run took %v to return; the bound is 100ms", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const bound = 100 * time.Millisecond
+		var calls atomic.Int32
+		hang := &cwfake.CloudWatch{PutMetricDataFunc: func(ctx context.Context, _ *cloudwatch.PutMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+			calls.Add(1)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}}
+		agg, err := metrics.New(hang, metrics.Config{FlushInterval: time.Hour, FinalFlushTimeout: bound, SendTimeout: time.Hour, Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runAgg(t, agg)
+		agg.Count(metrics.MessagesProcessed, "general", 1)
+		begin := time.Now()
+		err = stop()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Run: %v; want the final flush's deadline", err)
+		}
+		if d := time.Since(begin); d != bound || calls.Load() != 1 {
+			t.Errorf("Run returned after %v and %d calls; want the one final call cut at %v", d, calls.Load(), bound)
+		}
+	})
 }
 
 // TestRunTwiceRefused: one Run per aggregator.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -154,55 +155,65 @@ func TestDeadLetter(t *testing.T) {
 }
 
 // TestHold: transient failures are retried in place until they pass; a
-// permanent one at once is not; the stop ends holding at once.
+// permanent one at once is not; the stop ends holding at once; For bounds
+// holding. In virtual time: the back-offs are real sizes.
 func TestHold(t *testing.T) {
 	t.Parallel()
-	fast := backoff.Policy{Base: time.Millisecond, Max: 2 * time.Millisecond}
-	var calls atomic.Int32
-	flaky := handler.HandlerFunc(func(ctx context.Context, _ *handler.Message) error {
-		try := calls.Load()
-		handler.Describe(ctx, "", func(e *zerolog.Event) { e.Int32("try", try) })
-		if calls.Add(1) < 4 {
+	synctest.Test(t, func(t *testing.T) {
+		fast := backoff.Policy{Base: 100 * time.Millisecond, Max: time.Second} // virtual time: real sizes cost nothing
+		var calls atomic.Int32
+		flaky := handler.HandlerFunc(func(ctx context.Context, _ *handler.Message) error {
+			try := calls.Load()
+			handler.Describe(ctx, "", func(e *zerolog.Event) { e.Int32("try", try) })
+			if calls.Add(1) < 4 {
+				return handler.Transient(errDown)
+			}
+			return nil
+		})
+		var held atomic.Int64
+		var buf bytes.Buffer
+		h := middleware.Log(zerolog.New(&buf), nil)(middleware.Hold(middleware.HoldConfig{Backoff: fast, Held: &held})(flaky))
+		if err := h.Handle(t.Context(), message()); err != nil || calls.Load() != 4 || held.Load() != 3 {
+			t.Errorf("err %v after %d calls, %d held; want success on the 4th call", err, calls.Load(), held.Load())
+		}
+		if l := buf.String(); strings.Count(l, `"try"`) != 1 || !strings.Contains(l, `"try":3`) {
+			t.Errorf("log line %s: want the last try's fields, once", l)
+		}
+
+		calls.Store(0)
+		permanent := handler.HandlerFunc(func(context.Context, *handler.Message) error { calls.Add(1); return errDown })
+		if err := middleware.Hold(middleware.HoldConfig{Backoff: fast})(permanent).Handle(t.Context(), message()); !errors.Is(err, errDown) || calls.Load() != 1 {
+			t.Errorf("permanent: err %v after %d calls, want 1 call", err, calls.Load())
+		}
+
+		stop, stopNow := context.WithCancel(t.Context())
+		calls.Store(0)
+		down := handler.HandlerFunc(func(context.Context, *handler.Message) error {
+			if calls.Add(1) == 2 {
+				stopNow()
+			}
 			return handler.Transient(errDown)
+		})
+		if err := middleware.Hold(middleware.HoldConfig{Backoff: fast, Stop: stop})(down).Handle(t.Context(), message()); !handler.IsTransient(err) || calls.Load() != 2 {
+			t.Errorf("stop: err %v after %d calls, want the transient error after 2", err, calls.Load())
 		}
-		return nil
-	})
-	var held atomic.Int64
-	var buf bytes.Buffer
-	h := middleware.Log(zerolog.New(&buf), nil)(middleware.Hold(middleware.HoldConfig{Backoff: fast, Held: &held})(flaky))
-	if err := h.Handle(t.Context(), message()); err != nil || calls.Load() != 4 || held.Load() != 3 {
-		t.Errorf("err %v after %d calls, %d held; want success on the 4th call", err, calls.Load(), held.Load())
-	}
-	if l := buf.String(); strings.Count(l, `"try"`) != 1 || !strings.Contains(l, `"try":3`) {
-		t.Errorf("log line %s: want the last try's fields, once", l)
-	}
 
-	calls.Store(0)
-	permanent := handler.HandlerFunc(func(context.Context, *handler.Message) error { calls.Add(1); return errDown })
-	if err := middleware.Hold(middleware.HoldConfig{Backoff: fast})(permanent).Handle(t.Context(), message()); !errors.Is(err, errDown) || calls.Load() != 1 {
-		t.Errorf("permanent: err %v after %d calls, want 1 call", err, calls.Load())
-	}
-
-	stop, stopNow := context.WithCancel(t.Context())
-	calls.Store(0)
-	down := handler.HandlerFunc(func(context.Context, *handler.Message) error {
-		if calls.Add(1) == 2 {
-			stopNow()
+		calls.Store(0)
+		const holdFor = 5 * time.Second
+		begin := time.Now()
+		bound := middleware.Hold(middleware.HoldConfig{For: holdFor, Backoff: fast})(handler.HandlerFunc(func(context.Context, *handler.Message) error {
+			calls.Add(1)
+			return handler.Transient(errDown)
+		}))
+		if err := bound.Handle(t.Context(), message()); !handler.IsTransient(err) || calls.Load() < 2 {
+			t.Errorf("bound: err %v after %d calls", err, calls.Load())
 		}
-		return handler.Transient(errDown)
+		// It stops before a wait that would pass the bound: within one
+		// back-off of it, never past it.
+		if took := time.Since(begin); took > holdFor || took <= holdFor-fast.Max {
+			t.Errorf("bound: held %v, want up to %v and less than a back-off short of it", took, holdFor)
+		}
 	})
-	if err := middleware.Hold(middleware.HoldConfig{Backoff: fast, Stop: stop})(down).Handle(t.Context(), message()); !handler.IsTransient(err) || calls.Load() != 2 {
-		t.Errorf("stop: err %v after %d calls, want the transient error after 2", err, calls.Load())
-	}
-
-	calls.Store(0)
-	bound := middleware.Hold(middleware.HoldConfig{For: 20 * time.Millisecond, Backoff: fast})(handler.HandlerFunc(func(context.Context, *handler.Message) error {
-		calls.Add(1)
-		return handler.Transient(errDown)
-	}))
-	if err := bound.Handle(t.Context(), message()); !handler.IsTransient(err) || calls.Load() < 2 {
-		t.Errorf("bound: err %v after %d calls", err, calls.Load())
-	}
 }
 
 // gate is closed until opened.

@@ -498,18 +498,35 @@ func TestCloseFlushesPendingResults(t *testing.T) {
 }
 
 // TestBatchSizeLimit: results of about 100 KiB go two per call, and one
-// above 256 KiB is refused before any call.
+// above 256 KiB is refused before any call. Under load (after a first
+// result) with a linger of an hour, the pair leaves when the third result
+// does not fit beside it, and Close sends the third: no timing decides the
+// batches (with a 50 ms linger a quiet batcher sends each result at once,
+// and a loaded machine made three batches of one).
 func TestBatchSizeLimit(t *testing.T) {
 	t.Parallel()
 	sqsc := client(kumotest.URL())
 	url := kumotest.Queue(t, sqsc, false)
 	api := &countingAPI{SQSAPI: sqsc}
-	p := newPublisher(t, api, publish.Config{QueueURL: url, Linger: 50 * time.Millisecond})
+	p, err := publish.New(api, publish.Config{QueueURL: url, Linger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 	big := func(i, kib int) *event.Result {
 		r := result("c1", i)
 		r.History = append(r.History, event.ContextMessage{EventID: "x", Role: event.RoleUser, Text: strings.Repeat("a", kib*1024)})
 		return r
 	}
+	var tooLarge *publish.TooLargeError
+	if err := p.Publish(t.Context(), big(9, 257)); !errors.As(err, &tooLarge) || tooLarge.Limit != publish.MaxBatchBytes {
+		t.Errorf("257 KiB result: %v", err)
+	}
+	if n := len(api.sizes()); n != 0 {
+		t.Errorf("%d calls for a result refused before any call", n)
+	}
+	busy(t, p)
+	accepted := make(chan string, 3)
+	p.SetTestHookAccepted(func(id string) { accepted <- id })
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
@@ -518,17 +535,19 @@ func TestBatchSizeLimit(t *testing.T) {
 			}
 		})
 	}
+	for range 3 { // all three in the batcher: the pair has left or leaves
+		<-accepted
+	}
+	if err := p.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	wg.Wait()
 	sizes := api.sizes()
 	slices.Sort(sizes)
-	if !slices.Equal(sizes, []int{1, 2}) {
-		t.Errorf("batch sizes %v, want 2 and 1", sizes)
+	if !slices.Equal(sizes, []int{1, 1, 2}) {
+		t.Errorf("batch sizes %v, want the first result's 1, then 2 and 1", sizes)
 	}
-	var tooLarge *publish.TooLargeError
-	if err := p.Publish(t.Context(), big(9, 257)); !errors.As(err, &tooLarge) || tooLarge.Limit != publish.MaxBatchBytes {
-		t.Errorf("257 KiB result: %v", err)
-	}
-	receiveAll(t, sqsc, url, 3)
+	receiveAll(t, sqsc, url, 4)
 }
 
 func TestConfig(t *testing.T) {

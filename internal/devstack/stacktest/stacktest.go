@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/awsconn"
 	"github.com/chatprep/chatprep/internal/config"
@@ -41,7 +42,7 @@ var (
 )
 
 // Main runs the tests, then stops the shared stack if one was started and
-// runs cleanups, and exits.
+// runs cleanups, checks that no goroutine outlived them (goleak), and exits.
 func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
 	for _, c := range cleanups {
@@ -50,6 +51,22 @@ func Main(m *testing.M, cleanups ...func()) {
 	if shared != nil {
 		if err := shared.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stacktest: stop stack:", err)
+			code = 1
+		}
+	}
+	if code == 0 {
+		// kumo's DynamoDB emulator starts a process-wide reaper at init:
+		// not ours to stop. The Weaviate client's Connection has a
+		// finalizer that sends on an unbuffered channel nobody reads
+		// (weaviate-go-client v4.16.1, connection/rest.go): once a
+		// dropped client is collected, the finalizer goroutine blocks
+		// there for good (see store's tests; a worker keeps its client
+		// for its life).
+		if err := goleak.Find(
+			goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper"),
+			goleak.IgnoreTopFunction("github.com/weaviate/weaviate-go-client/v4/weaviate/connection.finalizer"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "stacktest: goroutines leaked:", err)
 			code = 1
 		}
 	}

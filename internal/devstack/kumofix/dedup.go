@@ -1,4 +1,4 @@
-package devstack
+package kumofix
 
 import (
 	"crypto/md5"
@@ -92,7 +92,7 @@ func jsonAnswer(v any) (*answer, error) {
 }
 
 // sendOne is SendMessage with SQS's deduplication window.
-func (p *awsProxy) sendOne(r *http.Request, body []byte) (*answer, error) {
+func (p *Proxy) sendOne(r *http.Request, body []byte) (*answer, error) {
 	var in struct{ QueueUrl, MessageBody, MessageDeduplicationId string }
 	if json.Unmarshal(body, &in) != nil {
 		return p.forward(r, body)
@@ -126,7 +126,7 @@ type batchSuccess struct {
 
 // sendBatch is SendMessageBatch with SQS's deduplication window: the
 // entries already sent within it are answered here, the others forwarded.
-func (p *awsProxy) sendBatch(r *http.Request, body []byte) (*answer, error) {
+func (p *Proxy) sendBatch(r *http.Request, body []byte) (*answer, error) {
 	var in map[string]json.RawMessage
 	var queueURL string
 	var raw []json.RawMessage
@@ -189,7 +189,7 @@ func withEntries(in map[string]json.RawMessage, entries []json.RawMessage) ([]by
 	return json.Marshal(in)
 }
 
-func (p *awsProxy) rememberBatchIDs(resp []byte, keys map[string]string, now time.Time) {
+func (p *Proxy) rememberBatchIDs(resp []byte, keys map[string]string, now time.Time) {
 	var out struct{ Successful []batchSuccess }
 	if json.Unmarshal(resp, &out) != nil {
 		return

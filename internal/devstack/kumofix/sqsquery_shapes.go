@@ -1,4 +1,4 @@
-package devstack
+package kumofix
 
 // The shapes of SQS's query protocol, from botocore's service model
 // sqs/2012-11-05/service-2.json (protocol "query"), the model Debian's

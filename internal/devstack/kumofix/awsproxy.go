@@ -1,4 +1,4 @@
-package devstack
+package kumofix
 
 import (
 	"cmp"
@@ -29,41 +29,11 @@ type Fault struct {
 	Truncate bool
 }
 
-// awsProxy sits between SQS's clients and kumo. It forwards every call and
-// makes kumo answer like SQS. Each piece restores one behaviour of SQS's
-// (to carry along should these fixes move to a package of their own):
-//
-//   - system attributes kept (rememberSend, addSentAttributes, here): kumo
-//     does not return a message's MessageGroupId and MessageDeduplicationId
-//     and drops its AWSTraceHeader; the proxy remembers them from the sends
-//     and adds them on ReceiveMessage;
-//   - long polls (receive, longpoll.go): kumo wakes a long poll only when a
-//     message is sent, not when one becomes receivable by a delete (the next
-//     of its FIFO group) or by its visibility timeout ending; the proxy
-//     long-polls for the client, so a ReceiveMessage returns as soon as a
-//     message is receivable, and a poll whose caller went away still takes
-//     what arrives (as SQS does);
-//   - FIFO order within an answer (groupOrder, longpoll.go): kumo may hand
-//     out a group's released messages shuffled;
-//   - the deduplication window (dedup.go): kumo forgets a FIFO
-//     deduplication id once its message is deleted; the proxy keeps each
-//     for DedupWindow and answers a repeated send itself;
-//   - the attributes asked for, and their MD5s (sqsattrs.go): kumo returns
-//     every attribute whatever was asked, and answers no
-//     MD5OfMessageAttributes;
-//   - the characters SQS takes (chars.go): kumo takes any character in a
-//     message body; the proxy refuses the bodies SQS refuses
-//     (InvalidMessageContents: for SendMessage the call, for
-//     SendMessageBatch the entry; see sqsCharacters);
-//   - queue counts (visibility.go): kumo counts a message given back
-//     (visibility 0) as not visible until the queue is next received from;
-//   - the query protocol (sqsquery.go, sqsquery_shapes.go): kumo speaks
-//     only SQS's JSON protocol; the proxy also answers form-encoded
-//     Action=… calls in XML, through all of the above.
-//
-// It also counts calls by API (X-Amz-Target, the query Action, or the CBOR
-// operation path) and can inject faults.
-type awsProxy struct {
+// Proxy sits between SQS's clients and kumo. It forwards every call and
+// makes kumo answer like SQS; the package doc lists each behaviour it
+// restores and where. It also counts calls by API (X-Amz-Target, the query
+// Action, or the CBOR operation path) and can inject faults.
+type Proxy struct {
 	upstream string
 	client   *http.Client
 	srv      *http.Server
@@ -107,7 +77,9 @@ func (m sentMessage) attrs() (a sentAttrs, ok bool) {
 	return a, a.group != "" || a.trace != ""
 }
 
-func startAWSProxy(upstream string) (*awsProxy, error) {
+// Start starts a proxy to the kumo at upstream (its URL) on two free
+// loopback ports: URL, which SetFault affects, and UnfaultedURL.
+func Start(upstream string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -117,7 +89,7 @@ func startAWSProxy(upstream string) (*awsProxy, error) {
 		ln.Close()
 		return nil, err
 	}
-	p := &awsProxy{
+	p := &Proxy{
 		upstream: upstream,
 		client: &http.Client{Transport: &http.Transport{
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
@@ -136,9 +108,11 @@ func startAWSProxy(upstream string) (*awsProxy, error) {
 	return p, nil
 }
 
-func (p *awsProxy) url() string { return "http://" + p.ln.Addr().String() }
+// URL is the proxy's endpoint, http://127.0.0.1:PORT.
+func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
 
-func (p *awsProxy) close() {
+// Close stops both endpoints and ends the orphaned long polls.
+func (p *Proxy) Close() {
 	p.srv.Close()
 	p.unfaultedSrv.Close()
 	p.mu.Lock()
@@ -170,7 +144,7 @@ func apiName(r *http.Request) string {
 	return r.Method + " " + r.URL.Path
 }
 
-func (p *awsProxy) count(api string) {
+func (p *Proxy) count(api string) {
 	p.mu.Lock()
 	c, ok := p.calls[api]
 	if !ok {
@@ -181,12 +155,12 @@ func (p *awsProxy) count(api string) {
 	c.Add(1)
 }
 
-func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serve(w, r, true) }
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serve(w, r, true) }
 
 // serve forwards one call; with faults, an injected fault may answer it. A
 // call in SQS's query protocol is handled as the same call in JSON and
 // answered in XML (see readQuery).
-func (p *awsProxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -287,7 +261,7 @@ func write(w http.ResponseWriter, resp *answer, truncate bool) {
 	w.Write(resp.body) //nolint:errcheck // the client went away
 }
 
-func (p *awsProxy) rememberSend(req, resp []byte) {
+func (p *Proxy) rememberSend(req, resp []byte) {
 	var in sentMessage
 	var out struct{ MessageId string }
 	if json.Unmarshal(req, &in) != nil || json.Unmarshal(resp, &out) != nil {
@@ -300,7 +274,7 @@ func (p *awsProxy) rememberSend(req, resp []byte) {
 	}
 }
 
-func (p *awsProxy) rememberBatch(req, resp []byte) {
+func (p *Proxy) rememberBatch(req, resp []byte) {
 	var in struct{ Entries []sentMessage }
 	var out struct {
 		Successful []struct{ Id, MessageId string }
@@ -330,7 +304,7 @@ func (p *awsProxy) rememberBatch(req, resp []byte) {
 // SQS returns and kumo does not keep (MessageGroupId,
 // MessageDeduplicationId, AWSTraceHeader); selectAttributes then leaves
 // those asked for. p.mu is held.
-func (p *awsProxy) addSentAttributes(msgs []map[string]any) {
+func (p *Proxy) addSentAttributes(msgs []map[string]any) {
 	for _, m := range msgs {
 		id, _ := m["MessageId"].(string)
 		a, ok := p.sent[id]
@@ -354,7 +328,7 @@ func (p *awsProxy) addSentAttributes(msgs []map[string]any) {
 // give: each FIFO group's messages in order, with the system attributes
 // kumo does not keep, and with the attributes asked for and their MD5
 // (selectAttributes); decoded and encoded once.
-func (p *awsProxy) fixAnswer(req, resp []byte) []byte {
+func (p *Proxy) fixAnswer(req, resp []byte) []byte {
 	return editMessages(resp, func(msgs []map[string]any) bool {
 		p.mu.Lock()
 		p.groupOrder(msgs)
@@ -391,8 +365,7 @@ func editMessages(resp []byte, edit func(msgs []map[string]any) bool) []byte {
 
 // Calls returns how many calls each API received, e.g.
 // {"SQS.ReceiveMessage": 12, "CloudWatch.PutMetricData": 1}.
-func (a *AWS) Calls() map[string]int64 {
-	p := a.proxy
+func (p *Proxy) Calls() map[string]int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[string]int64, len(p.calls))
@@ -405,19 +378,19 @@ func (a *AWS) Calls() map[string]int64 {
 // Stranded is the number of messages the proxy took for long polls whose
 // caller had gone (see receive): they come back after their visibility
 // timeout, one receive more.
-func (a *AWS) Stranded() int64 { return a.proxy.stranded.Load() }
+func (p *Proxy) Stranded() int64 { return p.stranded.Load() }
 
 // UnfaultedURL is a second endpoint to the same emulator (and the same
 // proxy state) that SetFault never affects: a test's own producer and
 // readers use it while the workers' endpoint, URL, fails. Its calls are
 // counted in Calls too.
-func (a *AWS) UnfaultedURL() string { return "http://" + a.proxy.unfaultedLn.Addr().String() }
+func (p *Proxy) UnfaultedURL() string { return "http://" + p.unfaultedLn.Addr().String() }
 
 // SetFault makes the endpoint answer calls with f(api) instead of
 // forwarding them (or, with Truncate, forward them and cut the answer
 // short) while f returns a non-zero Fault; nil forwards everything.
-func (a *AWS) SetFault(f func(api string) Fault) {
-	a.proxy.mu.Lock()
-	a.proxy.faultF = f
-	a.proxy.mu.Unlock()
+func (p *Proxy) SetFault(f func(api string) Fault) {
+	p.mu.Lock()
+	p.faultF = f
+	p.mu.Unlock()
 }

@@ -1,4 +1,4 @@
-package devstack
+package kumofix
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ type answer struct {
 }
 
 // forward sends the call r (with body) to kumo.
-func (p *awsProxy) forward(r *http.Request, body []byte) (*answer, error) {
+func (p *Proxy) forward(r *http.Request, body []byte) (*answer, error) {
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -59,7 +59,7 @@ func (p *awsProxy) forward(r *http.Request, body []byte) (*answer, error) {
 // notice: what arrives meanwhile is delivered into it, to no one, and stays
 // invisible for its visibility timeout (aws-sdk-go-v2#2068). So a worker
 // that cancels its polls on SIGTERM strands messages here as on SQS.
-func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
+func (p *Proxy) receive(r *http.Request, body []byte) (*answer, error) {
 	var in map[string]json.RawMessage
 	var wait int
 	if json.Unmarshal(body, &in) == nil && json.Unmarshal(in["WaitTimeSeconds"], &wait) == nil && wait > 0 {
@@ -78,7 +78,7 @@ func (p *awsProxy) receive(r *http.Request, body []byte) (*answer, error) {
 // poll short-polls kumo for r until it finds messages, the deadline
 // passes, or ctx ends; then, unless it is an orphan already, the poll goes
 // on orphaned (see receive).
-func (p *awsProxy) poll(ctx context.Context, r *http.Request, body []byte, deadline time.Time, orphan bool) (*answer, error) {
+func (p *Proxy) poll(ctx context.Context, r *http.Request, body []byte, deadline time.Time, orphan bool) (*answer, error) {
 	var in struct{ QueueUrl string }
 	_ = json.Unmarshal(body, &in) // receive read it already
 	queue := config.QueueName(in.QueueUrl)
@@ -118,7 +118,7 @@ func (p *awsProxy) poll(ctx context.Context, r *http.Request, body []byte, deadl
 
 // orphan keeps the abandoned poll r open until its deadline, as SQS does:
 // messages it finds are received by no one.
-func (p *awsProxy) orphan(r *http.Request, body []byte, deadline time.Time) {
+func (p *Proxy) orphan(r *http.Request, body []byte, deadline time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -150,7 +150,7 @@ func (p *awsProxy) orphan(r *http.Request, body []byte, deadline time.Time) {
 // visibility ended back in front of its queue in map order, so after a
 // failed message's group was released (or a lease lost), its messages could
 // come back shuffled. It reports whether it moved any; p.mu is held.
-func (p *awsProxy) groupOrder(msgs []map[string]any) bool {
+func (p *Proxy) groupOrder(msgs []map[string]any) bool {
 	if len(msgs) < 2 {
 		return false
 	}

@@ -1,4 +1,4 @@
-package devstack
+package kumofix
 
 import (
 	"encoding/json"
@@ -43,7 +43,7 @@ func invalidContents() *answer {
 
 // sendChecked is SendMessage as SQS answers it: a body with a character
 // SQS refuses fails the call with InvalidMessageContents.
-func (p *awsProxy) sendChecked(r *http.Request, body []byte) (*answer, error) {
+func (p *Proxy) sendChecked(r *http.Request, body []byte) (*answer, error) {
 	var in struct{ MessageBody string }
 	if json.Unmarshal(body, &in) == nil && refusedBody(in.MessageBody) {
 		return invalidContents(), nil
@@ -54,7 +54,7 @@ func (p *awsProxy) sendChecked(r *http.Request, body []byte) (*answer, error) {
 // sendBatchChecked is SendMessageBatch as SQS answers it: each entry whose
 // body holds a character SQS refuses is in the answer's Failed list (code
 // InvalidMessageContents, the sender's fault), and the others are sent.
-func (p *awsProxy) sendBatchChecked(r *http.Request, body []byte) (*answer, error) {
+func (p *Proxy) sendBatchChecked(r *http.Request, body []byte) (*answer, error) {
 	var in map[string]json.RawMessage
 	var raw []json.RawMessage
 	if json.Unmarshal(body, &in) != nil || json.Unmarshal(in["Entries"], &raw) != nil {

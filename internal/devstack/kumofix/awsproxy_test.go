@@ -1,4 +1,4 @@
-package devstack_test
+package kumofix_test
 
 import (
 	"errors"
@@ -27,10 +27,7 @@ func TestAWSProxyAnswersLikeSQS(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("proxy-test.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := &sqs.CreateQueueOutput{QueueUrl: aws.String(kumotest.Queue(t, api, true))} // a name of its own: -count=N reuses kumo's process-wide state
 	if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("one"),
 		MessageGroupId: aws.String("chat-1"), MessageDeduplicationId: aws.String("e-1")}); err != nil {
 		t.Fatal(err)
@@ -88,10 +85,7 @@ func TestAWSProxyUnfaultedURL(t *testing.T) {
 	if a.UnfaultedURL() == a.URL {
 		t.Fatalf("UnfaultedURL is URL (%s)", a.URL)
 	}
-	q, err := faulted.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("unfaulted.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := &sqs.CreateQueueOutput{QueueUrl: aws.String(kumotest.Queue(t, faulted, true))} // a name of its own: -count=N reuses kumo's process-wide state
 	a.SetFault(func(string) devstack.Fault { return devstack.Fault{Status: 503, Code: "ServiceUnavailable"} })
 	defer a.SetFault(nil)
 	if _, err := faulted.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("x"),
@@ -178,10 +172,7 @@ func TestAWSProxyDeduplicatesLikeSQS(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("dedup.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := &sqs.CreateQueueOutput{QueueUrl: aws.String(kumotest.Queue(t, api, true))} // a name of its own: -count=N reuses kumo's process-wide state
 	first, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("result, first timings"),
 		MessageGroupId: aws.String("chat"), MessageDeduplicationId: aws.String("e1")})
 	if err != nil {

@@ -1,4 +1,4 @@
-package devstack_test
+package kumofix_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/chatprep/chatprep/internal/devstack/kumotest"
 )
 
 // TestAWSProxyLongPollReturnsWhenAMessageBecomesReceivable: on SQS a long
@@ -22,10 +24,7 @@ func TestAWSProxyLongPollReturnsWhenAMessageBecomesReceivable(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("long-poll.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := &sqs.CreateQueueOutput{QueueUrl: aws.String(kumotest.Queue(t, api, true))} // a name of its own: -count=N reuses kumo's process-wide state
 	for _, body := range []string{"first", "second"} {
 		if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(body),
 			MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String(body)}); err != nil {
@@ -105,10 +104,7 @@ func TestAWSProxyKeepsFIFOGroupOrder(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("group-order.fifo"), Attributes: map[string]string{"FifoQueue": "true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := &sqs.CreateQueueOutput{QueueUrl: aws.String(kumotest.Queue(t, api, true))} // a name of its own: -count=N reuses kumo's process-wide state
 	var want []string
 	for i := range 8 {
 		body := fmt.Sprintf("m%d", i)
@@ -156,10 +152,7 @@ func TestAWSProxyCancelledLongPollStrandsWhatArrives(t *testing.T) {
 	a := startAWS(t)
 	ctx := t.Context()
 	api := sqsClient(a.URL)
-	q, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("stranded")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := &sqs.CreateQueueOutput{QueueUrl: aws.String(kumotest.Queue(t, api, false))} // a name of its own: -count=N reuses kumo's process-wide state
 	pollCtx, cancel := context.WithCancel(ctx)
 	polled := make(chan error, 1)
 	go func() {
