@@ -123,8 +123,9 @@ func BenchmarkChatprep(b *testing.B) {
 			// what v3's context costs.
 			if e.workerV2 != "" {
 				// v2 searched the text property, which collections have
-				// indexed only for a vectorizer since issue 22.
-				p = e.startPhaseOn(b, false, func(ctx context.Context, w *devstack.Weaviate, st *store.Store) error {
+				// indexed only for a vectorizer since issue 22, and knew
+				// no tenants (issue 18): its collection has none.
+				p = e.startPhaseWith(b, phaseOptions{tenants: -1}, func(ctx context.Context, w *devstack.Weaviate, st *store.Store) error {
 					if err := indexText(ctx, w.URL, st); err != nil {
 						return err
 					}
