@@ -126,7 +126,7 @@ func BenchmarkChatprep(b *testing.B) {
 				// indexed only for a vectorizer since issue 22, and knew
 				// no tenants (issue 18): its collection has none.
 				p = e.startPhaseWith(b, phaseOptions{tenants: -1}, func(ctx context.Context, w *devstack.Weaviate, st *store.Store) error {
-					if err := indexText(ctx, w.URL, st); err != nil {
+					if err := indexText(ctx, w.URL, st, false); err != nil {
 						return err
 					}
 					return seed(ctx, st, sz.chats)

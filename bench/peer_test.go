@@ -120,7 +120,7 @@ func peerRow(ctx context.Context, b *testing.B, e *env, events []workload.Event,
 				}
 			case peerIndexed:
 				seedFn = func(ctx context.Context, w *devstack.Weaviate, st *store.Store) error {
-					if err := indexText(ctx, w.URL, st); err != nil {
+					if err := indexText(ctx, w.URL, st, true); err != nil {
 						return err
 					}
 					return seedChats(chats)(ctx, st)
@@ -157,9 +157,14 @@ func peerRow(ctx context.Context, b *testing.B, e *env, events []workload.Event,
 
 // indexText replaces the (empty) messages collection with one whose text
 // property has its BM25 index, as collections made before issue 22 have,
-// and brings it up to date as `worker setup` does.
-func indexText(ctx context.Context, weaviateURL string, st *store.Store) error {
+// and brings it up to date as `worker setup` does. Without tenants the
+// collection is made as before issue 18 too (st must then have been
+// made with Config.Tenants < 0).
+func indexText(ctx context.Context, weaviateURL string, st *store.Store, tenants bool) error {
 	class := store.MessagesClass()
+	if !tenants {
+		class.MultiTenancyConfig = nil
+	}
 	for _, p := range class.Properties {
 		if p.Name == "text" {
 			on := true
