@@ -306,7 +306,7 @@ func (p *peerResult) weaviatePerEvent(who string) time.Duration {
 }
 
 func (p *peerResult) markdown(pr func(format string, a ...any)) {
-	pr("## 7. chatprep and a Node peer, on Weaviate's default settings\n\n")
+	pr("## 8. chatprep and a Node peer, on Weaviate's default settings\n\n")
 	pr("The peer is `bench/peer/worker.js` (%s): the same job written as a competent Node team would write it first: "+
 		"bbc's sqs-consumer (batches of 10, one consumer, a FIFO batch's chats at once and each chat's messages in order), "+
 		"the AWS SDK v3 for JavaScript (SQS's JSON protocol), Weaviate's GraphQL API for the two history searches, "+
