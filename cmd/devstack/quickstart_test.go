@@ -197,7 +197,17 @@ func (q *quick) up(stackBlock string) *apptest.Logs {
 		t.Fatalf("make up wrote no environment file: %v", err)
 	}
 	w, wOut := q.start(q.shell(strings.Join(q.blocks["worker"], "\n")))
-	wOut.Wait(t, time.Minute, "the worker consuming", has(`"worker consuming"`))
+	t.Cleanup(func() { // what the worker said, when the test fails
+		if t.Failed() {
+			for _, l := range wOut.Lines() {
+				t.Log("worker: " + l.Raw)
+			}
+		}
+	})
+	// The same bound as the stack's: under make test the worker starts
+	// while every other package's tests load the 2 cores (one CI run
+	// waited out a minute here; alone it takes seconds).
+	wOut.Wait(t, 5*time.Minute, "the worker consuming", has(`"worker consuming"`))
 	t.Cleanup(func() {
 		if code := q.stop("the worker", w); code != 0 {
 			t.Errorf("the worker exited %d after Ctrl-C", code)
