@@ -87,11 +87,7 @@ type Config struct {
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	c.Concurrency = cmp.Or(c.Concurrency, DefaultConcurrency)
-	c.MaxShown = cmp.Or(c.MaxShown, DefaultMaxShown)
-	c.ProgressEvery = cmp.Or(c.ProgressEvery, DefaultProgressEvery)
-	if c.Rejects == nil {
-		c.Rejects = io.Discard
-	}
+	c.Output = c.Output.WithDefaults()
 	return c
 }
 

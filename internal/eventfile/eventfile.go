@@ -90,6 +90,17 @@ type Output struct {
 	ProgressEvery time.Duration
 }
 
+// WithDefaults returns o with every zero field set to its default (nil
+// Rejects: io.Discard).
+func (o Output) WithDefaults() Output {
+	o.MaxShown = cmp.Or(o.MaxShown, DefaultMaxShown)
+	o.ProgressEvery = cmp.Or(o.ProgressEvery, DefaultProgressEvery)
+	if o.Rejects == nil {
+		o.Rejects = io.Discard
+	}
+	return o
+}
+
 // Config configures a Reader. Zero fields take their defaults.
 type Config struct {
 	Output
@@ -131,11 +142,7 @@ type Reader struct {
 
 // NewReader returns a Reader of in (made by NewInput).
 func NewReader(in *bufio.Reader, cfg Config) *Reader {
-	cfg.MaxShown = cmp.Or(cfg.MaxShown, DefaultMaxShown)
-	cfg.ProgressEvery = cmp.Or(cfg.ProgressEvery, DefaultProgressEvery)
-	if cfg.Rejects == nil {
-		cfg.Rejects = io.Discard
-	}
+	cfg.Output = cfg.Output.WithDefaults()
 	if cfg.Same == nil {
 		cfg.Same = func(ev event.Event) (string, string) { return ev.EventID, fmt.Sprintf("event_id %q", ev.EventID) }
 	}
