@@ -130,7 +130,11 @@ func (s *BenchOnlyMemoryStore) Put(_ context.Context, ev event.Event) error {
 	c := s.chat(ev.ChatID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt, Tokens: s.tokens.Count(ev.Text)}
+	n := ev.Tokens // counted by the caller already, as the Weaviate store takes it
+	if n <= 0 {
+		n = s.tokens.Count(ev.Text)
+	}
+	m := event.ContextMessage{EventID: ev.EventID, Role: ev.Role, Text: ev.Text, SentAt: ev.SentAt, Tokens: n}
 	i := len(c.msgs)
 	for i > 0 && c.msgs[i-1].SentAt.After(m.SentAt) {
 		i--
