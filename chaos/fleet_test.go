@@ -17,6 +17,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/logtest"
 )
 
 // fleet is a scenario's worker processes: started, killed, stopped and, at
@@ -310,9 +311,9 @@ func (s *logSink) line(raw []byte) error {
 		return err
 	}
 	line := bytes.TrimSuffix(raw, []byte("\n"))
-	if fields, err := apptest.DecodeStrict(string(line)); err != nil {
+	if fields, err := logtest.DecodeStrict(string(line)); err != nil {
 		s.malformed = append(s.malformed, string(line))
-	} else if bad := apptest.DurationProblems(fields); len(bad) > 0 {
+	} else if bad := logtest.DurationProblems(fields); len(bad) > 0 {
 		s.malformed = append(s.malformed, fmt.Sprintf("(durations %v not in *_ms) %s", bad, line))
 	}
 	if s.isReady {

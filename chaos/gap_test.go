@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/store/storetest"
 	"github.com/chatprep/chatprep/internal/verify"
 )
 
@@ -116,7 +116,7 @@ func TestIndexGapAfterKills(t *testing.T) {
 		}
 		scanned, missing := checkRound(ctx, t, st, fmt.Sprintf("k%d-", kill))
 		lost := 0
-		byID := apptest.Weaviate{URL: w.URL}
+		byID := storetest.Reader{URL: w.URL}
 		acked.Range(func(k, _ any) bool {
 			key := k.([2]string)
 			if props, err := byID.Get(ctx, key[0], key[1]); err == nil && props == nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
@@ -455,7 +455,7 @@ func drainQueue(ctx context.Context, api *sqs.Client, url string) ([]types.Messa
 			}
 		}
 		if len(out.Messages) == 0 {
-			n, err := apptest.Depth(ctx, api, url)
+			n, err := stacktest.Depth(ctx, api, url)
 			if err != nil {
 				return all, err
 			}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 )
 
@@ -80,7 +79,7 @@ func scaleRun(t *testing.T, bin string, n, chats, perChat int) (float64, *tally)
 
 	drainedAt := time.Now()
 	if !waitFor(ctx, time.Minute, 200*time.Millisecond, func() bool {
-		d, err := apptest.Depth(ctx, r.api, env.InputURL)
+		d, err := stacktest.Depth(ctx, r.api, env.InputURL)
 		return err == nil && d == 0
 	}) {
 		t.Error("the input queue did not empty")
@@ -89,7 +88,7 @@ func scaleRun(t *testing.T, bin string, n, chats, perChat int) (float64, *tally)
 		t.Errorf("stopping the workers: %v", err)
 	}
 	if !waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
-		d, err := apptest.Depth(ctx, r.api, env.ResponseURL)
+		d, err := stacktest.Depth(ctx, r.api, env.ResponseURL)
 		return err == nil && d == 0
 	}) {
 		t.Error("the response queue did not empty")

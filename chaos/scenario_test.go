@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/store/storetest"
 )
 
 // Worker settings of every scenario, beyond the test's own queues. The
@@ -216,7 +216,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 		if r.coll.have(r.load) < r.load.users {
 			return false
 		}
-		n, err := apptest.Depth(ctx, r.api, env.InputURL)
+		n, err := stacktest.Depth(ctx, r.api, env.InputURL)
 		if err == nil && n == 0 {
 			drainedAt = time.Now()
 			return true
@@ -224,7 +224,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 		return false
 	})
 	if !drained {
-		n, _ := apptest.Depth(ctx, r.api, env.InputURL)
+		n, _ := stacktest.Depth(ctx, r.api, env.InputURL)
 		t.Errorf("not drained after %v: %d of %d results, %d messages in the input queue", drainTimeout(), r.coll.have(r.load), r.load.users, n)
 	}
 
@@ -235,7 +235,7 @@ func runScenario(t *testing.T, sc scenario) *tally {
 		t.Errorf("stopping the workers: %v", err)
 	}
 	if !waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
-		n, err := apptest.Depth(ctx, r.api, env.ResponseURL)
+		n, err := stacktest.Depth(ctx, r.api, env.ResponseURL)
 		return err == nil && n == 0
 	}) {
 		t.Error("the response queue did not empty")
@@ -390,7 +390,7 @@ func (r *run) account(ctx context.Context, drained bool, drain time.Duration, st
 	}
 
 	// The input queue is empty.
-	if n, err := apptest.Depth(ctx, r.api, r.env.InputURL); err != nil || n != 0 {
+	if n, err := stacktest.Depth(ctx, r.api, r.env.InputURL); err != nil || n != 0 {
 		t.Errorf("input queue after the workers stopped: %d messages (%v)", n, err)
 	}
 
@@ -398,7 +398,7 @@ func (r *run) account(ctx context.Context, drained bool, drain time.Duration, st
 	var notStored, badChats []string
 	if stored {
 		var err error
-		notStored, badChats, err = missing(ctx, apptest.Weaviate{URL: r.sc.weaviate.URL, Key: r.sc.apiKey}, l)
+		notStored, badChats, err = missing(ctx, storetest.Reader{URL: r.sc.weaviate.URL, Key: r.sc.apiKey}, l)
 		if err != nil {
 			t.Errorf("reading Weaviate: %v", err)
 		}

@@ -25,7 +25,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
@@ -266,7 +265,7 @@ func TestSampleRunIsClean(t *testing.T) {
 		coll.mu.Lock()
 		n := len(coll.results)
 		coll.mu.Unlock()
-		depth, err := apptest.Depth(ctx, api, env.InputURL)
+		depth, err := stacktest.Depth(ctx, api, env.InputURL)
 		return n >= users && err == nil && depth == 0
 	}) {
 		t.Errorf("results for %d of %d sample user messages", len(coll.results), users)

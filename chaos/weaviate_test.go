@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/store/storetest"
 )
 
 // storedAs tells whether the message object of (chat, event) exists and
 // holds that chat and event.
-func storedAs(ctx context.Context, w apptest.Weaviate, chat, eventID string) (bool, error) {
+func storedAs(ctx context.Context, w storetest.Reader, chat, eventID string) (bool, error) {
 	props, err := w.Get(ctx, chat, eventID)
 	if err != nil || props == nil {
 		return false, err
@@ -24,7 +24,7 @@ func storedAs(ctx context.Context, w apptest.Weaviate, chat, eventID string) (bo
 // missing returns the events of l that are not stored in w (read straight
 // from the server, not through the scenario's proxies), and the chats whose
 // object count is not their number of events ("no extra objects").
-func missing(ctx context.Context, w apptest.Weaviate, l *load) (notStored []string, badChats []string, err error) {
+func missing(ctx context.Context, w storetest.Reader, l *load) (notStored []string, badChats []string, err error) {
 	var (
 		mu   sync.Mutex
 		errs []error

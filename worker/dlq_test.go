@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/logtest"
 )
 
 // failThroughRedrivePolicy plays a consumer that fails every message: it
@@ -25,7 +25,7 @@ import (
 func failThroughRedrivePolicy(t *testing.T, e *stacktest.Env) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	for apptest.QueueDepth(t, e, e.InputURL) > 0 {
+	for e.QueueDepth(t, e.InputURL) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the redrive policy did not move the messages to the dead-letter queue within a minute")
 		}
@@ -62,7 +62,7 @@ func listLines(t *testing.T, out string) []letter {
 	var ls []letter
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		fields, err := apptest.DecodeStrict(sc.Text())
+		fields, err := logtest.DecodeStrict(sc.Text())
 		if err != nil {
 			t.Fatalf("dlq list line %q: %v", sc.Text(), err)
 		}
@@ -80,8 +80,8 @@ func listLines(t *testing.T, out string) []letter {
 	return ls
 }
 
-func userEvent(chat, id string, minute int) apptest.Msg {
-	return apptest.Event(map[string]any{"event_id": id, "chat_id": chat, "text": "Where is my order " + id + "?",
+func userEvent(chat, id string, minute int) stacktest.Msg {
+	return stacktest.Event(map[string]any{"event_id": id, "chat_id": chat, "text": "Where is my order " + id + "?",
 		"sent_at": time.Date(2026, 11, 28, 9, minute, 0, 0, time.UTC).Format(time.RFC3339)})
 }
 
@@ -96,7 +96,7 @@ func TestRedriveAfterTheRedrivePolicy(t *testing.T) {
 	t.Parallel()
 	e := stacktest.New(t, stacktest.With("MAX_RECEIVE_COUNT", "2", "LOG_LEVEL", "info"))
 	const chats, perChat = 3, 4
-	var msgs []apptest.Msg
+	var msgs []stacktest.Msg
 	want := map[string][]string{} // chat → event ids in order
 	for c := range chats {
 		chat := e.ChatID(fmt.Sprintf("c%d", c))
@@ -109,19 +109,19 @@ func TestRedriveAfterTheRedrivePolicy(t *testing.T) {
 	// An invalid event the worker never saw (as when its own move to the
 	// dead-letter queue kept failing): no error_code, recognised by its body.
 	noText := e.ChatID("no-text")
-	msgs = append(msgs, apptest.Event(map[string]any{"event_id": "no-text", "chat_id": noText, "sent_at": "2026-11-28T09:00:00Z"}))
-	apptest.Send(t, e, msgs...)
+	msgs = append(msgs, stacktest.Event(map[string]any{"event_id": "no-text", "chat_id": noText, "sent_at": "2026-11-28T09:00:00Z"}))
+	e.Send(t, msgs...)
 	failThroughRedrivePolicy(t, e)
-	if n := apptest.QueueDepth(t, e, e.DLQURL); n != chats*perChat+1 {
+	if n := e.QueueDepth(t, e.DLQURL); n != chats*perChat+1 {
 		t.Fatalf("%d messages in the dead-letter queue, want %d", n, chats*perChat+1)
 	}
 
 	_, logs, _ := runWorker(t, e)
 	poison := e.ChatID("poison")
-	apptest.Send(t, e, apptest.Msg{Body: "{not json", Group: poison, Dedup: "p1"},
-		apptest.Event(map[string]any{"event_id": "p2", "chat_id": poison, "role": "system", "text": "x", "sent_at": "2026-11-28T09:00:00Z"}))
-	logs.Wait(t, time.Minute, "two poison messages dead-lettered", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, "poison message moved to the dead-letter queue", "") == 2
+	e.Send(t, stacktest.Msg{Body: "{not json", Group: poison, Dedup: "p1"},
+		stacktest.Event(map[string]any{"event_id": "p2", "chat_id": poison, "role": "system", "text": "x", "sent_at": "2026-11-28T09:00:00Z"}))
+	logs.Wait(t, time.Minute, "two poison messages dead-lettered", func(ls []logtest.Line) bool {
+		return logtest.Count(ls, "poison message moved to the dead-letter queue", "") == 2
 	})
 
 	r := worker(t, e.Environ(), "", "dlq", "redrive")
@@ -129,8 +129,8 @@ func TestRedriveAfterTheRedrivePolicy(t *testing.T) {
 		strings.Contains(r.stderr, "the queue holds") {
 		t.Fatalf("dlq redrive: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	results := apptest.Results(t, e, chats*perChat, 2*time.Minute)
-	apptest.NoMoreResults(t, e, 2*time.Second)
+	results := e.Results(t, chats*perChat, 2*time.Minute)
+	e.NoMoreResults(t, 2*time.Second)
 	got := map[string][]string{}
 	for _, res := range results {
 		got[res.ChatID] = append(got[res.ChatID], res.EventID)
@@ -142,7 +142,7 @@ func TestRedriveAfterTheRedrivePolicy(t *testing.T) {
 	}
 	for _, ids := range want {
 		for _, id := range ids {
-			if n := apptest.Count(logs.Lines(), apptest.LogPreprocessed, id); n != 1 {
+			if n := logtest.Count(logs.Lines(), logtest.Preprocessed, id); n != 1 {
 				t.Errorf("%s handled %d times, want once", id, n)
 			}
 		}
@@ -177,13 +177,13 @@ func TestDLQListLeavesTheQueueAsItWas(t *testing.T) {
 	t.Parallel()
 	e := stacktest.New(t, stacktest.With("MAX_RECEIVE_COUNT", "1", "LOG_LEVEL", "info"))
 	chat := e.ChatID("c")
-	apptest.Send(t, e, userEvent(chat, "e1", 0), userEvent(chat, "e2", 1))
+	e.Send(t, userEvent(chat, "e1", 0), userEvent(chat, "e2", 1))
 	from := time.Now().Add(-time.Minute)
 	failThroughRedrivePolicy(t, e)
 	_, logs, _ := runWorker(t, e)
-	apptest.Send(t, e, apptest.Msg{Body: "{not json <&>", Group: e.ChatID("poison"), Dedup: "p1"})
-	logs.Wait(t, time.Minute, "the poison message dead-lettered", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, "poison message moved to the dead-letter queue", "") == 1
+	e.Send(t, stacktest.Msg{Body: "{not json <&>", Group: e.ChatID("poison"), Dedup: "p1"})
+	logs.Wait(t, time.Minute, "the poison message dead-lettered", func(ls []logtest.Line) bool {
+		return logtest.Count(ls, "poison message moved to the dead-letter queue", "") == 1
 	})
 
 	var ids [][]string
@@ -218,11 +218,11 @@ func TestDLQListLeavesTheQueueAsItWas(t *testing.T) {
 	if !strings.Contains(r.stderr, "the queue holds about 3 messages (") || !strings.Contains(r.stderr, "), 2 shown") {
 		t.Errorf("--max 2: stderr %q, want the queue's count", r.stderr)
 	}
-	if n := apptest.QueueDepth(t, e, e.DLQURL); n != 3 {
+	if n := e.QueueDepth(t, e.DLQURL); n != 3 {
 		t.Errorf("dead-letter queue holds %d after the listings, want 3", n)
 	}
 	// Receivable at once, not after the listing's hold ran out.
-	if got := apptest.DeadLetters(t, e, 3, 5*time.Second); len(got) != 3 {
+	if got := e.DeadLetters(t, 3, 5*time.Second); len(got) != 3 {
 		t.Errorf("%d dead letters receivable", len(got))
 	}
 }

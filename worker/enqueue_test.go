@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 )
 
@@ -48,7 +47,7 @@ func TestEnqueueLongInput(t *testing.T) {
 	if len(lines) > int(took/time.Second)+1 || took >= 2*time.Second && len(lines) == 0 {
 		t.Errorf("%d progress lines in %v, want one a second", len(lines), took)
 	}
-	if got := apptest.QueueDepth(t, e, e.InputURL); got != n {
+	if got := e.QueueDepth(t, e.InputURL); got != n {
 		t.Errorf("input queue holds %d, want %d", got, n)
 	}
 }
@@ -87,7 +86,7 @@ func TestEnqueueRefusesWhatIsNotJSONLines(t *testing.T) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want one line naming it and exit 2", name, r.code, r.stdout, r.stderr)
 		}
 	}
-	if n := apptest.QueueDepth(t, e, e.InputURL); n != 0 {
+	if n := e.QueueDepth(t, e.InputURL); n != 0 {
 		t.Errorf("%d messages sent", n)
 	}
 }

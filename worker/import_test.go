@@ -18,11 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/logtest"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/store/storetest"
 )
 
 // history is a chat's past messages as an export would hold them: user
@@ -68,8 +70,8 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
-func weaviateOf(e *stacktest.Env) apptest.Weaviate {
-	return apptest.Weaviate{URL: e.Vars["WEAVIATE_URL"]}
+func weaviateOf(e *stacktest.Env) storetest.Reader {
+	return storetest.Reader{URL: e.Vars["WEAVIATE_URL"]}
 }
 
 // TestImportThenTheWorkerUsesIt imports chats' history through the binary:
@@ -118,23 +120,23 @@ func TestImportThenTheWorkerUsesIt(t *testing.T) {
 	}
 
 	_, logs, _ := runWorker(t, e)
-	question := apptest.Event(map[string]any{"event_id": "q-1", "chat_id": chats[0],
+	question := stacktest.Event(map[string]any{"event_id": "q-1", "chat_id": chats[0],
 		"text": "How long is the forklift battery warranty?", "sent_at": at.Add(24 * time.Hour).Format(time.RFC3339)})
-	again := apptest.Event(all[0][38]) // an imported user message, received now
-	apptest.Send(t, e, question, again)
-	results := map[string]apptest.Result{}
-	for _, r := range apptest.Results(t, e, 2, time.Minute) {
+	again := stacktest.Event(all[0][38]) // an imported user message, received now
+	e.Send(t, question, again)
+	results := map[string]contracttest.Result{}
+	for _, r := range e.Results(t, 2, time.Minute) {
 		results[r.EventID] = r
 	}
-	logs.Wait(t, time.Minute, "both events handled", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, apptest.LogPreprocessed, "") == 2
+	logs.Wait(t, time.Minute, "both events handled", func(ls []logtest.Line) bool {
+		return logtest.Count(ls, logtest.Preprocessed, "") == 2
 	})
 	q := results["q-1"]
-	hist := apptest.IDs(q.History)
+	hist := contracttest.IDs(q.History)
 	if !slices.Contains(hist, "h0-0039") || !slices.Contains(hist, "h0-0038") {
 		t.Errorf("history of the new event %v: want the imported h0-0038 and h0-0039", hist)
 	}
-	if rel := apptest.IDs(q.Relevant); !slices.Contains(rel, "h0-0017") {
+	if rel := contracttest.IDs(q.Relevant); !slices.Contains(rel, "h0-0017") {
 		t.Errorf("relevant of the new event %v: want the imported h0-0017 (the warranty)", rel)
 	}
 	if n := w.Stored(t, chats[0]); n != 41 {
@@ -320,7 +322,7 @@ func retentionOf(t *testing.T, tenants int) {
 	if r := worker(t, env, jsonLines(lines), "import"); r.code != 0 {
 		t.Fatalf("import: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	w := apptest.Weaviate{URL: wv.URL}
+	w := storetest.Reader{URL: wv.URL}
 	left := func(chat string) []string {
 		t.Helper()
 		var out []string

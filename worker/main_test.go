@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/logtest"
 )
 
 // workerBin is the worker binary built once for this test binary: the tests
@@ -98,7 +98,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 					return
 				}
 				// worker run writes only JSON lines, this one too.
-				m, err := apptest.DecodeStrict(lines[0])
+				m, err := logtest.DecodeStrict(lines[0])
 				if err != nil {
 					t.Fatalf("worker run's configuration error %q: %v", lines[0], err)
 				}

@@ -15,27 +15,27 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/awsconn"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/logtest"
 	"github.com/chatprep/chatprep/internal/setup"
 )
 
 // strictLines fails for every line of out that is not one JSON object with
 // each key once, and returns the lines.
-func strictLines(t *testing.T, stream, out string) []apptest.Line {
+func strictLines(t *testing.T, stream, out string) []logtest.Line {
 	t.Helper()
-	var lines []apptest.Line
+	var lines []logtest.Line
 	for _, raw := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		if raw == "" {
 			continue
 		}
-		fields, err := apptest.DecodeStrict(raw)
+		fields, err := logtest.DecodeStrict(raw)
 		if err != nil {
 			t.Errorf("%s line is not one JSON object with each key once (%v): %s", stream, err, raw)
 		}
-		lines = append(lines, apptest.Line{Raw: raw, Fields: fields, Err: err})
+		lines = append(lines, logtest.Line{Raw: raw, Fields: fields, Err: err})
 	}
 	return lines
 }
@@ -164,7 +164,7 @@ func TestSDKWarningsAreJSON(t *testing.T) {
 	for _, l := range logs.Malformed() {
 		t.Errorf("stdout line is not one JSON object with each key once (%v): %s", l.Err, l.Raw)
 	}
-	apptest.CheckDurationKeys(t, lines)
+	logtest.CheckDurationKeys(t, lines)
 	found := false
 	for _, l := range lines {
 		found = found || l.Str("component") == "aws-sdk" && l.Level() == "warn" && strings.Contains(l.Msg(), "failed to discard remaining HTTP response body")
@@ -174,7 +174,7 @@ func TestSDKWarningsAreJSON(t *testing.T) {
 	}
 }
 
-func rawLines(lines []apptest.Line) string {
+func rawLines(lines []logtest.Line) string {
 	var b strings.Builder
 	for _, l := range lines {
 		b.WriteString(l.Raw + "\n")
@@ -189,10 +189,10 @@ func rawLines(lines []apptest.Line) string {
 func TestRunWithoutWeaviateIsNotReady(t *testing.T) {
 	t.Parallel()
 	e := stacktest.New(t)
-	apptest.Send(t, e, apptest.Event(map[string]any{"event_id": "e1", "chat_id": e.ChatID("c"), "text": "hello", "sent_at": "2026-11-28T08:00:00Z"}))
+	e.Send(t, stacktest.Event(map[string]any{"event_id": "e1", "chat_id": e.ChatID("c"), "text": "hello", "sent_at": "2026-11-28T08:00:00Z"}))
 	env := append(e.Environ(), "WEAVIATE_URL=http://"+closedPort(t), "WEAVIATE_GRPC_ADDR=off", "LOG_LEVEL=info")
 	p, logs, stderr := startRun(t, env, "worker started")
-	logs.Wait(t, time.Minute, "the warning that Weaviate is not reached", func(ls []apptest.Line) bool {
+	logs.Wait(t, time.Minute, "the warning that Weaviate is not reached", func(ls []logtest.Line) bool {
 		for _, l := range ls {
 			if l.Level() == "warn" && strings.Contains(l.Msg(), "WEAVIATE_URL") {
 				return true
@@ -227,7 +227,7 @@ func TestRunWithoutWeaviateIsNotReady(t *testing.T) {
 		!strings.Contains(rz.Weaviate.Waiting, "connection refused") {
 		t.Errorf("/readyz %d %s", resp.StatusCode, body)
 	}
-	if n := apptest.QueueDepth(t, e, e.InputURL); n != 1 {
+	if n := e.QueueDepth(t, e.InputURL); n != 1 {
 		t.Errorf("input queue depth %d, want the event untouched", n)
 	}
 	code, err := p.Stop(time.Minute)

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/logtest"
 )
 
 // resultLines decodes `worker results` output: one result object a line,
@@ -26,18 +27,18 @@ func resultLines(t *testing.T, out string) []event.Result {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		fields, err := apptest.DecodeStrict(sc.Text())
+		fields, err := logtest.DecodeStrict(sc.Text())
 		if err != nil {
 			t.Fatalf("results line %q: %v", sc.Text(), err)
 		}
 		keys := make([]string, 0, len(fields))
 		for k := range fields {
-			if !slices.Contains(apptest.OptionalKeys, k) {
+			if !slices.Contains(contracttest.OptionalKeys, k) {
 				keys = append(keys, k)
 			}
 		}
 		slices.Sort(keys)
-		if !slices.Equal(keys, slices.Sorted(slices.Values(apptest.ContractKeys))) {
+		if !slices.Equal(keys, slices.Sorted(slices.Values(contracttest.Keys))) {
 			t.Errorf("result keys %v", keys)
 		}
 		var r event.Result
@@ -67,7 +68,7 @@ func TestResults(t *testing.T) {
 	t.Parallel()
 	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info"))
 	var want []string
-	var msgs []apptest.Msg
+	var msgs []stacktest.Msg
 	for c := range 2 {
 		for i := range 3 {
 			id := fmt.Sprintf("c%d-e%d", c, i)
@@ -92,7 +93,7 @@ func TestResults(t *testing.T) {
 		}
 	})
 	_, logs, _ := runWorker(t, e)
-	apptest.Send(t, e, msgs...)
+	e.Send(t, msgs...)
 	select {
 	case <-wp.Done():
 	case <-time.After(2 * time.Minute):
@@ -101,8 +102,8 @@ func TestResults(t *testing.T) {
 	if code := wp.ExitCode(); code != 0 || len(resultLines(t, waitOut.String())) != 1 {
 		t.Fatalf("results waiting for the first: exit %d\n%s%s", code, waitOut.String(), waitErr.String())
 	}
-	logs.Wait(t, time.Minute, "every result published", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, apptest.LogPreprocessed, "") == len(msgs)
+	logs.Wait(t, time.Minute, "every result published", func(ls []logtest.Line) bool {
+		return logtest.Count(ls, logtest.Preprocessed, "") == len(msgs)
 	})
 
 	for run := range 2 {
@@ -126,7 +127,7 @@ func TestResults(t *testing.T) {
 			t.Fatalf("results --attributes line %q: %v", line, err)
 		}
 		rs := resultLines(t, string(l.Body)+"\n")
-		if _, _, ok := apptest.TraceParent(l.Attributes["traceparent"]); !ok || len(rs) != 1 || l.Attributes["event_id"] != rs[0].EventID ||
+		if _, _, ok := contracttest.TraceParent(l.Attributes["traceparent"]); !ok || len(rs) != 1 || l.Attributes["event_id"] != rs[0].EventID ||
 			l.Attributes["chat_id"] != rs[0].ChatID || l.Attributes["route"] != rs[0].Route {
 			t.Errorf("results --attributes line %s", line)
 		}
@@ -139,7 +140,7 @@ func TestResults(t *testing.T) {
 	if got := eventIDs(resultLines(t, r.stdout)); r.code != 0 || !slices.Equal(got, want) {
 		t.Fatalf("results --delete: exit %d, results %v\n%s", r.code, got, r.stderr)
 	}
-	if n := apptest.QueueDepth(t, e, e.ResponseURL); n != 0 {
+	if n := e.QueueDepth(t, e.ResponseURL); n != 0 {
 		t.Errorf("%d results left after --delete", n)
 	}
 	for _, wait := range []string{"2s", "2"} { // a duration, or seconds

@@ -13,9 +13,11 @@ import (
 
 	"github.com/chatprep/chatprep/internal/app"
 	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/logtest"
 	"github.com/chatprep/chatprep/internal/metrics"
 	"github.com/chatprep/chatprep/internal/metrics/cwtest"
 )
@@ -23,7 +25,7 @@ import (
 // runWorker starts `worker run` with e's environment; its stdout goes to
 // the returned Logs. It returns once the worker consumes, and kills it when
 // the test ends if it still runs.
-func runWorker(t *testing.T, e *stacktest.Env) (*devstack.Process, *apptest.Logs, *bytes.Buffer) {
+func runWorker(t *testing.T, e *stacktest.Env) (*devstack.Process, *logtest.Logs, *bytes.Buffer) {
 	t.Helper()
 	return startRun(t, e.Environ(), "worker consuming")
 }
@@ -31,9 +33,9 @@ func runWorker(t *testing.T, e *stacktest.Env) (*devstack.Process, *apptest.Logs
 // startRun starts `worker run` with env and returns once it logged a line
 // with message until. Its stdout goes to the returned Logs, its stderr to
 // the buffer; it is killed when the test ends if it still runs.
-func startRun(t *testing.T, env []string, until string) (*devstack.Process, *apptest.Logs, *bytes.Buffer) {
+func startRun(t *testing.T, env []string, until string) (*devstack.Process, *logtest.Logs, *bytes.Buffer) {
 	t.Helper()
-	logs := apptest.NewLogs()
+	logs := logtest.NewLogs()
 	var stderr bytes.Buffer
 	cmd := exec.Command(workerBin, "run")
 	cmd.Env = env
@@ -48,8 +50,8 @@ func startRun(t *testing.T, env []string, until string) (*devstack.Process, *app
 		}
 	})
 	go func() { <-p.Done(); logs.Write(nil) }() // wakes the Wait below if it exits silently
-	logs.Wait(t, time.Minute, until, func(ls []apptest.Line) bool {
-		return apptest.Count(ls, until, "") == 1 || p.ExitCode() != -1
+	logs.Wait(t, time.Minute, until, func(ls []logtest.Line) bool {
+		return logtest.Count(ls, until, "") == 1 || p.ExitCode() != -1
 	})
 	if p.ExitCode() != -1 {
 		t.Fatalf("worker exited with %d: %s", p.ExitCode(), stderr.String())
@@ -79,11 +81,11 @@ func TestRunMetricsExact(t *testing.T) {
 	// Enough events that one PutMetricData body passes the SDK's 10 KiB
 	// compression threshold.
 	const chats, perChat = 20, 8
-	var msgs []apptest.Msg
+	var msgs []stacktest.Msg
 	var events []event.Event
 	var texts []string
 	add := func(ev map[string]any) {
-		m := apptest.Event(ev)
+		m := stacktest.Event(ev)
 		msgs = append(msgs, m)
 		d, err := event.Decode([]byte(m.Body))
 		if err != nil {
@@ -115,20 +117,20 @@ func TestRunMetricsExact(t *testing.T) {
 			}
 		}
 	}
-	poison := []apptest.Msg{
+	poison := []stacktest.Msg{
 		{Body: "{not json", Group: e.ChatID("poison"), Dedup: "p1"},
-		apptest.Event(map[string]any{"event_id": "p2", "chat_id": e.ChatID("poison"), "text": "no time"}),
-		apptest.Event(map[string]any{"event_id": "p3", "chat_id": e.ChatID("poison"), "role": "system", "text": "x", "sent_at": "2026-11-28T08:00:00Z"}),
+		stacktest.Event(map[string]any{"event_id": "p2", "chat_id": e.ChatID("poison"), "text": "no time"}),
+		stacktest.Event(map[string]any{"event_id": "p3", "chat_id": e.ChatID("poison"), "role": "system", "text": "x", "sent_at": "2026-11-28T08:00:00Z"}),
 	}
-	want := apptest.Expect(events, e.Config.HistoryLimit)
+	want := contracttest.Expect(events, e.Config.HistoryLimit)
 
 	p, logs, stderr := runWorker(t, e)
 	from := time.Now()
-	apptest.Send(t, e, append(msgs, poison...)...)
-	results := apptest.Results(t, e, len(want), 2*time.Minute)
-	dead := apptest.DeadLetters(t, e, len(poison), time.Minute)
-	logs.Wait(t, time.Minute, "a line per event", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, apptest.LogPreprocessed, "")+apptest.Count(ls, apptest.LogHandled, "") >= len(events)
+	e.Send(t, append(msgs, poison...)...)
+	results := e.Results(t, len(want), 2*time.Minute)
+	dead := e.DeadLetters(t, len(poison), time.Minute)
+	logs.Wait(t, time.Minute, "a line per event", func(ls []logtest.Line) bool {
+		return logtest.Count(ls, logtest.Preprocessed, "")+logtest.Count(ls, logtest.Handled, "") >= len(events)
 	})
 	if n := cw.Requests(); n != 0 {
 		t.Errorf("%d PutMetricData requests before shutdown with METRICS_FLUSH_INTERVAL=1h", n)
@@ -141,20 +143,20 @@ func TestRunMetricsExact(t *testing.T) {
 	until := time.Now()
 	lines := logs.Lines()
 
-	got := map[string]apptest.Result{}
+	got := map[string]contracttest.Result{}
 	for _, r := range results {
 		got[r.EventID] = r
-		apptest.CheckEnvelope(t, r, true, from)
+		contracttest.CheckEnvelope(t, r, true, from)
 		if len(r.Degraded) == 0 { // a loaded machine may time a retrieval out
-			apptest.CheckContext(t, r, want[r.EventID], e.Config.RelevanceLimit)
+			contracttest.CheckContext(t, r, want[r.EventID], e.Config.RelevanceLimit)
 		}
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d distinct results, want %d", len(got), len(want))
 	}
-	apptest.CheckEventLines(t, lines, events, got)
-	apptest.CheckNoText(t, lines, texts)
-	apptest.CheckDurationKeys(t, lines)
+	contracttest.CheckEventLines(t, lines, events, got)
+	logtest.CheckNoText(t, lines, texts)
+	logtest.CheckDurationKeys(t, lines)
 
 	// What was sent: every call in the namespace, timestamps on whole
 	// minutes of the run, and a body large enough to be compressed.
@@ -223,7 +225,7 @@ func TestRunMetricsExact(t *testing.T) {
 	receives := float64(len(dead)) // a poison message is received once
 	for _, l := range lines {
 		switch l.Msg() {
-		case apptest.LogPreprocessed:
+		case logtest.Preprocessed:
 			route := l.Str("route")
 			tm, _ := l.Fields["timings_ms"].(map[string]any)
 			processed[route]++
@@ -239,7 +241,7 @@ func TestRunMetricsExact(t *testing.T) {
 				add1(at(metrics.RelevanceSearchDuration, route), tm["relevance_search"].(float64))
 			}
 			fallthrough
-		case apptest.LogHandled:
+		case logtest.Handled:
 			// SQS's receive count of the delivery that finished counts the
 			// receives of the message before it (failed or released).
 			receives += l.Fields["receive_count"].(float64)
@@ -248,8 +250,8 @@ func TestRunMetricsExact(t *testing.T) {
 	if processed["odoo_erp"] == 0 || processed["general"] == 0 || muted == 0 {
 		t.Fatalf("the events did not cover both routes and a muted chat: %v, muted %v", processed, muted)
 	}
-	failed := float64(apptest.Count(lines, "handler failed: message left for redelivery", ""))
-	var stopped apptest.Line
+	failed := float64(logtest.Count(lines, "handler failed: message left for redelivery", ""))
+	var stopped logtest.Line
 	for _, l := range lines {
 		if l.Msg() == "worker stopped" {
 			stopped = l
@@ -333,7 +335,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		}
 	}
 	slow.SetDelay(time.Minute)
-	apptest.Send(t, e, apptest.Event(map[string]any{"event_id": "held", "chat_id": e.ChatID("c"), "text": "hello", "sent_at": "2026-11-28T08:00:00Z"}))
+	e.Send(t, stacktest.Event(map[string]any{"event_id": "held", "chat_id": e.ChatID("c"), "text": "hello", "sent_at": "2026-11-28T08:00:00Z"}))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for deadline, received := time.Now().Add(time.Minute), 0.0; received < 1; <-tick.C {
@@ -350,8 +352,8 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	logs.Wait(t, time.Minute, "the drain's first line", func(ls []apptest.Line) bool {
-		return slices.ContainsFunc(ls, func(l apptest.Line) bool { return strings.HasPrefix(l.Msg(), "stopping: ") })
+	logs.Wait(t, time.Minute, "the drain's first line", func(ls []logtest.Line) bool {
+		return slices.ContainsFunc(ls, func(l logtest.Line) bool { return strings.HasPrefix(l.Msg(), "stopping: ") })
 	})
 	if err := p.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -407,9 +409,9 @@ func TestFirstSignalSaysWhatItWaitsFor(t *testing.T) {
 				t.Fatal(err)
 			}
 			stopAt := time.Now()
-			var stop apptest.Line
-			logs.Wait(t, time.Minute, "the stop's line", func(ls []apptest.Line) bool {
-				i := slices.IndexFunc(ls, func(l apptest.Line) bool { return strings.HasPrefix(l.Msg(), "stopping: ") })
+			var stop logtest.Line
+			logs.Wait(t, time.Minute, "the stop's line", func(ls []logtest.Line) bool {
+				i := slices.IndexFunc(ls, func(l logtest.Line) bool { return strings.HasPrefix(l.Msg(), "stopping: ") })
 				if i >= 0 {
 					stop = ls[i]
 				}
@@ -435,14 +437,14 @@ func TestFirstSignalSaysWhatItWaitsFor(t *testing.T) {
 			if second {
 				lines := strictLines(t, "stderr", stderr.String())
 				if p.ExitCode() != 1 || len(lines) != 1 || !strings.Contains(lines[0].Msg(), "second signal") ||
-					apptest.Count(logs.Lines(), "worker stopped", "") != 0 {
+					logtest.Count(logs.Lines(), "worker stopped", "") != 0 {
 					t.Errorf("after the second signal: exit %d, stderr %q; want 1, one line, and no drain", p.ExitCode(), stderr)
 				}
 				return
 			}
 			// The poll's wait, then the stop's fixed stages at most.
 			bound := time.Duration(waitMS*float64(time.Millisecond)) + app.AckTimeout + app.CloseTimeout + app.FlushTimeout
-			if p.ExitCode() != 0 || apptest.Count(logs.Lines(), "drained", "") != 1 || took > bound {
+			if p.ExitCode() != 0 || logtest.Count(logs.Lines(), "drained", "") != 1 || took > bound {
 				t.Errorf("one signal: exit %d after %v (the line said the poll ends within %.0f ms; bound %v); stderr %q",
 					p.ExitCode(), took, waitMS, bound, stderr)
 			}

@@ -19,12 +19,14 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/config"
+	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/logtest"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/store/storetest"
 )
 
 // producer is a service upstream of the worker, exporting its own spans
@@ -45,7 +47,7 @@ func newProducer(t *testing.T, j *devstack.Jaeger) *producer {
 
 // send returns m carrying the traceparent of a new producer span, which it
 // ends and exports, and that span.
-func (p *producer) send(m apptest.Msg) (apptest.Msg, trace.SpanContext) {
+func (p *producer) send(m stacktest.Msg) (stacktest.Msg, trace.SpanContext) {
 	ctx, span := p.tp.Tracer("webhook").Start(context.Background(), "enqueue", trace.WithSpanKind(trace.SpanKindProducer))
 	m.Attributes = map[string]string{}
 	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(m.Attributes))
@@ -128,8 +130,8 @@ func TestTracesInJaeger(t *testing.T) {
 	defer prod.tp.Shutdown(context.Background()) //nolint:errcheck // every span was exported as it ended
 
 	day := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	ev := func(chat, id, role, text string, minute int) apptest.Msg {
-		return apptest.Event(map[string]any{"event_id": id, "chat_id": chat, "role": role, "text": text,
+	ev := func(chat, id, role, text string, minute int) stacktest.Msg {
+		return stacktest.Event(map[string]any{"event_id": id, "chat_id": chat, "role": role, "text": text,
 			"sent_at": day.Add(time.Duration(minute) * time.Minute).Format(time.RFC3339)})
 	}
 	p, logs, stderr := runWorker(t, e) // first: the producer's spans end as the events are sent
@@ -138,18 +140,18 @@ func TestTracesInJaeger(t *testing.T) {
 	traced, tracedSpan := prod.send(ev(chat, "t-3", "user", "Where is order S00042? "+secret, 3))
 	degraded, degradedSpan := prod.send(ev(degradedChat, "d-1", "user", "Opening hours on Sunday?", 1))
 	muted, mutedSpan := prod.send(ev(mutedChat, "m-2", "user", "Is anybody there?", 2))
-	msgs := []apptest.Msg{
+	msgs := []stacktest.Msg{
 		ev(chat, "t-1", "user", "I ordered a desk last week", 1),
 		ev(chat, "t-2", "assistant", "Order S00042 ships tomorrow", 2),
 		traced, degraded,
-		apptest.Event(map[string]any{"event_id": "m-1", "chat_id": mutedChat, "type": "mute"}),
+		stacktest.Event(map[string]any{"event_id": "m-1", "chat_id": mutedChat, "type": "mute"}),
 		muted,
 	}
 	producers := map[string]trace.SpanContext{"t-3": tracedSpan, "d-1": degradedSpan, "m-2": mutedSpan}
 
-	apptest.Send(t, e, msgs...)
-	results := map[string]apptest.Result{}
-	for _, r := range apptest.Results(t, e, 4, 2*time.Minute) {
+	e.Send(t, msgs...)
+	results := map[string]contracttest.Result{}
+	for _, r := range e.Results(t, 4, 2*time.Minute) {
 		results[r.EventID] = r
 	}
 	if code, err := p.Stop(time.Minute); err != nil || code != 0 {
@@ -170,7 +172,7 @@ func TestTracesInJaeger(t *testing.T) {
 		if !ok {
 			t.Fatalf("no result for %s", id)
 		}
-		traceID, eventSpanID, _ := apptest.TraceParent(r.Attributes["traceparent"])
+		traceID, eventSpanID, _ := contracttest.TraceParent(r.Attributes["traceparent"])
 		if traceID != prodSpan.TraceID().String() {
 			t.Errorf("%s: result traceparent %q, not in the producer's trace %s", id, r.Attributes["traceparent"], prodSpan.TraceID())
 		}
@@ -231,10 +233,10 @@ func TestTracesInJaeger(t *testing.T) {
 	}
 	// The line of each event names its trace.
 	for _, l := range logs.Lines() {
-		if l.Msg() != apptest.LogPreprocessed {
+		if l.Msg() != logtest.Preprocessed {
 			continue
 		}
-		traceID, _, _ := apptest.TraceParent(results[l.Str("event_id")].Attributes["traceparent"])
+		traceID, _, _ := contracttest.TraceParent(results[l.Str("event_id")].Attributes["traceparent"])
 		if l.Str("trace_id") != traceID {
 			t.Errorf("%s: log line trace_id %q, its result's trace %s", l.Str("event_id"), l.Str("trace_id"), traceID)
 		}
@@ -250,11 +252,11 @@ func TestJaegerStopsMidRun(t *testing.T) {
 	j := stacktest.Jaeger(t)
 	e := stacktest.New(t, stacktest.With("OTEL_EXPORTER_OTLP_ENDPOINT", j.OTLPURL, "OTEL_BSP_SCHEDULE_DELAY", "100",
 		"OTEL_EXPORTER_OTLP_TIMEOUT", "1000", "LOG_LEVEL", "info"))
-	batch := func(name string, n int) ([]apptest.Msg, []event.Event) {
-		var msgs []apptest.Msg
+	batch := func(name string, n int) ([]stacktest.Msg, []event.Event) {
+		var msgs []stacktest.Msg
 		var events []event.Event
 		for i := range n {
-			m := apptest.Event(map[string]any{"event_id": fmt.Sprintf("%s-%d", name, i), "chat_id": e.ChatID(fmt.Sprintf("c%d", i%4)),
+			m := stacktest.Event(map[string]any{"event_id": fmt.Sprintf("%s-%d", name, i), "chat_id": e.ChatID(fmt.Sprintf("c%d", i%4)),
 				"text": "Where is my delivery?", "sent_at": time.Date(2026, 11, 30, 9, 0, i, 0, time.UTC).Format(time.RFC3339)})
 			d, err := event.Decode([]byte(m.Body))
 			if err != nil {
@@ -267,18 +269,18 @@ func TestJaegerStopsMidRun(t *testing.T) {
 	p, logs, stderr := runWorker(t, e)
 
 	before, _ := batch("before", 8)
-	apptest.Send(t, e, before...)
-	first := apptest.Results(t, e, len(before), time.Minute)
-	id, _, _ := apptest.TraceParent(first[0].Attributes["traceparent"])
+	e.Send(t, before...)
+	first := e.Results(t, len(before), time.Minute)
+	id, _, _ := contracttest.TraceParent(first[0].Attributes["traceparent"])
 	waitTrace(t, j, id, 8)
 
 	j.Halt()
 	during, events := batch("during", 40)
 	start := time.Now()
-	apptest.Send(t, e, during...)
-	results := apptest.Results(t, e, len(during), time.Minute)
+	e.Send(t, during...)
+	results := e.Results(t, len(during), time.Minute)
 	t.Logf("%d events with Jaeger down in %v", len(during), time.Since(start))
-	got := map[string]apptest.Result{}
+	got := map[string]contracttest.Result{}
 	for _, r := range results {
 		got[r.EventID] = r
 	}
@@ -287,7 +289,7 @@ func TestJaegerStopsMidRun(t *testing.T) {
 			t.Errorf("no result for %s", ev.EventID)
 		}
 	}
-	w := apptest.Weaviate{URL: e.Config.WeaviateURL}
+	w := storetest.Reader{URL: e.Config.WeaviateURL}
 	stored := 0
 	for c := range 4 {
 		stored += w.Stored(t, e.ChatID(fmt.Sprintf("c%d", c)))
@@ -300,15 +302,15 @@ func TestJaegerStopsMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := batch("after", 4)
-	apptest.Send(t, e, after...)
-	last := apptest.Results(t, e, len(after), time.Minute)
-	id, _, _ = apptest.TraceParent(last[len(last)-1].Attributes["traceparent"])
+	e.Send(t, after...)
+	last := e.Results(t, len(after), time.Minute)
+	id, _, _ = contracttest.TraceParent(last[len(last)-1].Attributes["traceparent"])
 	waitTrace(t, j, id, 8)
 
 	if code, err := p.Stop(time.Minute); err != nil || code != 0 {
 		t.Fatalf("worker after SIGTERM: exit %d, %v\n%s", code, err, stderr)
 	}
-	if n := apptest.QueueDepth(t, e, e.DLQURL) + apptest.QueueDepth(t, e, e.InputURL); n != 0 {
+	if n := e.QueueDepth(t, e.DLQURL) + e.QueueDepth(t, e.InputURL); n != 0 {
 		t.Errorf("%d messages left in the input and dead-letter queues", n)
 	}
 	if stderr.Len() != 0 {
@@ -353,8 +355,8 @@ func TestPropagation(t *testing.T) {
 			}
 			e := stacktest.New(t, opts...)
 			day := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
-			ev := func(id, traceparent string, i int) apptest.Msg {
-				m := apptest.Event(map[string]any{"event_id": id, "chat_id": e.ChatID(id), "text": "Where is order S00042?",
+			ev := func(id, traceparent string, i int) stacktest.Msg {
+				m := stacktest.Event(map[string]any{"event_id": id, "chat_id": e.ChatID(id), "text": "Where is order S00042?",
 					"sent_at": day.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)})
 				if traceparent != "" {
 					m.Attributes = map[string]string{"traceparent": traceparent}
@@ -367,9 +369,9 @@ func TestPropagation(t *testing.T) {
 				"none":      "",
 			}
 			p, logs, stderr := runWorker(t, e)
-			apptest.Send(t, e, ev("sampled", in["sampled"], 1), ev("unsampled", in["unsampled"], 2), ev("none", "", 3))
-			results := map[string]apptest.Result{}
-			for _, r := range apptest.Results(t, e, 3, 2*time.Minute) {
+			e.Send(t, ev("sampled", in["sampled"], 1), ev("unsampled", in["unsampled"], 2), ev("none", "", 3))
+			results := map[string]contracttest.Result{}
+			for _, r := range e.Results(t, 3, 2*time.Minute) {
 				results[r.EventID] = r
 			}
 			if code, err := p.Stop(time.Minute); err != nil || code != 0 {
@@ -381,7 +383,7 @@ func TestPropagation(t *testing.T) {
 			traceOf := map[string]string{}
 			for id, w := range want {
 				tp := results[id].Attributes["traceparent"]
-				traceID, spanID, ok := apptest.TraceParent(tp)
+				traceID, spanID, ok := contracttest.TraceParent(tp)
 				switch {
 				case !ok:
 					t.Errorf("%s: result traceparent %q", id, tp)
@@ -395,7 +397,7 @@ func TestPropagation(t *testing.T) {
 				traceOf[id] = traceID
 			}
 			for _, l := range logs.Lines() {
-				if l.Msg() == apptest.LogPreprocessed && l.Str("trace_id") != traceOf[l.Str("event_id")] {
+				if l.Msg() == logtest.Preprocessed && l.Str("trace_id") != traceOf[l.Str("event_id")] {
 					t.Errorf("%s: log line trace_id %q, its result's trace %s", l.Str("event_id"), l.Str("trace_id"), traceOf[l.Str("event_id")])
 				}
 			}
@@ -404,7 +406,7 @@ func TestPropagation(t *testing.T) {
 			}
 			for _, id := range []string{"sampled", "none"} {
 				tr := waitTrace(t, j, traceOf[id], 8)
-				_, eventSpan, _ := apptest.TraceParent(results[id].Attributes["traceparent"])
+				_, eventSpan, _ := contracttest.TraceParent(results[id].Attributes["traceparent"])
 				found := false
 				for _, s := range tr.Spans {
 					found = found || s.SpanID == eventSpan && strings.HasPrefix(s.Operation, "process ")

@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/logtest"
 )
 
 // quickstart is the README's local quick start: the shell commands after
@@ -137,10 +138,10 @@ func (q *quick) shell(line string) string {
 }
 
 // start starts script in a shell of its own.
-func (q *quick) start(script string) (*devstack.Process, *apptest.Logs) {
+func (q *quick) start(script string) (*devstack.Process, *logtest.Logs) {
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir, cmd.Env = q.root, q.env
-	logs := apptest.NewLogs()
+	logs := logtest.NewLogs()
 	cmd.Stdout, cmd.Stderr = logs, logs
 	p, err := devstack.StartProcess(cmd)
 	if err != nil {
@@ -174,15 +175,15 @@ func (q *quick) stop(name string, p *devstack.Process) int {
 // devstack up, and the worker block, and waits until the worker consumes.
 // It returns the stack's output; both are stopped with Ctrl-C at the end
 // of the test, and must exit 0 and leave no environment file.
-func (q *quick) up(stackBlock string) *apptest.Logs {
+func (q *quick) up(stackBlock string) *logtest.Logs {
 	t := q.t
 	args := map[string]string{"make up": "", "make up TRACING=1": " --tracing"}
 	flag, ok := args[strings.Join(q.blocks[stackBlock], "\n")]
 	if !ok {
 		t.Fatalf("the %s block is %q; this test runs what make up runs", stackBlock, q.blocks[stackBlock])
 	}
-	has := func(s string) func([]apptest.Line) bool {
-		return func(ls []apptest.Line) bool {
+	has := func(s string) func([]logtest.Line) bool {
+		return func(ls []logtest.Line) bool {
 			for _, l := range ls {
 				if strings.Contains(l.Raw, s) {
 					return true
@@ -351,7 +352,7 @@ func TestReadmeTraceQuickStart(t *testing.T) {
 				}
 				Attributes map[string]string
 			}) bool {
-				_, _, ok := apptest.TraceParent(v.Attributes["traceparent"])
+				_, _, ok := contracttest.TraceParent(v.Attributes["traceparent"])
 				return ok && v.Body.EventID != "" && v.Attributes["event_id"] == v.Body.EventID
 			})}, true
 		case `bin/worker results --max 1 --attributes | bin/devstack trace --jaeger "$DEVSTACK_JAEGER_URL" -`:

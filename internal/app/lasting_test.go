@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/store/storetest"
 )
 
 // TestReadOnlyShardMidRun turns the messages collection's shard read-only
@@ -24,10 +25,10 @@ func TestReadOnlyShardMidRun(t *testing.T) {
 	wv, e, w := workerOnOwnWeaviate(t)
 
 	const chats = 3
-	var before, during []apptest.Msg
+	var before, during []stacktest.Msg
 	var events []event.Event
 	users := 0
-	add := func(to *[]apptest.Msg, ev map[string]any) {
+	add := func(to *[]stacktest.Msg, ev map[string]any) {
 		d := addEvent(t, to, ev)
 		events = append(events, d)
 		if d.Role == event.RoleUser {
@@ -41,15 +42,15 @@ func TestReadOnlyShardMidRun(t *testing.T) {
 		add(&during, chatEvent(chat, fmt.Sprintf("c%d-b2", c), "assistant", "Yes, this morning.", 3))
 		add(&during, chatEvent(chat, fmt.Sprintf("c%d-b3", c), "user", "Thanks, and the invoice?", 4))
 	}
-	apptest.Send(t, e, before...)
-	results := apptest.Results(t, e, chats, resultTimeout)
+	e.Send(t, before...)
+	results := e.Results(t, chats, resultTimeout)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	if _, err := wv.SetShardStatus(ctx, store.MessagesCollection, "READONLY", ""); err != nil {
 		t.Fatal(err)
 	}
-	apptest.Send(t, e, during...)
+	e.Send(t, during...)
 	// One failed write opens the breaker; its check keeps it open while the
 	// shard is read-only, and /readyz says so (still 200: the worker holds
 	// its messages and resumes by itself).
@@ -60,9 +61,9 @@ func TestReadOnlyShardMidRun(t *testing.T) {
 		r.body["breaker_since"] == nil {
 		t.Errorf("/readyz while the shard is read-only: %d %v; want 200 with the breaker open for a read-only shard", r.code, r.body)
 	}
-	apptest.NoMoreResults(t, e, time.Second)
+	e.NoMoreResults(t, time.Second)
 	received := receiveCalls(w.vars(t))
-	apptest.NoMoreResults(t, e, 2*time.Second)
+	e.NoMoreResults(t, 2*time.Second)
 	if now := receiveCalls(w.vars(t)); now != received {
 		t.Errorf("receive calls went from %v to %v while the breaker was open: intake should pause", received, now)
 	}
@@ -70,8 +71,8 @@ func TestReadOnlyShardMidRun(t *testing.T) {
 	if _, err := wv.SetShardStatus(ctx, store.MessagesCollection, "READY", ""); err != nil {
 		t.Fatal(err)
 	}
-	results = append(results, apptest.Results(t, e, users-chats, 2*resultTimeout)...)
-	apptest.NoMoreResults(t, e, time.Second)
+	results = append(results, e.Results(t, users-chats, 2*resultTimeout)...)
+	e.NoMoreResults(t, time.Second)
 
 	seen := map[string]bool{}
 	for _, r := range results {
@@ -80,7 +81,7 @@ func TestReadOnlyShardMidRun(t *testing.T) {
 		}
 		seen[r.EventID] = true
 	}
-	st := apptest.Weaviate{URL: wv.URL}
+	st := storetest.Reader{URL: wv.URL}
 	for _, ev := range events {
 		if st.Object(t, ev.ChatID, ev.EventID) == nil {
 			t.Errorf("%s: not stored", ev.EventID)
@@ -89,7 +90,7 @@ func TestReadOnlyShardMidRun(t *testing.T) {
 			t.Errorf("%s: no result", ev.EventID)
 		}
 	}
-	if n := apptest.QueueDepth(t, e, e.DLQURL); n != 0 {
+	if n := e.QueueDepth(t, e.DLQURL); n != 0 {
 		t.Errorf("%d messages in the dead-letter queue", n)
 	}
 	w.waitVars(t, resultTimeout, "the breaker to close", func(v map[string]any) bool { return v["breaker"] == "closed" })

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/app"
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/logtest"
 )
 
 // TestMain gives this process the variables of the local stack that the
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 
 // worker is app.Run in this process, as `worker run` runs it.
 type worker struct {
-	logs   *apptest.Logs
+	logs   *logtest.Logs
 	health string // the health endpoint's address
 	cancel context.CancelFunc
 	done   chan error
@@ -60,7 +60,7 @@ func startWorker(t *testing.T, cfg config.Config, o app.Options) *worker {
 // only until its health endpoint listens.
 func launch(t *testing.T, cfg config.Config, o app.Options) *worker {
 	t.Helper()
-	w := &worker{logs: apptest.NewLogs(), done: make(chan error, 1)}
+	w := &worker{logs: logtest.NewLogs(), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	started := make(chan string, 1)
@@ -76,7 +76,7 @@ func launch(t *testing.T, cfg config.Config, o app.Options) *worker {
 		for _, l := range w.logs.Malformed() {
 			t.Errorf("log line is not one JSON object with each key once (%v): %s", l.Err, l.Raw)
 		}
-		apptest.CheckDurationKeys(t, w.logs.Lines())
+		logtest.CheckDurationKeys(t, w.logs.Lines())
 	})
 	select {
 	case w.health = <-started:
@@ -132,7 +132,7 @@ func TestDecodeStrict(t *testing.T) {
 		`{"a":1} {"b":2}`:                                         false,
 		`not json`:                                                false,
 	} {
-		if _, err := apptest.DecodeStrict(raw); (err == nil) != ok {
+		if _, err := logtest.DecodeStrict(raw); (err == nil) != ok {
 			t.Errorf("DecodeStrict(%s) = %v, want ok %v", raw, err, ok)
 		}
 	}

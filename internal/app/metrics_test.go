@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/chatprep/chatprep/internal/app"
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/logtest"
 	"github.com/chatprep/chatprep/internal/metrics"
 	"github.com/chatprep/chatprep/internal/store"
 )
@@ -127,26 +127,26 @@ func TestMetricsReachCloudWatch(t *testing.T) {
 	t.Cleanup(st.Close) // after the worker stopped (cleanups run last-in first-out)
 	fs := &faultyStore{Store: st, failPutOnce: "f1", failRelevance: deg}
 
-	msgs := []apptest.Msg{
-		apptest.Event(chatEvent(odoo, "o1", "user", "Status of S00042?", 0)),
-		apptest.Event(chatEvent(odoo, "o2", "user", "And invoice INV/2026/00017?", 1)),
-		apptest.Event(chatEvent(gen, "g1", "user", "Opening hours?", 0)),
-		apptest.Event(chatEvent(gen, "g2", "assistant", "We open at eight.", 1)),
-		apptest.Event(chatEvent(gen, "g3", "user", "Parking for visitors?", 2)),
-		apptest.Event(map[string]any{"event_id": "mute", "chat_id": muted, "type": "mute"}),
-		apptest.Event(chatEvent(muted, "m1", "user", "Hello, anyone?", 0)),
-		apptest.Event(chatEvent(deg, "d1", "user", "Where is WH/OUT/00005?", 0)),
-		apptest.Event(chatEvent(fail, "f1", "user", "Thanks for the help!", 0)),
+	msgs := []stacktest.Msg{
+		stacktest.Event(chatEvent(odoo, "o1", "user", "Status of S00042?", 0)),
+		stacktest.Event(chatEvent(odoo, "o2", "user", "And invoice INV/2026/00017?", 1)),
+		stacktest.Event(chatEvent(gen, "g1", "user", "Opening hours?", 0)),
+		stacktest.Event(chatEvent(gen, "g2", "assistant", "We open at eight.", 1)),
+		stacktest.Event(chatEvent(gen, "g3", "user", "Parking for visitors?", 2)),
+		stacktest.Event(map[string]any{"event_id": "mute", "chat_id": muted, "type": "mute"}),
+		stacktest.Event(chatEvent(muted, "m1", "user", "Hello, anyone?", 0)),
+		stacktest.Event(chatEvent(deg, "d1", "user", "Where is WH/OUT/00005?", 0)),
+		stacktest.Event(chatEvent(fail, "f1", "user", "Thanks for the help!", 0)),
 		{Body: "not json at all", Group: e.ChatID("poison"), Dedup: "p1"},
-		apptest.Event(map[string]any{"event_id": "p2", "chat_id": e.ChatID("poison"), "sent_at": "2026-11-28T08:00:00Z"}), // no text
+		stacktest.Event(map[string]any{"event_id": "p2", "chat_id": e.ChatID("poison"), "sent_at": "2026-11-28T08:00:00Z"}), // no text
 	}
 	const users, poison = 7, 2
 
 	from := time.Now()
 	w := startWorker(t, e.Config, app.Options{Store: fs})
-	apptest.Send(t, e, msgs...)
-	results := apptest.Results(t, e, users, resultTimeout)
-	apptest.DeadLetters(t, e, poison, resultTimeout)
+	e.Send(t, msgs...)
+	results := e.Results(t, users, resultTimeout)
+	e.DeadLetters(t, poison, resultTimeout)
 	if got := listMetrics(t, e); len(got) != 0 {
 		t.Errorf("metrics sent before the flush interval and before shutdown: %v", got)
 	}
@@ -212,7 +212,7 @@ func TestMetricsReachCloudWatch(t *testing.T) {
 			t.Errorf("line below warn at LOG_LEVEL=warn: %s", l.Raw)
 		}
 	}
-	if n := apptest.Count(lines, "handler failed: message left for redelivery", ""); n != 1 {
+	if n := logtest.Count(lines, "handler failed: message left for redelivery", ""); n != 1 {
 		t.Errorf("%d warnings about the failed handler, want 1", n)
 	}
 	var texts []string
@@ -221,5 +221,5 @@ func TestMetricsReachCloudWatch(t *testing.T) {
 			texts = append(texts, ev.Text)
 		}
 	}
-	apptest.CheckNoText(t, lines, texts)
+	logtest.CheckNoText(t, lines, texts)
 }

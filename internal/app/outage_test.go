@@ -10,11 +10,14 @@ import (
 
 	"github.com/chatprep/chatprep/internal/app"
 	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/logtest"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/store/storetest"
 )
 
 // ownWeaviate starts a Weaviate server for one test (to be killed without
@@ -61,9 +64,9 @@ func workerOnOwnWeaviate(t *testing.T) (*devstack.Weaviate, *stacktest.Env, *wor
 
 // addEvent appends the message of chat event ev to msgs and returns the
 // event as the worker decodes it.
-func addEvent(t *testing.T, msgs *[]apptest.Msg, ev map[string]any) event.Event {
+func addEvent(t *testing.T, msgs *[]stacktest.Msg, ev map[string]any) event.Event {
 	t.Helper()
-	m := apptest.Event(ev)
+	m := stacktest.Event(ev)
 	*msgs = append(*msgs, m)
 	d, err := event.Decode([]byte(m.Body))
 	if err != nil {
@@ -122,9 +125,9 @@ func TestWeaviateStopsMidRun(t *testing.T) {
 	wv, e, w := workerOnOwnWeaviate(t)
 
 	const chats = 3
-	var before, during []apptest.Msg
+	var before, during []stacktest.Msg
 	var events []event.Event
-	add := func(to *[]apptest.Msg, ev map[string]any) { events = append(events, addEvent(t, to, ev)) }
+	add := func(to *[]stacktest.Msg, ev map[string]any) { events = append(events, addEvent(t, to, ev)) }
 	for c := range chats {
 		chat := e.ChatID(fmt.Sprintf("c%d", c))
 		add(&before, chatEvent(chat, fmt.Sprintf("c%d-a1", c), "user", "Where is delivery WH/OUT/00005?", 0))
@@ -133,34 +136,34 @@ func TestWeaviateStopsMidRun(t *testing.T) {
 		add(&during, chatEvent(chat, fmt.Sprintf("c%d-b2", c), "assistant", "Tomorrow before noon.", 3))
 		add(&during, chatEvent(chat, fmt.Sprintf("c%d-b3", c), "user", "Can the driver call ahead?", 4))
 	}
-	want := apptest.Expect(events, e.Config.HistoryLimit)
+	want := contracttest.Expect(events, e.Config.HistoryLimit)
 
 	from := time.Now()
-	apptest.Send(t, e, before...)
-	results := apptest.Results(t, e, chats, resultTimeout)
+	e.Send(t, before...)
+	results := e.Results(t, chats, resultTimeout)
 
 	wv.Kill()
-	apptest.Send(t, e, during...)
+	e.Send(t, during...)
 	// The worker notices: stores fail, the messages are held and retried
 	// in place (no receive spent), and the breaker opens, which pauses
 	// receiving and the retries.
-	w.logs.Wait(t, resultTimeout, "a held message", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, "dependency failed: message held, to be retried here", "") > 0
+	w.logs.Wait(t, resultTimeout, "a held message", func(ls []logtest.Line) bool {
+		return logtest.Count(ls, "dependency failed: message held, to be retried here", "") > 0
 	})
 	w.waitVars(t, resultTimeout, "the breaker to open", func(v map[string]any) bool { return v["breaker"] != "closed" })
 	if !w.running() || w.status(t, "/healthz") != http.StatusOK || w.status(t, "/readyz") != http.StatusOK {
 		t.Fatalf("with Weaviate down the worker is not alive and ready (running %v)", w.running())
 	}
 	// Nothing could be stored, so nothing is published.
-	apptest.NoMoreResults(t, e, time.Second)
+	e.NoMoreResults(t, time.Second)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	if err := wv.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	results = append(results, apptest.Results(t, e, 2*chats, 2*resultTimeout)...)
-	apptest.NoMoreResults(t, e, time.Second)
+	results = append(results, e.Results(t, 2*chats, 2*resultTimeout)...)
+	e.NoMoreResults(t, time.Second)
 	if !w.running() {
 		t.Fatal("worker stopped")
 	}
@@ -171,11 +174,11 @@ func TestWeaviateStopsMidRun(t *testing.T) {
 			t.Errorf("%s: a second result", r.EventID)
 		}
 		seen[r.EventID] = true
-		apptest.CheckEnvelope(t, r, true, from)
+		contracttest.CheckEnvelope(t, r, true, from)
 		// A result published while Weaviate came back may lack a part, as
 		// listed in degraded; the rest must be right.
 		if len(r.Degraded) == 0 {
-			apptest.CheckContext(t, r, want[r.EventID], e.Config.RelevanceLimit)
+			contracttest.CheckContext(t, r, want[r.EventID], e.Config.RelevanceLimit)
 		}
 		for _, d := range r.Degraded {
 			switch d.Task {
@@ -190,7 +193,7 @@ func TestWeaviateStopsMidRun(t *testing.T) {
 			t.Errorf("%s: no result", id)
 		}
 	}
-	store := apptest.Weaviate{URL: wv.URL}
+	store := storetest.Reader{URL: wv.URL}
 	for _, ev := range events {
 		if store.Object(t, ev.ChatID, ev.EventID) == nil {
 			t.Errorf("%s: not stored", ev.EventID)
@@ -201,7 +204,7 @@ func TestWeaviateStopsMidRun(t *testing.T) {
 			t.Errorf("chat c%d: %d stored objects, want %d", c, n, len(events)/chats)
 		}
 	}
-	if n := apptest.QueueDepth(t, e, e.DLQURL); n != 0 {
+	if n := e.QueueDepth(t, e.DLQURL); n != 0 {
 		t.Errorf("%d messages in the dead-letter queue", n)
 	}
 	w.waitVars(t, resultTimeout, "the breaker to close", func(v map[string]any) bool { return v["breaker"] == "closed" })

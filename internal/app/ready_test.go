@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/app"
-	"github.com/chatprep/chatprep/internal/app/apptest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/logtest"
 	"github.com/chatprep/chatprep/internal/store"
 )
 
@@ -110,7 +110,7 @@ func TestReadyOnceWeaviateWasReached(t *testing.T) {
 	chat := e.ChatID("c")
 
 	wv.Kill()
-	apptest.Send(t, e, apptest.Event(chatEvent(chat, "first", "user", "Where is order S00042?", 0)))
+	e.Send(t, stacktest.Event(chatEvent(chat, "first", "user", "Where is order S00042?", 0)))
 	ready := make(chan struct{})
 	w := launch(t, cfg, app.Options{Store: hs, Ready: func(string) { close(ready) }})
 
@@ -122,7 +122,7 @@ func TestReadyOnceWeaviateWasReached(t *testing.T) {
 		!slices.Equal(r.notReached(), []string{"weaviate", "input_queue"}) {
 		t.Errorf("with Weaviate down: %d %v; want 503 not ready, naming weaviate and input_queue", r.code, r.body)
 	}
-	w.logs.Wait(t, time.Minute, "the warning that Weaviate is not reached", func(ls []apptest.Line) bool {
+	w.logs.Wait(t, time.Minute, "the warning that Weaviate is not reached", func(ls []logtest.Line) bool {
 		for _, l := range ls {
 			if l.Level() == "warn" && l.Str("component") == "store" && l.Str("weaviate_url") == wv.URL && l.Str("error") != "" {
 				return true
@@ -130,9 +130,9 @@ func TestReadyOnceWeaviateWasReached(t *testing.T) {
 		}
 		return false
 	})
-	if v := w.vars(t); receiveCalls(v) != 0 || apptest.QueueDepth(t, e, e.InputURL) != 1 {
+	if v := w.vars(t); receiveCalls(v) != 0 || e.QueueDepth(t, e.InputURL) != 1 {
 		t.Fatalf("with Weaviate down the worker received (%v ReceiveMessage calls; input depth %d): it must take no message",
-			receiveCalls(v), apptest.QueueDepth(t, e, e.InputURL))
+			receiveCalls(v), e.QueueDepth(t, e.InputURL))
 	}
 	select {
 	case <-ready:
@@ -153,13 +153,13 @@ func TestReadyOnceWeaviateWasReached(t *testing.T) {
 	if r := w.readyz(t); r.code != http.StatusOK || r.body["status"] != "ready" {
 		t.Errorf("Weaviate up: %d %v, want 200 ready", r.code, r.body)
 	}
-	if res := apptest.Results(t, e, 1, resultTimeout); res[0].EventID != "first" {
+	if res := e.Results(t, 1, resultTimeout); res[0].EventID != "first" {
 		t.Errorf("result for %s, want first", res[0].EventID)
 	}
 
 	// A later outage: held, breaker open, still ready.
 	wv.Kill()
-	apptest.Send(t, e, apptest.Event(chatEvent(chat, "during", "user", "And the invoice?", 1)))
+	e.Send(t, stacktest.Event(chatEvent(chat, "during", "user", "And the invoice?", 1)))
 	w.waitVars(t, resultTimeout, "the breaker to open", func(v map[string]any) bool { return v["breaker"] != "closed" })
 	if r := w.readyz(t); r.code != http.StatusOK || r.body["breaker"] == "closed" {
 		t.Errorf("during a later outage: %d %v, want 200 ready with the breaker not closed", r.code, r.body)
@@ -167,12 +167,12 @@ func TestReadyOnceWeaviateWasReached(t *testing.T) {
 	if err := wv.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if res := apptest.Results(t, e, 1, 2*resultTimeout); res[0].EventID != "during" {
+	if res := e.Results(t, 1, 2*resultTimeout); res[0].EventID != "during" {
 		t.Errorf("result for %s, want during", res[0].EventID)
 	}
 
 	// SIGTERM while a message is in flight: not ready during the drain.
-	apptest.Send(t, e, apptest.Event(chatEvent(chat, "last", "user", "Thanks!", 2)))
+	e.Send(t, stacktest.Event(chatEvent(chat, "last", "user", "Thanks!", 2)))
 	select {
 	case <-hs.entered:
 	case <-time.After(resultTimeout):
@@ -186,7 +186,7 @@ func TestReadyOnceWeaviateWasReached(t *testing.T) {
 	if err := w.stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	if res := apptest.Results(t, e, 1, resultTimeout); res[0].EventID != "last" {
+	if res := e.Results(t, 1, resultTimeout); res[0].EventID != "last" {
 		t.Errorf("result for %s, want last (the message in flight finished in the drain)", res[0].EventID)
 	}
 }

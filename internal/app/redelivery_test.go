@@ -5,8 +5,10 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/app"
-	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/logtest"
+	"github.com/chatprep/chatprep/internal/store/storetest"
 )
 
 // TestEventDeliveredTwice delivers one event twice for real (the same body
@@ -29,29 +31,29 @@ func TestEventDeliveredTwice(t *testing.T) {
 			t.Parallel()
 			e := stacktest.New(t, append(tc.opts, stacktest.With("LOG_LEVEL", "info"))...)
 			chat := e.ChatID("twice")
-			m := apptest.Event(chatEvent(chat, "e-twice", "user", "Is my order S00042 on its way?", 0))
+			m := stacktest.Event(chatEvent(chat, "e-twice", "user", "Is my order S00042 on its way?", 0))
 			again := m
 			again.Dedup += "-again" // SQS takes it as a new message: a second delivery of the same event
 
 			w := startWorker(t, e.Config, app.Options{})
 			from := time.Now()
-			apptest.Send(t, e, m, again)
-			w.logs.Wait(t, resultTimeout, "two deliveries handled", func(ls []apptest.Line) bool {
-				return apptest.Count(ls, apptest.LogPreprocessed, "e-twice") >= 2
+			e.Send(t, m, again)
+			w.logs.Wait(t, resultTimeout, "two deliveries handled", func(ls []logtest.Line) bool {
+				return logtest.Count(ls, logtest.Preprocessed, "e-twice") >= 2
 			})
 			// Each delivery was logged after its result was accepted by SQS:
 			// whatever the queue keeps of them is there now.
-			results := apptest.Results(t, e, tc.results, resultTimeout)
-			apptest.NoMoreResults(t, e, 2*time.Second)
+			results := e.Results(t, tc.results, resultTimeout)
+			e.NoMoreResults(t, 2*time.Second)
 			for _, r := range results {
-				apptest.CheckEnvelope(t, r, tc.name == "fifo", from)
+				contracttest.CheckEnvelope(t, r, tc.name == "fifo", from)
 				if r.EventID != "e-twice" || r.ChatID != chat {
 					t.Errorf("result for %s of %s", r.EventID, r.ChatID)
 				}
 			}
 			var ids []string
 			for _, l := range w.logs.Lines() {
-				if l.Msg() == apptest.LogPreprocessed {
+				if l.Msg() == logtest.Preprocessed {
 					ids = append(ids, l.Str("message_id"))
 				}
 			}
@@ -59,7 +61,7 @@ func TestEventDeliveredTwice(t *testing.T) {
 				t.Errorf("deliveries handled as SQS messages %v; want two different messages", ids)
 			}
 
-			wv := apptest.Weaviate{URL: e.Config.WeaviateURL}
+			wv := storetest.Reader{URL: e.Config.WeaviateURL}
 			if n := wv.Stored(t, chat); n != 1 {
 				t.Errorf("Weaviate holds %d objects for the chat, want 1", n)
 			}

@@ -9,8 +9,10 @@ import (
 
 	"github.com/chatprep/chatprep/internal/app"
 	"github.com/chatprep/chatprep/internal/app/apptest"
+	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/logtest"
 )
 
 // resultTimeout bounds the wait for a test's results; a run takes seconds.
@@ -65,7 +67,7 @@ func TestSampleChats(t *testing.T) {
 	e := stacktest.New(t, stacktest.With("HISTORY_LIMIT", fmt.Sprint(historyLimit), "LOG_LEVEL", "info"))
 	samples := apptest.Samples(t)
 	var (
-		msgs    []apptest.Msg
+		msgs    []stacktest.Msg
 		events  []event.Event
 		poison  = map[string]string{} // body → sample event id
 		texts   []string
@@ -92,17 +94,17 @@ func TestSampleChats(t *testing.T) {
 	if len(poison) != len(sampleRejects) || len(events) != 46 {
 		t.Fatalf("samples: %d valid, %d invalid; the test expects 46 and %d", len(events), len(poison), len(sampleRejects))
 	}
-	want := apptest.Expect(events, historyLimit)
+	want := contracttest.Expect(events, historyLimit)
 	if len(want) != len(sampleRoutes) {
 		t.Fatalf("samples hold %d user messages, sampleRoutes %d", len(want), len(sampleRoutes))
 	}
 
 	w := startWorker(t, e.Config, app.Options{})
 	from := time.Now()
-	apptest.Send(t, e, msgs...)
-	results := apptest.Results(t, e, len(want), resultTimeout)
+	e.Send(t, msgs...)
+	results := e.Results(t, len(want), resultTimeout)
 
-	got := map[string]apptest.Result{}
+	got := map[string]contracttest.Result{}
 	for _, r := range results {
 		if _, dup := got[r.EventID]; dup {
 			t.Errorf("two results for %s", r.EventID)
@@ -113,8 +115,8 @@ func TestSampleChats(t *testing.T) {
 			t.Errorf("result for %s, which is not a user message", r.EventID)
 			continue
 		}
-		apptest.CheckEnvelope(t, r, true, from)
-		apptest.CheckContext(t, r, wt, e.Config.RelevanceLimit)
+		contracttest.CheckEnvelope(t, r, true, from)
+		contracttest.CheckContext(t, r, wt, e.Config.RelevanceLimit)
 		if r.ChatID != wt.Event.ChatID {
 			t.Errorf("%s: chat_id %q, want %q", r.EventID, r.ChatID, wt.Event.ChatID)
 		}
@@ -165,20 +167,20 @@ func TestSampleChats(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if r.Muted != s.muted || !slices.Equal(apptest.IDs(r.History), s.history) && len(s.history)+len(r.History) > 0 {
-			t.Errorf("%s: muted %v history %v; want muted %v history %v", s.id, r.Muted, apptest.IDs(r.History), s.muted, s.history)
+		if r.Muted != s.muted || !slices.Equal(contracttest.IDs(r.History), s.history) && len(s.history)+len(r.History) > 0 {
+			t.Errorf("%s: muted %v history %v; want muted %v history %v", s.id, r.Muted, contracttest.IDs(r.History), s.muted, s.history)
 		}
 	}
 	// Relevance reaches past the history: wa-1021 asks whether the delivery
 	// address change went through; the message that asked for the change
 	// (wa-1001) is older than the last three of each role.
-	if r, ok := got["wa-1021"]; ok && !slices.Contains(apptest.IDs(r.Relevant), "wa-1001") {
-		t.Errorf("wa-1021: relevant %v lacks wa-1001 (the address change it asks about)", apptest.IDs(r.Relevant))
+	if r, ok := got["wa-1021"]; ok && !slices.Contains(contracttest.IDs(r.Relevant), "wa-1001") {
+		t.Errorf("wa-1021: relevant %v lacks wa-1001 (the address change it asks about)", contracttest.IDs(r.Relevant))
 	}
 
 	// The invalid lines went to the dead-letter queue untouched, with their
 	// error code.
-	for _, d := range apptest.DeadLetters(t, e, len(poison), resultTimeout) {
+	for _, d := range e.DeadLetters(t, len(poison), resultTimeout) {
 		id, ok := poison[d.Body]
 		if !ok {
 			t.Errorf("dead letter with a body that was not sent as is: %q", d.Body)
@@ -191,12 +193,12 @@ func TestSampleChats(t *testing.T) {
 	}
 
 	// One log line per event at info, with the contract's fields; no text.
-	w.logs.Wait(t, resultTimeout, "a line per event", func(ls []apptest.Line) bool {
-		return apptest.Count(ls, apptest.LogPreprocessed, "")+apptest.Count(ls, apptest.LogHandled, "") >= len(events)
+	w.logs.Wait(t, resultTimeout, "a line per event", func(ls []logtest.Line) bool {
+		return logtest.Count(ls, logtest.Preprocessed, "")+logtest.Count(ls, logtest.Handled, "") >= len(events)
 	})
 	lines := w.logs.Lines()
-	apptest.CheckEventLines(t, lines, events, got)
-	apptest.CheckNoText(t, lines, texts)
+	contracttest.CheckEventLines(t, lines, events, got)
+	logtest.CheckNoText(t, lines, texts)
 }
 
 // chatEvent builds a message event of chat at minute min past 08:00 UTC on
@@ -254,10 +256,10 @@ func TestPurposeBuiltChats(t *testing.T) {
 		chatEvent(rt, "r07", "user", "Where is S00042 now?", 6, "route_hint", "general"),
 		chatEvent(rt, "r08", "user", "Where is S00043 now?", 7, "route_hint", "sales"), // unknown: the rules decide
 	}
-	var msgs []apptest.Msg
+	var msgs []stacktest.Msg
 	var events []event.Event
 	for _, ev := range evs {
-		m := apptest.Event(ev)
+		m := stacktest.Event(ev)
 		msgs = append(msgs, m)
 		d, err := event.Decode([]byte(m.Body))
 		if err != nil {
@@ -265,16 +267,16 @@ func TestPurposeBuiltChats(t *testing.T) {
 		}
 		events = append(events, d)
 	}
-	want := apptest.Expect(events, 3)
+	want := contracttest.Expect(events, 3)
 
 	startWorker(t, e.Config, app.Options{})
 	from := time.Now()
-	apptest.Send(t, e, msgs...)
-	got := map[string]apptest.Result{}
-	for _, r := range apptest.Results(t, e, len(want), resultTimeout) {
+	e.Send(t, msgs...)
+	got := map[string]contracttest.Result{}
+	for _, r := range e.Results(t, len(want), resultTimeout) {
 		got[r.EventID] = r
-		apptest.CheckEnvelope(t, r, true, from)
-		apptest.CheckContext(t, r, want[r.EventID], e.Config.RelevanceLimit)
+		contracttest.CheckEnvelope(t, r, true, from)
+		contracttest.CheckContext(t, r, want[r.EventID], e.Config.RelevanceLimit)
 		if len(r.Degraded) != 0 {
 			t.Errorf("%s: degraded %+v", r.EventID, r.Degraded)
 		}
@@ -284,15 +286,15 @@ func TestPurposeBuiltChats(t *testing.T) {
 	}
 
 	k11 := got["k11"]
-	if h := apptest.IDs(k11.History); !slices.Equal(h, []string{"k05", "k06", "k07", "k08", "k09", "k10"}) {
+	if h := contracttest.IDs(k11.History); !slices.Equal(h, []string{"k05", "k06", "k07", "k08", "k09", "k10"}) {
 		t.Errorf("k11: history %v", h)
 	}
 	if len(k11.Relevant) == 0 || k11.Relevant[0].EventID != "k01" {
-		t.Errorf("k11: relevant %v, want k01 first (the only older message about sauerkraut fermentation in Kiel)", apptest.IDs(k11.Relevant))
+		t.Errorf("k11: relevant %v, want k01 first (the only older message about sauerkraut fermentation in Kiel)", contracttest.IDs(k11.Relevant))
 	}
 	k12 := got["k12"]
-	if rel := apptest.IDs(k12.Relevant); slices.Contains(rel, "k09") || slices.Contains(rel, "k10") {
-		t.Errorf("k12: relevant %v repeats its history %v", rel, apptest.IDs(k12.History))
+	if rel := contracttest.IDs(k12.Relevant); slices.Contains(rel, "k09") || slices.Contains(rel, "k10") {
+		t.Errorf("k12: relevant %v repeats its history %v", rel, contracttest.IDs(k12.History))
 	}
 
 	for id, w := range map[string]struct {
@@ -305,8 +307,8 @@ func TestPurposeBuiltChats(t *testing.T) {
 		"m04": {false, []string{"m01", "m02", "m03"}},
 	} {
 		r := got[id]
-		if r.Muted != w.muted || len(r.History)+len(w.history) > 0 && !slices.Equal(apptest.IDs(r.History), w.history) {
-			t.Errorf("%s: muted %v history %v; want muted %v history %v", id, r.Muted, apptest.IDs(r.History), w.muted, w.history)
+		if r.Muted != w.muted || len(r.History)+len(w.history) > 0 && !slices.Equal(contracttest.IDs(r.History), w.history) {
+			t.Errorf("%s: muted %v history %v; want muted %v history %v", id, r.Muted, contracttest.IDs(r.History), w.muted, w.history)
 		}
 	}
 

@@ -7,7 +7,9 @@
 //
 //	func TestMain(m *testing.M) { stacktest.Main(m) }
 //
-// and each test calls New(t).
+// and each test calls New(t). The Env it returns also carries the test's
+// side of its queues (queues.go): Send to the input queue, Results and
+// DeadLetters read back (decoded by contracttest), QueueDepth.
 package stacktest
 
 import (
