@@ -13,13 +13,15 @@ import (
 
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/contracttest"
+	"github.com/chatprep/chatprep/internal/peek"
 	"github.com/chatprep/chatprep/internal/queues"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
 // This file is the test's side of its queues: what a producer sends to the
 // input queue, and reading the response and dead-letter queues the way a
-// consumer of the worker's output would.
+// consumer of the worker's output would, through the project's own
+// sqsbatch (sending) and peek (receiving and deleting).
 
 // Msg is one input queue message: a body and, for a FIFO queue, its group
 // and deduplication id.
@@ -86,8 +88,9 @@ func (e *Env) NoMoreResults(t testing.TB, wait time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
+	r := peek.New(e.SQS, e.ResponseURL, 0)
 	for ctx.Err() == nil {
-		msgs, err := e.receive(ctx, e.ResponseURL, 1)
+		msgs, err := receive(ctx, r)
 		if err != nil && ctx.Err() == nil {
 			t.Fatalf("receive results: %v", err)
 		}
@@ -115,8 +118,9 @@ func (e *Env) take(t testing.TB, url, what string, n int, timeout time.Duration,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
+	r := peek.New(e.SQS, url, 0)
 	for got := 0; got < n; {
-		msgs, err := e.receive(ctx, url, 1)
+		msgs, err := receive(ctx, r)
 		if ctx.Err() != nil {
 			t.Fatalf("%d of %d %s after %v", got, n, what, timeout)
 		}
@@ -130,21 +134,18 @@ func (e *Env) take(t testing.TB, url, what string, n int, timeout time.Duration,
 	}
 }
 
-func (e *Env) receive(ctx context.Context, url string, wait int32) ([]types.Message, error) {
-	out, err := e.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: wait,
-		MessageAttributeNames:       []string{"All"},
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range out.Messages {
-		if _, err := e.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
-			return nil, fmt.Errorf("delete: %w", err)
+// receive makes one receive through r (up to ten messages, a one-second
+// long poll) and deletes what it brought. A receive cut short by ctx still
+// ends by its poll (see peek.Reader.Receive), so no message is left hidden
+// in an abandoned one.
+func receive(ctx context.Context, r *peek.Reader) ([]types.Message, error) {
+	msgs, _, err := r.Receive(ctx, sqsbatch.MaxEntries, time.Second)
+	for _, derr := range r.Delete(ctx, msgs) {
+		if derr != nil {
+			return msgs, fmt.Errorf("delete: %w", derr)
 		}
 	}
-	return out.Messages, nil
+	return msgs, err
 }
 
 // QueueDepth is the number of messages in a queue, visible or in flight
