@@ -1,16 +1,3 @@
-// Package contracttest is the contract oracle: what CONTRACT.md (v3) says
-// the worker's outputs hold, checked from outside. It decodes a message of
-// the response queue as the contract's result, refusing unknown keys
-// (ReadResult), and a dead letter (ReadDeadLetter); it runs the contract
-// over a sequence of events to say what each user message's result must
-// hold (Expect), and checks results against that (CheckContext), against
-// what every result carries whatever its content (CheckEnvelope), and the
-// per-event log lines against their results (CheckEventLines).
-//
-// It knows nothing of a stack: the whole-worker tests (package app's, the
-// worker binary's, the chaos suite's, cmd/devstack's quick start) read
-// results through stacktest.Env and check them here. Nothing in it calls
-// into the worker's packages except the event types.
 package contracttest
 
 import (

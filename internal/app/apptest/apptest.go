@@ -1,8 +1,8 @@
 // Package apptest holds what the whole-worker tests share that belongs to
 // no other test package: the project's sample chats (Samples), sent into a
 // test's namespace (Sample.Namespaced), and a worker's /debug/vars
-// (DebugVars). Package app's tests (the worker in process), the worker
-// binary's and the chaos suite's use it.
+// (DebugVars). Package app's tests (the worker in process) use both; the
+// worker binary's and the chaos suite's read /debug/vars.
 //
 // The rest of what those tests share lives by concern: the test's queues —
 // sending events, reading results and dead letters — on its stack
