@@ -118,7 +118,7 @@ func sum(t *testing.T, e *stacktest.Env, name, route string, from time.Time) flo
 // The worker logs at LOG_LEVEL=warn: no per-event or flush lines.
 func TestMetricsReachCloudWatch(t *testing.T) {
 	t.Parallel()
-	e := stacktest.New(t, stacktest.With("METRICS_FLUSH_INTERVAL", "1h"))
+	e := stacktest.New(t, stacktest.With("METRICS_FLUSH_INTERVAL", "1h", "SHUTDOWN_TIMEOUT", shortPolls))
 	odoo, gen, muted, deg, fail := e.ChatID("odoo"), e.ChatID("general"), e.ChatID("muted"), e.ChatID("degraded"), e.ChatID("fails-once")
 	st, err := store.New(store.Config{URL: e.Config.WeaviateURL, GRPCAddr: e.Config.WeaviateGRPCAddr})
 	if err != nil {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,42 +22,88 @@ import (
 )
 
 // ownWeaviate starts a Weaviate server for one test (to be killed without
-// disturbing the others) with the worker's collections, and stops it when
-// the test ends.
-func ownWeaviate(t *testing.T) *devstack.Weaviate {
+// disturbing the others) with the worker's collections, in the background:
+// the test makes its namespace on the shared stack meanwhile (the first to
+// ask starts that stack, another Weaviate), and the returned func waits for
+// the server. It is stopped when the test ends, whether or not the test
+// waited for it.
+func ownWeaviate(t *testing.T) (wait func() *devstack.Weaviate) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	type started struct {
+		w   *devstack.Weaviate
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		w, err := startOwnWeaviate()
+		ch <- started{w, err}
+	}()
+	var (
+		res  started
+		done bool
+	)
+	get := func() started { // on the test's goroutine only
+		if !done {
+			res, done = <-ch, true
+		}
+		return res
+	}
+	t.Cleanup(func() {
+		if w := get().w; w != nil {
+			if err := w.Stop(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	return func() *devstack.Weaviate {
+		t.Helper()
+		r := get()
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r.w
+	}
+}
+
+// startOwnWeaviate is ownWeaviate's server: started, with the worker's
+// collections; stopped again if they cannot be made.
+func startOwnWeaviate() (*devstack.Weaviate, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() {
-		if err := w.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
 	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr})
+	if err == nil {
+		err = st.EnsureSchema(ctx)
+		st.Close()
+	}
 	if err != nil {
-		t.Fatal(err)
+		return nil, errors.Join(fmt.Errorf("own weaviate's schema: %w", err), w.Stop())
 	}
-	defer st.Close()
-	if err := st.EnsureSchema(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return w
+	return w, nil
 }
 
+// shortPolls is the SHUTDOWN_TIMEOUT of the tests whose worker's stop is
+// not the point: a stop lets the long poll in flight finish, and the polls
+// end within SHUTDOWN_TIMEOUT, so 2s makes them 1s polls and each stop at
+// most about a second, where stacktest's 5s (4s polls) makes a stop right
+// after a receive wait 4s.
+const shortPolls = "2s"
+
 // workerOnOwnWeaviate starts a worker (LOG_LEVEL info, the contract's
-// defaults) on a Weaviate of the test's own (ownWeaviate).
+// defaults but for shortPolls) on a Weaviate of the test's own
+// (ownWeaviate).
 func workerOnOwnWeaviate(t *testing.T) (*devstack.Weaviate, *stacktest.Env, *worker) {
 	t.Helper()
-	wv := ownWeaviate(t)
-	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info"))
+	own := ownWeaviate(t)
+	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info", "SHUTDOWN_TIMEOUT", shortPolls))
+	wv := own()
 	cfg := e.Config
 	cfg.WeaviateURL, cfg.WeaviateGRPCAddr = wv.URL, wv.GRPCAddr
 	return wv, e, startWorker(t, cfg, app.Options{})
@@ -114,10 +161,11 @@ func (w *worker) waitVars(t *testing.T, timeout time.Duration, what string, cond
 
 // TestWeaviateStopsMidRun kills the worker's Weaviate between two batches
 // of chat events and brings it back: while it is gone the worker keeps
-// running and answering its health checks, publishes nothing it could not
-// store, and holds the messages to retry them; once Weaviate is back it
-// recovers by itself, and every event ends with exactly one result and one
-// stored message, nothing in the dead-letter queue.
+// running and answering its health checks (ready, once Weaviate was
+// reached, with the breaker open), publishes nothing it could not store,
+// and holds the messages to retry them; once Weaviate is back it recovers
+// by itself, and every event ends with exactly one result and one stored
+// message, nothing in the dead-letter queue.
 func TestWeaviateStopsMidRun(t *testing.T) {
 	t.Parallel()
 	// MAX_RECEIVE_COUNT stays at its default (5): held messages spend no
@@ -151,8 +199,13 @@ func TestWeaviateStopsMidRun(t *testing.T) {
 		return logtest.Count(ls, "dependency failed: message held, to be retried here", "") > 0
 	})
 	w.waitVars(t, resultTimeout, "the breaker to open", func(v map[string]any) bool { return v["breaker"] != "closed" })
-	if !w.running() || w.status(t, "/healthz") != http.StatusOK || w.status(t, "/readyz") != http.StatusOK {
-		t.Fatalf("with Weaviate down the worker is not alive and ready (running %v)", w.running())
+	if !w.running() || w.status(t, "/healthz") != http.StatusOK {
+		t.Fatalf("with Weaviate down the worker is not alive (running %v)", w.running())
+	}
+	// Once it has reached Weaviate it stays ready through an outage, and
+	// says why it pauses.
+	if r := w.readyz(t); r.code != http.StatusOK || r.body["status"] != "ready" || r.body["breaker"] == "closed" {
+		t.Fatalf("with Weaviate down: /readyz %d %v; want 200 ready with the breaker not closed", r.code, r.body)
 	}
 	// Nothing could be stored, so nothing is published.
 	e.NoMoreResults(t, time.Second)

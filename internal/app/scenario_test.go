@@ -64,7 +64,7 @@ var sampleRejects = map[string]string{
 func TestSampleChats(t *testing.T) {
 	t.Parallel()
 	const historyLimit = 3
-	e := stacktest.New(t, stacktest.With("HISTORY_LIMIT", fmt.Sprint(historyLimit), "LOG_LEVEL", "info"))
+	e := stacktest.New(t, stacktest.With("HISTORY_LIMIT", fmt.Sprint(historyLimit), "LOG_LEVEL", "info", "SHUTDOWN_TIMEOUT", shortPolls))
 	samples := apptest.Samples(t)
 	var (
 		msgs    []stacktest.Msg
@@ -220,7 +220,7 @@ var day = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 // ends by itself, and route_hint wins over the rules both ways.
 func TestPurposeBuiltChats(t *testing.T) {
 	t.Parallel()
-	e := stacktest.New(t, stacktest.With("HISTORY_LIMIT", "3"))
+	e := stacktest.New(t, stacktest.With("HISTORY_LIMIT", "3", "SHUTDOWN_TIMEOUT", shortPolls))
 	kb, mu, rt := e.ChatID("kb"), e.ChatID("mute-until"), e.ChatID("routes")
 	until := day.Add(2 * time.Hour).Format(time.RFC3339) // 10:00
 	evs := []map[string]any{
