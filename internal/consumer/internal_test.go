@@ -12,41 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/chatprep/chatprep/internal/consumer/sqsfake"
 	"github.com/chatprep/chatprep/internal/handler"
 	"github.com/chatprep/chatprep/internal/lease"
 )
-
-// fakeSQS is a hand-written fake: each method calls its function field (nil
-// answers an empty success).
-type fakeSQS struct {
-	receive func(context.Context, *sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error)
-	del     func(context.Context, *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error)
-	change  func(context.Context, *sqs.ChangeMessageVisibilityBatchInput) (*sqs.ChangeMessageVisibilityBatchOutput, error)
-}
-
-var _ SQSAPI = (*fakeSQS)(nil)
-
-func (f *fakeSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
-	if f.receive == nil {
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	return f.receive(ctx, in)
-}
-
-func (f *fakeSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
-	if f.del == nil {
-		return &sqs.DeleteMessageBatchOutput{}, nil
-	}
-	return f.del(ctx, in)
-}
-
-func (f *fakeSQS) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
-	if f.change == nil {
-		return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
-	}
-	return f.change(ctx, in)
-}
 
 const testQueue = "http://localhost:4566/000000000000/in"
 
@@ -93,14 +62,14 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := New(&fakeSQS{}, tc.cfg)
+			_, err := New(&sqsfake.SQS{}, tc.cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("New: %v, want an error about %q", err, tc.want)
 			}
 		})
 	}
 	// Every problem at once.
-	_, err := New(&fakeSQS{}, Config{Receivers: -1})
+	_, err := New(&sqsfake.SQS{}, Config{Receivers: -1})
 	for _, want := range []string{"QueueURL", "Receivers"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("New: %v, want %s named", err, want)
@@ -110,7 +79,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestFailureVisibility(t *testing.T) {
 	t.Parallel()
-	r := testRun(t, &fakeSQS{}, Config{RetryBackoff: 2 * time.Second, RetryBackoffMax: time.Minute})
+	r := testRun(t, &sqsfake.SQS{}, Config{RetryBackoff: 2 * time.Second, RetryBackoffMax: time.Minute})
 	for _, tc := range []struct {
 		receives int
 		lo, hi   time.Duration
@@ -129,7 +98,7 @@ func TestFailureVisibility(t *testing.T) {
 }
 
 // testRun is a run on a fake, for the parts that need no Run loop.
-func testRun(t *testing.T, api *fakeSQS, cfg Config) *run {
+func testRun(t *testing.T, api *sqsfake.SQS, cfg Config) *run {
 	t.Helper()
 	cfg.QueueURL = testQueue
 	c, err := New(api, cfg)
@@ -153,7 +122,7 @@ func TestFlushDeletesRetriesOrReports(t *testing.T) {
 		mu    sync.Mutex
 		calls [][]string
 	)
-	api := &fakeSQS{del: func(_ context.Context, in *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+	api := &sqsfake.SQS{DeleteMessageBatchFunc: func(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		var handles []string

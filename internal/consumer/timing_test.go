@@ -1,0 +1,171 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+
+	"github.com/chatprep/chatprep/internal/consumer"
+	"github.com/chatprep/chatprep/internal/consumer/sqsfake"
+	"github.com/chatprep/chatprep/internal/handler"
+)
+
+// The tests of this file are about the consumer's own timing: they run in
+// a synctest bubble, in virtual time, against sqsfake's in-memory queue
+// (kumo needs a real socket, which a bubble cannot hold). Their handlers'
+// time.Sleep is the work, taking virtual time; nothing waits for real.
+
+var _ consumer.SQSAPI = (*sqsfake.SQS)(nil)
+
+// fakeQueueURL names the fake's queue (a standard queue).
+const fakeQueueURL = "http://sqs.fake/000000000000/in"
+
+// A handler slower than the visibility timeout: the lease is extended, the
+// message is not delivered again meanwhile, and it is deleted at the end.
+// (TestSlowHandlerLeaseExtended checks the same against kumo.)
+func TestSlowHandlerLeaseExtendedVirtualTime(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		q := sqsfake.NewQueue()
+		q.Send("slow-0")
+		var calls atomic.Int32
+		started, finished := make(chan struct{}), make(chan struct{})
+		c := newConsumer(t, q.API(), fakeQueueURL, consumer.Config{VisibilityTimeout: time.Second, WaitTime: time.Second})
+		run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+			if calls.Add(1) > 1 {
+				return fmt.Errorf("delivered again (receive count %d)", m.ReceiveCount)
+			}
+			close(started)
+			time.Sleep(3500 * time.Millisecond) // the work: 3.5 visibility timeouts
+			if err := context.Cause(ctx); err != nil {
+				return fmt.Errorf("context cancelled: %w", err)
+			}
+			close(finished)
+			return nil
+		}))
+		<-started
+		// Another worker polling all along finds nothing: the lease holds.
+		for polling := true; polling; {
+			select {
+			case <-finished:
+				polling = false
+			default:
+				out, err := q.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+				if err != nil {
+					t.Fatalf("receive: %v", err)
+				}
+				if len(out.Messages) > 0 {
+					t.Fatalf("message visible again while its handler runs")
+				}
+			}
+		}
+		waitFor(t, 5*time.Second, "the delete", func() bool { return c.Stats().Deleted == 1 })
+		if _, err := run.stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		st := c.Stats()
+		if calls.Load() != 1 || st.Extended < 3 || st.LeasesLost != 0 {
+			t.Errorf("handled %d times, stats %+v; want once, ≥3 extensions, no lost lease", calls.Load(), st)
+		}
+		if v, f := q.Depth(); v+f != 0 {
+			t.Errorf("queue not empty: %d visible, %d in flight", v, f)
+		}
+	})
+}
+
+// A message that a long poll returns after waiting longer than the
+// visibility timeout has a whole lease: its timeout started when SQS
+// answered (as the fake's does), not when the poll was sent. Counted from
+// the send, the lease would be over before the message arrived.
+func TestLateLongPollKeepsLease(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		q := sqsfake.NewQueue()
+		c := newConsumer(t, q.API(), fakeQueueURL, consumer.Config{
+			Receivers: 1, VisibilityTimeout: 2 * time.Second, WaitTime: 10 * time.Second,
+		})
+		run := start(t, c, handler.HandlerFunc(func(context.Context, *handler.Message) error {
+			time.Sleep(3 * time.Second) // the work: longer than one lease
+			return nil
+		}))
+		// The first poll (FirstWaitTime) reaches the queue; the second is the
+		// first long poll.
+		waitFor(t, 5*time.Second, "the first long poll", func() bool { return c.Stats().Calls.ReceiveMessage == 2 })
+		time.Sleep(3 * time.Second) // virtual: the poll waits past the visibility timeout
+		if n := c.Stats().Calls.ReceiveMessage; n != 2 {
+			t.Fatalf("%d polls; want the first long one still waiting", n)
+		}
+		q.Send("late-0")
+		waitFor(t, 15*time.Second, "the message to finish", func() bool { return c.Stats().Deleted == 1 })
+		if _, err := run.stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if st := c.Stats(); st.LeasesLost != 0 || st.Extended == 0 {
+			t.Errorf("stats %+v; want the lease extended, none lost", st)
+		}
+	})
+}
+
+// During an SQS outage (every ReceiveMessage fails, as after the SDK's own
+// retries) the receivers back off and do not spin: each waits 200ms, then
+// twice as long after each further failure, jittered down to half. Once
+// SQS answers again, the waiting messages are handled and deleted.
+// (TestTransientSQSErrors checks flaky answers through the SDK and kumo.)
+func TestReceiveErrorsBackOff(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const n = 20
+		q := sqsfake.NewQueue()
+		for i := range n {
+			q.Send(fmt.Sprintf("%03d", i))
+		}
+		api := q.API()
+		var down atomic.Bool
+		down.Store(true)
+		var calls atomic.Int64
+		api.ReceiveMessageFunc = func(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+			if calls.Add(1) > 1000 {
+				panic("receivers spinning") // no virtual time passes in a hot loop: the test would hang
+			}
+			if down.Load() {
+				return nil, &smithy.GenericAPIError{Code: "ServiceUnavailable", Message: "down", Fault: smithy.FaultServer}
+			}
+			return q.ReceiveMessage(ctx, in, opts...)
+		}
+		var handled atomic.Int64
+		c := newConsumer(t, api, fakeQueueURL, consumer.Config{Receivers: 2, VisibilityTimeout: 2 * time.Second})
+		run := start(t, c, handler.HandlerFunc(func(context.Context, *handler.Message) error {
+			handled.Add(1)
+			return nil
+		}))
+
+		time.Sleep(10 * time.Second) // virtual: a 10s outage
+		// Each receiver calls at 0 and then after waits of 100-200ms,
+		// 200-400ms, 400-800ms, 0.8-1.6s, 1.6-3.2s and 3.2-6.4s: 6 or 7
+		// calls within 10s (the 8th comes at 12.7s at the earliest).
+		got, st := calls.Load(), c.Stats()
+		if got < 12 || got > 14 || st.ReceiveErrors != got || handled.Load() != 0 {
+			t.Errorf("in a 10s outage: %d receive calls, stats %+v, %d handled; want 12-14 calls, each a receive error, none handled",
+				got, st, handled.Load())
+		}
+
+		down.Store(false)
+		// The longest wait pending is the 7th, 6.4s at most.
+		waitFor(t, 10*time.Second, "every message handled and deleted", func() bool { return c.Stats().Deleted == n })
+		if _, err := run.stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if handled.Load() != n {
+			t.Errorf("%d handled, want %d", handled.Load(), n)
+		}
+		if v, f := q.Depth(); v+f != 0 {
+			t.Errorf("queue not empty: %d visible, %d in flight", v, f)
+		}
+	})
+}
