@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -163,6 +164,61 @@ func TestReceiveErrorsBackOff(t *testing.T) {
 		}
 		if handled.Load() != n {
 			t.Errorf("%d handled, want %d", handled.Load(), n)
+		}
+		if v, f := q.Depth(); v+f != 0 {
+			t.Errorf("queue not empty: %d visible, %d in flight", v, f)
+		}
+	})
+}
+
+// A failed message is not deleted: it comes back after the retry back-off
+// (RetryBackoff for a first failure, jittered down to half, in whole
+// seconds: 1s here), far sooner than the visibility timeout, with its
+// receive count grown. (TestFailureBackoff checks SQS honouring it on
+// kumo.)
+func TestFailureBackoffVirtualTime(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		q := sqsfake.NewQueue()
+		q.Send("fail-0", "fail-1", "fail-2")
+		var (
+			mu    sync.Mutex
+			seen  = map[string][]int{}
+			first = map[string]time.Time{}
+			gap   = map[string]time.Duration{}
+		)
+		c := newConsumer(t, q.API(), fakeQueueURL, consumer.Config{
+			VisibilityTimeout: 30 * time.Second, RetryBackoff: time.Second,
+		})
+		run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[m.Body] = append(seen[m.Body], m.ReceiveCount)
+			if m.ReceiveCount == 1 {
+				first[m.Body] = time.Now()
+				return errTest
+			}
+			gap[m.Body] = time.Since(first[m.Body])
+			return nil
+		}))
+		waitFor(t, 15*time.Second, "the retries", func() bool { return c.Stats().Deleted == 3 })
+		if _, err := run.stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for body, counts := range seen {
+			if fmt.Sprint(counts) != "[1 2]" {
+				t.Errorf("%s: receive counts %v, want [1 2]", body, counts)
+			}
+			// The back-off runs from the visibility change, which waits at
+			// most FlushInterval (10ms) after the failure.
+			if g := gap[body]; g < time.Second || g > time.Second+consumer.DefaultFlushInterval {
+				t.Errorf("%s: redelivered after %s, want the 1s back-off", body, g)
+			}
+		}
+		if st := c.Stats(); st.Failed != 3 || st.Deleted != 3 {
+			t.Errorf("stats %+v; want 3 failed, 3 deleted", st)
 		}
 		if v, f := q.Depth(); v+f != 0 {
 			t.Errorf("queue not empty: %d visible, %d in flight", v, f)
