@@ -3,10 +3,14 @@ package enqueue_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -177,15 +181,35 @@ func TestEnqueueStandardQueueHasNoFIFOAttributes(t *testing.T) {
 	}
 }
 
+// refusing is an HTTP transport whose every connection is refused, as an
+// SQS endpoint nobody listens on refuses it: the SDK sees the dial error,
+// and no socket is opened (a synctest bubble could not hold one).
+type refusing struct{}
+
+func (refusing) RoundTrip(req *http.Request) (*http.Response, error) {
+	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+}
+
+// An unreachable SQS: the sender retries each batch with its back-off (8
+// attempts, some 3.5-7s of waits, in virtual time here), then stops with an
+// error naming the lines it could not send, and counts none as sent.
 func TestEnqueueStopsWhenSQSIsUnreachable(t *testing.T) {
 	t.Parallel()
-	api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""), RetryMaxAttempts: 1},
-		func(o *sqs.Options) { o.BaseEndpoint = aws.String("http://127.0.0.1:1") })
-	rep, err := enqueue.NewSender(api, "http://127.0.0.1:1/000000000000/q", false, enqueue.Config{Output: eventfile.Output{Rejects: os.Stderr}}).Send(t.Context(),
-		strings.NewReader(`{"event_id":"e-1","chat_id":"c-1","type":"mute"}`))
-	if err == nil || rep.Sent != 0 || !strings.Contains(err.Error(), "send lines 1-1") {
-		t.Fatalf("report %+v, err %v", rep, err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		api := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", ""),
+			RetryMaxAttempts: 1, HTTPClient: &http.Client{Transport: refusing{}}},
+			func(o *sqs.Options) { o.BaseEndpoint = aws.String("http://127.0.0.1:1") })
+		start := time.Now()
+		rep, err := enqueue.NewSender(api, "http://127.0.0.1:1/000000000000/q", false, enqueue.Config{Output: eventfile.Output{Rejects: os.Stderr}}).Send(t.Context(),
+			strings.NewReader(`{"event_id":"e-1","chat_id":"c-1","type":"mute"}`))
+		if err == nil || rep.Sent != 0 || !strings.Contains(err.Error(), "send lines 1-1") {
+			t.Fatalf("report %+v, err %v", rep, err)
+		}
+		// The retries waited, jittered, half to all of 0.1+0.2+0.4+0.8+1.6+2+2s.
+		if took := time.Since(start); took < 3550*time.Millisecond || took > 7100*time.Millisecond {
+			t.Errorf("gave up after %v, want after the back-off's 3.55-7.1s", took)
+		}
+	})
 }
 
 // forgettingAPI answers as if SQS never mentioned the entry whose body
