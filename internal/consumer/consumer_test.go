@@ -128,14 +128,23 @@ func TestSlowHandlerLeaseExtended(t *testing.T) {
 		return nil
 	}))
 	<-started
-	// Another worker polling all along finds nothing: the lease holds.
+	leaseHolds(t, api, input, c, run, &calls, finished)
+	assertEmpty(t, api, input)
+}
+
+// leaseHolds checks a slow handler's lease, once the handler started:
+// another worker polling url through api all along finds nothing until the
+// handler finished; then its message is deleted, and the handler was called
+// once, its lease extended at least three times and never lost.
+func leaseHolds(t *testing.T, api consumer.SQSAPI, url string, c *consumer.Consumer, run *running, calls *atomic.Int32, finished <-chan struct{}) {
+	t.Helper()
 	for polling := true; polling; {
 		select {
 		case <-finished:
 			polling = false
 		default:
 			out, err := api.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{
-				QueueUrl: aws.String(input), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+				QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
 			})
 			if err != nil {
 				t.Fatalf("receive: %v", err)
@@ -153,7 +162,6 @@ func TestSlowHandlerLeaseExtended(t *testing.T) {
 	if calls.Load() != 1 || st.Extended < 3 || st.LeasesLost != 0 {
 		t.Errorf("handled %d times, stats %+v; want once, ≥3 extensions, no lost lease", calls.Load(), st)
 	}
-	assertEmpty(t, api, input)
 }
 
 // FIFO: 50 chats × 40 events enqueued interleaved. Per chat the handler
@@ -454,49 +462,68 @@ func TestReachedOnFirstReceive(t *testing.T) {
 
 // A failed message is not deleted: it comes back after a back-off that is
 // much shorter than the visibility timeout, with its receive count grown.
+// (TestFailureBackoffVirtualTime times it exactly.)
 func TestFailureBackoff(t *testing.T) {
 	t.Parallel()
 	api := client(kumotest.URL())
 	input := kumotest.Queue(t, api, false)
 	send(t, api, input, bodies("fail-%d", 3), 1)
-	var (
-		mu    sync.Mutex
-		seen  = map[string][]int{}
-		first = map[string]time.Time{}
-		gap   = map[string]time.Duration{}
-	)
+	h := newFailingOnce()
 	c := newConsumer(t, api, input, consumer.Config{
 		VisibilityTimeout: 30 * time.Second, WaitTime: time.Second, RetryBackoff: time.Second,
 	})
-	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
-		mu.Lock()
-		defer mu.Unlock()
-		seen[m.Body] = append(seen[m.Body], m.ReceiveCount)
-		if m.ReceiveCount == 1 {
-			first[m.Body] = time.Now()
-			return errTest
-		}
-		gap[m.Body] = time.Since(first[m.Body])
-		return nil
-	}))
+	run := start(t, c, h)
 	waitFor(t, 15*time.Second, "the retries", func() bool { return c.Stats().Deleted == 3 })
 	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for body, counts := range seen {
-		if fmt.Sprint(counts) != "[1 2]" {
-			t.Errorf("%s: receive counts %v, want [1 2]", body, counts)
-		}
-		if g := gap[body]; g < 400*time.Millisecond || g > 5*time.Second {
-			t.Errorf("%s: redelivered after %s, want about the 1s back-off", body, g)
-		}
-	}
+	h.check(t, 400*time.Millisecond, 5*time.Second, "about the 1s back-off")
 	if st := c.Stats(); st.Failed != 3 {
 		t.Errorf("failed %d, want 3", st.Failed)
 	}
 	assertEmpty(t, api, input)
+}
+
+// failingOnce is a handler that fails each message's first delivery and
+// takes the second, recording each message's receive counts and the time
+// between its two deliveries.
+type failingOnce struct {
+	mu    sync.Mutex
+	seen  map[string][]int
+	first map[string]time.Time
+	gap   map[string]time.Duration
+}
+
+func newFailingOnce() *failingOnce {
+	return &failingOnce{seen: map[string][]int{}, first: map[string]time.Time{}, gap: map[string]time.Duration{}}
+}
+
+func (f *failingOnce) Handle(_ context.Context, m *handler.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen[m.Body] = append(f.seen[m.Body], m.ReceiveCount)
+	if m.ReceiveCount == 1 {
+		f.first[m.Body] = time.Now()
+		return errTest
+	}
+	f.gap[m.Body] = time.Since(f.first[m.Body])
+	return nil
+}
+
+// check: each message was received twice (receive counts 1 and 2), the
+// second time lo to hi after the first.
+func (f *failingOnce) check(t *testing.T, lo, hi time.Duration, want string) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for body, counts := range f.seen {
+		if fmt.Sprint(counts) != "[1 2]" {
+			t.Errorf("%s: receive counts %v, want [1 2]", body, counts)
+		}
+		if g := f.gap[body]; g < lo || g > hi {
+			t.Errorf("%s: redelivered after %s, want %s", body, g, want)
+		}
+	}
 }
 
 // On a FIFO queue a failure releases the rest of that group's received

@@ -3,7 +3,6 @@ package consumer_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -51,32 +50,8 @@ func TestSlowHandlerLeaseExtendedVirtualTime(t *testing.T) {
 			return nil
 		}))
 		<-started
-		// Another worker polling all along finds nothing: the lease holds.
-		for polling := true; polling; {
-			select {
-			case <-finished:
-				polling = false
-			default:
-				out, err := q.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
-				if err != nil {
-					t.Fatalf("receive: %v", err)
-				}
-				if len(out.Messages) > 0 {
-					t.Fatalf("message visible again while its handler runs")
-				}
-			}
-		}
-		waitFor(t, 5*time.Second, "the delete", func() bool { return c.Stats().Deleted == 1 })
-		if _, err := run.stop(); err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-		st := c.Stats()
-		if calls.Load() != 1 || st.Extended < 3 || st.LeasesLost != 0 {
-			t.Errorf("handled %d times, stats %+v; want once, ≥3 extensions, no lost lease", calls.Load(), st)
-		}
-		if v, f := q.Depth(); v+f != 0 {
-			t.Errorf("queue not empty: %d visible, %d in flight", v, f)
-		}
+		leaseHolds(t, q.API(), fakeQueueURL, c, run, &calls, finished)
+		assertFakeEmpty(t, q)
 	})
 }
 
@@ -165,9 +140,7 @@ func TestReceiveErrorsBackOff(t *testing.T) {
 		if handled.Load() != n {
 			t.Errorf("%d handled, want %d", handled.Load(), n)
 		}
-		if v, f := q.Depth(); v+f != 0 {
-			t.Errorf("queue not empty: %d visible, %d in flight", v, f)
-		}
+		assertFakeEmpty(t, q)
 	})
 }
 
@@ -181,47 +154,29 @@ func TestFailureBackoffVirtualTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := sqsfake.NewQueue()
 		q.Send("fail-0", "fail-1", "fail-2")
-		var (
-			mu    sync.Mutex
-			seen  = map[string][]int{}
-			first = map[string]time.Time{}
-			gap   = map[string]time.Duration{}
-		)
+		h := newFailingOnce()
 		c := newConsumer(t, q.API(), fakeQueueURL, consumer.Config{
 			VisibilityTimeout: 30 * time.Second, RetryBackoff: time.Second,
 		})
-		run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
-			mu.Lock()
-			defer mu.Unlock()
-			seen[m.Body] = append(seen[m.Body], m.ReceiveCount)
-			if m.ReceiveCount == 1 {
-				first[m.Body] = time.Now()
-				return errTest
-			}
-			gap[m.Body] = time.Since(first[m.Body])
-			return nil
-		}))
+		run := start(t, c, h)
 		waitFor(t, 15*time.Second, "the retries", func() bool { return c.Stats().Deleted == 3 })
 		if _, err := run.stop(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for body, counts := range seen {
-			if fmt.Sprint(counts) != "[1 2]" {
-				t.Errorf("%s: receive counts %v, want [1 2]", body, counts)
-			}
-			// The back-off runs from the visibility change, which waits at
-			// most FlushInterval (10ms) after the failure.
-			if g := gap[body]; g < time.Second || g > time.Second+consumer.DefaultFlushInterval {
-				t.Errorf("%s: redelivered after %s, want the 1s back-off", body, g)
-			}
-		}
+		// The back-off runs from the visibility change, which waits at most
+		// FlushInterval (10ms) after the failure.
+		h.check(t, time.Second, time.Second+consumer.DefaultFlushInterval, "the 1s back-off")
 		if st := c.Stats(); st.Failed != 3 || st.Deleted != 3 {
 			t.Errorf("stats %+v; want 3 failed, 3 deleted", st)
 		}
-		if v, f := q.Depth(); v+f != 0 {
-			t.Errorf("queue not empty: %d visible, %d in flight", v, f)
-		}
+		assertFakeEmpty(t, q)
 	})
+}
+
+// assertFakeEmpty checks that nothing is left in q, visible or not.
+func assertFakeEmpty(t *testing.T, q *sqsfake.Queue) {
+	t.Helper()
+	if v, f := q.Depth(); v+f != 0 {
+		t.Errorf("queue not empty: %d visible, %d in flight", v, f)
+	}
 }
