@@ -57,11 +57,7 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 		}
 		return nil
 	}))
-	select {
-	case <-all:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("only %d of %d handled", finished.Load(), n)
-	}
+	waitProgress(t, all, func() int64 { return c.Stats().Finished }, fmt.Sprintf("%d messages handled", n))
 	took := time.Since(begin)
 	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -223,11 +219,7 @@ func TestFIFOOrderPerChatParallelAcrossChats(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}))
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("timed out: %d of %d handled", c.Stats().Finished, chats*events)
-	}
+	waitProgress(t, done, func() int64 { return c.Stats().Finished }, fmt.Sprintf("%d messages handled", chats*events))
 	if _, err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

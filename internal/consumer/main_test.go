@@ -166,6 +166,33 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// stallTimeout is how long a load test may go without one more message
+// finished before it fails as stuck.
+const stallTimeout = 30 * time.Second
+
+// waitProgress waits until done is closed, failing the test only when
+// progress (a count that grows as the work goes on) stands still for
+// stallTimeout: a load test's length depends on the machine's load (make
+// test runs packages side by side on 2 cores), a stall does not.
+func waitProgress(t testing.TB, done <-chan struct{}, progress func() int64, what string) {
+	t.Helper()
+	last, since := progress(), time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			if n := progress(); n != last {
+				last, since = n, time.Now()
+			} else if time.Since(since) > stallTimeout {
+				t.Fatalf("stuck for %v at %d waiting for %s", stallTimeout, n, what)
+			}
+		}
+	}
+}
+
 // running is a Consumer's Run in the background.
 type running struct {
 	cancel context.CancelFunc
