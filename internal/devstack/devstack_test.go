@@ -2,9 +2,11 @@ package devstack_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,13 +47,21 @@ func TestStackStartsAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Started at the same moment, as two test binaries' stacks are.
 	var ws [2]*devstack.Weaviate
+	var errs [2]error
+	var wg sync.WaitGroup
 	for i := range ws {
-		w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin})
-		if err != nil {
-			t.Fatal(err)
+		wg.Go(func() { ws[i], errs[i] = devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin}) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		for _, w := range ws {
+			if w != nil {
+				_ = w.Stop()
+			}
 		}
-		ws[i] = w
+		t.Fatal(err)
 	}
 	if ws[0].URL == ws[1].URL {
 		t.Fatalf("two servers share %s", ws[0].URL)
