@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,7 +79,8 @@ type want struct {
 // environment file the stack wrote. Only bin/worker, bin/devstack and the
 // file's place are swapped for the test's own, `aws` is Debian's aws-cli
 // 2.9.19 (first on PATH), and HOME is a directory of the test's, so the
-// CLI reads no configuration of the machine's.
+// CLI reads no configuration of the machine's. The worker's shell also has
+// SHUTDOWN_TIMEOUT=5s (see up).
 type quick struct {
 	t                            *testing.T
 	root                         string
@@ -103,15 +105,8 @@ func newQuick(t *testing.T, names ...string) *quick {
 	}
 	dir := t.TempDir()
 	q := &quick{t: t, root: root, blocks: quickstart(t, string(readme), names...),
-		worker: filepath.Join(dir, "worker"), stack: filepath.Join(dir, "devstack"), envFile: filepath.Join(dir, "devstack.env"),
+		worker: workerBin, stack: devstackBin, envFile: filepath.Join(dir, "devstack.env"),
 		home: filepath.Join(dir, "home")}
-	for bin, pkg := range map[string]string{q.worker: "./worker", q.stack: "./cmd/devstack"} {
-		build := exec.Command("go", "build", "-race", "-o", bin, pkg)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
 	cli, err := devstack.RepoAWSCLI(t.Context(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -137,10 +132,10 @@ func (q *quick) shell(line string) string {
 	return strings.ReplaceAll(line, "bin/worker", q.worker)
 }
 
-// start starts script in a shell of its own.
-func (q *quick) start(script string) (*devstack.Process, *logtest.Logs) {
+// start starts script in a shell of its own, with q.env and env.
+func (q *quick) start(script string, env ...string) (*devstack.Process, *logtest.Logs) {
 	cmd := exec.Command("bash", "-c", script)
-	cmd.Dir, cmd.Env = q.root, q.env
+	cmd.Dir, cmd.Env = q.root, append(slices.Clip(q.env), env...)
 	logs := logtest.NewLogs()
 	cmd.Stdout, cmd.Stderr = logs, logs
 	p, err := devstack.StartProcess(cmd)
@@ -197,7 +192,10 @@ func (q *quick) up(stackBlock string) *logtest.Logs {
 	if _, err := os.Stat(q.envFile); err != nil {
 		t.Fatalf("make up wrote no environment file: %v", err)
 	}
-	w, wOut := q.start(q.shell(strings.Join(q.blocks["worker"], "\n")))
+	// SHUTDOWN_TIMEOUT as in every test stack (stacktest): the Ctrl-C at
+	// the end waits for a poll of at most 4 s, not for the 20-s poll the
+	// README warns of; what is checked of the stop (exit 0) is the same.
+	w, wOut := q.start(q.shell(strings.Join(q.blocks["worker"], "\n")), "SHUTDOWN_TIMEOUT=5s")
 	t.Cleanup(func() { // what the worker said, when the test fails
 		if t.Failed() {
 			for _, l := range wOut.Lines() {
