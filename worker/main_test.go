@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,19 @@ import (
 var workerBin string
 
 func TestMain(m *testing.M) {
+	// These tests wait, on worker processes, kumo, Weaviate and Jaeger,
+	// far more than they compute: unless -parallel says otherwise, 8 run at
+	// once rather than GOMAXPROCS (2 here, which left the package's wall
+	// time the sum of its tests' halves: 108 s against 42 s, side by side).
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		if err := flag.Set("test.parallel", "8"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	dir, err := os.MkdirTemp("", "chatprep-worker-test-*")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
