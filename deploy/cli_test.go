@@ -102,46 +102,58 @@ func TestDeployFilesWithDebianAWSCLI(t *testing.T) {
 	if len(rows) == 0 {
 		t.Fatal("no table of deployment files in DEPLOY.md")
 	}
-	dir, home := t.TempDir(), t.TempDir()
+	// Each row its own CLI process, all at once: each is a Python start
+	// (most of a second of CPU) and nothing else.
 	for _, r := range rows {
-		raw, err := os.ReadFile(filepath.Join(root(t), "deploy", r.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(r.file, "ecs/") || strings.HasPrefix(r.file, "cloudwatch/alarms/") {
-			raw = deploytest.Expand(t, r.file, raw) // as the envsubst loop before the steps does
-		}
-		file := filepath.Join(dir, filepath.Base(r.file))
-		if err := os.WriteFile(file, raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		args := append([]string{"--endpoint-url", "http://127.0.0.1:1", "--region", "us-east-1"}, strings.Fields(r.call)...)
-		switch r.call {
-		case "iam put-group-policy":
-			args = append(args, "--group-name", "g", "--policy-name", "p", "--policy-document", "file://"+file)
-		case "iam put-role-policy":
-			args = append(args, "--role-name", "r", "--policy-name", "p", "--policy-document", "file://"+file)
-		case "iam create-role":
-			args = append(args, "--role-name", "r", "--assume-role-policy-document", "file://"+file)
-		case "cloudwatch put-dashboard":
-			args = append(args, "--dashboard-name", "d", "--dashboard-body", "file://"+file)
-		default:
-			args = append(args, "--cli-input-json", "file://"+file)
-		}
-		cmd := exec.CommandContext(t.Context(), cli, args...)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x",
-			"AWS_MAX_ATTEMPTS=1", "AWS_PAGER=", "AWS_CONFIG_FILE=" + filepath.Join(home, "config")}
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		sent := bytes.Contains(out, []byte("Could not connect to the endpoint URL"))
-		refused := bytes.Contains(out, []byte("Parameter validation failed")) && bytes.Contains(out, []byte("Unknown parameter"))
-		if takes := r.cli == "any" || !newer(r.cli, devstack.AWSCLIVersion); takes && !sent || !takes && !refused {
-			t.Errorf("aws %s on %s: the table says AWS CLI %s, so %s %s: %s", r.call, r.file, r.cli, devstack.AWSCLIVersion,
-				map[bool]string{true: "should take it", false: "should refuse it"}[takes], out)
-		}
+		t.Run(r.file, func(t *testing.T) {
+			t.Parallel()
+			checkWithCLI(t, cli, r)
+		})
+	}
+}
+
+// checkWithCLI runs r's AWS call on its file with cli (see
+// TestDeployFilesWithDebianAWSCLI).
+func checkWithCLI(t *testing.T, cli string, r deployRow) {
+	t.Helper()
+	dir, home := t.TempDir(), t.TempDir()
+	raw, err := os.ReadFile(filepath.Join(root(t), "deploy", r.file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(r.file, "ecs/") || strings.HasPrefix(r.file, "cloudwatch/alarms/") {
+		raw = deploytest.Expand(t, r.file, raw) // as the envsubst loop before the steps does
+	}
+	file := filepath.Join(dir, filepath.Base(r.file))
+	if err := os.WriteFile(file, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--endpoint-url", "http://127.0.0.1:1", "--region", "us-east-1"}, strings.Fields(r.call)...)
+	switch r.call {
+	case "iam put-group-policy":
+		args = append(args, "--group-name", "g", "--policy-name", "p", "--policy-document", "file://"+file)
+	case "iam put-role-policy":
+		args = append(args, "--role-name", "r", "--policy-name", "p", "--policy-document", "file://"+file)
+	case "iam create-role":
+		args = append(args, "--role-name", "r", "--assume-role-policy-document", "file://"+file)
+	case "cloudwatch put-dashboard":
+		args = append(args, "--dashboard-name", "d", "--dashboard-body", "file://"+file)
+	default:
+		args = append(args, "--cli-input-json", "file://"+file)
+	}
+	cmd := exec.CommandContext(t.Context(), cli, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x",
+		"AWS_MAX_ATTEMPTS=1", "AWS_PAGER=", "AWS_CONFIG_FILE=" + filepath.Join(home, "config")}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	sent := bytes.Contains(out, []byte("Could not connect to the endpoint URL"))
+	refused := bytes.Contains(out, []byte("Parameter validation failed")) && bytes.Contains(out, []byte("Unknown parameter"))
+	if takes := r.cli == "any" || !newer(r.cli, devstack.AWSCLIVersion); takes && !sent || !takes && !refused {
+		t.Errorf("aws %s on %s: the table says AWS CLI %s, so %s %s: %s", r.call, r.file, r.cli, devstack.AWSCLIVersion,
+			map[bool]string{true: "should take it", false: "should refuse it"}[takes], out)
 	}
 }
 
