@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/logtest"
 )
@@ -58,15 +57,7 @@ func TestEnqueueLongInput(t *testing.T) {
 	stderr := logtest.NewLogs()
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	start := time.Now()
-	p, err := devstack.StartProcess(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if p.ExitCode() == -1 {
-			p.Kill()
-		}
-	})
+	p := startProcess(t, cmd)
 	go func() { <-p.Done(); stderr.Write(nil) }() // wakes the Wait below if it exits first
 	if _, err := in.Write(events(0, n/2)); err != nil {
 		t.Fatalf("write the first half: %v", err)

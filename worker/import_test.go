@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/contracttest"
-	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/logtest"
@@ -165,15 +164,7 @@ func TestImportResumes(t *testing.T) {
 	var out bytes.Buffer
 	stderr := newWaitBuffer()
 	cmd.Stdout, cmd.Stderr = &out, stderr
-	p, err := devstack.StartProcess(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if p.ExitCode() == -1 {
-			p.Kill()
-		}
-	})
+	p := startProcess(t, cmd)
 	if _, err := io.WriteString(stdin, jsonLines(lines[:first])); err != nil {
 		t.Fatal(err)
 	}

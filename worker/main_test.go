@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/logtest"
 )
@@ -53,6 +54,21 @@ func TestMain(m *testing.M) {
 type result struct {
 	code           int
 	stdout, stderr string
+}
+
+// startProcess starts cmd, and kills it when the test ends if it still runs.
+func startProcess(t *testing.T, cmd *exec.Cmd) *devstack.Process {
+	t.Helper()
+	p, err := devstack.StartProcess(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.ExitCode() == -1 {
+			p.Kill()
+		}
+	})
+	return p
 }
 
 // worker runs the binary with exactly env (plus PATH) and stdin.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/contracttest"
-	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/logtest"
@@ -83,15 +82,7 @@ func TestResults(t *testing.T) {
 	waiting.Env = e.Environ()
 	var waitOut, waitErr bytes.Buffer
 	waiting.Stdout, waiting.Stderr = &waitOut, &waitErr
-	wp, err := devstack.StartProcess(waiting)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if wp.ExitCode() == -1 {
-			wp.Kill()
-		}
-	})
+	wp := startProcess(t, waiting)
 	_, logs, _ := runWorker(t, e)
 	e.Send(t, msgs...)
 	select {

@@ -40,15 +40,7 @@ func startRun(t *testing.T, env []string, until string) (*devstack.Process, *log
 	cmd := exec.Command(workerBin, "run")
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logs, &stderr
-	p, err := devstack.StartProcess(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if p.ExitCode() == -1 {
-			p.Kill()
-		}
-	})
+	p := startProcess(t, cmd)
 	go func() { <-p.Done(); logs.Write(nil) }() // wakes the Wait below if it exits silently
 	logs.Wait(t, time.Minute, until, func(ls []logtest.Line) bool {
 		return logtest.Count(ls, until, "") == 1 || p.ExitCode() != -1
