@@ -69,6 +69,15 @@ func (a *AWS) UnfaultedURL() string { return a.proxy.UnfaultedURL() }
 // returns a non-zero Fault; nil forwards everything.
 func (a *AWS) SetFault(f func(api string) Fault) { a.proxy.SetFault(f) }
 
+// AWSEndpoint is one more endpoint to the emulator with faults of its own
+// (kumofix.Endpoint): tests that run at once each fault their own.
+type AWSEndpoint = kumofix.Endpoint
+
+// NewEndpoint starts one more endpoint to the same emulator whose SetFault
+// affects only the calls made through it; Stop closes it if its owner did
+// not.
+func (a *AWS) NewEndpoint() (*AWSEndpoint, error) { return a.proxy.NewEndpoint() }
+
 // Options configure a Stack.
 type Options struct {
 	// BinDir holds weaviate-server (built there when missing). Required.

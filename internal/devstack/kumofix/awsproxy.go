@@ -52,10 +52,12 @@ type Proxy struct {
 	dedup    dedup         // FIFO deduplication ids sent within DedupWindow
 	released released      // messages given back early, for the queue counts
 
-	mu     sync.Mutex
-	sent   map[string]sentAttrs // SQS MessageId → the attributes kumo does not keep
-	calls  map[string]*atomic.Int64
-	faultF func(api string) Fault
+	faults faultSlot // URL's (SetFault)
+
+	mu        sync.Mutex
+	sent      map[string]sentAttrs // SQS MessageId → the attributes kumo does not keep
+	calls     map[string]*atomic.Int64
+	endpoints []*Endpoint // made by NewEndpoint, closed by Close
 }
 
 // sentAttrs are the system attributes of a message sent that kumo does not
@@ -102,7 +104,7 @@ func Start(upstream string) (*Proxy, error) {
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	p.unfaultedSrv = &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, false) })}
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, nil) })}
 	go p.srv.Serve(ln)           //nolint:errcheck // ends with Close
 	go p.unfaultedSrv.Serve(uln) //nolint:errcheck // ends with Close
 	return p, nil
@@ -117,7 +119,11 @@ func (p *Proxy) Close() {
 	p.unfaultedSrv.Close()
 	p.mu.Lock()
 	p.closed = true
+	endpoints := p.endpoints
 	p.mu.Unlock()
+	for _, e := range endpoints {
+		e.Close()
+	}
 	close(p.quit)
 	p.orphans.Wait()
 	p.client.CloseIdleConnections()
@@ -155,12 +161,13 @@ func (p *Proxy) count(api string) {
 	c.Add(1)
 }
 
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serve(w, r, true) }
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serve(w, r, &p.faults) }
 
-// serve forwards one call; with faults, an injected fault may answer it. A
+// serve forwards one call; with faults (an endpoint's), an injected fault
+// may answer it. A
 // call in SQS's query protocol is handled as the same call in JSON and
 // answered in XML (see readQuery).
-func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, faults *faultSlot) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -178,11 +185,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, faults bool) {
 	api := apiName(r)
 	p.count(api)
 	start := time.Now()
-	p.mu.Lock()
-	faultF := p.faultF
-	p.mu.Unlock()
 	var f Fault
-	if faultF != nil && faults {
+	if faultF := faults.get(); faultF != nil {
 		f = faultF(api)
 	}
 	var resp *answer
@@ -389,8 +393,4 @@ func (p *Proxy) UnfaultedURL() string { return "http://" + p.unfaultedLn.Addr().
 // SetFault makes the endpoint answer calls with f(api) instead of
 // forwarding them (or, with Truncate, forward them and cut the answer
 // short) while f returns a non-zero Fault; nil forwards everything.
-func (p *Proxy) SetFault(f func(api string) Fault) {
-	p.mu.Lock()
-	p.faultF = f
-	p.mu.Unlock()
-}
+func (p *Proxy) SetFault(f func(api string) Fault) { p.faults.set(f) }

@@ -45,7 +45,9 @@
 //     TestQueryProtocolWithTheAWSCLI, TestQueryProtocolXML.
 //
 // Test tools, not SQS behaviours: call counts by API (Calls), faults
-// (SetFault: an error status, a dropped connection, a truncated answer) and
-// a second endpoint that faults never reach (UnfaultedURL).
-// TestAWSProxyAnswersLikeSQS, TestAWSProxyUnfaultedURL, TestAWSProxyTruncate.
+// (SetFault: an error status, a dropped connection, a truncated answer), a
+// second endpoint that faults never reach (UnfaultedURL), and more
+// endpoints with faults of their own (NewEndpoint), for fault tests that
+// run at once. TestAWSProxyAnswersLikeSQS, TestAWSProxyUnfaultedURL,
+// TestAWSProxyTruncate, TestAWSProxyEndpointFaultsAreItsOwn.
 package kumofix
