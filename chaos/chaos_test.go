@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/store"
 )
 
@@ -36,8 +36,12 @@ func loadSize() size {
 }
 
 // TestChaos runs every fault scenario against real worker processes and
-// prints the table (go test -v; make chaos).
+// prints the table (go test -v; make chaos). In the short form the
+// scenarios run in parallel lanes (see lanes), each faulting only parts of
+// its own; in the long form one after another, so that each drain figure is
+// the scenario's alone.
 func TestChaos(t *testing.T) {
+	parallel(t)
 	z := loadSize()
 	base := func(name string) scenario {
 		return scenario{name: name, workers: z.workers, chats: z.chats, perChat: z.perChat, poisonEvery: z.poisonEvery, rate: z.rate}
@@ -54,6 +58,7 @@ func TestChaos(t *testing.T) {
 	rolling.workers = 3
 	rolling.fault = rollingRestart
 	rolling.receivedOnce = true
+	rolling.env = []string{"SHUTDOWN_TIMEOUT=" + drainingShutdown.String()}
 	rolling.felt = func(r *run, _ *tally) string {
 		if got := r.fleet.sum("consumer", "Received"); got == 0 {
 			return "the replaced workers received nothing before their SIGTERM"
@@ -62,9 +67,10 @@ func TestChaos(t *testing.T) {
 	}
 
 	weaviateKilled := base(fmt.Sprintf("weaviate killed %v", z.outage))
+	weaviateKilled.startWeaviate = isolatedWeaviate
 	weaviateKilled.fault = func(ctx context.Context, r *run) string {
 		r.waitSent(ctx, 0.2)
-		w := r.stack.Weaviate
+		w := r.sc.weaviate
 		w.Kill()
 		killedAt := time.Now()
 		r.t.Cleanup(func() { // the next scenarios need it, also if this one fails
@@ -110,7 +116,7 @@ func TestChaos(t *testing.T) {
 			r.setFault(func(string) devstack.Fault { return f })
 			hold(ctx, z.awsPhase)
 		}
-		r.stack.AWS.SetFault(nil)
+		r.aws.SetFault(nil)
 		return fmt.Sprintf("every AWS call: throttled, then 503, then dropped, %v each; %d calls refused", z.awsPhase, atomic.LoadInt64(&r.faulted))
 	}
 	awsFaults.felt = func(r *run, _ *tally) string {
@@ -143,6 +149,7 @@ func TestChaos(t *testing.T) {
 	poison.fault = func(context.Context, *run) string { return "a third of all events invalid" }
 
 	readOnly := base(fmt.Sprintf("read-only shard %v", z.readOnly))
+	readOnly.startWeaviate = isolatedWeaviate
 	readOnly.fault = func(ctx context.Context, r *run) string {
 		r.waitSent(ctx, 0.2)
 		w := r.sc.weaviate
@@ -170,7 +177,11 @@ func TestChaos(t *testing.T) {
 
 	keyRefused := base(fmt.Sprintf("api key refused %v", z.keyRefused))
 	var keyUser string
-	keyRefused.weaviate, keyRefused.apiKey, keyUser = dbUserWeaviate(t)
+	keyRefused.startWeaviate = func(t *testing.T) (*devstack.Weaviate, string) {
+		w, key, user := dbUserWeaviate(t)
+		keyUser = user
+		return w, key
+	}
 	keyRefused.fault = func(ctx context.Context, r *run) string {
 		r.waitSent(ctx, 0.2)
 		w := r.sc.weaviate
@@ -208,19 +219,30 @@ func TestChaos(t *testing.T) {
 		return ""
 	}
 
-	for _, sc := range []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison, readOnly, keyRefused, nonchars, staleMute} {
+	scenarios := []scenario{sigkill, sigkillStd, rolling, weaviateKilled, slow, awsFaults, cloudwatch, poison, readOnly, keyRefused, nonchars, staleMute}
+	// The table, in the scenarios' order, once they all ended (the
+	// parallel ones run after this function returns).
+	rows := make([]*tally, len(scenarios))
+	t.Cleanup(func() {
+		var done []*tally
+		for _, r := range rows {
+			if r != nil {
+				done = append(done, r)
+			}
+		}
+		t.Logf("fault suite (%s form, worker %s):\n%s", form(), raceNote(), formatTable(done))
+	})
+	for i, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			parallel(t)
 			start := time.Now()
 			tl := runScenario(t, sc)
-			addRow(tl)
+			rows[i] = tl
 			t.Logf("%s: %d events, %d/%d results, %d lost, %d duplicates, %d results unstored, %d/%d dead letters, drained in %v (scenario %v)",
 				sc.name, tl.events, tl.results, tl.users, tl.lost, tl.dups, tl.unstored, tl.dlq, tl.poison, tl.drain.Round(100*time.Millisecond),
 				time.Since(start).Round(time.Second))
 		})
 	}
-	tableMu.Lock()
-	defer tableMu.Unlock()
-	t.Logf("fault suite (%s form, worker %s):\n%s", form(), raceNote(), formatTable(table))
 }
 
 func form() string {
@@ -241,10 +263,10 @@ func raceNote() string {
 // form, not in the long ones.
 func raceBuilt() bool { return !*full && !*soak }
 
-// setFault makes the workers' AWS endpoint answer with f, counting the
-// calls it refuses.
+// setFault makes the workers' AWS endpoint (the scenario's own) answer
+// with f, counting the calls it refuses.
 func (r *run) setFault(f func(api string) devstack.Fault) {
-	r.stack.AWS.SetFault(func(api string) devstack.Fault {
+	r.aws.SetFault(func(api string) devstack.Fault {
 		out := f(api)
 		if out != (devstack.Fault{}) {
 			atomic.AddInt64(&r.faulted, 1)
@@ -285,7 +307,10 @@ func feltKills(r *run, _ *tally) string {
 }
 
 // rollingRestart replaces the workers one by one, as an ECS deploy does:
-// SIGTERM (the worker drains and exits 0), then a new one.
+// SIGTERM (the worker drains and exits 0), then a new one. The workers it
+// stops mid-load drain within drainingShutdown (the scenario's env); their
+// replacements, stopped only once the load is drained, get the form's
+// SHUTDOWN_TIMEOUT, whose shorter polls end the final stop sooner.
 func rollingRestart(ctx context.Context, r *run) string {
 	old := r.fleet.running()
 	for i, w := range old {
@@ -295,7 +320,7 @@ func rollingRestart(ctx context.Context, r *run) string {
 			r.t.Errorf("rolling restart: %v", err)
 		}
 		r.notes = append(r.notes, fmt.Sprintf("%s drained in %v", w.name, time.Since(start).Round(100*time.Millisecond)))
-		r.fleet.start()
+		r.fleet.startWith("SHUTDOWN_TIMEOUT=" + shutdownTimeout().String())
 	}
 	return fmt.Sprintf("%d workers SIGTERMed and replaced one by one", len(old))
 }
@@ -324,29 +349,27 @@ func feltLasting(kind store.Kind) func(r *run, _ *tally) string {
 	}
 }
 
-// dbUserWeaviate starts a Weaviate server of its own with RBAC and
-// database users, the worker's collections made with the root key (the
-// suite's apiKey), and one database user for the workers: it returns the
-// server, that user's key (made by Weaviate) and its name. Stopped when the
-// test ends.
-func dbUserWeaviate(t *testing.T) (*devstack.Weaviate, string, string) {
+// isolatedWeaviate gives a scenario that faults its Weaviate (kills it,
+// puts its shards READONLY) a server of its own in the short form, whose
+// scenarios run at once: no other scenario or test feels the fault. The
+// long form runs one scenario at a time on the stack's server, as its
+// figures always were (nil: the stack's).
+func isolatedWeaviate(t *testing.T) (*devstack.Weaviate, string) {
+	if !parallelForm() {
+		return nil, ""
+	}
+	return schemaWeaviate(t, devstack.WeaviateOptions{}, ""), ""
+}
+
+// schemaWeaviate starts a Weaviate server of the test's own with o (the
+// stack's settings; stopped when the test ends) and makes the worker's
+// collections on it with key.
+func schemaWeaviate(t *testing.T, o devstack.WeaviateOptions, key string) *devstack.Weaviate {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	w := stacktest.Weaviate(t, o)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, APIKey: apiKey, DBUsers: true, Env: devstack.TunedEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := w.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, APIKey: apiKey})
+	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, APIKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,6 +377,19 @@ func dbUserWeaviate(t *testing.T) (*devstack.Weaviate, string, string) {
 	if err := st.EnsureSchema(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return w
+}
+
+// dbUserWeaviate starts a Weaviate server of its own with RBAC and
+// database users, the worker's collections made with the root key (the
+// suite's apiKey), and one database user for the workers: it returns the
+// server, that user's key (made by Weaviate) and its name. Stopped when the
+// test ends.
+func dbUserWeaviate(t *testing.T) (*devstack.Weaviate, string, string) {
+	t.Helper()
+	w := schemaWeaviate(t, devstack.WeaviateOptions{APIKey: apiKey, DBUsers: true}, apiKey)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
 	const user = "chatprep-worker"
 	key, err := w.CreateDBUser(ctx, apiKey, user)
 	if err != nil {

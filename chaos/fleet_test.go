@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,6 +86,25 @@ func (f *fleet) start() *worker {
 	return f.startWith()
 }
 
+// startN starts n more workers at once and waits until they all consume
+// (each waits out its first poll of the queue, about a second).
+func (f *fleet) startN(n int) {
+	f.t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			cmd := exec.Command(f.bin, f.args...)
+			cmd.Env = append([]string(nil), f.environ...)
+			_, errs[i] = f.tryLaunch(cmd, true)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // startWith starts one more worker with extra environment variables (they
 // override the fleet's) and waits until it consumes.
 func (f *fleet) startWith(extra ...string) *worker {
@@ -115,18 +135,28 @@ func (f *fleet) startCmd(cmd *exec.Cmd) *worker {
 // or only until its health endpoint listens.
 func (f *fleet) launch(cmd *exec.Cmd, ready bool) *worker {
 	f.t.Helper()
+	w, err := f.tryLaunch(cmd, ready)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return w
+}
+
+// tryLaunch is launch, returning what went wrong (for any goroutine: only
+// the test's may end the test).
+func (f *fleet) tryLaunch(cmd *exec.Cmd, ready bool) (*worker, error) {
 	f.mu.Lock()
 	f.seq++
 	name := fmt.Sprintf("w%d", f.seq)
 	f.mu.Unlock()
 	sink, err := newLogSink(filepath.Join(f.dir, name+".log"))
 	if err != nil {
-		f.t.Fatal(err)
+		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = sink.stream(), sink.stream()
 	proc, err := devstack.StartProcess(cmd)
 	if err != nil {
-		f.t.Fatal(err)
+		return nil, err
 	}
 	go func() {
 		<-proc.Done() // its output is all written by then
@@ -144,11 +174,11 @@ func (f *fleet) launch(cmd *exec.Cmd, ready bool) *worker {
 	case <-wait:
 		w.health = sink.healthAddr()
 	case <-proc.Done():
-		f.t.Fatalf("worker %s exited with status %d before %s:\n%s", name, proc.ExitCode(), what, sink.excerpt(20, 20))
+		return nil, fmt.Errorf("worker %s exited with status %d before %s:\n%s", name, proc.ExitCode(), what, sink.excerpt(20, 20))
 	case <-time.After(time.Minute):
-		f.t.Fatalf("worker %s not %s after a minute:\n%s", name, what, sink.excerpt(20, 20))
+		return nil, fmt.Errorf("worker %s not %s after a minute:\n%s", name, what, sink.excerpt(20, 20))
 	}
-	return w
+	return w, nil
 }
 
 // running returns the workers still running.

@@ -43,6 +43,7 @@ const gapWriters = 128
 // acknowledged writes were lost by id altogether (Weaviate's durability,
 // reported, not asserted).
 func TestIndexGapAfterKills(t *testing.T) {
+	parallel(t)
 	kills := *gapKills
 	if kills == 0 {
 		kills = 2

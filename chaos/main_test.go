@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -29,8 +30,20 @@ var (
 	workerBin string
 )
 
+// lanes is how many of the short form's tests and scenarios run at once
+// (go test's -parallel, unless given): they mostly wait (for loads sent at
+// a fixed rate, drains, a worker's last long poll), and each faults only
+// parts of its own. Measured on 2 cores with -race workers: see doc.go.
+const lanes = 4
+
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if parallelForm() && !flagSet("test.parallel") {
+		if err := flag.Set("test.parallel", strconv.Itoa(lanes)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	var err error
 	binDir, err = os.MkdirTemp("", "chatprep-chaos-*")
 	if err != nil {
@@ -48,6 +61,24 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	stacktest.Main(m, stopKeyedWeaviate, func() { os.RemoveAll(binDir) })
+}
+
+// parallelForm tells whether the tests run in parallel lanes: in the short
+// form. The long forms run one test and one scenario at a time: their drain
+// times and resource samples are measurements.
+func parallelForm() bool { return !*full && !*soak }
+
+// parallel marks t as one to run in a lane (t.Parallel) in the short form.
+func parallel(t *testing.T) {
+	if parallelForm() {
+		t.Parallel()
+	}
+}
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func build(out, pkg string, race bool) error {

@@ -29,6 +29,7 @@ import (
 // concurrency, not CPU, so the figures show how far one queue spreads over
 // processes here, not ECS's scaling.
 func TestChaosScaleOut(t *testing.T) {
+	parallel(t)
 	bin, err := benchWorker()
 	if err != nil {
 		t.Fatal(err)
@@ -54,11 +55,7 @@ func scaleRun(t *testing.T, bin string, n, chats, perChat int) (float64, *tally)
 	r.load = makeLoad(env.ChatID, chats, perChat, 0, uint64(n))
 	r.fleet = newFleet(t, bin, []string{"-store", "memory"}, append(env.Environ(),
 		"LOG_LEVEL=info", "VISIBILITY_TIMEOUT="+visibilityTimeout, "SHUTDOWN_TIMEOUT="+shutdownTimeout().String(), "METRICS_FLUSH_INTERVAL=5s"))
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() { r.fleet.start() })
-	}
-	wg.Wait()
+	r.fleet.startN(n)
 	r.coll = startCollector(r.api, env.ResponseURL, 4)
 	t.Cleanup(r.coll.stop)
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +23,33 @@ import (
 // back within seconds (the heartbeat extends it while work goes on).
 const visibilityTimeout = "5s"
 
-// shutdownTimeout is the workers' SHUTDOWN_TIMEOUT: 10s in the long forms,
-// 4s in the short one (make test). A stopped worker lets its long poll in
-// flight end (SQS could deliver into it), and the consumer shortens its
-// polls to end within the drain: 9s polls cost up to 9s per stop, and a
-// scenario's stop is not about that wait. The chaos handlers take
-// milliseconds, so 4s still drains a worker stopped mid-load (the rolling
+// drainingShutdown is the workers' SHUTDOWN_TIMEOUT where a stop under
+// load is the point: the rolling restart's, in every form, and every
+// scenario's in the long forms. It is room to finish what a worker holds
+// when it is stopped mid-load, a chat's messages one after another, on a
+// machine whose two cores run other scenarios and tests too (the rolling
 // restart checks that nothing is given back).
+const drainingShutdown = 10 * time.Second
+
+// shutdownTimeout is the workers' SHUTDOWN_TIMEOUT: drainingShutdown in the
+// long forms, 2s in the short one (make test), whose workers are stopped
+// only once the load is drained (the rolling restart sets its own). A
+// stopped worker lets its long poll in flight end (SQS could deliver into
+// it), and the consumer shortens its polls to end within the drain: 9s
+// polls cost up to 9s per stop, 1s polls a second, and a scenario's final
+// stop is not about that wait.
 func shutdownTimeout() time.Duration {
 	if *full || *soak {
-		return 10 * time.Second
+		return drainingShutdown
 	}
-	return 4 * time.Second
+	return 2 * time.Second
 }
 
-// stopGrace bounds a SIGTERMed worker's exit: the drain (SHUTDOWN_TIMEOUT),
-// the consumer's last flush and the publisher's and metrics' closing, with
-// room to spare; ECS's stopTimeout plays this role.
-func stopGrace() time.Duration { return shutdownTimeout() + 20*time.Second }
+// stopGrace bounds a SIGTERMed worker's exit: the drain (SHUTDOWN_TIMEOUT,
+// at most drainingShutdown), the consumer's last flush and the publisher's
+// and metrics' closing, with room to spare; ECS's stopTimeout plays this
+// role.
+func stopGrace() time.Duration { return drainingShutdown + 20*time.Second }
 
 // scenario is one fault scenario: a load, a number of workers, and a fault
 // that runs while the load is sent.
@@ -59,6 +67,10 @@ type scenario struct {
 	// proxies) and apiKey its key; default the stack's, without a key.
 	weaviate *devstack.Weaviate
 	apiKey   string
+	// startWeaviate, when set, starts the scenario's own server (and
+	// returns its key) in place of weaviate: as the scenario starts, in its
+	// lane. A nil server leaves weaviate as it is.
+	startWeaviate func(t *testing.T) (*devstack.Weaviate, string)
 	// before runs before the workers start (a fault for the whole run).
 	before func(r *run)
 	// fault runs while the load is sent, on the test goroutine; it returns
@@ -78,7 +90,8 @@ type run struct {
 	sc         scenario
 	env        *stacktest.Env
 	stack      *devstack.Stack
-	api        *sqs.Client // through the unfaulted endpoint
+	aws        *devstack.AWSEndpoint // the workers' AWS endpoint, the scenario's own: its faults reach no one else
+	api        *sqs.Client           // through the unfaulted endpoint
 	load       *load
 	fleet      *fleet
 	send       *sender
@@ -118,9 +131,11 @@ func (r *run) waitSent(ctx context.Context, frac float64) {
 // scenario's input, not a wait for some state.
 func hold(ctx context.Context, d time.Duration) { pause(ctx, d) }
 
-// workerEnv is the environment of a scenario's workers.
-func workerEnv(env *stacktest.Env, rest, grpc *devstack.TCPProxy, extra ...string) []string {
+// workerEnv is the environment of a scenario's workers: aws is their AWS
+// endpoint, rest and grpc their way to Weaviate.
+func workerEnv(env *stacktest.Env, aws *devstack.AWSEndpoint, rest, grpc *devstack.TCPProxy, extra ...string) []string {
 	return append(env.Environ(), append([]string{
+		"AWS_ENDPOINT_URL=" + aws.URL(),
 		"LOG_LEVEL=info",
 		"VISIBILITY_TIMEOUT=" + visibilityTimeout,
 		"SHUTDOWN_TIMEOUT=" + shutdownTimeout().String(),
@@ -128,6 +143,19 @@ func workerEnv(env *stacktest.Env, rest, grpc *devstack.TCPProxy, extra ...strin
 		"WEAVIATE_URL=" + rest.URL(),
 		"WEAVIATE_GRPC_ADDR=" + grpc.Addr(),
 	}, extra...)...)
+}
+
+// awsEndpoint is an AWS endpoint of the test's own to the stack's emulator
+// (closed when the test ends): faults set on it reach only the workers
+// pointed at it.
+func awsEndpoint(t testing.TB, env *stacktest.Env) *devstack.AWSEndpoint {
+	t.Helper()
+	e, err := env.Stack.AWS.NewEndpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
 }
 
 // unfaultedSQS is an SQS client of the test's own, on the endpoint that
@@ -163,8 +191,12 @@ func runScenario(t *testing.T, sc scenario) *tally {
 	}
 	phase := newPhases(t)
 	env := stacktest.New(t, opts...)
-	r := &run{t: t, sc: sc, env: env, stack: env.Stack, api: unfaultedSQS(env)}
-	t.Cleanup(func() { r.stack.AWS.SetFault(nil) })
+	r := &run{t: t, sc: sc, env: env, stack: env.Stack, api: unfaultedSQS(env), aws: awsEndpoint(t, env)}
+	if sc.startWeaviate != nil {
+		if w, key := sc.startWeaviate(t); w != nil {
+			sc.weaviate, sc.apiKey = w, key
+		}
+	}
 	if sc.weaviate == nil {
 		sc.weaviate = env.Stack.Weaviate
 	}
@@ -175,16 +207,14 @@ func runScenario(t *testing.T, sc scenario) *tally {
 	if sc.apiKey != "" {
 		extra = append([]string{"WEAVIATE_API_KEY=" + sc.apiKey}, extra...)
 	}
-	r.fleet = newFleet(t, workerBin, []string{"run"}, workerEnv(env, r.rest, r.grpc, extra...))
+	r.fleet = newFleet(t, workerBin, []string{"run"}, workerEnv(env, r.aws, r.rest, r.grpc, extra...))
 	r.coll = startCollector(r.api, env.ResponseURL, 2)
 	t.Cleanup(r.coll.stop)
 	if sc.before != nil {
 		sc.before(r)
 	}
 	phase("setup")
-	for range sc.workers {
-		r.fleet.start()
-	}
+	r.fleet.startN(sc.workers)
 	phase("workers ready")
 
 	// The load's own length (the soak sends for 10 minutes) and room for
@@ -444,18 +474,6 @@ func (r *run) account(ctx context.Context, drained bool, drain time.Duration, st
 }
 
 func first[T any](xs []T, n int) []T { return xs[:min(n, len(xs))] }
-
-// table is the rows of the scenarios run by this test binary.
-var (
-	tableMu sync.Mutex
-	table   []*tally
-)
-
-func addRow(tl *tally) {
-	tableMu.Lock()
-	table = append(table, tl)
-	tableMu.Unlock()
-}
 
 func formatTable(rows []*tally) string {
 	var b strings.Builder

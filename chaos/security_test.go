@@ -118,6 +118,7 @@ func keyedEnv(env *stacktest.Env, w *devstack.Weaviate, key string) []string {
 // event while it runs: once a worker with the right key replaces it, every
 // event is accounted for.
 func TestWeaviateAPIKey(t *testing.T) {
+	parallel(t)
 	w := keyedWeaviate(t)
 	// A low MAX_RECEIVE_COUNT: a worker that kept receiving and failing the
 	// events would have them redriven to the dead-letter queue (lost)
@@ -187,6 +188,7 @@ func TestWeaviateAPIKey(t *testing.T) {
 //     task definition are checked for USER and read-only root in
 //     deploy/docker_test.go and deploy/ecs/taskdef_test.go.)
 func TestSampleRunIsClean(t *testing.T) {
+	parallel(t)
 	w := keyedWeaviate(t)
 	env := stacktest.New(t)
 	environ := []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent", "LOG_LEVEL=info",

@@ -21,6 +21,7 @@ import (
 // -chaos.soak) runs -chaos.soak-for (10 minutes) sampled once a minute;
 // the short form (make test) 24 seconds sampled every 6.
 func TestSoak(t *testing.T) {
+	parallel(t)
 	length, every := 24*time.Second, 6*time.Second
 	if *soak {
 		length, every = *soakFor, time.Minute
@@ -57,7 +58,6 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	tl := runScenario(t, sc)
-	addRow(tl)
 	t.Logf("soak samples, one every %v (workers %s):\n%s", every, raceNote(), formatSamples(samples))
 	t.Logf("soak accounting:\n%s", formatTable([]*tally{tl}))
 
