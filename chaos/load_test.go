@@ -437,14 +437,18 @@ func (c *collector) lastNew() time.Time {
 }
 
 // drainQueue receives and deletes every message of a queue until it is
-// empty, and returns their bodies.
+// empty, and returns their bodies. It is read once its writers stopped:
+// short polls take what is there, and only when one comes back empty while
+// the queue's counts say it is not (a short poll may miss messages, and a
+// message may be invisible for a while) do the polls wait for more.
 func drainQueue(ctx context.Context, api *sqs.Client, url string) ([]types.Message, error) {
 	var all []types.Message
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	wait := int32(0)
 	for {
 		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			WaitTimeSeconds: 1, VisibilityTimeout: 60, MessageAttributeNames: []string{"All"}})
+			WaitTimeSeconds: wait, VisibilityTimeout: 60, MessageAttributeNames: []string{"All"}})
 		if err != nil {
 			return all, err
 		}
@@ -462,6 +466,7 @@ func drainQueue(ctx context.Context, api *sqs.Client, url string) ([]types.Messa
 			if n == 0 {
 				return all, nil
 			}
+			wait = 1
 		}
 	}
 }
