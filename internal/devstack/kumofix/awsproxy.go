@@ -2,6 +2,7 @@ package kumofix
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -209,6 +210,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, faults *faultSlot)
 	case api == "SQS.ReceiveMessage":
 		resp, err = p.receive(r, body)
 	case api == "SQS.SendMessage" || api == "SQS.SendMessageBatch":
+		// A send that reached SQS is carried out, and its deduplication
+		// ids count, whether or not its caller is still there for the
+		// answer (a worker SIGKILLed mid-publish): kumo's answer is awaited
+		// without the caller's cancellation, so that the proxy remembers
+		// what kumo took. Cancelled, the send could be in kumo unremembered,
+		// and the same result published again by the worker that takes the
+		// redelivered event would be delivered twice.
+		r = r.WithContext(context.WithoutCancel(r.Context()))
 		// Held until the send is remembered: a receive that got the message
 		// meanwhile waits for its FIFO attributes (see receive).
 		p.sending.RLock()

@@ -27,6 +27,11 @@
 //     deduplication id once its message is deleted; the proxy keeps each
 //     for DedupWindow and answers a repeated send itself, with the first
 //     MessageId. TestAWSProxyDeduplicatesLikeSQS.
+//   - A send carried out whole (awsproxy.go: serve): kumo's answer to a
+//     send is awaited even when the caller went away meanwhile (a worker
+//     SIGKILLed mid-publish), so that its deduplication id is remembered as
+//     SQS counts it; cancelled, the message could be in kumo and its id
+//     forgotten. TestAWSProxyCarriesOutASendWhoseCallerWentAway.
 //   - Only the attributes asked for, with their MD5s (sqsattrs.go): kumo
 //     returns every attribute whatever was asked, and answers no
 //     MD5OfMessageAttributes or MD5OfMessageSystemAttributes.
