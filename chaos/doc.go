@@ -25,6 +25,17 @@
 //	                                     times, until worker verify finds an
 //	                                     index gap (then repairs it)
 //
+// The short form runs its tests and TestChaos's scenarios in parallel
+// lanes: go test's -parallel, 4 unless given (-parallel 1 runs them one at
+// a time). They mostly wait — for a load sent at a fixed rate, a drain, a
+// worker's last long poll — and no scenario can feel another's fault: each
+// has its own queues and an AWS endpoint of its own
+// (devstack.AWS.NewEndpoint) whose faults reach only its workers, and the
+// scenarios that kill Weaviate or put its shards READONLY, and the one that
+// deactivates the workers' key, each get a Weaviate server of their own.
+// The long forms run one test and one scenario at a time on the stack's
+// parts: their drain times and resource samples are measurements.
+//
 // Besides outages, the table has the faults that are not outages: a
 // read-only shard (Weaviate's shard status API) and the workers' API key
 // refused (an RBAC database user deactivated), each mid-stream. For every
