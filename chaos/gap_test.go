@@ -116,17 +116,30 @@ func TestIndexGapAfterKills(t *testing.T) {
 			t.Fatal(err)
 		}
 		scanned, missing := checkRound(ctx, t, st, fmt.Sprintf("k%d-", kill))
-		lost := 0
+		// Every acknowledged write read by id, eight at a time (thousands
+		// of reads: one after another they were most of the test's time).
+		var lost atomic.Int64
+		readFrom := time.Now()
 		byID := storetest.Reader{URL: w.URL}
+		keys := make(chan [2]string)
+		var readers sync.WaitGroup
+		for range 8 {
+			readers.Go(func() {
+				for key := range keys {
+					if props, err := byID.Get(ctx, key[0], key[1]); err == nil && props == nil {
+						lost.Add(1)
+					}
+				}
+			})
+		}
 		acked.Range(func(k, _ any) bool {
-			key := k.([2]string)
-			if props, err := byID.Get(ctx, key[0], key[1]); err == nil && props == nil {
-				lost++
-			}
+			keys <- k.([2]string)
 			return true
 		})
-		t.Logf("kill %d: %d acknowledged writes so far, %d objects, %d of this round's missed by a search, %d acknowledged writes not there by id",
-			kill, written, scanned, missing, lost)
+		close(keys)
+		readers.Wait()
+		t.Logf("kill %d: %d acknowledged writes so far, %d objects, %d of this round's missed by a search, %d acknowledged writes not there by id (read in %v)",
+			kill, written, scanned, missing, lost.Load(), time.Since(readFrom).Round(100*time.Millisecond))
 		if missing == 0 {
 			st.Close()
 			continue
