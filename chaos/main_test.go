@@ -6,12 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 var (
@@ -40,8 +40,8 @@ const lanes = 4
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if parallelForm() && !flagSet("test.parallel") {
-		if err := flag.Set("test.parallel", strconv.Itoa(lanes)); err != nil {
+	if parallelForm() {
+		if _, err := testflags.DefaultParallel(lanes); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -75,12 +75,6 @@ func parallel(t *testing.T) {
 	if parallelForm() {
 		t.Parallel()
 	}
-}
-
-func flagSet(name string) bool {
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 func build(out, pkg string, race bool) error {

@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/logtest"
+	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // workerBin is the worker binary built once for this test binary: the tests
@@ -26,17 +26,11 @@ var workerBin string
 
 func TestMain(m *testing.M) {
 	// These tests wait, on worker processes, kumo, Weaviate and Jaeger,
-	// far more than they compute: unless -parallel says otherwise, 8 run at
-	// once rather than GOMAXPROCS (2 here, which left the package's wall
-	// time the sum of its tests' halves: 108 s against 42 s, side by side).
-	flag.Parse()
-	parallelSet := false
-	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
-	if !parallelSet {
-		if err := flag.Set("test.parallel", "8"); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
+	// far more than they compute: 8 at once (108 s against 42 s for the
+	// package, side by side).
+	if _, err := testflags.DefaultParallel(8); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	dir, err := os.MkdirTemp("", "chatprep-worker-test-*")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/logtest"
+	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // TestMain gives this process the variables of the local stack that the
@@ -26,6 +27,11 @@ func TestMain(m *testing.M) {
 		if err := os.Setenv(k, v); err != nil {
 			panic(err)
 		}
+	}
+	// The tests wait on Weaviate processes of their own (started, killed,
+	// restarted) far more than they compute: 8 at once.
+	if _, err := testflags.DefaultParallel(8); err != nil {
+		panic(err)
 	}
 	stacktest.Main(m)
 }

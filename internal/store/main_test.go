@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/testflags"
 	"go.uber.org/goleak"
 )
 
@@ -21,6 +22,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The tests wait on Weaviate servers (their own where they break one)
+	// far more than they compute: 8 at once.
+	if _, err := testflags.DefaultParallel(8); err != nil {
+		panic(err)
+	}
 	os.Exit(run(m))
 }
 
