@@ -68,6 +68,7 @@ func TestChaos(t *testing.T) {
 
 	weaviateKilled := base(fmt.Sprintf("weaviate killed %v", z.outage))
 	weaviateKilled.startWeaviate = isolatedWeaviate
+	weaviateKilled.indexGapRepair = true
 	weaviateKilled.fault = func(ctx context.Context, r *run) string {
 		r.waitSent(ctx, 0.2)
 		w := r.sc.weaviate
