@@ -28,13 +28,7 @@ func put(t *testing.T, api *sqs.Client, url string, fifo bool, letters ...letter
 	t.Helper()
 	msgs := make([]sqsbatch.Message, len(letters))
 	for i, l := range letters {
-		msgs[i].Body = l.body
-		if len(l.attrs) > 0 {
-			msgs[i].Attributes = map[string]types.MessageAttributeValue{}
-			for k, v := range l.attrs {
-				msgs[i].Attributes[k] = sqsbatch.StringAttribute(v)
-			}
-		}
+		msgs[i].Body, msgs[i].Attributes = l.body, sqsbatch.StringAttributes(l.attrs)
 		if fifo {
 			msgs[i].GroupID, msgs[i].DeduplicationID = l.group, fmt.Sprintf("d-%d-%06x", i, rand.Uint32()&0xffffff)
 		}

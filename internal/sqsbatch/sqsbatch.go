@@ -400,3 +400,16 @@ func chunk[E any](ctx context.Context, q *queue, op string, entries []E, pending
 func StringAttribute(v string) types.MessageAttributeValue {
 	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 }
+
+// StringAttributes are the attributes of SQS type String holding kv's
+// values; nil when kv is empty.
+func StringAttributes(kv map[string]string) map[string]types.MessageAttributeValue {
+	if len(kv) == 0 {
+		return nil
+	}
+	out := make(map[string]types.MessageAttributeValue, len(kv))
+	for k, v := range kv {
+		out[k] = StringAttribute(v)
+	}
+	return out
+}

@@ -348,3 +348,18 @@ func TestReceiptChunksOverlap(t *testing.T) {
 		}
 	}
 }
+
+func TestStringAttributes(t *testing.T) {
+	if got := sqsbatch.StringAttributes(nil); got != nil {
+		t.Errorf("no attributes: %v, want nil", got)
+	}
+	got := sqsbatch.StringAttributes(map[string]string{"a": "1", "b": "two"})
+	if len(got) != 2 {
+		t.Fatalf("%d attributes, want 2", len(got))
+	}
+	for k, want := range map[string]string{"a": "1", "b": "two"} {
+		if v := got[k]; v.DataType == nil || *v.DataType != "String" || v.StringValue == nil || *v.StringValue != want {
+			t.Errorf("%s: %+v, want String %q", k, v, want)
+		}
+	}
+}

@@ -52,13 +52,7 @@ func (e *Env) Send(t testing.TB, msgs ...Msg) {
 	fifo := config.IsFIFO(e.InputURL)
 	out := make([]sqsbatch.Message, len(msgs))
 	for i, m := range msgs {
-		out[i].Body = m.Body
-		if len(m.Attributes) > 0 {
-			out[i].Attributes = map[string]types.MessageAttributeValue{}
-			for k, v := range m.Attributes {
-				out[i].Attributes[k] = sqsbatch.StringAttribute(v)
-			}
-		}
+		out[i].Body, out[i].Attributes = m.Body, sqsbatch.StringAttributes(m.Attributes)
 		if fifo {
 			out[i].GroupID, out[i].DeduplicationID = m.Group, m.Dedup
 		}
