@@ -277,22 +277,41 @@ func (r *run) setFault(f func(api string) devstack.Fault) {
 }
 
 // killWorkers SIGKILLs a running worker n times under load, evenly over the
-// load, and starts a replacement each time (as ECS replaces a task).
+// load, and starts a replacement each time (as ECS replaces a task). The
+// victim is the worker holding the most messages received and not finished
+// (its /debug/vars), waiting until one holds some: the workers start at
+// once, and a worker that has taken nothing yet (its FIFO groups with the
+// others) would make a kill that tests nothing.
 func killWorkers(n int) func(ctx context.Context, r *run) string {
 	return func(ctx context.Context, r *run) string {
 		inFlight := 0.0
 		for i := range n {
 			r.waitSent(ctx, float64(i+1)/float64(n+1))
-			ws := r.fleet.running()
-			victim := ws[0] // the oldest: it has the most work
-			if v, err := debugVars(victim.health); err == nil {
-				if c, ok := v["consumer"].(map[string]any); ok {
+			var (
+				victim         *worker
+				most, received float64
+			)
+			waitFor(ctx, time.Minute, 20*time.Millisecond, func() bool {
+				victim, most, received = nil, 0, 0
+				for _, w := range r.fleet.running() {
+					v, err := debugVars(w.health)
+					if err != nil {
+						continue
+					}
+					c, _ := v["consumer"].(map[string]any)
 					f, _ := c["InFlight"].(float64)
 					got, _ := c["Received"].(float64)
-					inFlight += f
-					r.killedReceived += got
+					if victim == nil || f > most {
+						victim, most, received = w, f, got
+					}
 				}
+				return victim != nil && most > 0
+			})
+			if victim == nil {
+				r.t.Fatal("no running worker to kill")
 			}
+			inFlight += most
+			r.killedReceived += received
 			r.fleet.kill(victim)
 			r.fleet.start()
 		}
