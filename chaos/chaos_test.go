@@ -68,7 +68,10 @@ func TestChaos(t *testing.T) {
 
 	weaviateKilled := base(fmt.Sprintf("weaviate killed %v", z.outage))
 	weaviateKilled.startWeaviate = isolatedWeaviate
-	weaviateKilled.indexGapRepair = true
+	// In the short form only: there the scenario's own Weaviate is killed
+	// beside three other lanes, and lost an index entry once in 36 runs;
+	// the long form keeps the strict count.
+	weaviateKilled.indexGapRepair = parallelForm()
 	weaviateKilled.fault = func(ctx context.Context, r *run) string {
 		r.waitSent(ctx, 0.2)
 		w := r.sc.weaviate

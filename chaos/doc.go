@@ -16,9 +16,11 @@
 // "Stored" is checked twice: each message by its id, and each chat's count
 // by a filtered query. A SIGKILLed Weaviate can lose index entries of writes
 // it acknowledged (Weaviate's own gap; TestIndexGapAfterKills reproduces
-// it): in the scenario that kills Weaviate, a chat whose count falls short
-// while every message is there by id gets `verify --repair`, as an operator
-// does after a crash, and the counts must then be exact (the table notes it).
+// it): in the short form's scenario that kills Weaviate (beside three other
+// lanes), a chat whose count falls short while every message is there by id
+// gets `verify --repair`, as an operator does after a crash, and the counts
+// must then be exact (the table notes it). The long form keeps the strict
+// count.
 //
 // Forms:
 //
