@@ -100,9 +100,10 @@ func TestReadyOnceWeaviateWasReached(t *testing.T) {
 	t.Parallel()
 	own := ownWeaviate(t)
 	// SIGTERM lets the poll in flight end, and polls end within
-	// SHUTDOWN_TIMEOUT: 3s makes them 2s, and leaves the drain a bound the
-	// message in flight finishes well within.
-	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info", "SHUTDOWN_TIMEOUT", "3s"))
+	// SHUTDOWN_TIMEOUT: 5s makes them 4s, and leaves the drain room for
+	// the test to see "stopping" (8 tests at once on 2 cores) before it
+	// lets the held write finish.
+	e := stacktest.New(t, stacktest.With("LOG_LEVEL", "info", "SHUTDOWN_TIMEOUT", "5s"))
 	wv := own()
 	cfg := e.Config
 	cfg.WeaviateURL, cfg.WeaviateGRPCAddr = wv.URL, wv.GRPCAddr
