@@ -164,6 +164,9 @@ func (p *Proxy) count(api string) {
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.serve(w, r, &p.faults) }
 
+// sendTimeout bounds a send carried out after its caller went away.
+const sendTimeout = 30 * time.Second
+
 // serve forwards one call; with faults (an endpoint's), an injected fault
 // may answer it. A
 // call in SQS's query protocol is handled as the same call in JSON and
@@ -216,8 +219,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, faults *faultSlot)
 		// without the caller's cancellation, so that the proxy remembers
 		// what kumo took. Cancelled, the send could be in kumo unremembered,
 		// and the same result published again by the worker that takes the
-		// redelivered event would be delivered twice.
-		r = r.WithContext(context.WithoutCancel(r.Context()))
+		// redelivered event would be delivered twice. Bounded all the same:
+		// a send kumo does not answer must not hold the proxy's sends.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), sendTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		// Held until the send is remembered: a receive that got the message
 		// meanwhile waits for its FIFO attributes (see receive).
 		p.sending.RLock()
