@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/store/storetest"
@@ -53,15 +54,7 @@ func TestIndexGapAfterKills(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Duration(kills)*time.Minute+5*time.Minute)
 	defer cancel()
-	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, Env: devstack.TunedEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop() })
+	w := stacktest.Weaviate(t, devstack.WeaviateOptions{})
 	newStore := func() *store.Store {
 		st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr})
 		if err != nil {

@@ -3,12 +3,12 @@ package main_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
 )
@@ -119,15 +119,7 @@ func ownWeaviate(t *testing.T, ctx context.Context, env ...string) (*devstack.We
 // collection without tenants (as made before them).
 func ownWeaviateOf(t *testing.T, ctx context.Context, tenants int, env ...string) (*devstack.Weaviate, *store.Store, []string) {
 	t.Helper()
-	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, Env: env})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop() })
+	w := stacktest.Weaviate(t, devstack.WeaviateOptions{Env: env})
 	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tenants: tenants})
 	if err != nil {
 		t.Fatal(err)
