@@ -4,12 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/testflags"
 )
@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	workerBin = filepath.Join(binDir, "worker")
-	if err := build(workerBin, "github.com/chatprep/chatprep/worker", raceBuilt()); err != nil {
+	if err := devstack.BuildRepoPackage(workerBin, "./worker", raceBuilt()); err != nil {
 		os.RemoveAll(binDir)
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -77,23 +77,11 @@ func parallel(t *testing.T) {
 	}
 }
 
-func build(out, pkg string, race bool) error {
-	args := []string{"build", "-o", out}
-	if race {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, pkg)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build %s: %v\n%s", pkg, err, b)
-	}
-	return nil
-}
-
 // benchWorker is the benchmark's worker (bench/cmd/benchworker), whose
 // `-store memory` replaces Weaviate with the benchmark-only in-memory
 // stand-in: the scale-out test's "store that is not the bottleneck". Built
 // on first use, without -race.
 var benchWorker = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(binDir, "benchworker")
-	return bin, build(bin, "github.com/chatprep/chatprep/bench/cmd/benchworker", false)
+	return bin, devstack.BuildRepoPackage(bin, "./bench/cmd/benchworker", false)
 })

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -46,28 +45,11 @@ func TestMain(m *testing.M) {
 }
 
 func buildBinaries(dir string) error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := devstack.RepoRoot(wd)
-	if err != nil {
-		return err
-	}
 	workerBin, devstackBin = filepath.Join(dir, "worker"), filepath.Join(dir, "devstack")
 	var wg sync.WaitGroup
-	var errs []error
-	var mu sync.Mutex
-	for bin, pkg := range map[string]string{workerBin: "./worker", devstackBin: "./cmd/devstack"} {
-		wg.Go(func() {
-			build := exec.Command("go", "build", "-race", "-o", bin, pkg)
-			build.Dir = root
-			if out, err := build.CombinedOutput(); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("build %s: %v\n%s", pkg, err, out))
-				mu.Unlock()
-			}
-		})
+	errs := make([]error, 2)
+	for i, b := range []struct{ out, pkg string }{{workerBin, "./worker"}, {devstackBin, "./cmd/devstack"}} {
+		wg.Go(func() { errs[i] = devstack.BuildRepoPackage(b.out, b.pkg, true) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

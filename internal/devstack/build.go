@@ -146,6 +146,31 @@ func RepoJaegerBinary(ctx context.Context, progress io.Writer) (string, error) {
 	return EnsureJaegerBinary(ctx, dir, progress)
 }
 
+// BuildRepoPackage builds pkg, a package of the repository that holds the
+// working directory (an import path, or a path like ./worker relative to
+// the repository's root), into the program out, with -race when race is
+// set: the binaries tests drive as processes, as users run them.
+func BuildRepoPackage(out, pkg string, race bool) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root, err := RepoRoot(wd)
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-o", out}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
 // repoBinDir is the bin/ directory of the repository that holds the
 // working directory.
 func repoBinDir() (string, error) {
