@@ -52,6 +52,7 @@ type Proxy struct {
 	sending  sync.RWMutex  // read-held by sends until their attributes are remembered
 	dedup    dedup         // FIFO deduplication ids sent within DedupWindow
 	released released      // messages given back early, for the queue counts
+	attempts attempts      // FIFO receives' answers by ReceiveRequestAttemptId
 
 	faults faultSlot // URL's (SetFault)
 

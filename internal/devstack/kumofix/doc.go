@@ -20,6 +20,12 @@
 //     (longpoll.go: orphan), as at SQS (aws-sdk-go-v2#2068): those messages
 //     stay invisible for their visibility timeout.
 //     TestAWSProxyCancelledLongPollStrandsWhatArrives.
+//   - ReceiveRequestAttemptId (attempt.go): kumo ignores it; the proxy
+//     answers a FIFO receive retried with the attempt id of one that took
+//     messages (the SDK retries a receive whose answer it could not read)
+//     with that answer again, within SQS's 5 minutes, instead of taking
+//     new messages and leaving the first hidden.
+//     TestAWSProxyReceiveRequestAttemptId.
 //   - FIFO order within an answer (longpoll.go: groupOrder): kumo may hand
 //     out a group's released messages shuffled.
 //     TestAWSProxyKeepsFIFOGroupOrder.

@@ -70,6 +70,9 @@ func (p *Proxy) receive(r *http.Request, body []byte) (*answer, error) {
 			wait = 0
 		}
 	}
+	if ans := p.attempts.get(body); ans != nil {
+		return ans, nil // a retry of a FIFO receive that took messages (see attempts)
+	}
 	ctx := r.Context()
 	deadline := time.Now().Add(time.Duration(wait) * time.Second)
 	return p.poll(ctx, r, body, deadline, false)
@@ -98,6 +101,9 @@ func (p *Proxy) poll(ctx context.Context, r *http.Request, body []byte, deadline
 				p.sending.Lock() // once the sends in flight are remembered
 				resp.body = p.fixAnswer(body, resp.body)
 				p.sending.Unlock()
+				if hasMessages(resp.body) {
+					p.attempts.put(body, resp)
+				}
 			}
 			return resp, nil
 		}
