@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/chatprep/chatprep/internal/backoff"
 	"github.com/chatprep/chatprep/internal/config"
+	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
 // receiveBackoff is a receiver's wait after a failed ReceiveMessage (the
@@ -112,9 +112,7 @@ func (r *run) receiveMessages(ctx context.Context, id, n int) ([]types.Message, 
 		},
 	}
 	if r.fifo {
-		// The SDK's own retries of this call then return the same messages
-		// instead of leaving them invisible for a visibility timeout.
-		in.ReceiveRequestAttemptId = aws.String(fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()))
+		in.ReceiveRequestAttemptId = sqsbatch.ReceiveAttemptID()
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait+r.cfg.CallTimeout)
 	defer cancel()

@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -110,9 +109,7 @@ func (r *Reader) Receive(ctx context.Context, limit int, wait time.Duration) (fr
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 	}
 	if r.fifo {
-		// The SDK's own retries of this call then return the same messages
-		// instead of hiding them for the hold.
-		in.ReceiveRequestAttemptId = aws.String(fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()))
+		in.ReceiveRequestAttemptId = sqsbatch.ReceiveAttemptID()
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(seconds)*time.Second+callTimeout)
 	defer cancel()

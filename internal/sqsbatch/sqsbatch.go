@@ -3,6 +3,8 @@ package sqsbatch
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -412,4 +414,12 @@ func StringAttributes(kv map[string]string) map[string]types.MessageAttributeVal
 		out[k] = StringAttribute(v)
 	}
 	return out
+}
+
+// ReceiveAttemptID is a fresh ReceiveRequestAttemptId for one FIFO receive:
+// the SDK's own retries of that call carry it, and SQS answers them with the
+// same messages instead of hiding those for the visibility timeout. The
+// consumer and peek set one on every FIFO receive.
+func ReceiveAttemptID() *string {
+	return aws.String(fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64()))
 }

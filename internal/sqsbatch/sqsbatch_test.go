@@ -363,3 +363,20 @@ func TestStringAttributes(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiveAttemptID: each receive gets an id of its own, within SQS's
+// limits for ReceiveRequestAttemptId (1–128 characters).
+func TestReceiveAttemptID(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for range 1000 {
+		id := aws.ToString(sqsbatch.ReceiveAttemptID())
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("attempt id %q: want 32 hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("attempt id %q given twice", id)
+		}
+		seen[id] = true
+	}
+}
