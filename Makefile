@@ -63,7 +63,8 @@ awscli: $(BIN)/aws ## put Debian's aws-cli 2.9.19 into bin/ (once; the tests use
 TRACING_FLAG := $(if $(filter-out 0 false,$(TRACING)),--tracing)
 # WEAVIATE_DEFAULTS=1: make up, make demo and make test run Weaviate with its
 # own memtable settings (as Weaviate Cloud does), not the devstack's tuned ones.
-# The variable reaches the tests' stacks from the environment (stacktest).
+# The variable reaches every Weaviate the tests start from the environment
+# (internal/testflags).
 DEFAULTS_FLAG := $(if $(filter-out 0 false,$(WEAVIATE_DEFAULTS)),--weaviate-defaults)
 
 .PHONY: demo

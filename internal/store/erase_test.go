@@ -109,7 +109,7 @@ func TestPutMessagesIsPut(t *testing.T) {
 // Each case starts from new collections.
 func TestErase(t *testing.T) {
 	t.Parallel()
-	w := startWeaviate(t, devstack.WeaviateOptions{Env: append(slices.Clone(memtableTuning), "QUERY_MAXIMUM_RESULTS=20")})
+	w := startWeaviate(t, devstack.WeaviateOptions{Env: []string{"QUERY_MAXIMUM_RESULTS=20"}})
 	for _, layout := range []struct {
 		name    string
 		tenants int // Config.Tenants

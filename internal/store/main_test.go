@@ -53,7 +53,8 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	shared, err = devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: weaviateBin, Env: memtableTuning})
+	// devstack.TunedEnv unless WEAVIATE_DEFAULTS=1, as every test server.
+	shared, err = devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: weaviateBin, Untuned: testflags.WeaviateDefaults()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -88,17 +89,6 @@ func goleakOptions() []goleak.Option {
 		// and drop Stores; a worker keeps its one Store for its life.
 		goleak.IgnoreTopFunction("github.com/weaviate/weaviate-go-client/v4/weaviate/connection.finalizer"),
 	}
-}
-
-// memtableTuning flushes Weaviate's memtables within seconds instead of up to
-// a minute. BM25 in v1.35.2 walks the whole active memtable of the searched
-// property on every query, so with the defaults relevance search gets slower
-// the more was written in the last minute (see the package doc); the
-// benchmarks measure the recommended setting.
-var memtableTuning = []string{
-	"PERSISTENCE_MEMTABLES_MAX_ACTIVE_DURATION_SECONDS=5",
-	"PERSISTENCE_MEMTABLES_MIN_ACTIVE_DURATION_SECONDS=1",
-	"PERSISTENCE_MEMTABLES_FLUSH_DIRTY_AFTER_SECONDS=5",
 }
 
 var chatSeq atomic.Int64

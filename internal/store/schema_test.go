@@ -13,12 +13,14 @@ import (
 
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // startWeaviate starts a server of the test's own, stopped when it ends.
 func startWeaviate(t *testing.T, opts devstack.WeaviateOptions) *devstack.Weaviate {
 	t.Helper()
 	opts.Binary = weaviateBin
+	opts.Untuned = opts.Untuned || testflags.WeaviateDefaults()
 	w, err := devstack.StartWeaviate(testCtx(t, 2*time.Minute), opts)
 	if err != nil {
 		t.Fatal(err)

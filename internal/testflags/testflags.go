@@ -1,11 +1,14 @@
 // Package testflags holds what a test binary's TestMain decides about go
-// test's own flags. It has no dependencies, so any package's tests can use
+// test's own flags, and the environment variables that switch how the tests
+// run. It has no dependencies, so any package's tests can use
 // it, internal ones included.
 package testflags
 
 import (
 	"flag"
+	"os"
 	"strconv"
+	"strings"
 )
 
 // DefaultParallel makes n of the package's parallel tests (t.Parallel) run
@@ -31,4 +34,17 @@ func DefaultParallel(n int) (int, error) {
 		}
 	}
 	return strconv.Atoi(f.Value.String())
+}
+
+// WeaviateDefaultsVar, set to 1 or true (`make test WEAVIATE_DEFAULTS=1`),
+// runs every Weaviate server the tests start with Weaviate's own memtable
+// settings (devstack.WeaviateOptions.Untuned), as Weaviate Cloud does,
+// instead of the devstack's tuned ones.
+const WeaviateDefaultsVar = "WEAVIATE_DEFAULTS"
+
+// WeaviateDefaults reports whether WeaviateDefaultsVar asks for Weaviate's
+// own settings.
+func WeaviateDefaults() bool {
+	v := strings.ToLower(os.Getenv(WeaviateDefaultsVar))
+	return v == "1" || v == "true"
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/setup"
 	"github.com/chatprep/chatprep/internal/store"
+	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 var (
@@ -93,22 +94,12 @@ func Stack(t testing.TB) *devstack.Stack {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		shared, startErr = devstack.Start(ctx, devstack.Options{BinDir: filepath.Join(root, "bin"), Progress: progress(),
-			WeaviateDefaults: weaviateDefaults()})
+			WeaviateDefaults: testflags.WeaviateDefaults()})
 	})
 	if startErr != nil {
 		t.Fatalf("start the local stack: %v", startErr)
 	}
 	return shared
-}
-
-// WeaviateDefaultsVar, set to 1 or true (`make test WEAVIATE_DEFAULTS=1`),
-// runs the tests' Weaviate with its own memtable settings
-// (devstack.Options.WeaviateDefaults), as Weaviate Cloud does.
-const WeaviateDefaultsVar = "WEAVIATE_DEFAULTS"
-
-func weaviateDefaults() bool {
-	v := strings.ToLower(os.Getenv(WeaviateDefaultsVar))
-	return v == "1" || v == "true"
 }
 
 func progress() io.Writer {
@@ -144,9 +135,9 @@ func Jaeger(t testing.TB) *devstack.Jaeger {
 
 // Weaviate starts a Weaviate server of the test's own with o (its Binary
 // found, built into the repository's bin/ first when missing; Untuned as
-// the stack's, see WeaviateDefaultsVar, unless o sets it), and stops it by
-// pid when the test ends: for a test that faults its server (kills it, puts
-// a shard READONLY) while other tests use the stack's. It holds no
+// the stack's, see testflags.WeaviateDefaultsVar, unless o sets it), and
+// stops it by pid when the test ends: for a test that faults its server
+// (kills it, puts a shard READONLY) while other tests use the stack's. It holds no
 // collections; `worker setup` or store.EnsureSchema makes them.
 func Weaviate(t testing.TB, o devstack.WeaviateOptions) *devstack.Weaviate {
 	t.Helper()
@@ -157,7 +148,7 @@ func Weaviate(t testing.TB, o devstack.WeaviateOptions) *devstack.Weaviate {
 		t.Fatal(err)
 	}
 	o.Binary = bin
-	o.Untuned = o.Untuned || weaviateDefaults()
+	o.Untuned = o.Untuned || testflags.WeaviateDefaults()
 	w, err := devstack.StartWeaviate(ctx, o)
 	if err != nil {
 		t.Fatal(err)
