@@ -123,6 +123,11 @@ func TestTracesInJaeger(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT", j.OTLPURL,
 		"OTEL_BSP_SCHEDULE_DELAY", "3600000", // nothing leaves before the shutdown
 		"LOG_LEVEL", "info",
+		// Past any task here: a task timed out on a loaded machine (2s by
+		// default) would be a failed span, and a store timed out a second
+		// delivery with its own spans in the producer's trace. The one
+		// failure the test wants is the muted lookup's 503.
+		"TASK_TIMEOUT", "1m",
 	))
 	degradedChat := e.ChatID("degraded")
 	e.Vars["WEAVIATE_URL"] = failMutedLookups(t, e.Config.WeaviateURL, degradedChat)
