@@ -175,8 +175,8 @@ func (f *fleet) tryLaunch(cmd *exec.Cmd, ready bool) (*worker, error) {
 		w.health = sink.healthAddr()
 	case <-proc.Done():
 		return nil, fmt.Errorf("worker %s exited with status %d before %s:\n%s", name, proc.ExitCode(), what, sink.excerpt(20, 20))
-	case <-time.After(time.Minute):
-		return nil, fmt.Errorf("worker %s not %s after a minute:\n%s", name, what, sink.excerpt(20, 20))
+	case <-time.After(5 * time.Minute): // a liveness bound (see the worker tests' startRun)
+		return nil, fmt.Errorf("worker %s not %s after 5 minutes:\n%s", name, what, sink.excerpt(20, 20))
 	}
 	return w, nil
 }

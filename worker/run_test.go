@@ -42,7 +42,11 @@ func startRun(t *testing.T, env []string, until string) (*devstack.Process, *log
 	cmd.Stdout, cmd.Stderr = logs, &stderr
 	p := startProcess(t, cmd)
 	go func() { <-p.Done(); logs.Write(nil) }() // wakes the Wait below if it exits silently
-	logs.Wait(t, time.Minute, until, func(ls []logtest.Line) bool {
+	// A liveness bound, as the devstack quick start's: under make test the
+	// worker starts while every package loads the 2 cores, and one CI run
+	// saw the quick start's worker take over a minute to consume (alone:
+	// seconds).
+	logs.Wait(t, 5*time.Minute, until, func(ls []logtest.Line) bool {
 		return logtest.Count(ls, until, "") == 1 || p.ExitCode() != -1
 	})
 	if p.ExitCode() != -1 {
