@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chatprep/chatprep/internal/devstack"
 )
@@ -43,13 +44,20 @@ func TestJaeger(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "test"))))
 	tr := tp.Tracer("test")
-	pctx, parent := tr.Start(ctx, "process in.fifo")
+	// The spans' times are given, not slept: the 1ms queue wait draws ░
+	// only when the trace is 40 columns × 1ms or less, and a 5ms sleep on a
+	// loaded machine can last longer than that. 7ms is longer than the
+	// queue wait (which then fits on the time line) and short enough.
+	t0 := time.Now()
+	at := func(ms int) trace.SpanEventOption {
+		return trace.WithTimestamp(t0.Add(time.Duration(ms) * time.Millisecond))
+	}
+	pctx, parent := tr.Start(ctx, "process in.fifo", at(0))
 	parent.SetAttributes(attribute.String("event.id", "e-1"), attribute.Float64("queue_wait_ms", 1))
-	_, child := tr.Start(pctx, "muted_status")
+	_, child := tr.Start(pctx, "muted_status", at(1))
 	child.SetStatus(codes.Error, "timeout after 2s")
-	time.Sleep(5 * time.Millisecond) // longer than the queue wait: the time line shows both
-	child.End()
-	parent.End()
+	child.End(at(6))
+	parent.End(at(7))
 	if err := tp.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
