@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -252,46 +253,50 @@ func TestMutedChatCancelsRetrieval(t *testing.T) {
 // with its error, its part stays empty, and the result is still published.
 func TestDegradedTasks(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{taskTimeout: 50 * time.Millisecond})
-	b.store.RecentFunc = func(ctx context.Context, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
-		<-ctx.Done() // times out
-		return nil, ctx.Err()
-	}
-	b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
-		return []event.ContextMessage{msg("r1", event.RoleUser, 1)}, nil
-	}
-	b.store.FollowingFunc = func(context.Context, string, []event.ContextMessage, int) (map[string][]event.ContextMessage, error) {
-		return nil, errors.New("weaviate unavailable (HTTP 503)")
-	}
-	b.store.ReferencesFunc = func(context.Context, string, time.Time, int) ([]event.Reference, error) {
-		return []event.Reference{{Ref: "S00001", Kind: "sale_order", EventID: "r0", SentAt: at(0)}}, nil
-	}
-	b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) {
-		return false, errors.New("weaviate rejected the request")
-	}
-	if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err != nil {
-		t.Fatal(err)
-	}
-	res := b.onlyResult(t)
-	want := []event.Degradation{
-		{Task: pipeline.TaskMessageHistory, Error: "timeout after 50ms"},
-		{Task: pipeline.TaskRelevanceSearch, Error: "weaviate unavailable (HTTP 503)"},
-		{Task: pipeline.TaskMutedStatus, Error: "weaviate rejected the request"},
-	}
-	if !slices.Equal(res.Degraded, want) {
-		t.Errorf("degraded %+v,\nwant %+v", res.Degraded, want)
-	}
-	// The relevance task failed as a whole (its neighbours did): no hits.
-	if len(res.History) != 0 || len(res.Relevant) != 0 || res.Muted || len(res.References) != 1 {
-		t.Errorf("history %v relevant %v muted %v references %v", ids(res.History), ids(res.Relevant), res.Muted, res.References)
-	}
-	if got := b.metrics.get(pipeline.MetricMessagesDegraded, route.General); len(got) != 1 {
-		t.Errorf("messages_degraded %v", got)
-	}
-	line := b.logs.lines(t)[0]
-	if line["degraded"] != float64(3) || !slices.Equal(toStrings(line["degraded_tasks"]), []string{"message_history", "relevance_search", "muted_status"}) {
-		t.Errorf("log line %v", line)
-	}
+	// In virtual time: only the task that waits for its context times out,
+	// however late a loaded machine runs the others (they return at once).
+	synctest.Test(t, func(t *testing.T) {
+		b := setup(t, options{taskTimeout: 50 * time.Millisecond})
+		b.store.RecentFunc = func(ctx context.Context, _ string, _ time.Time, _ int) ([]event.ContextMessage, error) {
+			<-ctx.Done() // times out
+			return nil, ctx.Err()
+		}
+		b.store.RelevantFunc = func(context.Context, string, string, time.Time, int) ([]event.ContextMessage, error) {
+			return []event.ContextMessage{msg("r1", event.RoleUser, 1)}, nil
+		}
+		b.store.FollowingFunc = func(context.Context, string, []event.ContextMessage, int) (map[string][]event.ContextMessage, error) {
+			return nil, errors.New("weaviate unavailable (HTTP 503)")
+		}
+		b.store.ReferencesFunc = func(context.Context, string, time.Time, int) ([]event.Reference, error) {
+			return []event.Reference{{Ref: "S00001", Kind: "sale_order", EventID: "r0", SentAt: at(0)}}, nil
+		}
+		b.store.MutedFunc = func(context.Context, string, time.Time) (bool, error) {
+			return false, errors.New("weaviate rejected the request")
+		}
+		if err := b.handle(t, userEvent("e-1", "c-1", "hello")); err != nil {
+			t.Fatal(err)
+		}
+		res := b.onlyResult(t)
+		want := []event.Degradation{
+			{Task: pipeline.TaskMessageHistory, Error: "timeout after 50ms"},
+			{Task: pipeline.TaskRelevanceSearch, Error: "weaviate unavailable (HTTP 503)"},
+			{Task: pipeline.TaskMutedStatus, Error: "weaviate rejected the request"},
+		}
+		if !slices.Equal(res.Degraded, want) {
+			t.Errorf("degraded %+v,\nwant %+v", res.Degraded, want)
+		}
+		// The relevance task failed as a whole (its neighbours did): no hits.
+		if len(res.History) != 0 || len(res.Relevant) != 0 || res.Muted || len(res.References) != 1 {
+			t.Errorf("history %v relevant %v muted %v references %v", ids(res.History), ids(res.Relevant), res.Muted, res.References)
+		}
+		if got := b.metrics.get(pipeline.MetricMessagesDegraded, route.General); len(got) != 1 {
+			t.Errorf("messages_degraded %v", got)
+		}
+		line := b.logs.lines(t)[0]
+		if line["degraded"] != float64(3) || !slices.Equal(toStrings(line["degraded_tasks"]), []string{"message_history", "relevance_search", "muted_status"}) {
+			t.Errorf("log line %v", line)
+		}
+	})
 }
 
 func toStrings(v any) []string {
