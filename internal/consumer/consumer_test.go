@@ -682,27 +682,44 @@ func TestShutdownTimeout(t *testing.T) {
 		api := client(kumotest.URL())
 		input := kumotest.Queue(t, api, false)
 		send(t, api, input, bodies("stuck-%d", 1), 1)
-		started, unblock, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
-		cfg := consumer.Config{ShutdownTimeout: 200 * time.Millisecond, FinalFlushTimeout: 300 * time.Millisecond}
-		c := newConsumer(t, api, input, cfg)
-		run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
-			defer close(returned)
-			close(started)
-			<-unblock
-			return nil
-		}))
-		<-started
-		took, err := run.stop()
-		close(unblock)
-		<-returned
-		if !errors.Is(err, consumer.ErrShutdownTimeout) {
-			t.Errorf("Run: %v, want ErrShutdownTimeout", err)
-		}
-		if bound := cfg.ShutdownTimeout + cfg.FinalFlushTimeout + 200*time.Millisecond; took > bound {
+		cfg := stuckShutdown
+		took := stopStuck(t, newConsumer(t, api, input, cfg))
+		// Run returned while the handler was still blocked: it does not wait
+		// for it. That it returns exactly at the bound is checked in virtual
+		// time (TestShutdownTimeoutBoundVirtualTime); on the wall clock of a
+		// loaded machine the bound is only a guard against a hang.
+		if bound := cfg.ShutdownTimeout + cfg.FinalFlushTimeout + 5*time.Second; took > bound {
 			t.Errorf("Run returned after %s, bound %s", took, bound)
 		}
-		waitFor(t, 5*time.Second, "the late acknowledgement to be settled", func() bool { return c.Stats().InFlight == 0 })
 	})
+}
+
+// stuckShutdown is the shutdown of the tests whose handler ignores its
+// cancelled context: a 200ms drain, then 300ms for the final acknowledgements.
+var stuckShutdown = consumer.Config{ShutdownTimeout: 200 * time.Millisecond, FinalFlushTimeout: 300 * time.Millisecond}
+
+// stopStuck runs c with a handler that ignores its context and blocks until
+// Run has returned, stops Run once the handler has started, and returns how
+// long Run took to return. Run must end with ErrShutdownTimeout, and the
+// handler's late acknowledgement be settled afterwards.
+func stopStuck(t *testing.T, c *consumer.Consumer) time.Duration {
+	t.Helper()
+	started, unblock, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+		defer close(returned)
+		close(started)
+		<-unblock
+		return nil
+	}))
+	<-started
+	took, err := run.stop()
+	close(unblock)
+	<-returned
+	if !errors.Is(err, consumer.ErrShutdownTimeout) {
+		t.Errorf("Run: %v, want ErrShutdownTimeout", err)
+	}
+	waitFor(t, 5*time.Second, "the late acknowledgement to be settled", func() bool { return c.Stats().InFlight == 0 })
+	return took
 }
 
 // noExtensions fails every ChangeMessageVisibilityBatch as a throttled SQS

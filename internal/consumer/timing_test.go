@@ -180,3 +180,21 @@ func assertFakeEmpty(t *testing.T, q *sqsfake.Queue) {
 		t.Errorf("queue not empty: %d visible, %d in flight", v, f)
 	}
 }
+
+// When the shutdown bound runs out and a handler ignores its cancelled
+// context, Run returns at the final bound, ShutdownTimeout then
+// FinalFlushTimeout: not later, and not before (it waits for the handler
+// until then). (TestShutdownTimeout checks the same against kumo, where
+// the wall clock of a loaded machine adds its delays.)
+func TestShutdownTimeoutBoundVirtualTime(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		q := sqsfake.NewQueue()
+		q.Send("stuck-0")
+		cfg := stuckShutdown
+		took := stopStuck(t, newConsumer(t, q.API(), fakeQueueURL, cfg))
+		if bound := cfg.ShutdownTimeout + cfg.FinalFlushTimeout; took != bound {
+			t.Errorf("Run returned after %s, want at the bound %s", took, bound)
+		}
+	})
+}
