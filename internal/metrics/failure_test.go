@@ -97,7 +97,10 @@ func TestFailedCallKeptAndResent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, metrics.Config{SendTimeout: 100 * time.Millisecond}, noSDKRetries)
+			// The hanging call ends at SendTimeout; the calls that must
+			// succeed are bounded by it too. 1s, not 100ms: a call takes
+			// a few ms under -race, but 50ms was seen with the machine loaded.
+			b := setup(t, metrics.Config{SendTimeout: time.Second}, noSDKRetries)
 			w := newWant()
 			gen := func(j int) time.Duration { return time.Duration(j+1) * time.Millisecond }
 			for _, rt := range defaultRoutes {
