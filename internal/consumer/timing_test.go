@@ -198,3 +198,43 @@ func TestShutdownTimeoutBoundVirtualTime(t *testing.T) {
 		}
 	})
 }
+
+// Many messages through a handler with random latency: the consumer
+// receives ten at a time and deletes in batches, at most 0.35 SQS calls a
+// message, every message handled once. In virtual time the count is the
+// consumer's own schedule, whatever the machine's load (against kumo,
+// TestLoadExactlyOnceWithinMaxInFlight).
+func TestCallsPerMessageVirtualTime(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const n, maxInFlight = 2_000, 20
+		q := sqsfake.NewQueue()
+		for i := range n {
+			q.Send(fmt.Sprintf("%04d", i))
+		}
+		var (
+			handled  [n]atomic.Int32
+			finished atomic.Int64
+			all      = make(chan struct{})
+		)
+		c := newConsumer(t, q.API(), fakeQueueURL, consumer.Config{MaxInFlight: maxInFlight})
+		run := start(t, c, handler.HandlerFunc(func(ctx context.Context, m *handler.Message) error {
+			return loadStep(m, handled[:], &finished, all)
+		}))
+		<-all
+		if _, err := run.stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		for i := range handled {
+			if got := handled[i].Load(); got != 1 {
+				t.Fatalf("message %04d handled %d times", i, got)
+			}
+		}
+		st := c.Stats()
+		if perMsg := float64(st.Calls.Total()) / n; perMsg > 0.35 {
+			t.Errorf("%.3f SQS calls per message (receive %.3f, delete %.3f, other %.3f), goal at most 0.35", perMsg,
+				float64(st.Calls.ReceiveMessage)/n, float64(st.Calls.DeleteMessageBatch)/n, float64(st.Calls.ChangeMessageVisibilityBatch)/n)
+		}
+		assertFakeEmpty(t, q)
+	})
+}
