@@ -70,10 +70,11 @@ func TestLoadExactlyOnceWithinMaxInFlight(t *testing.T) {
 	// The goal, 0.35, is checked in virtual time, where the consumer's own
 	// schedule decides (TestCallsPerMessageVirtualTime): here the machine's
 	// load spreads the handlers' ends, and the deletes lingered for fewer
-	// (0.11 calls a message unloaded, 0.18 with four such runs at once on
-	// 2 cores).
-	if perMsg := float64(st.Calls.Total()) / n; perMsg >= 1 {
-		t.Errorf("%.3f SQS calls per message: not batched", perMsg)
+	// (0.21 calls a message in all unloaded, 0.29 with four such runs at
+	// once on 2 cores). 0.5 still fails a consumer that batches its deletes
+	// half as well.
+	if perMsg := float64(st.Calls.Total()) / n; perMsg > 0.5 {
+		t.Errorf("%.3f SQS calls per message: deletes not batched (at most 0.5 here; the goal, 0.35, holds in virtual time)", perMsg)
 	}
 	t.Logf("%d messages in %s (%.0f/s), peak in flight %d; calls per message: receive %.3f, delete %.3f, other %.3f",
 		n, took.Round(time.Millisecond), n/took.Seconds(), peak.Load(),
