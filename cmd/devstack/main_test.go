@@ -8,9 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 )
 
 // The worker and devstack binaries the quick-start tests run, built once
@@ -35,13 +34,7 @@ func TestMain(m *testing.M) {
 		code = m.Run()
 	}
 	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(leakcheck.Check(code, leakcheck.KumoReaper))
 }
 
 func buildBinaries(dir string) error {

@@ -9,12 +9,11 @@ import (
 	"testing/synctest"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/chatprep/chatprep/internal/batcher"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // recorder records flushed batches; block, when set, holds every flush
 // until it is closed.

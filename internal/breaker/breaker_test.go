@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/breaker"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // fakeClock is a Clock that moves only when told to.
 type fakeClock struct {

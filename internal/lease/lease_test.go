@@ -7,14 +7,14 @@ import (
 	"testing/synctest"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/aws/smithy-go"
+
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/lease"
 	"github.com/chatprep/chatprep/internal/sqsbatch"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // extender is a hand-written fake: answer decides each change's outcome.
 type extender struct {

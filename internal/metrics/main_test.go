@@ -13,12 +13,13 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/metrics"
 	"github.com/chatprep/chatprep/internal/metrics/cwtest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	leakcheck.Main(m,
 		// kumo's services start their background janitors at package init.
 		goleak.IgnoreCurrent(),
 		// The SDK's pooled HTTP connections close after the tests' end.

@@ -13,15 +13,15 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/backoff"
 	"github.com/chatprep/chatprep/internal/handler"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/middleware"
 	"github.com/chatprep/chatprep/internal/panics"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 var errDown = errors.New("weaviate down")
 

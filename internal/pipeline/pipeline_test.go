@@ -14,11 +14,11 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
-	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/breaker"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/handler"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/middleware"
 	"github.com/chatprep/chatprep/internal/panics"
 	"github.com/chatprep/chatprep/internal/pipeline"
@@ -30,7 +30,7 @@ import (
 	"github.com/chatprep/chatprep/internal/tracing"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // bundle is one test's handler and its fakes.
 type bundle struct {

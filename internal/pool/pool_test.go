@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/panics"
 	"github.com/chatprep/chatprep/internal/pool"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // newPool starts a pool that the test closes when it ends.
 func newPool(t testing.TB, cfg pool.Config) *pool.Pool {

@@ -7,12 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/route"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // TestBuiltinRules: realistic wording of ERP questions goes to odoo_erp,
 // everything else (including words that merely contain an ERP word, and

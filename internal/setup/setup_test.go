@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/config"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/queues"
 	"github.com/chatprep/chatprep/internal/setup"
 )
@@ -31,13 +32,7 @@ func TestMain(m *testing.M) {
 	endpoint = srv.URL
 	code := m.Run()
 	srv.Close()
-	if code == 0 {
-		if err := goleak.Find(ignore, goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop")); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(leakcheck.Check(code, ignore, goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop")))
 }
 
 func client() *sqs.Client {

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatprep/chatprep/internal/devstack"
-	"github.com/chatprep/chatprep/internal/testflags"
 	"go.uber.org/goleak"
+
+	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/leakcheck"
+	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // One Weaviate server for the whole test binary; tests that need their own
@@ -33,15 +35,8 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	// Goroutines started before the tests (package init of dependencies)
 	// are not the tests' to end.
-	leakOpts := append(goleakOptions(), goleak.IgnoreCurrent())
-	code := runTests(m)
-	if code == 0 {
-		if err := goleak.Find(leakOpts...); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			return 1
-		}
-	}
-	return code
+	current := goleak.IgnoreCurrent()
+	return leakcheck.Check(runTests(m), current, leakcheck.WeaviateClientFinalizer)
 }
 
 func runTests(m *testing.M) int {
@@ -78,17 +73,6 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-func goleakOptions() []goleak.Option {
-	return []goleak.Option{
-		// The Weaviate client's Connection has a finalizer that sends on an
-		// unbuffered channel nobody reads (weaviate-go-client v4.16.1,
-		// connection/rest.go): once a closed Store's client is collected,
-		// the finalizer goroutine blocks there for good. Only tests make
-		// and drop Stores; a worker keeps its one Store for its life.
-		goleak.IgnoreTopFunction("github.com/weaviate/weaviate-go-client/v4/weaviate/connection.finalizer"),
-	}
 }
 
 var chatSeq atomic.Int64

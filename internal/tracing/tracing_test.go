@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/handler"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/logbridge"
 	"github.com/chatprep/chatprep/internal/tracing"
 )
@@ -28,7 +29,7 @@ import (
 func TestMain(m *testing.M) {
 	// The exporter's HTTP client keeps idle connections to the test servers
 	// until their goroutines notice the servers closed.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	leakcheck.Main(m, goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
 }
 

@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 )
 
 var (
@@ -43,14 +43,7 @@ func Main(m *testing.M, after ...func()) {
 	for _, f := range after {
 		f()
 	}
-	if code == 0 {
-		// kumo's DynamoDB emulator starts a process-wide reaper at init.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(leakcheck.Check(code, leakcheck.KumoReaper))
 }
 
 // URL is the emulator's endpoint.

@@ -28,11 +28,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/awsconn"
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/setup"
 	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/testflags"
@@ -57,23 +57,7 @@ func Main(m *testing.M, cleanups ...func()) {
 			code = 1
 		}
 	}
-	if code == 0 {
-		// kumo's DynamoDB emulator starts a process-wide reaper at init:
-		// not ours to stop. The Weaviate client's Connection has a
-		// finalizer that sends on an unbuffered channel nobody reads
-		// (weaviate-go-client v4.16.1, connection/rest.go): once a
-		// dropped client is collected, the finalizer goroutine blocks
-		// there for good (see store's tests; a worker keeps its client
-		// for its life).
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper"),
-			goleak.IgnoreTopFunction("github.com/weaviate/weaviate-go-client/v4/weaviate/connection.finalizer"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "stacktest: goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(leakcheck.Check(code, leakcheck.KumoReaper, leakcheck.WeaviateClientFinalizer))
 }
 
 // Stack returns this test binary's stack, starting it on first use (the
