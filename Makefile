@@ -64,7 +64,7 @@ TRACING_FLAG := $(if $(filter-out 0 false,$(TRACING)),--tracing)
 # WEAVIATE_DEFAULTS=1: make up, make demo and make test run Weaviate with its
 # own memtable settings (as Weaviate Cloud does), not the devstack's tuned ones.
 # The variable reaches every Weaviate the tests start from the environment
-# (internal/testflags).
+# (internal/testflags; the devstack package's own tests and the bench choose).
 DEFAULTS_FLAG := $(if $(filter-out 0 false,$(WEAVIATE_DEFAULTS)),--weaviate-defaults)
 
 .PHONY: demo

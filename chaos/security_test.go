@@ -29,6 +29,7 @@ import (
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
 	"github.com/chatprep/chatprep/internal/event"
+	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // The Weaviate server that requires an API key, shared by the tests of
@@ -60,7 +61,7 @@ func keyedWeaviate(t *testing.T) *devstack.Weaviate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyed, err = devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, APIKey: apiKey, Env: devstack.TunedEnv})
+	keyed, err = devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, APIKey: apiKey, Untuned: testflags.WeaviateDefaults()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/store/storetest"
+	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // ownWeaviate starts a Weaviate server for one test (to be killed without
@@ -74,7 +75,7 @@ func startOwnWeaviate() (*devstack.Weaviate, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin})
+	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, Untuned: testflags.WeaviateDefaults()})
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,8 @@ func DefaultParallel(n int) (int, error) {
 // WeaviateDefaultsVar, set to 1 or true (`make test WEAVIATE_DEFAULTS=1`),
 // runs every Weaviate server the tests start with Weaviate's own memtable
 // settings (devstack.WeaviateOptions.Untuned), as Weaviate Cloud does,
-// instead of the devstack's tuned ones.
+// instead of the devstack's tuned ones; internal/devstack's own tests and
+// the bench choose their servers' settings themselves.
 const WeaviateDefaultsVar = "WEAVIATE_DEFAULTS"
 
 // WeaviateDefaults reports whether WeaviateDefaultsVar asks for Weaviate's
