@@ -90,10 +90,14 @@ func TestJaeger(t *testing.T) {
 			t.Errorf("span %q", s.Operation)
 		}
 	}
-	for _, want := range []string{"trace " + id, "process in.fifo", "  muted_status", "ERROR timeout after 2s", "queue wait 1.00 ms", "░", "█"} {
+	for _, want := range []string{"trace " + id, "process in.fifo", "  muted_status", "ERROR timeout after 2s", "queue wait 1.00 ms", "█"} {
 		if !strings.Contains(picture.String(), want) {
 			t.Errorf("waterfall lacks %q", want)
 		}
+	}
+	// 1ms of queue wait on a 7ms time line of 40 columns.
+	if n := strings.Count(picture.String(), "░"); n != 5 {
+		t.Errorf("the queue wait is %d ░, want 5", n)
 	}
 
 	j.Halt()

@@ -18,8 +18,9 @@ import (
 // read loop after its server closed, a batcher's last flush) finish before
 // it names them. goleak alone waits about 0.4 s, which a goroutine on a
 // loaded 2-core machine running -race can overrun; a goroutine blocked for
-// good is still reported, 10 s later.
-const Grace = 10 * time.Second
+// good is still reported, 5 s later. (A goroutine that ends on its own
+// within the grace, after the last test, is not reported.)
+const Grace = 5 * time.Second
 
 // Dependencies' goroutines that live as long as the process.
 var (
