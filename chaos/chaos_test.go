@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
-	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/store"
 )
 
@@ -389,7 +389,7 @@ func isolatedWeaviate(t *testing.T) (*devstack.Weaviate, string) {
 // collections on it with key.
 func schemaWeaviate(t *testing.T, o devstack.WeaviateOptions, key string) *devstack.Weaviate {
 	t.Helper()
-	w := stacktest.Weaviate(t, o)
+	w := weaviatetest.Start(t, o)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, APIKey: key})

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
-	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/store/storetest"
@@ -54,7 +54,7 @@ func TestIndexGapAfterKills(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Duration(kills)*time.Minute+5*time.Minute)
 	defer cancel()
-	w := stacktest.Weaviate(t, devstack.WeaviateOptions{})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{})
 	newStore := func() *store.Store {
 		st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr})
 		if err != nil {

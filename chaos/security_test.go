@@ -28,8 +28,8 @@ import (
 	"github.com/chatprep/chatprep/internal/config"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
-	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // The Weaviate server that requires an API key, shared by the tests of
@@ -57,11 +57,8 @@ func keyedWeaviate(t *testing.T) *devstack.Weaviate {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
-	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyed, err = devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, APIKey: apiKey, Untuned: testflags.WeaviateDefaults()})
+	var err error
+	keyed, err = weaviatetest.StartContext(ctx, devstack.WeaviateOptions{APIKey: apiKey}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

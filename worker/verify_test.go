@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
-	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/store"
 )
@@ -119,7 +119,7 @@ func ownWeaviate(t *testing.T, ctx context.Context, env ...string) (*devstack.We
 // collection without tenants (as made before them).
 func ownWeaviateOf(t *testing.T, ctx context.Context, tenants int, env ...string) (*devstack.Weaviate, *store.Store, []string) {
 	t.Helper()
-	w := stacktest.Weaviate(t, devstack.WeaviateOptions{Env: env})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{Env: env})
 	st, err := store.New(store.Config{URL: w.URL, GRPCAddr: w.GRPCAddr, Tenants: tenants})
 	if err != nil {
 		t.Fatal(err)

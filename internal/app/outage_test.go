@@ -14,12 +14,12 @@ import (
 	"github.com/chatprep/chatprep/internal/contracttest"
 	"github.com/chatprep/chatprep/internal/devstack"
 	"github.com/chatprep/chatprep/internal/devstack/stacktest"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 	"github.com/chatprep/chatprep/internal/logtest"
 	"github.com/chatprep/chatprep/internal/pipeline"
 	"github.com/chatprep/chatprep/internal/store"
 	"github.com/chatprep/chatprep/internal/store/storetest"
-	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // ownWeaviate starts a Weaviate server for one test (to be killed without
@@ -71,11 +71,7 @@ func ownWeaviate(t *testing.T) (wait func() *devstack.Weaviate) {
 func startOwnWeaviate() (*devstack.Weaviate, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bin, err := devstack.RepoWeaviateBinary(ctx, io.Discard)
-	if err != nil {
-		return nil, err
-	}
-	w, err := devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: bin, Untuned: testflags.WeaviateDefaults()})
+	w, err := weaviatetest.StartContext(ctx, devstack.WeaviateOptions{}, io.Discard)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestAPIKey(t *testing.T) {
 	t.Parallel()
 	const key = "chatprep-test-key-3f9a1c"
-	w := startWeaviate(t, devstack.WeaviateOptions{APIKey: key})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{APIKey: key})
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := testCtx(t, time.Minute)

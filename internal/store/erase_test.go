@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 )
 
@@ -109,7 +110,7 @@ func TestPutMessagesIsPut(t *testing.T) {
 // Each case starts from new collections.
 func TestErase(t *testing.T) {
 	t.Parallel()
-	w := startWeaviate(t, devstack.WeaviateOptions{Env: []string{"QUERY_MAXIMUM_RESULTS=20"}})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{Env: []string{"QUERY_MAXIMUM_RESULTS=20"}})
 	for _, layout := range []struct {
 		name    string
 		tenants int // Config.Tenants

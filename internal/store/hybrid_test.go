@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 )
 
@@ -67,7 +68,7 @@ func TestHybridWithVectorizer(t *testing.T) {
 	t.Parallel()
 	var vectorized atomic.Int64
 	inference := fakeInference(t, &vectorized)
-	w := startWeaviate(t, devstack.WeaviateOptions{Env: []string{
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{Env: []string{
 		"ENABLE_MODULES=text2vec-transformers",
 		"TRANSFORMERS_INFERENCE_API=" + inference.URL,
 	}})

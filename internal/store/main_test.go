@@ -12,16 +12,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/leakcheck"
 	"github.com/chatprep/chatprep/internal/testflags"
 )
 
 // One Weaviate server for the whole test binary; tests that need their own
 // (API key, outages) start one more.
-var (
-	weaviateBin string
-	shared      *devstack.Weaviate
-)
+var shared *devstack.Weaviate
 
 func TestMain(m *testing.M) {
 	// The tests wait on Weaviate servers (their own where they break one)
@@ -43,13 +41,7 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var err error
-	weaviateBin, err = devstack.RepoWeaviateBinary(ctx, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// devstack.TunedEnv unless WEAVIATE_DEFAULTS=1, as every test server.
-	shared, err = devstack.StartWeaviate(ctx, devstack.WeaviateOptions{Binary: weaviateBin, Untuned: testflags.WeaviateDefaults()})
+	shared, err = weaviatetest.StartContext(ctx, devstack.WeaviateOptions{}, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

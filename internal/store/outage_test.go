@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 )
 
@@ -14,7 +15,7 @@ import (
 // restart the same Store works again, with the data written before the kill.
 func TestWeaviateDown(t *testing.T) {
 	t.Parallel()
-	w := startWeaviate(t, devstack.WeaviateOptions{})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{})
 	stores := map[string]*Store{}
 	for _, b := range backends {
 		stores[b.name] = newStoreAt(t, w, b.grpc, nil)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 )
 
@@ -33,7 +34,7 @@ func items(t *testing.T, ctx context.Context, st *Store, evs ...event.Event) []*
 // working; once the shard is READY again the same writes succeed.
 func TestReadOnlyShard(t *testing.T) {
 	t.Parallel()
-	w := startWeaviate(t, devstack.WeaviateOptions{})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{})
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := testCtx(t, 2*time.Minute)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 )
 
@@ -23,7 +24,7 @@ import (
 // skips a replace of an identical object); Reindex brings every entry back.
 func TestReindexRepairsALostIndexEntry(t *testing.T) {
 	t.Parallel()
-	w := startWeaviate(t, devstack.WeaviateOptions{Env: devstack.HoldWritesEnv})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{Env: devstack.HoldWritesEnv})
 	ctx := testCtx(t, 3*time.Minute)
 	setup := newStoreAt(t, w, false, nil)
 	if err := setup.EnsureSchema(ctx); err != nil {

@@ -12,32 +12,15 @@ import (
 	"github.com/weaviate/weaviate/entities/models"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
-	"github.com/chatprep/chatprep/internal/testflags"
 )
-
-// startWeaviate starts a server of the test's own, stopped when it ends.
-func startWeaviate(t *testing.T, opts devstack.WeaviateOptions) *devstack.Weaviate {
-	t.Helper()
-	opts.Binary = weaviateBin
-	opts.Untuned = opts.Untuned || testflags.WeaviateDefaults()
-	w, err := devstack.StartWeaviate(testCtx(t, 2*time.Minute), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := w.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return w
-}
 
 // TestEnsureSchema runs on a server of its own: its subtests create, break
 // and delete the collections, in order.
 func TestEnsureSchema(t *testing.T) {
 	t.Parallel()
-	w := startWeaviate(t, devstack.WeaviateOptions{})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{})
 	a := newStoreAt(t, w, true, nil)
 	b := newStoreAt(t, w, false, nil)
 	dropAll := func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chatprep/chatprep/internal/devstack"
+	"github.com/chatprep/chatprep/internal/devstack/weaviatetest"
 	"github.com/chatprep/chatprep/internal/event"
 )
 
@@ -111,7 +112,7 @@ func TestTenantSpread(t *testing.T) {
 // schema error.
 func TestTenants(t *testing.T) {
 	t.Parallel()
-	w := startWeaviate(t, devstack.WeaviateOptions{})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{})
 	ctx := testCtx(t, 2*time.Minute)
 	setup := newStoreAt(t, w, true, nil)
 	if err := setup.EnsureSchema(ctx); err != nil {
@@ -199,7 +200,7 @@ func TestTenants(t *testing.T) {
 // leaves it, and every call names no tenant.
 func TestCollectionWithoutTenants(t *testing.T) {
 	t.Parallel()
-	w := startWeaviate(t, devstack.WeaviateOptions{})
+	w := weaviatetest.Start(t, devstack.WeaviateOptions{})
 	ctx := testCtx(t, 2*time.Minute)
 	old := newStoreAt(t, w, true, func(c *Config) { c.Tenants = -1 })
 	if err := old.EnsureSchema(ctx); err != nil {

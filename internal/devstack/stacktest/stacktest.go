@@ -117,34 +117,6 @@ func Jaeger(t testing.TB) *devstack.Jaeger {
 	return j
 }
 
-// Weaviate starts a Weaviate server of the test's own with o (its Binary
-// found, built into the repository's bin/ first when missing; Untuned as
-// the stack's, see testflags.WeaviateDefaultsVar, unless o sets it), and
-// stops it by pid when the test ends: for a test that faults its server
-// (kills it, puts a shard READONLY) while other tests use the stack's. It holds no
-// collections; `worker setup` or store.EnsureSchema makes them.
-func Weaviate(t testing.TB, o devstack.WeaviateOptions) *devstack.Weaviate {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	bin, err := devstack.RepoWeaviateBinary(ctx, progress())
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Binary = bin
-	o.Untuned = o.Untuned || testflags.WeaviateDefaults()
-	w, err := devstack.StartWeaviate(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := w.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return w
-}
-
 // Env is one test's namespace on the shared stack.
 type Env struct {
 	Stack *devstack.Stack
